@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The installed entry point: runs the compiled CLI (npm install builds it via "prepare").
+import { main } from '../dist/src/cli/main.js';
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,52 @@
+/** `accord <command>`: dispatches to a command; exit codes are listed in `accord --help`. */
+import { packageVersion } from './version.js';
+
+/** Exit codes every command uses. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** A subcommand: its one-line summary and its entry point. */
+export interface Command {
+  readonly summary: string;
+  run(argv: readonly string[]): Promise<number>;
+}
+
+const commands = new Map<string, Command>();
+
+function help(): string {
+  const width = Math.max(0, ...[...commands.keys()].map((k) => k.length));
+  const list =
+    commands.size === 0
+      ? '  (none yet)'
+      : [...commands].map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n');
+  return `accord — k-of-n trust for Nix binary caches, on C2SP transparency logs
+
+Usage: accord <command> [options]
+       accord --help | --version
+
+Commands:
+${list}
+
+Run 'accord <command> --help' for a command's options.
+
+Exit codes: 0 success, 1 the command failed, 2 bad usage.
+`;
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(help());
+    return first === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (first === '--version' || first === '-V') {
+    process.stdout.write(`accord ${packageVersion()}\n`);
+    return EXIT.ok;
+  }
+  const command = commands.get(first);
+  if (command === undefined) {
+    process.stderr.write(`accord: unknown command ${JSON.stringify(first)}; see 'accord --help'\n`);
+    return EXIT.usage;
+  }
+  return command.run(rest);
+}

@@ -1,0 +1,82 @@
+/** Ed25519 (RFC 8032) on raw 32-byte seeds and public keys, through node:crypto. */
+import {
+  type KeyObject,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+} from 'node:crypto';
+
+// DER prefixes that wrap a raw key as PKCS#8 (private seed) and SPKI (public key) for node:crypto.
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** Length of an Ed25519 seed (private key), a public key, and a signature. */
+export const SEED_SIZE = 32;
+export const PUBLIC_KEY_SIZE = 32;
+export const SIGNATURE_SIZE = 64;
+
+/** A private key ready to sign, with its public half. */
+export interface Ed25519PrivateKey {
+  readonly seed: Uint8Array;
+  readonly publicKey: Uint8Array;
+  readonly keyObject: KeyObject;
+}
+
+/** A public key ready to verify. */
+export interface Ed25519PublicKey {
+  readonly publicKey: Uint8Array;
+  readonly keyObject: KeyObject;
+}
+
+/** Imports a 32-byte seed; throws `RangeError` on a wrong length. */
+export function importSeed(seed: Uint8Array): Ed25519PrivateKey {
+  if (seed.length !== SEED_SIZE)
+    throw new RangeError(`Ed25519 seed must be 32 bytes, got ${seed.length}`);
+  const keyObject = createPrivateKey({
+    key: Buffer.concat([PKCS8_PREFIX, seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  const spki = createPublicKey(keyObject).export({ format: 'der', type: 'spki' });
+  return { seed: Uint8Array.from(seed), publicKey: spki.subarray(SPKI_PREFIX.length), keyObject };
+}
+
+/**
+ * Imports a 32-byte public key; throws `RangeError` on a wrong length. node:crypto accepts any
+ * 32 bytes here: a key that is not a curve point simply never verifies.
+ */
+export function importPublicKey(publicKey: Uint8Array): Ed25519PublicKey {
+  if (publicKey.length !== PUBLIC_KEY_SIZE) {
+    throw new RangeError(`Ed25519 public key must be 32 bytes, got ${publicKey.length}`);
+  }
+  const keyObject = createPublicKey({
+    key: Buffer.concat([SPKI_PREFIX, publicKey]),
+    format: 'der',
+    type: 'spki',
+  });
+  return { publicKey: Uint8Array.from(publicKey), keyObject };
+}
+
+/** Generates a fresh key from the system's CSPRNG. */
+export function generateSeed(): Ed25519PrivateKey {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
+  return importSeed(pkcs8.subarray(PKCS8_PREFIX.length));
+}
+
+/** Signs `message`; Ed25519 is deterministic, so the same key and message give the same bytes. */
+export function ed25519Sign(key: Ed25519PrivateKey, message: Uint8Array): Uint8Array {
+  return sign(null, message, key.keyObject);
+}
+
+/** True when `signature` is a valid Ed25519 signature of `message` under `key`. */
+export function ed25519Verify(
+  key: Ed25519PublicKey,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  if (signature.length !== SIGNATURE_SIZE) return false;
+  return verify(null, message, key.keyObject, signature);
+}

@@ -1,0 +1,13 @@
+/** Public surface of the crypto module: the primitives Accord's pure libraries share. */
+export {
+  type Ed25519PrivateKey,
+  type Ed25519PublicKey,
+  PUBLIC_KEY_SIZE,
+  SEED_SIZE,
+  SIGNATURE_SIZE,
+  ed25519Sign,
+  ed25519Verify,
+  generateSeed,
+  importPublicKey,
+  importSeed,
+} from './ed25519.js';
