@@ -12,6 +12,7 @@ const ALLOWED = {
   tlog: ['crypto'],
   nix: ['crypto'],
   policy: ['crypto', 'tlog', 'nix'],
+  host: ['nix'],
   cli: ['*'],
 };
 
@@ -19,7 +20,8 @@ const ALLOWED = {
 const PURE = {
   crypto: ['node:crypto'],
   tlog: ['node:crypto'],
-  nix: ['node:crypto'],
+  // Decoders are computation, not I/O: node:zlib, node:stream and the decompression libraries.
+  nix: ['node:crypto', 'node:zlib', 'node:stream', 'fzstd', 'lzma-native', 'unbzip2-stream'],
   policy: [],
 };
 
@@ -27,7 +29,7 @@ function* sourceFiles(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) yield* sourceFiles(path);
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) yield path;
+    else if (/(?<!\.test|\.d)\.ts$/.test(entry.name)) yield path;
   }
 }
 

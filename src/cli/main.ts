@@ -1,16 +1,9 @@
 /** `accord <command>`: dispatches to a command; exit codes are listed in `accord --help`. */
+import { type Command, EXIT } from './command.js';
+import { narCommand } from './nar.js';
 import { packageVersion } from './version.js';
 
-/** Exit codes every command uses. */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
-
-/** A subcommand: its one-line summary and its entry point. */
-export interface Command {
-  readonly summary: string;
-  run(argv: readonly string[]): Promise<number>;
-}
-
-const commands = new Map<string, Command>();
+const commands = new Map<string, Command>([['nar', narCommand]]);
 
 function help(): string {
   const width = Math.max(0, ...[...commands.keys()].map((k) => k.length));

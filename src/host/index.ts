@@ -1,0 +1,2 @@
+/** The host module: adapters to the local machine (file system, the local Nix installation). */
+export { narSourceFromPath } from './nar-fs.js';

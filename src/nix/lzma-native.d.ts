@@ -1,0 +1,10 @@
+/** Types for the part of lzma-native used here (the package ships none). */
+declare module 'lzma-native' {
+  import type { Transform } from 'node:stream';
+
+  const lzma: {
+    /** A streaming .xz decoder (liblzma's auto decoder; concatenated streams supported). */
+    createDecompressor(options?: { synchronous?: boolean }): Transform;
+  };
+  export default lzma;
+}

@@ -1,0 +1,86 @@
+/** Test support: running the real `nix` binary as root, single-user, without substituters. */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
+
+/** NIX_CONFIG for tests: no sandbox, no build users, no substituters, flakes-free CLI. */
+export const NIX_CONFIG = [
+  'experimental-features = nix-command',
+  'sandbox = false',
+  'build-users-group =',
+  'substituters =',
+  'require-sigs = false',
+].join('\n');
+
+export const nixEnv = { ...process.env, NIX_CONFIG };
+
+/** Runs a Nix command and returns its standard output; throws with stderr on failure. */
+export async function nix(
+  command: string,
+  args: readonly string[],
+  input?: string,
+): Promise<string> {
+  try {
+    const child = exec(command, [...args], { env: nixEnv, maxBuffer: 1 << 30, encoding: 'utf8' });
+    if (input !== undefined) {
+      child.child.stdin?.end(input);
+    }
+    const { stdout } = await child;
+    return stdout;
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`${command} ${args.join(' ')} failed: ${err.stderr ?? err.message}`, {
+      cause: e,
+    });
+  }
+}
+
+/** Runs a Nix command and returns its standard output as bytes. */
+export async function nixBytes(command: string, args: readonly string[]): Promise<Buffer> {
+  const { stdout } = await exec(command, [...args], {
+    env: nixEnv,
+    maxBuffer: 1 << 30,
+    encoding: 'buffer',
+  });
+  return stdout;
+}
+
+/**
+ * A Nix expression for a derivation whose builder /bin/sh runs `script` (PATH is empty inside:
+ * use absolute paths). `script` is a Nix string body, so `${dep}` interpolates a dependency.
+ */
+export function shDerivation(name: string, script: string, salt: string): string {
+  return (
+    `derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh"; ` +
+    `args = [ "-c" "${script}" ]; salt = "${salt}"; }`
+  );
+}
+
+/** Builds a Nix expression and returns its output paths. */
+export async function build(expression: string): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-nix-'));
+  const file = join(dir, 'default.nix');
+  writeFileSync(file, `${expression}\n`);
+  const out = await nix('nix-build', ['--no-out-link', file]);
+  return out.trim().split('\n');
+}
+
+/**
+ * Builds `demo-<tag>`, which refers to `dep-<tag>` (a two-path closure with a reference and a
+ * symlink into the dependency), and returns demo's path. The tag makes the paths new.
+ */
+export async function buildClosure(tag: string): Promise<string> {
+  const dep = shDerivation(`dep-${tag}`, '/bin/mkdir $out; echo dependency > $out/file', tag);
+  const demo = shDerivation(
+    `demo-${tag}`,
+    '/bin/mkdir $out; echo ${dep} > $out/ref; /bin/ln -s ${dep}/file $out/link',
+    tag,
+  );
+  const [path] = await build(`let dep = ${dep}; in ${demo}`);
+  if (path === undefined) throw new Error('nix-build printed no path');
+  return path;
+}
