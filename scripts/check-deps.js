@@ -13,6 +13,10 @@ const ALLOWED = {
   nix: ['crypto'],
   policy: ['crypto', 'tlog', 'nix'],
   host: ['nix'],
+  claim: ['nix'],
+  db: [],
+  server: [],
+  log: ['crypto', 'tlog', 'nix', 'claim', 'db', 'server'],
   cli: ['*'],
 };
 
@@ -23,6 +27,7 @@ const PURE = {
   // Decoders are computation, not I/O: node:zlib, node:stream and the decompression libraries.
   nix: ['node:crypto', 'node:zlib', 'node:stream', 'fzstd', 'lzma-native', 'unbzip2-stream'],
   policy: [],
+  claim: [],
 };
 
 function* sourceFiles(dir) {

@@ -9,7 +9,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 2
 fi
 
-packages=(nix-bin postgresql nginx-light xz-utils zstd bzip2 brotli hyperfine ca-certificates)
+packages=(nix-bin postgresql nginx-light xz-utils zstd bzip2 brotli hyperfine ca-certificates
+  golang-go golang-golang-x-mod-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,9 +1,15 @@
 /** `accord <command>`: dispatches to a command; exit codes are listed in `accord --help`. */
 import { type Command, EXIT } from './command.js';
+import { keygenCommand } from './keygen.js';
+import { logCommand } from './log.js';
 import { narCommand } from './nar.js';
 import { packageVersion } from './version.js';
 
-const commands = new Map<string, Command>([['nar', narCommand]]);
+const commands = new Map<string, Command>([
+  ['keygen', keygenCommand],
+  ['log', logCommand],
+  ['nar', narCommand],
+]);
 
 function help(): string {
   const width = Math.max(0, ...[...commands.keys()].map((k) => k.length));

@@ -24,3 +24,39 @@ export function shouldRun(available: boolean): boolean {
 export function requireAvailable(available: boolean, what: string): void {
   if (!available) throw new Error(`${what} is required for these tests but was not found`);
 }
+
+/** The PostgreSQL database tests use (scripts/install-test-deps.sh creates it). */
+export const TEST_PG_URL =
+  process.env.ACCORD_TEST_PG_URL ?? 'postgres://accord:accord@127.0.0.1:5432/accord_test';
+
+/** True when the test database accepts a connection (checked once, at import). */
+export const HAVE_POSTGRES: boolean = await (async () => {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: TEST_PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+})();
+
+/** A fresh schema name for one test's tables. */
+export function testSchema(): string {
+  return `t_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e9).toString(36)}`;
+}
+
+/** Drops a test schema and everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: TEST_PG_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}

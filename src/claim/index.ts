@@ -1,0 +1,17 @@
+/**
+ * The claim module: what a builder states about a store path, and its canonical log entry
+ * (`accord/build/v1`). Pure: used by the log, the submitter, the policy and the monitor.
+ */
+export { ClaimError, type ClaimErrorCode } from './errors.js';
+export {
+  type BuildClaim,
+  type ClaimJson,
+  ENTRY_HEADER,
+  MAX_ENTRY_SIZE,
+  checkClaim,
+  claimFromJson,
+  claimToJson,
+  formatEntry,
+  parseEntry,
+  sameOutput,
+} from './claim.js';

@@ -1,0 +1,160 @@
+/** `accord log serve` and `accord log token`. */
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseStoreUrl } from '../db/index.js';
+import { newToken, parseSubmitters, startLogService, submitterLine } from '../log/index.js';
+import { NIX_STORE_DIR, checkStoreDir } from '../nix/index.js';
+import { type LogLevel, createLogger, parseListen } from '../server/index.js';
+import { SIG_TYPE_ED25519, formatVerifierKey, generateKey } from '../tlog/index.js';
+import { type Command, EXIT, UsageError, defineCommand } from './command.js';
+import { readSignerKey, writeSecretFile } from './keyfile.js';
+
+function positiveInteger(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new UsageError(`${flag} wants a positive integer`);
+  return Number(text);
+}
+
+const serve = defineCommand({
+  name: 'log serve',
+  summary: "serve a builder's transparency log",
+  help: `Usage: accord log serve [options]
+
+Serves one builder's append-only log: the C2SP tlog-tiles read path (/checkpoint,
+/tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]), POST /submit for authenticated builders,
+/lookup/<hash part> with tlog-proofs, and /metrics. On first run with the defaults it creates
+a data directory holding the SQLite database, a log key and a submit token.
+
+Options:
+  --origin ORIGIN     the log's origin; required when the key file does not exist yet
+                      (the key is then generated), else it must match the key's name
+  --key FILE          the log's private key (default DATA/log.key; see 'accord keygen')
+  --store URL         sqlite:PATH (default sqlite:DATA/log.db) or postgres://user:pass@host/db
+  --schema NAME       PostgreSQL schema for the log's tables (default: the search path)
+  --listen HOST:PORT  address to listen on (default 127.0.0.1:8080)
+  --data-dir DIR      where defaults live (default ./accord-data)
+  --submitters FILE   builders allowed to submit: lines "<name> <sha256 hex of token>", a
+                      leading "!" revokes (default DATA/submitters; created with one token,
+                      written to DATA/submit-token, when missing); add more with
+                      'accord log token'
+  --store-dir DIR     the store claims are about (default /nix/store; /gnu/store for Guix)
+  --interval MS       publish a checkpoint this often when entries wait (default 500)
+  --max-body BYTES    largest submission body (default 4194304)
+  --max-claims N      most claims in one submission (default 10000)
+  --log-level LEVEL   debug, info, warn or error (default info)
+
+Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
+  options: {
+    origin: { type: 'string' },
+    key: { type: 'string' },
+    store: { type: 'string' },
+    schema: { type: 'string' },
+    listen: { type: 'string' },
+    'data-dir': { type: 'string' },
+    submitters: { type: 'string' },
+    'store-dir': { type: 'string' },
+    interval: { type: 'string' },
+    'max-body': { type: 'string' },
+    'max-claims': { type: 'string' },
+    'log-level': { type: 'string' },
+  },
+  async run(values) {
+    const level = values['log-level'] ?? 'info';
+    if (!['debug', 'info', 'warn', 'error'].includes(level))
+      throw new UsageError('bad --log-level');
+    const logger = createLogger({ level: level as LogLevel, fields: { service: 'accord-log' } });
+    const data = values['data-dir'] ?? 'accord-data';
+    const keyPath = values.key ?? join(data, 'log.key');
+    if (!existsSync(keyPath)) {
+      if (values.origin === undefined)
+        throw new UsageError(`${keyPath} does not exist: give --origin to create it`);
+      const { signerKey, verifierKey } = generateKey(values.origin, SIG_TYPE_ED25519);
+      writeSecretFile(keyPath, `${signerKey}\n`);
+      logger.info('generated log key', { key: keyPath, verifierKey });
+    }
+    const signer = readSignerKey(keyPath);
+    const origin = values.origin ?? signer.name;
+    if (origin !== signer.name) {
+      throw new UsageError(`--origin ${origin} does not match the key's name ${signer.name}`);
+    }
+    const submittersPath = values.submitters ?? join(data, 'submitters');
+    if (!existsSync(submittersPath)) {
+      if (values.submitters !== undefined) throw new UsageError(`${submittersPath} does not exist`);
+      const token = newToken();
+      writeSecretFile(join(data, 'submit-token'), `${token}\n`);
+      writeSecretFile(submittersPath, submitterLine('default', token));
+      logger.info('created a submit token', {
+        submitters: submittersPath,
+        token: join(data, 'submit-token'),
+      });
+    }
+    const storeDir = values['store-dir'] ?? NIX_STORE_DIR;
+    checkStoreDir(storeDir);
+    const { host, port } = parseListen(values.listen ?? '127.0.0.1:8080');
+    const service = await startLogService({
+      origin,
+      signer,
+      store: parseStoreUrl(values.store ?? `sqlite:${join(data, 'log.db')}`),
+      ...(values.schema === undefined ? {} : { schema: values.schema }),
+      host,
+      port,
+      submitters: parseSubmitters(readFileSync(submittersPath, 'utf8')),
+      storeDir,
+      intervalMs: positiveInteger(values.interval, '--interval', 500),
+      maxBodyBytes: positiveInteger(values['max-body'], '--max-body', 4 << 20),
+      maxClaims: positiveInteger(values['max-claims'], '--max-claims', 10_000),
+      logger,
+    });
+    process.stdout.write(`${formatVerifierKey(signer)}\n${service.url}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        logger.info('shutting down', { signal });
+        service.close().then(resolve, resolve);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    return EXIT.ok;
+  },
+});
+
+const token = defineCommand({
+  name: 'log token',
+  summary: 'add a builder allowed to submit, printing its new token',
+  help: `Usage: accord log token NAME [--submitters FILE]
+
+Generates a random token for builder NAME, appends "<NAME> <sha256 of token>" to the
+submitters file (default accord-data/submitters), and prints the token on standard output:
+give it to the builder ('accord submit --token-file'). Revoke a builder by putting "!" before
+its line.`,
+  options: { submitters: { type: 'string' } },
+  positionals: { min: 1, max: 1 },
+  run(values, [name]) {
+    if (name === undefined || !/^[A-Za-z0-9._@-]{1,128}$/.test(name)) {
+      throw new UsageError('NAME: letters, digits, . _ @ - only');
+    }
+    const path = values.submitters ?? join('accord-data', 'submitters');
+    const value = newToken();
+    if (existsSync(path)) parseSubmitters(readFileSync(path, 'utf8'));
+    appendFileSync(path, submitterLine(name, value), { mode: 0o600 });
+    process.stdout.write(`${value}\n`);
+    return Promise.resolve(EXIT.ok);
+  },
+});
+
+/** `accord log <serve|token>`. */
+export const logCommand: Command = {
+  summary: 'run a builder log: serve, token',
+  async run(argv) {
+    const [sub, ...rest] = argv;
+    if (sub === 'serve') return serve.run(rest);
+    if (sub === 'token') return token.run(rest);
+    const help = `Usage: accord log serve [options] | accord log token NAME\nRun 'accord log serve --help' for the server's options.\n`;
+    if (sub === '--help' || sub === '-h') {
+      process.stdout.write(help);
+      return EXIT.ok;
+    }
+    process.stderr.write(`accord log: unknown subcommand ${JSON.stringify(sub ?? '')}\n${help}`);
+    return EXIT.usage;
+  },
+};

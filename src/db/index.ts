@@ -1,0 +1,108 @@
+/**
+ * The database layer servers share: store URLs, and opening SQLite (embedded, the default) or
+ * PostgreSQL with the settings Accord's durability contracts rely on.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+
+export type SqliteDatabase = Database.Database;
+export type PgPool = pg.Pool;
+export type PgClient = pg.PoolClient;
+
+/** Where a server keeps its state. */
+export type StoreUrl =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly url: string };
+
+/** Parses `--store`: `sqlite:PATH` or a `postgres://` (or `postgresql://`) URL. */
+export function parseStoreUrl(text: string): StoreUrl {
+  if (text.startsWith('sqlite:')) {
+    const path = text.slice('sqlite:'.length);
+    if (path === '') throw new Error('--store sqlite: needs a file path');
+    return { kind: 'sqlite', path };
+  }
+  if (/^postgres(?:ql)?:\/\//.test(text)) return { kind: 'postgres', url: text };
+  throw new Error(`--store ${JSON.stringify(text)}: want sqlite:PATH or postgres://…`);
+}
+
+/** A store URL without its password, for logs. */
+export function describeStoreUrl(store: StoreUrl): string {
+  if (store.kind === 'sqlite') return `sqlite:${store.path}`;
+  try {
+    const url = new URL(store.url);
+    if (url.password !== '') url.password = '***';
+    return url.toString();
+  } catch {
+    return 'postgres://(unparsable URL)';
+  }
+}
+
+/**
+ * Opens (creating if needed) a SQLite database in WAL mode with `synchronous = FULL`, so a
+ * committed transaction survives a crash of the process or the machine.
+ */
+export function openSqlite(path: string): SqliteDatabase {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  return db;
+}
+
+/**
+ * Creates a PostgreSQL pool. With `schema`, every connection uses (and first creates) that
+ * schema, so several logs or test runs can share one database.
+ */
+export function openPostgres(url: string, options: { schema?: string; max?: number } = {}): PgPool {
+  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 8 });
+  const { schema } = options;
+  if (schema !== undefined) {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
+    // Queued before any other query on the new connection, so it applies to all of them; the
+    // schema itself is created by the store's migration.
+    pool.on('connect', (client) => {
+      client.query(`SET search_path TO ${schema}`).catch(() => undefined);
+    });
+  }
+  // An idle client that loses its connection must not crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** pg returns BIGINT as text: converts it, checking it is a safe integer. */
+export function toSafeInteger(value: unknown): number {
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+    throw new Error(`bug: database value ${String(value)} is not a safe integer`);
+  }
+  return n;
+}
+
+/**
+ * Runs schema statements once per database, under a transaction-scoped advisory lock so that
+ * several processes starting together do not race on CREATE … IF NOT EXISTS.
+ */
+export async function migratePostgres(
+  pool: PgPool,
+  lockName: string,
+  statements: readonly string[],
+  schema?: string,
+): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockName]);
+    if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    for (const statement of statements) await client.query(statement);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * LogStorage on PostgreSQL: several `accord log serve` processes share one database; a
+ * row lock on the state row serialises index assignment, a session advisory lock picks the one
+ * sequencer.
+ */
+import {
+  type PgClient,
+  type PgPool,
+  migratePostgres,
+  openPostgres,
+  toSafeInteger,
+} from '../db/index.js';
+import type { LogState, LogStorage, NewEntry, StoredEntry, StoredTile } from './storage.js';
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS log_state (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     next_index BIGINT NOT NULL,
+     tree_size BIGINT NOT NULL,
+     checkpoint TEXT
+   )`,
+  'INSERT INTO log_state (id, next_index, tree_size) VALUES (1, 0, 0) ON CONFLICT DO NOTHING',
+  `CREATE TABLE IF NOT EXISTS entries (
+     idx BIGINT PRIMARY KEY,
+     leaf_hash BYTEA NOT NULL UNIQUE,
+     hash_part TEXT NOT NULL,
+     data BYTEA NOT NULL
+   )`,
+  'CREATE INDEX IF NOT EXISTS entries_hash_part ON entries (hash_part)',
+  `CREATE TABLE IF NOT EXISTS tiles (
+     level INTEGER NOT NULL,
+     idx BIGINT NOT NULL,
+     data BYTEA NOT NULL,
+     PRIMARY KEY (level, idx)
+   )`,
+];
+
+async function inTransaction<T>(pool: PgPool, body: (client: PgClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await body(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Opens a log store in the PostgreSQL database at `url` (tables in `schema` when given,
+ * created if missing). `lockKey` names the sequencer lock: processes serving the same log
+ * must use the same key.
+ */
+export async function openPostgresLogStorage(
+  url: string,
+  options: { schema?: string } = {},
+): Promise<LogStorage> {
+  const pool = openPostgres(url, options);
+  const lockKey = `accord-log-sequencer:${options.schema ?? 'public'}`;
+  await migratePostgres(
+    pool,
+    `accord-log-schema:${options.schema ?? 'public'}`,
+    SCHEMA,
+    options.schema,
+  );
+  let lockClient: PgClient | undefined;
+
+  const state = async (): Promise<LogState> => {
+    const { rows } = await pool.query<{
+      next_index: string;
+      tree_size: string;
+      checkpoint: string | null;
+    }>('SELECT next_index, tree_size, checkpoint FROM log_state WHERE id = 1');
+    const row = rows[0];
+    if (row === undefined) throw new Error('bug: log_state row missing');
+    return {
+      nextIndex: toSafeInteger(row.next_index),
+      treeSize: toSafeInteger(row.tree_size),
+      checkpoint: row.checkpoint ?? undefined,
+    };
+  };
+
+  const addEntries = (entries: readonly NewEntry[]) =>
+    inTransaction(pool, async (client) => {
+      const locked = await client.query<{ next_index: string }>(
+        'SELECT next_index FROM log_state WHERE id = 1 FOR UPDATE',
+      );
+      let next = toSafeInteger(locked.rows[0]?.next_index);
+      const known = await client.query<{ idx: string; leaf_hash: Buffer }>(
+        'SELECT idx, leaf_hash FROM entries WHERE leaf_hash = ANY($1::bytea[])',
+        [entries.map((e) => Buffer.from(e.leafHash))],
+      );
+      const index = new Map(
+        known.rows.map((r) => [r.leaf_hash.toString('hex'), toSafeInteger(r.idx)]),
+      );
+      const fresh: { idx: number; entry: NewEntry }[] = [];
+      const indexes = entries.map((entry) => {
+        const key = Buffer.from(entry.leafHash).toString('hex');
+        const existing = index.get(key);
+        if (existing !== undefined) return existing;
+        index.set(key, next);
+        fresh.push({ idx: next, entry });
+        return next++;
+      });
+      if (fresh.length > 0) {
+        await client.query(
+          `INSERT INTO entries (idx, leaf_hash, hash_part, data)
+           SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bytea[])`,
+          [
+            fresh.map((f) => f.idx),
+            fresh.map((f) => Buffer.from(f.entry.leafHash)),
+            fresh.map((f) => f.entry.hashPart),
+            fresh.map((f) => Buffer.from(f.entry.data)),
+          ],
+        );
+        await client.query('UPDATE log_state SET next_index = $1 WHERE id = 1', [next]);
+      }
+      return indexes;
+    });
+
+  const range = async (column: 'leaf_hash' | 'data', start: number, end: number) => {
+    const { rows } = await pool.query<{ v: Buffer }>(
+      `SELECT ${column} AS v FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
+      [start, end],
+    );
+    return rows.map((r) => r.v);
+  };
+
+  return {
+    addEntries,
+    state,
+    leafHashes: (start, end) => range('leaf_hash', start, end),
+    entries: (start, end) => range('data', start, end),
+    async lookup(hashPart) {
+      const { rows } = await pool.query<{ idx: string; data: Buffer }>(
+        'SELECT idx, data FROM entries WHERE hash_part = $1 ORDER BY idx',
+        [hashPart],
+      );
+      return rows.map((r): StoredEntry => ({ index: toSafeInteger(r.idx), data: r.data }));
+    },
+    async tile(level, index) {
+      const { rows } = await pool.query<{ data: Buffer }>(
+        'SELECT data FROM tiles WHERE level = $1 AND idx = $2',
+        [level, index],
+      );
+      return rows[0]?.data;
+    },
+    publish: (oldSize, newSize, tiles: readonly StoredTile[], checkpoint) =>
+      inTransaction(pool, async (client) => {
+        const updated = await client.query(
+          'UPDATE log_state SET tree_size = $1, checkpoint = $2 WHERE id = 1 AND tree_size = $3',
+          [newSize, checkpoint, oldSize],
+        );
+        if (updated.rowCount !== 1) return false;
+        if (tiles.length > 0) {
+          await client.query(
+            `INSERT INTO tiles (level, idx, data)
+             SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
+             ON CONFLICT (level, idx) DO UPDATE SET data = EXCLUDED.data
+             WHERE length(EXCLUDED.data) > length(tiles.data)`,
+            [
+              tiles.map((t) => t.level),
+              tiles.map((t) => t.index),
+              tiles.map((t) => Buffer.from(t.data)),
+            ],
+          );
+        }
+        return true;
+      }),
+    async trySequencerLock() {
+      if (lockClient !== undefined) {
+        try {
+          await lockClient.query('SELECT 1');
+          return true;
+        } catch {
+          lockClient.release(true);
+          lockClient = undefined;
+        }
+      }
+      const client = await pool.connect();
+      const { rows } = await client.query<{ ok: boolean }>(
+        'SELECT pg_try_advisory_lock(hashtext($1)) AS ok',
+        [lockKey],
+      );
+      if (rows[0]?.ok === true) {
+        // A lost connection releases the lock in the server; forget the client then.
+        client.on('error', () => {
+          if (lockClient === client) lockClient = undefined;
+        });
+        lockClient = client;
+        return true;
+      }
+      client.release();
+      return false;
+    },
+    async close() {
+      lockClient?.release(true);
+      lockClient = undefined;
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * The sequencer: integrates accepted entries into the tree — tiles and a signed checkpoint —
+ * every interval, in one process at a time (the storage's sequencer lock).
+ */
+import {
+  type NoteSigner,
+  appendLeaves,
+  edgeFromTiles,
+  edgeTiles,
+  formatCheckpoint,
+  signNote,
+} from '../tlog/index.js';
+import { type Logger, type Registry, silentLogger } from '../server/index.js';
+import type { LogStorage } from './storage.js';
+
+export interface SequencerOptions {
+  readonly storage: LogStorage;
+  readonly origin: string;
+  readonly signer: NoteSigner;
+  /** Time between rounds, in milliseconds (default 500). */
+  readonly intervalMs?: number;
+  /** Most entries integrated per round (default 65,536); a full round is followed at once. */
+  readonly maxBatch?: number;
+  readonly logger?: Logger;
+  readonly metrics?: Registry;
+  /** Called with each checkpoint this process publishes. */
+  readonly onPublish?: (checkpoint: string, treeSize: number) => void;
+}
+
+/** Reads a stored tile cut to `width` hashes (stored tiles may have grown since). */
+async function readTile(storage: LogStorage, level: number, index: number, width: number) {
+  const data = await storage.tile(level, index);
+  if (data === undefined || data.length < width * 32) {
+    throw new Error(`bug: tile ${level}/${index} of width ${width} is missing from storage`);
+  }
+  return data.subarray(0, width * 32);
+}
+
+export class Sequencer {
+  private readonly storage: LogStorage;
+  private readonly options: SequencerOptions;
+  private readonly logger: Logger;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = true;
+  private readonly rounds;
+  private readonly integrated;
+
+  constructor(options: SequencerOptions) {
+    this.options = options;
+    this.storage = options.storage;
+    this.logger = options.logger ?? silentLogger;
+    this.rounds = options.metrics?.histogram(
+      'accord_log_sequence_seconds',
+      'Time of sequencing rounds that published a checkpoint',
+      [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    );
+    this.integrated = options.metrics?.counter(
+      'accord_log_entries_sequenced_total',
+      'Entries this process integrated into the tree',
+    );
+  }
+
+  /**
+   * One round: if this process holds the sequencer lock and entries are waiting, appends up to
+   * `maxBatch` of them and publishes the new tree. Returns how many entries it integrated.
+   */
+  async round(): Promise<number> {
+    if (!(await this.storage.trySequencerLock())) return 0;
+    const start = performance.now();
+    const state = await this.storage.state();
+    const { treeSize } = state;
+    const end = Math.min(state.nextIndex, treeSize + (this.options.maxBatch ?? 65_536));
+    if (end === treeSize && state.checkpoint !== undefined) return 0;
+    const edge = edgeFromTiles(
+      treeSize,
+      await Promise.all(
+        edgeTiles(treeSize).map((t) => readTile(this.storage, t.level, t.index, t.width)),
+      ),
+    );
+    const leaves = end > treeSize ? await this.storage.leafHashes(treeSize, end) : [];
+    if (leaves.length !== end - treeSize) throw new Error('bug: storage returned too few leaves');
+    const grown = appendLeaves(edge, leaves);
+    const checkpoint = signNote(
+      formatCheckpoint({
+        origin: this.options.origin,
+        treeSize: end,
+        rootHash: grown.rootHash,
+        extensions: [],
+      }),
+      [this.options.signer],
+    );
+    const tiles = grown.tiles.map(({ tile, data }) => ({
+      level: tile.level,
+      index: tile.index,
+      data,
+    }));
+    if (!(await this.storage.publish(treeSize, end, tiles, checkpoint))) {
+      this.logger.warn('another sequencer published first', { treeSize });
+      return 0;
+    }
+    const seconds = (performance.now() - start) / 1000;
+    this.rounds?.observe(seconds);
+    this.integrated?.inc({}, end - treeSize);
+    this.logger.info('published checkpoint', {
+      treeSize: end,
+      added: end - treeSize,
+      tiles: tiles.length,
+      ms: Math.round(seconds * 1000),
+    });
+    this.options.onPublish?.(checkpoint, end);
+    return end - treeSize;
+  }
+
+  /** Runs rounds every interval until {@link stop}; a full round is followed immediately. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const loop = async () => {
+      let added = 0;
+      try {
+        added = await this.round();
+      } catch (error) {
+        this.logger.error('sequencing round failed', { error });
+      }
+      if (this.stopped) return;
+      const full = added >= (this.options.maxBatch ?? 65_536);
+      this.timer = setTimeout(
+        () => {
+          this.running = loop();
+        },
+        full ? 0 : (this.options.intervalMs ?? 500),
+      );
+    };
+    this.running = loop();
+  }
+
+  /** Stops after the current round. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+}

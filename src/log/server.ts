@@ -1,0 +1,220 @@
+/**
+ * The log's HTTP interface: the C2SP tlog-tiles read path (checkpoint, tiles, entry bundles),
+ * lookups with offline-verifiable proofs, authenticated submissions, and metrics.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  type BuildClaim,
+  type ClaimJson,
+  claimFromJson,
+  claimToJson,
+  formatEntry,
+  parseEntry,
+} from '../claim/index.js';
+import { NIX_STORE_DIR, isHashPart } from '../nix/index.js';
+import {
+  type BodyLimits,
+  HttpError,
+  type Logger,
+  type Registry,
+  readBody,
+  send,
+  sendError,
+} from '../server/index.js';
+import {
+  type Tile,
+  TILE_WIDTH,
+  TlogError,
+  formatEntryBundle,
+  formatTlogProof,
+  hashLeaf,
+  parseTilePath,
+  proveInclusion,
+  tileHashReader,
+} from '../tlog/index.js';
+import type { Submitters } from './auth.js';
+import type { LogStorage } from './storage.js';
+
+export interface LogServerOptions {
+  readonly storage: LogStorage;
+  readonly submitters: Submitters;
+  readonly logger: Logger;
+  readonly metrics: Registry;
+  readonly storeDir?: string;
+  /** Request body limits for submissions (defaults: 4 MiB, 10 s). */
+  readonly body?: BodyLimits;
+  /** Most claims in one submission (default 10,000). */
+  readonly maxClaims?: number;
+}
+
+const TEXT = 'text/plain; charset=utf-8';
+const BINARY = 'application/octet-stream';
+const JSON_TYPE = 'application/json';
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+/** What `/lookup/<hash part>` returns for each entry. */
+export interface LookupEntry {
+  readonly index: number;
+  readonly claim: ClaimJson;
+  /** The entry text (hash it as a leaf to check the proof). */
+  readonly entry: string;
+  /** A C2SP tlog-proof@v1 against the checkpoint; absent while not yet sequenced. */
+  readonly proof?: string;
+}
+
+/** Creates the request handler of a log server. */
+export function createLogHandler(options: LogServerOptions) {
+  const { storage, logger, metrics } = options;
+  const storeDir = options.storeDir ?? NIX_STORE_DIR;
+  const bodyLimits = options.body ?? { maxBytes: 4 << 20, timeoutMs: 10_000 };
+  const maxClaims = options.maxClaims ?? 10_000;
+  const requests = metrics.counter(
+    'accord_log_http_requests_total',
+    'HTTP requests by route and status',
+  );
+  const submitted = metrics.counter(
+    'accord_log_entries_submitted_total',
+    'Claims received, by submitter',
+  );
+  const appended = metrics.counter(
+    'accord_log_entries_appended_total',
+    'Claims that were new entries',
+  );
+
+  const readTiles = (treeSize: number) =>
+    tileHashReader(treeSize, {
+      readTiles: (tiles: readonly Tile[]) =>
+        Promise.all(
+          tiles.map(async (t) => {
+            const data = await storage.tile(t.level, t.index);
+            if (data === undefined || data.length < t.width * 32)
+              throw new Error(`bug: tile missing`);
+            return data.subarray(0, t.width * 32);
+          }),
+        ),
+    });
+
+  async function checkpoint(req: IncomingMessage, res: ServerResponse) {
+    const state = await storage.state();
+    if (state.checkpoint === undefined) throw new HttpError(404, 'no checkpoint published yet');
+    send(req, res, 200, state.checkpoint, { type: TEXT, cacheControl: 'public, max-age=1' });
+  }
+
+  async function tile(req: IncomingMessage, res: ServerResponse, path: string) {
+    let target;
+    try {
+      target = parseTilePath(path);
+    } catch (e) {
+      throw new HttpError(404, e instanceof TlogError ? e.message : 'not a tile path');
+    }
+    const { treeSize } = await storage.state();
+    if (target.kind === 'tile') {
+      const { level, index, width } = target.tile;
+      const data = await storage.tile(level, index);
+      if (data === undefined || data.length < width * 32)
+        throw new HttpError(404, `no tile ${path}`);
+      send(req, res, 200, data.subarray(0, width * 32), { type: BINARY, cacheControl: IMMUTABLE });
+      return;
+    }
+    const { index, width } = target.bundle;
+    const start = index * TILE_WIDTH;
+    if (start + width > treeSize) throw new HttpError(404, `no entry bundle ${path}`);
+    const bundle = formatEntryBundle(await storage.entries(start, start + width));
+    send(req, res, 200, bundle, { type: BINARY, cacheControl: IMMUTABLE, gzip: true });
+  }
+
+  async function lookup(req: IncomingMessage, res: ServerResponse, hashPart: string) {
+    if (!isHashPart(hashPart)) throw new HttpError(400, 'not a store path hash part');
+    const [found, state] = await Promise.all([storage.lookup(hashPart), storage.state()]);
+    const { treeSize, checkpoint: cp } = state;
+    const reader = readTiles(treeSize);
+    const entries: LookupEntry[] = await Promise.all(
+      found.map(async ({ index, data }) => {
+        const entry = Buffer.from(data).toString('utf8');
+        const claim = claimToJson(parseEntry(entry, storeDir));
+        if (index >= treeSize || cp === undefined) return { index, claim, entry };
+        const inclusionProof = await proveInclusion(index, treeSize, reader);
+        return {
+          index,
+          claim,
+          entry,
+          proof: formatTlogProof({ index, inclusionProof, checkpoint: cp }),
+        };
+      }),
+    );
+    const body = JSON.stringify({ hashPart, treeSize, entries });
+    send(req, res, 200, body, { type: JSON_TYPE, cacheControl: 'no-cache', gzip: true });
+  }
+
+  async function submit(req: IncomingMessage, res: ServerResponse) {
+    const submitter = options.submitters.authenticate(req.headers.authorization);
+    const type = req.headers['content-type'] ?? '';
+    if (!/^application\/json\b/.test(type)) throw new HttpError(415, 'send application/json');
+    const body = await readBody(req, bodyLimits);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'body is not valid JSON');
+    }
+    const claims = (parsed as { claims?: unknown } | null)?.claims;
+    if (
+      !Array.isArray(claims) ||
+      claims.length === 0 ||
+      Object.keys(parsed as object).length !== 1
+    ) {
+      throw new HttpError(400, 'want {"claims": [claim, …]} with at least one claim');
+    }
+    if (claims.length > maxClaims) throw new HttpError(413, `more than ${maxClaims} claims`);
+    const entries = claims.map((value: unknown, i) => {
+      let claim: BuildClaim;
+      try {
+        claim = claimFromJson(value, storeDir);
+      } catch (e) {
+        throw new HttpError(400, `claim ${i}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const data = Buffer.from(formatEntry(claim));
+      return { data, leafHash: hashLeaf(data), hashPart: claim.storePath.hashPart };
+    });
+    const before = (await storage.state()).nextIndex;
+    const indexes = await storage.addEntries(entries);
+    submitted.inc({ submitter }, entries.length);
+    appended.inc({}, indexes.filter((i) => i >= before).length);
+    logger.debug('accepted claims', { submitter, count: entries.length });
+    send(req, res, 200, JSON.stringify({ indexes }), { type: JSON_TYPE, cacheControl: 'no-store' });
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<string> {
+    const url = new URL(req.url ?? '/', 'http://log');
+    const path = url.pathname;
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    const allow = (methods: string) => {
+      throw new HttpError(405, `use ${methods}`, { Allow: methods });
+    };
+    if (path === '/submit') {
+      if (req.method !== 'POST') allow('POST');
+      await submit(req, res);
+      return 'submit';
+    }
+    if (!get) allow('GET, HEAD');
+    if (path === '/checkpoint') await checkpoint(req, res);
+    else if (path.startsWith('/tile/')) await tile(req, res, path.slice(1));
+    else if (path.startsWith('/lookup/')) await lookup(req, res, path.slice('/lookup/'.length));
+    else if (path === '/metrics')
+      send(req, res, 200, metrics.render(), { type: 'text/plain; version=0.0.4' });
+    else throw new HttpError(404, 'not found');
+    return path.split('/')[1] ?? '';
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    route(req, res).then(
+      (name) => {
+        requests.inc({ route: name, status: String(res.statusCode) });
+      },
+      (error: unknown) => {
+        sendError(req, res, error, logger);
+        requests.inc({ route: 'error', status: String(res.statusCode) });
+      },
+    );
+  };
+}

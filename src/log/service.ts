@@ -1,0 +1,103 @@
+/** A running log server: storage, sequencer and HTTP server wired together. */
+import { createServer } from 'node:http';
+import { type StoreUrl, describeStoreUrl } from '../db/index.js';
+import { type Logger, Registry, close, listen } from '../server/index.js';
+import type { NoteSigner } from '../tlog/index.js';
+import type { Submitters } from './auth.js';
+import { openPostgresLogStorage } from './postgres-storage.js';
+import { Sequencer } from './sequencer.js';
+import { createLogHandler } from './server.js';
+import { openSqliteLogStorage } from './sqlite-storage.js';
+import type { LogStorage } from './storage.js';
+
+export interface LogServiceConfig {
+  readonly origin: string;
+  readonly signer: NoteSigner;
+  readonly store: StoreUrl;
+  /** PostgreSQL schema for the log's tables (default: the connection's search path). */
+  readonly schema?: string;
+  readonly host: string;
+  readonly port: number;
+  readonly submitters: Submitters;
+  readonly storeDir: string;
+  readonly intervalMs: number;
+  readonly maxBodyBytes: number;
+  /** Longest time a submission body may take to arrive (default 10 s). */
+  readonly bodyTimeoutMs?: number;
+  /** Most claims in one submission (default 10,000). */
+  readonly maxClaims?: number;
+  readonly logger: Logger;
+}
+
+export interface LogService {
+  readonly url: string;
+  readonly storage: LogStorage;
+  readonly sequencer: Sequencer;
+  close(): Promise<void>;
+}
+
+/** Opens the storage a store URL names. */
+export async function openLogStorage(store: StoreUrl, schema?: string): Promise<LogStorage> {
+  return store.kind === 'sqlite'
+    ? openSqliteLogStorage(store.path)
+    : openPostgresLogStorage(store.url, schema === undefined ? {} : { schema });
+}
+
+/** Starts a log server; resolves once it listens and has published a first checkpoint. */
+export async function startLogService(config: LogServiceConfig): Promise<LogService> {
+  const { logger } = config;
+  const storage = await openLogStorage(config.store, config.schema);
+  const metrics = new Registry();
+  const sequencer = new Sequencer({
+    storage,
+    origin: config.origin,
+    signer: config.signer,
+    intervalMs: config.intervalMs,
+    logger,
+    metrics,
+  });
+  metrics.gauge(
+    'accord_log_tree_size',
+    'Size of the latest checkpoint this process read',
+    () => size,
+  );
+  let size = 0;
+  await sequencer.round();
+  size = (await storage.state()).treeSize;
+  const handler = createLogHandler({
+    storage,
+    submitters: config.submitters,
+    logger,
+    metrics,
+    storeDir: config.storeDir,
+    body: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs ?? 10_000 },
+    ...(config.maxClaims === undefined ? {} : { maxClaims: config.maxClaims }),
+  });
+  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
+  const url = await listen(server, config.host, config.port);
+  sequencer.start();
+  const poll = setInterval(() => {
+    storage.state().then(
+      (s) => (size = s.treeSize),
+      () => undefined,
+    );
+  }, 1000);
+  logger.info('log server listening', {
+    url,
+    origin: config.origin,
+    store: describeStoreUrl(config.store),
+    treeSize: size,
+    submitters: config.submitters.size,
+  });
+  return {
+    url,
+    storage,
+    sequencer,
+    async close() {
+      clearInterval(poll);
+      await close(server);
+      await sequencer.stop();
+      await storage.close();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/** LogStorage on SQLite (the embedded default): one database file, one server process. */
+import { type SqliteDatabase, openSqlite } from '../db/index.js';
+import type { LogState, LogStorage, NewEntry, StoredEntry, StoredTile } from './storage.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS log_state (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  next_index INTEGER NOT NULL,
+  tree_size INTEGER NOT NULL,
+  checkpoint TEXT
+);
+INSERT OR IGNORE INTO log_state (id, next_index, tree_size) VALUES (1, 0, 0);
+CREATE TABLE IF NOT EXISTS entries (
+  idx INTEGER PRIMARY KEY,
+  leaf_hash BLOB NOT NULL UNIQUE,
+  hash_part TEXT NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_hash_part ON entries (hash_part);
+CREATE TABLE IF NOT EXISTS tiles (
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+`;
+
+/** Opens (creating if needed) a log database at `path` (`:memory:` for a throwaway one). */
+export function openSqliteLogStorage(path: string): LogStorage {
+  const db: SqliteDatabase = openSqlite(path);
+  db.exec(SCHEMA);
+  const q = {
+    state: db.prepare<[], { next_index: number; tree_size: number; checkpoint: string | null }>(
+      'SELECT next_index, tree_size, checkpoint FROM log_state WHERE id = 1',
+    ),
+    byLeaf: db.prepare<[Uint8Array], { idx: number }>(
+      'SELECT idx FROM entries WHERE leaf_hash = ?',
+    ),
+    insert: db.prepare('INSERT INTO entries (idx, leaf_hash, hash_part, data) VALUES (?, ?, ?, ?)'),
+    setNext: db.prepare('UPDATE log_state SET next_index = ? WHERE id = 1'),
+    leaves: db.prepare<[number, number], { leaf_hash: Buffer }>(
+      'SELECT leaf_hash FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx',
+    ),
+    data: db.prepare<[number, number], { data: Buffer }>(
+      'SELECT data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx',
+    ),
+    lookup: db.prepare<[string], { idx: number; data: Buffer }>(
+      'SELECT idx, data FROM entries WHERE hash_part = ? ORDER BY idx',
+    ),
+    tile: db.prepare<[number, number], { data: Buffer }>(
+      'SELECT data FROM tiles WHERE level = ? AND idx = ?',
+    ),
+    putTile: db.prepare(
+      `INSERT INTO tiles (level, idx, data) VALUES (?, ?, ?)
+       ON CONFLICT (level, idx) DO UPDATE SET data = excluded.data
+       WHERE length(excluded.data) > length(tiles.data)`,
+    ),
+    publish: db.prepare(
+      'UPDATE log_state SET tree_size = ?, checkpoint = ? WHERE id = 1 AND tree_size = ?',
+    ),
+  };
+  const readState = (): LogState => {
+    const row = q.state.get();
+    if (row === undefined) throw new Error('bug: log_state row missing');
+    return {
+      nextIndex: row.next_index,
+      treeSize: row.tree_size,
+      checkpoint: row.checkpoint ?? undefined,
+    };
+  };
+  const add = db.transaction((entries: readonly NewEntry[]): number[] => {
+    let next = readState().nextIndex;
+    const seen = new Map<string, number>();
+    const indexes = entries.map((e) => {
+      const key = Buffer.from(e.leafHash).toString('hex');
+      const known = seen.get(key) ?? q.byLeaf.get(e.leafHash)?.idx;
+      if (known !== undefined) return known;
+      q.insert.run(next, e.leafHash, e.hashPart, e.data);
+      seen.set(key, next);
+      return next++;
+    });
+    q.setNext.run(next);
+    return indexes;
+  });
+  const publish = db.transaction(
+    (oldSize: number, newSize: number, tiles: readonly StoredTile[], checkpoint: string) => {
+      if (q.publish.run(newSize, checkpoint, oldSize).changes !== 1) return false;
+      for (const t of tiles) q.putTile.run(t.level, t.index, t.data);
+      return true;
+    },
+  );
+  return {
+    addEntries: (entries) => Promise.resolve(add.immediate(entries)),
+    state: () => Promise.resolve(readState()),
+    leafHashes: (start, end) => Promise.resolve(q.leaves.all(start, end).map((r) => r.leaf_hash)),
+    entries: (start, end) => Promise.resolve(q.data.all(start, end).map((r) => r.data)),
+    lookup: (hashPart) =>
+      Promise.resolve(
+        q.lookup.all(hashPart).map((r): StoredEntry => ({ index: r.idx, data: r.data })),
+      ),
+    tile: (level, index) => Promise.resolve(q.tile.get(level, index)?.data),
+    publish: (oldSize, newSize, tiles, checkpoint) =>
+      Promise.resolve(publish.immediate(oldSize, newSize, tiles, checkpoint)),
+    trySequencerLock: () => Promise.resolve(true),
+    close: () => {
+      db.close();
+      return Promise.resolve();
+    },
+  };
+}

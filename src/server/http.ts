@@ -1,0 +1,158 @@
+/**
+ * HTTP plumbing shared by Accord's servers: one error type mapped to status codes in one place,
+ * request bodies read with a size cap and a deadline, listen addresses, graceful close.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import type { Logger } from './logger.js';
+
+/** An error with the HTTP status to answer; the message is sent to the client. */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Options for reading a request body. */
+export interface BodyLimits {
+  /** Largest body accepted, in bytes (413 beyond). */
+  readonly maxBytes: number;
+  /** Longest time the whole body may take to arrive, in milliseconds (408 beyond). */
+  readonly timeoutMs: number;
+}
+
+/**
+ * Reads a request body (attacker-controlled): a declared Content-Length over the cap is refused
+ * before reading; a body that grows past it, or is still arriving at the deadline (a slow-loris
+ * client), is cut off.
+ */
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limits.maxBytes) {
+    return Promise.reject(new HttpError(413, `body larger than ${limits.maxBytes} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const fail = (error: HttpError) => {
+      clearTimeout(timer);
+      req.removeAllListeners('data');
+      req.resume();
+      reject(error);
+    };
+    const timer = setTimeout(() => {
+      fail(new HttpError(408, `body not received within ${limits.timeoutMs} ms`));
+    }, limits.timeoutMs);
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limits.maxBytes)
+        fail(new HttpError(413, `body larger than ${limits.maxBytes} bytes`));
+      else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (e) => {
+      fail(new HttpError(400, `cannot read body: ${e.message}`));
+    });
+  });
+}
+
+/** Response options: content type, cache lifetime, and whether gzip may be applied. */
+export interface SendOptions {
+  readonly type: string;
+  readonly cacheControl?: string;
+  readonly gzip?: boolean;
+  readonly headers?: Record<string, string>;
+}
+
+/** Sends a body, gzip-encoded when allowed and the client accepts gzip. */
+export function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  body: Uint8Array | string,
+  options: SendOptions,
+): void {
+  let data = typeof body === 'string' ? Buffer.from(body) : body;
+  const headers: Record<string, string> = { 'Content-Type': options.type, ...options.headers };
+  if (options.cacheControl !== undefined) headers['Cache-Control'] = options.cacheControl;
+  if (options.gzip === true) {
+    headers.Vary = 'Accept-Encoding';
+    if (/\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+      data = gzipSync(data);
+      headers['Content-Encoding'] = 'gzip';
+    }
+  }
+  headers['Content-Length'] = String(data.length);
+  res.writeHead(status, headers);
+  res.end(req.method === 'HEAD' ? undefined : data);
+}
+
+/** Sends an error as `text/plain` (the message), logging unexpected ones. */
+export function sendError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  error: unknown,
+  logger: Logger,
+): void {
+  const status = error instanceof HttpError ? error.status : 500;
+  const message =
+    error instanceof HttpError ? error.message : 'internal error (see the server log)';
+  if (!(error instanceof HttpError)) {
+    logger.error('request failed', { method: req.method, url: req.url, error });
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const headers = error instanceof HttpError ? error.headers : {};
+  send(req, res, status, `${message}\n`, {
+    type: 'text/plain; charset=utf-8',
+    cacheControl: 'no-store',
+    headers: { ...headers, ...(status === 408 || status === 413 ? { Connection: 'close' } : {}) },
+  });
+}
+
+/** Parses `HOST:PORT` (`[::1]:8080` for IPv6); port 0 picks a free port. */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (m === null || port > 65535)
+    throw new Error(`--listen ${JSON.stringify(text)}: want HOST:PORT`);
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+/** Starts listening and resolves with the bound address (`http://host:port`). */
+export function listen(server: Server, host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('bug: no TCP address');
+      const h = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      resolve(`http://${h}:${address.port}`);
+    });
+  });
+}
+
+/** Stops accepting connections and waits for the open ones to finish (up to `graceMs`). */
+export function close(server: Server, graceMs = 5000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+    }, graceMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

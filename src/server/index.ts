@@ -1,0 +1,14 @@
+/** Plumbing shared by Accord's HTTP servers: logs, metrics, bodies, errors, listening. */
+export { type LogLevel, type Logger, createLogger, silentLogger } from './logger.js';
+export { Counter, Gauge, Histogram, Registry } from './metrics.js';
+export {
+  type BodyLimits,
+  HttpError,
+  type SendOptions,
+  close,
+  listen,
+  parseListen,
+  readBody,
+  send,
+  sendError,
+} from './http.js';

@@ -1,0 +1,21 @@
+/** Test support: deterministic, valid claims in the JSON form `accord submit` sends. */
+import { createHash } from 'node:crypto';
+import type { ClaimJson } from '../../src/claim/index.js';
+import { encodeNix32 } from '../../src/nix/index.js';
+
+/** The 32-character hash part of test path `i`. */
+export function hashPartOf(i: number, salt = ''): string {
+  return encodeNix32(createHash('sha1').update(`path ${salt}${i}`).digest());
+}
+
+/** A valid claim about test path `i`; `variant` changes the NAR hash (a disagreeing build). */
+export function makeClaim(i: number, variant = 0, salt = ''): ClaimJson {
+  const narHash = createHash('sha256').update(`nar ${salt}${i} ${variant}`).digest();
+  return {
+    storePath: `/nix/store/${hashPartOf(i, salt)}-pkg-${i}`,
+    narHash: `sha256:${encodeNix32(narHash)}`,
+    narSize: 1000 + i,
+    references: i > 0 ? [`${hashPartOf(i - 1, salt)}-pkg-${i - 1}`] : [],
+    deriver: `${hashPartOf(i + 1_000_000, salt)}-pkg-${i}.drv`,
+  };
+}

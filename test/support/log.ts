@@ -1,0 +1,76 @@
+/** Test support: an in-process log server on a temporary SQLite file and a free port. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClaimJson } from '../../src/claim/index.js';
+import {
+  type LogService,
+  newToken,
+  parseSubmitters,
+  startLogService,
+  submitterLine,
+} from '../../src/log/index.js';
+import { silentLogger } from '../../src/server/index.js';
+import { SIG_TYPE_ED25519, formatVerifierKey, newSigner } from '../../src/tlog/index.js';
+import { randomBytes } from 'node:crypto';
+import type { StoreUrl } from '../../src/db/index.js';
+
+export interface TestLog {
+  readonly service: LogService;
+  readonly url: string;
+  readonly vkey: string;
+  readonly token: string;
+  readonly origin: string;
+  submit(claims: readonly ClaimJson[], token?: string): Promise<Response>;
+  /** Waits until the published tree has at least `size` entries. */
+  waitForSize(size: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTestLog(
+  options: { store?: StoreUrl; schema?: string; origin?: string; revoked?: string } = {},
+): Promise<TestLog> {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-log-'));
+  const origin = options.origin ?? `test.example/log-${randomBytes(4).toString('hex')}`;
+  const signer = newSigner(origin, SIG_TYPE_ED25519, randomBytes(32));
+  const token = newToken();
+  let lines = submitterLine('builder', token);
+  if (options.revoked !== undefined) lines += `!${submitterLine('gone', options.revoked)}`;
+  const service = await startLogService({
+    origin,
+    signer,
+    store: options.store ?? { kind: 'sqlite', path: join(dir, 'log.db') },
+    ...(options.schema === undefined ? {} : { schema: options.schema }),
+    host: '127.0.0.1',
+    port: 0,
+    submitters: parseSubmitters(lines),
+    storeDir: '/nix/store',
+    intervalMs: 50,
+    maxBodyBytes: 1 << 20,
+    bodyTimeoutMs: 2000,
+    maxClaims: 1000,
+    logger: silentLogger,
+  });
+  const url = service.url;
+  return {
+    service,
+    url,
+    vkey: formatVerifierKey(signer),
+    token,
+    origin,
+    submit: (claims, t = token) =>
+      fetch(`${url}/submit`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ claims }),
+      }),
+    async waitForSize(size) {
+      for (let i = 0; i < 400; i++) {
+        if ((await service.storage.state()).treeSize >= size) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`log did not reach size ${size}`);
+    },
+    close: () => service.close(),
+  };
+}
