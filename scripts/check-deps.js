@@ -12,11 +12,12 @@ const ALLOWED = {
   tlog: ['crypto'],
   nix: ['crypto'],
   policy: ['crypto', 'tlog', 'nix'],
-  host: ['nix'],
+  host: ['nix', 'claim'],
   claim: ['nix'],
   db: [],
   server: [],
   log: ['crypto', 'tlog', 'nix', 'claim', 'db', 'server'],
+  submit: ['nix', 'claim', 'db'],
   cli: ['*'],
 };
 

@@ -3,12 +3,14 @@ import { type Command, EXIT } from './command.js';
 import { keygenCommand } from './keygen.js';
 import { logCommand } from './log.js';
 import { narCommand } from './nar.js';
+import { submitCommand } from './submit.js';
 import { packageVersion } from './version.js';
 
 const commands = new Map<string, Command>([
   ['keygen', keygenCommand],
   ['log', logCommand],
   ['nar', narCommand],
+  ['submit', submitCommand],
 ]);
 
 function help(): string {

@@ -1,2 +1,3 @@
 /** The host module: adapters to the local machine (file system, the local Nix installation). */
 export { narSourceFromPath } from './nar-fs.js';
+export { pathInfoClaims, queryOutputs } from './nix-store.js';

@@ -1,0 +1,72 @@
+/** Queries to the local Nix store through the `nix-store` and `nix` commands. */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { ClaimJson } from '../claim/index.js';
+
+const exec = promisify(execFile);
+
+async function run(command: string, args: readonly string[], timeoutMs: number): Promise<string> {
+  try {
+    const { stdout } = await exec(command, [...args], {
+      timeout: timeoutMs,
+      maxBuffer: 64 << 20,
+      encoding: 'utf8',
+    });
+    return stdout;
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`${command} ${args.join(' ')}: ${(err.stderr ?? err.message).trim()}`, {
+      cause: e,
+    });
+  }
+}
+
+/** The output paths of a derivation (`nix-store -q --outputs`). */
+export async function queryOutputs(drvPath: string, timeoutMs = 10_000): Promise<string[]> {
+  const out = await run('nix-store', ['--query', '--outputs', drvPath], timeoutMs);
+  return out.split('\n').filter((l) => l !== '');
+}
+
+interface PathInfo {
+  path?: string;
+  narHash?: string;
+  narSize?: number;
+  references?: string[];
+  deriver?: string | null;
+  valid?: boolean;
+}
+
+/**
+ * What the local store records about valid paths, as claims (`nix path-info --json`: an array
+ * in Nix 2.8, an object keyed by path from 2.19; the hash is normalised by the claim parser).
+ * References are base names; a path's reference to itself is kept, as in narinfo files.
+ */
+export async function pathInfoClaims(
+  paths: readonly string[],
+  timeoutMs = 10_000,
+): Promise<ClaimJson[]> {
+  if (paths.length === 0) return [];
+  const out = await run(
+    'nix',
+    ['--extra-experimental-features', 'nix-command', 'path-info', '--json', ...paths],
+    timeoutMs,
+  );
+  const parsed = JSON.parse(out) as PathInfo[] | Record<string, PathInfo | null>;
+  const infos: [string, PathInfo][] = Array.isArray(parsed)
+    ? parsed.map((i) => [i.path ?? '', i])
+    : Object.entries(parsed).map(([path, i]) => [path, i ?? { valid: false }]);
+  const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+  return infos.map(([path, info]) => {
+    if (info.valid === false || info.narHash === undefined || info.narSize === undefined) {
+      throw new Error(`${path} is not a valid path in the local store`);
+    }
+    const claim: ClaimJson = {
+      storePath: path,
+      narHash: info.narHash,
+      narSize: info.narSize,
+      references: (info.references ?? []).map(base),
+    };
+    if (typeof info.deriver === 'string') claim.deriver = base(info.deriver);
+    return claim;
+  });
+}

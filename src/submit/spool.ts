@@ -1,0 +1,98 @@
+/**
+ * The builder's durable local spool (SQLite): claims that could not be submitted wait here,
+ * and backfill progress is recorded so an interrupted backfill resumes.
+ */
+import type { ClaimJson } from '../claim/index.js';
+import { type SqliteDatabase, openSqlite } from '../db/index.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS spool (
+  id INTEGER PRIMARY KEY,
+  log TEXT NOT NULL,
+  claim TEXT NOT NULL,
+  added INTEGER NOT NULL,
+  UNIQUE (log, claim)
+);
+CREATE TABLE IF NOT EXISTS backfill (
+  cache TEXT NOT NULL,
+  log TEXT NOT NULL,
+  hash_part TEXT NOT NULL,
+  PRIMARY KEY (cache, log, hash_part)
+) WITHOUT ROWID;
+`;
+
+/** A spooled claim and its row. */
+export interface SpooledClaim {
+  readonly id: number;
+  readonly claim: ClaimJson;
+}
+
+export class Spool {
+  private readonly db: SqliteDatabase;
+
+  constructor(path: string) {
+    this.db = openSqlite(path);
+    this.db.exec(SCHEMA);
+  }
+
+  /** Stores claims for `log` durably (a claim already waiting is kept once). */
+  add(log: string, claims: readonly ClaimJson[]): void {
+    const insert = this.db.prepare(
+      'INSERT OR IGNORE INTO spool (log, claim, added) VALUES (?, ?, ?)',
+    );
+    const now = Date.now();
+    this.db.transaction(() => {
+      for (const c of claims) insert.run(log, JSON.stringify(c), now);
+    })();
+  }
+
+  /** Up to `limit` waiting claims for `log`, oldest first. */
+  pending(log: string, limit: number): SpooledClaim[] {
+    return this.db
+      .prepare<[string, number], { id: number; claim: string }>(
+        'SELECT id, claim FROM spool WHERE log = ? ORDER BY id LIMIT ?',
+      )
+      .all(log, limit)
+      .map((r) => ({ id: r.id, claim: JSON.parse(r.claim) as ClaimJson }));
+  }
+
+  /** How many claims wait for `log`. */
+  count(log: string): number {
+    const row = this.db
+      .prepare<[string], { n: number }>('SELECT count(*) AS n FROM spool WHERE log = ?')
+      .get(log);
+    return row?.n ?? 0;
+  }
+
+  /** Removes submitted claims. */
+  remove(ids: readonly number[]): void {
+    const del = this.db.prepare('DELETE FROM spool WHERE id = ?');
+    this.db.transaction(() => {
+      for (const id of ids) del.run(id);
+    })();
+  }
+
+  /** Hash parts of `cache` already backfilled into `log`. */
+  backfilled(cache: string, log: string): Set<string> {
+    const rows = this.db
+      .prepare<[string, string], { hash_part: string }>(
+        'SELECT hash_part FROM backfill WHERE cache = ? AND log = ?',
+      )
+      .all(cache, log);
+    return new Set(rows.map((r) => r.hash_part));
+  }
+
+  /** Records hash parts of `cache` as backfilled into `log`. */
+  markBackfilled(cache: string, log: string, hashParts: readonly string[]): void {
+    const insert = this.db.prepare(
+      'INSERT OR IGNORE INTO backfill (cache, log, hash_part) VALUES (?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      for (const h of hashParts) insert.run(cache, log, h);
+    })();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
