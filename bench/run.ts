@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { printTable } from './harness.js';
+import { benchLog } from './log.js';
 import { benchNar } from './nar.js';
 import { benchTlog } from './tlog.js';
 
@@ -12,15 +13,18 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '1' },
     quick: { type: 'boolean' },
     only: { type: 'string' },
+    postgres: { type: 'string' },
     help: { type: 'boolean' },
   },
 });
 if (values.help === true) {
-  process.stdout.write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar]
+  process.stdout.write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log]
 
-  --seconds N   time per rate measurement (default 1)
-  --quick       skip the 1 GB inputs
-  --only NAME   run one group of benchmarks
+  --seconds N     time per rate measurement (default 1; the log load runs 10× longer)
+  --quick         skip the 1 GB inputs
+  --only NAME     run one group of benchmarks
+  --postgres URL  also benchmark the log on this PostgreSQL database (default
+                  $ACCORD_BENCH_PG_URL, else the test database if it answers)
 `);
   process.exit(0);
 }
@@ -32,7 +36,29 @@ if (run('tlog')) {
   const title = 'tlog (ratios: Accord ÷ baseline; for times, baseline ÷ Accord)';
   printTable(title, await benchTlog(seconds));
 }
+if (run('log')) {
+  const pg =
+    values.postgres ??
+    process.env.ACCORD_BENCH_PG_URL ??
+    'postgres://accord:accord@127.0.0.1:5432/accord_test';
+  printTable('log (ratio: Accord ÷ baseline)', await benchLog(seconds * 10, await reachable(pg)));
+}
 if (run('nar')) {
   const sizes = values.quick === true ? [100e6] : [100e6, 1000e6];
   printTable('NAR (ratio: sha256sum time ÷ Accord time)', benchNar(sizes));
+}
+
+/** The URL if a PostgreSQL server answers there, else undefined (the PostgreSQL run is skipped). */
+async function reachable(url: string): Promise<string | undefined> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    return url;
+  } catch {
+    process.stdout.write(`(no PostgreSQL at ${url}: skipping the PostgreSQL log benchmark)\n`);
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

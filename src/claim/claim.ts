@@ -37,10 +37,6 @@ function malformed(why: string, cause?: unknown): ClaimError {
   return new ClaimError('malformed', `invalid accord/build/v1 entry: ${why}`, { cause });
 }
 
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
 /**
  * Checks and normalises a claim: the NAR hash is SHA-256, the size a safe integer > 0,
  * references valid base names in the same store (sorted, duplicates refused), the deriver a
@@ -54,13 +50,16 @@ export function checkClaim(claim: BuildClaim): BuildClaim {
   if (!Number.isSafeInteger(claim.narSize) || claim.narSize <= 0) {
     throw malformed(`nar-size ${claim.narSize} is not a positive integer`);
   }
-  const references = [...claim.references].sort(byteOrder);
-  references.forEach((r, i) => {
+  for (const r of claim.references) {
     try {
       parseStorePathBaseName(r, dir);
     } catch (cause) {
       throw malformed(`reference ${JSON.stringify(r)} is not a store path base name`, cause);
     }
+  }
+  // Valid base names are ASCII, so string order is byte order.
+  const references = [...claim.references].sort();
+  references.forEach((r, i) => {
     if (i > 0 && references[i - 1] === r) throw malformed(`reference ${r} appears twice`);
   });
   if (claim.deriver === undefined) return { ...claim, references };
@@ -76,22 +75,20 @@ export function checkClaim(claim: BuildClaim): BuildClaim {
   return { ...claim, references, deriver: claim.deriver };
 }
 
-/** The canonical entry text of a claim (one encoding per claim). */
-export function formatEntry(claim: BuildClaim): string {
-  const c = checkClaim(claim);
-  const lines = [
-    ENTRY_HEADER,
-    `store-path ${formatStorePath(c.storePath)}`,
-    `nar-hash ${formatHash(c.narHash)}`,
-    `nar-size ${c.narSize}`,
-    ...c.references.map((r) => `reference ${r}`),
-  ];
-  if (c.deriver !== undefined) lines.push(`deriver ${c.deriver}`);
-  const text = `${lines.join('\n')}\n`;
+/** The entry text of a claim {@link checkClaim} accepted. */
+function entryText(c: BuildClaim): string {
+  let text = `${ENTRY_HEADER}\nstore-path ${formatStorePath(c.storePath)}\nnar-hash ${formatHash(c.narHash)}\nnar-size ${c.narSize}\n`;
+  for (const r of c.references) text += `reference ${r}\n`;
+  if (c.deriver !== undefined) text += `deriver ${c.deriver}\n`;
   if (Buffer.byteLength(text) > MAX_ENTRY_SIZE) {
     throw new ClaimError('limit', `entry of ${Buffer.byteLength(text)} bytes is too large`);
   }
   return text;
+}
+
+/** The canonical entry text of a claim (one encoding per claim). */
+export function formatEntry(claim: BuildClaim): string {
+  return entryText(checkClaim(claim));
 }
 
 /**
@@ -154,7 +151,7 @@ export function sameOutput(a: BuildClaim, b: BuildClaim): boolean {
     formatStorePath(a.storePath) === formatStorePath(b.storePath) &&
     formatHash(a.narHash) === formatHash(b.narHash) &&
     a.narSize === b.narSize &&
-    [...a.references].sort(byteOrder).join(' ') === [...b.references].sort(byteOrder).join(' ')
+    [...a.references].sort().join(' ') === [...b.references].sort().join(' ')
   );
 }
 
@@ -177,6 +174,18 @@ export function claimToJson(claim: BuildClaim): ClaimJson {
   };
   if (claim.deriver !== undefined) json.deriver = claim.deriver;
   return json;
+}
+
+/**
+ * Reads a claim from parsed JSON ({@link claimFromJson}) and returns it with its entry text, as
+ * a log needs both.
+ */
+export function entryFromJson(
+  value: unknown,
+  storeDir = NIX_STORE_DIR,
+): { claim: BuildClaim; entry: string } {
+  const claim = claimFromJson(value, storeDir);
+  return { claim, entry: entryText(claim) };
 }
 
 const JSON_KEYS = new Set(['storePath', 'narHash', 'narSize', 'references', 'deriver']);

@@ -11,6 +11,7 @@ export {
   checkClaim,
   claimFromJson,
   claimToJson,
+  entryFromJson,
   formatEntry,
   parseEntry,
   sameOutput,

@@ -50,6 +50,9 @@ export function openSqlite(path: string): SqliteDatabase {
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
+  // Checkpoint the WAL into the database every 16 MiB rather than every 4 MiB: fewer fsyncs of
+  // the main file under sustained writes.
+  db.pragma('wal_autocheckpoint = 4096');
   return db;
 }
 

@@ -10,6 +10,7 @@ import {
   openPostgres,
   toSafeInteger,
 } from '../db/index.js';
+import { GroupCommit } from './group-commit.js';
 import type { LogState, LogStorage, NewEntry, StoredEntry, StoredTile } from './storage.js';
 
 const SCHEMA = [
@@ -84,28 +85,33 @@ export async function openPostgresLogStorage(
     };
   };
 
-  const addEntries = (entries: readonly NewEntry[]) =>
+  // Concurrent submissions share one transaction (group commit); the state row lock
+  // serialises index assignment across processes.
+  const addGroup = (batches: readonly (readonly NewEntry[])[]) =>
     inTransaction(pool, async (client) => {
       const locked = await client.query<{ next_index: string }>(
         'SELECT next_index FROM log_state WHERE id = 1 FOR UPDATE',
       );
       let next = toSafeInteger(locked.rows[0]?.next_index);
+      const all = batches.flat();
       const known = await client.query<{ idx: string; leaf_hash: Buffer }>(
         'SELECT idx, leaf_hash FROM entries WHERE leaf_hash = ANY($1::bytea[])',
-        [entries.map((e) => Buffer.from(e.leafHash))],
+        [all.map((e) => Buffer.from(e.leafHash))],
       );
       const index = new Map(
         known.rows.map((r) => [r.leaf_hash.toString('hex'), toSafeInteger(r.idx)]),
       );
       const fresh: { idx: number; entry: NewEntry }[] = [];
-      const indexes = entries.map((entry) => {
-        const key = Buffer.from(entry.leafHash).toString('hex');
-        const existing = index.get(key);
-        if (existing !== undefined) return existing;
-        index.set(key, next);
-        fresh.push({ idx: next, entry });
-        return next++;
-      });
+      const results = batches.map((entries) =>
+        entries.map((entry) => {
+          const key = Buffer.from(entry.leafHash).toString('hex');
+          const existing = index.get(key);
+          if (existing !== undefined) return existing;
+          index.set(key, next);
+          fresh.push({ idx: next, entry });
+          return next++;
+        }),
+      );
       if (fresh.length > 0) {
         await client.query(
           `INSERT INTO entries (idx, leaf_hash, hash_part, data)
@@ -119,8 +125,9 @@ export async function openPostgresLogStorage(
         );
         await client.query('UPDATE log_state SET next_index = $1 WHERE id = 1', [next]);
       }
-      return indexes;
+      return results;
     });
+  const group = new GroupCommit(addGroup);
 
   const range = async (column: 'leaf_hash' | 'data', start: number, end: number) => {
     const { rows } = await pool.query<{ v: Buffer }>(
@@ -131,7 +138,7 @@ export async function openPostgresLogStorage(
   };
 
   return {
-    addEntries,
+    addEntries: (entries) => group.submit(entries),
     state,
     leafHashes: (start, end) => range('leaf_hash', start, end),
     entries: (start, end) => range('data', start, end),

@@ -6,9 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type BuildClaim,
   type ClaimJson,
-  claimFromJson,
   claimToJson,
-  formatEntry,
+  entryFromJson,
   parseEntry,
 } from '../claim/index.js';
 import { NIX_STORE_DIR, isHashPart } from '../nix/index.js';
@@ -167,14 +166,14 @@ export function createLogHandler(options: LogServerOptions) {
     }
     if (claims.length > maxClaims) throw new HttpError(413, `more than ${maxClaims} claims`);
     const entries = claims.map((value: unknown, i) => {
-      let claim: BuildClaim;
+      let checked: { claim: BuildClaim; entry: string };
       try {
-        claim = claimFromJson(value, storeDir);
+        checked = entryFromJson(value, storeDir);
       } catch (e) {
         throw new HttpError(400, `claim ${i}: ${e instanceof Error ? e.message : String(e)}`);
       }
-      const data = Buffer.from(formatEntry(claim));
-      return { data, leafHash: hashLeaf(data), hashPart: claim.storePath.hashPart };
+      const data = Buffer.from(checked.entry);
+      return { data, leafHash: hashLeaf(data), hashPart: checked.claim.storePath.hashPart };
     });
     const before = (await storage.state()).nextIndex;
     const indexes = await storage.addEntries(entries);

@@ -1,5 +1,6 @@
 /** LogStorage on SQLite (the embedded default): one database file, one server process. */
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
+import { GroupCommit } from './group-commit.js';
 import type { LogState, LogStorage, NewEntry, StoredEntry, StoredTile } from './storage.js';
 
 const SCHEMA = `
@@ -36,7 +37,9 @@ export function openSqliteLogStorage(path: string): LogStorage {
     byLeaf: db.prepare<[Uint8Array], { idx: number }>(
       'SELECT idx FROM entries WHERE leaf_hash = ?',
     ),
-    insert: db.prepare('INSERT INTO entries (idx, leaf_hash, hash_part, data) VALUES (?, ?, ?, ?)'),
+    insert: db.prepare(
+      'INSERT OR IGNORE INTO entries (idx, leaf_hash, hash_part, data) VALUES (?, ?, ?, ?)',
+    ),
     setNext: db.prepare('UPDATE log_state SET next_index = ? WHERE id = 1'),
     leaves: db.prepare<[number, number], { leaf_hash: Buffer }>(
       'SELECT leaf_hash FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx',
@@ -68,20 +71,31 @@ export function openSqliteLogStorage(path: string): LogStorage {
       checkpoint: row.checkpoint ?? undefined,
     };
   };
-  const add = db.transaction((entries: readonly NewEntry[]): number[] => {
+  // One transaction (one fsync) for every batch queued since the last commit: concurrent
+  // submissions share a commit ("group commit").
+  const add = db.transaction((batches: readonly (readonly NewEntry[])[]): number[][] => {
     let next = readState().nextIndex;
     const seen = new Map<string, number>();
-    const indexes = entries.map((e) => {
-      const key = Buffer.from(e.leafHash).toString('hex');
-      const known = seen.get(key) ?? q.byLeaf.get(e.leafHash)?.idx;
-      if (known !== undefined) return known;
-      q.insert.run(next, e.leafHash, e.hashPart, e.data);
-      seen.set(key, next);
-      return next++;
-    });
+    const result = batches.map((entries) =>
+      entries.map((e) => {
+        const key = Buffer.from(e.leafHash).toString('hex');
+        const known = seen.get(key);
+        if (known !== undefined) return known;
+        const index =
+          q.insert.run(next, e.leafHash, e.hashPart, e.data).changes === 1
+            ? next++
+            : q.byLeaf.get(e.leafHash)?.idx;
+        if (index === undefined) throw new Error('bug: entry neither inserted nor found');
+        seen.set(key, index);
+        return index;
+      }),
+    );
     q.setNext.run(next);
-    return indexes;
+    return result;
   });
+  const group = new GroupCommit((batches: readonly (readonly NewEntry[])[]) =>
+    add.immediate(batches),
+  );
   const publish = db.transaction(
     (oldSize: number, newSize: number, tiles: readonly StoredTile[], checkpoint: string) => {
       if (q.publish.run(newSize, checkpoint, oldSize).changes !== 1) return false;
@@ -90,7 +104,7 @@ export function openSqliteLogStorage(path: string): LogStorage {
     },
   );
   return {
-    addEntries: (entries) => Promise.resolve(add.immediate(entries)),
+    addEntries: (entries) => group.submit(entries),
     state: () => Promise.resolve(readState()),
     leafHashes: (start, end) => Promise.resolve(q.leaves.all(start, end).map((r) => r.leaf_hash)),
     entries: (start, end) => Promise.resolve(q.data.all(start, end).map((r) => r.data)),
