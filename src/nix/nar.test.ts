@@ -7,12 +7,15 @@ import { NarHasher, hashNarSource, hashNarStream } from './nar-hash.js';
 import { NarParser } from './nar-parse.js';
 import { type NarSource, writeNar } from './nar-write.js';
 
-/** A tree described as plain data, turned into a NarSource. */
-type Tree = string | { x: string } | { link: string } | { [name: string]: Tree };
+/**
+ * A tree described as plain data: a string is a file, and wrappers mark executables, symlinks
+ * and directories (so entry names can never be mistaken for markers).
+ */
+type Tree = string | { exe: string } | { link: string } | { dir: Record<string, Tree> };
 
 function source(tree: Tree): NarSource {
-  if (typeof tree === 'string' || 'x' in tree) {
-    const data = Buffer.from(typeof tree === 'string' ? tree : (tree.x as string));
+  if (typeof tree === 'string' || 'exe' in tree) {
+    const data = Buffer.from(typeof tree === 'string' ? tree : tree.exe);
     return {
       type: 'regular',
       executable: typeof tree !== 'string',
@@ -20,9 +23,8 @@ function source(tree: Tree): NarSource {
       contents: () => [data],
     };
   }
-  if ('link' in tree && typeof tree.link === 'string')
-    return { type: 'symlink', target: Buffer.from(tree.link) };
-  const entries = Object.entries(tree as Record<string, Tree>);
+  if ('link' in tree) return { type: 'symlink', target: Buffer.from(tree.link) };
+  const entries = Object.entries(tree.dir);
   return {
     type: 'directory',
     entries: () => entries.map(([n, t]) => [Buffer.from(n), () => source(t)] as const),
@@ -37,16 +39,21 @@ function nar(tree: Tree): Buffer {
 function events(bytes: Uint8Array, chunk = bytes.length): string[] {
   const out: string[] = [];
   let data: Buffer[] = [];
-  const parser = new NarParser({
-    directory: (p) => out.push(`dir ${p}`),
-    file: (p, x, n) => out.push(`file ${p} ${x ? 'x' : '-'} ${n}`),
-    contents: (c) => data.push(Buffer.from(c)),
-    symlink: (p, t) => out.push(`link ${p} ${Buffer.from(t).toString()}`),
-  });
+  // A file's contents arrive in pieces; they are reported as one event when the next starts.
   const flush = () => {
     if (data.length > 0) out.push(`data ${Buffer.concat(data).toString()}`);
     data = [];
   };
+  const event = (text: string) => {
+    flush();
+    out.push(text);
+  };
+  const parser = new NarParser({
+    directory: (p) => event(`dir ${p}`),
+    file: (p, x, n) => event(`file ${p} ${x ? 'x' : '-'} ${n}`),
+    contents: (c) => data.push(Buffer.from(c)),
+    symlink: (p, t) => event(`link ${p} ${Buffer.from(t).toString()}`),
+  });
   for (let i = 0; i < bytes.length; i += chunk) {
     parser.push(bytes.subarray(i, i + chunk));
   }
@@ -55,14 +62,33 @@ function events(bytes: Uint8Array, chunk = bytes.length): string[] {
   return out;
 }
 
-const TREE: Tree = {
-  bin: { hello: { x: '#!/bin/sh\necho hi\n' } },
-  'empty-dir': {},
+const dir = (entries: Record<string, Tree>): Tree => ({ dir: entries });
+
+const TREE: Tree = dir({
+  bin: dir({ hello: { exe: '#!/bin/sh\necho hi\n' } }),
+  'empty-dir': dir({}),
   'lib.so': 'binary\0data',
   link: { link: 'bin/hello' },
   'z-last': '',
-  nested: { a: { b: { c: 'deep' } } },
-};
+  nested: dir({ a: dir({ b: dir({ c: 'deep' }) }) }),
+});
+
+/** The events a correct parser reports for a tree: entries in byte order, as the writer puts them. */
+function expectedEvents(tree: Tree, path = ''): string[] {
+  if (typeof tree === 'string' || 'exe' in tree) {
+    const data = typeof tree === 'string' ? tree : tree.exe;
+    const file = `file ${path} ${typeof tree === 'string' ? '-' : 'x'} ${Buffer.byteLength(data)}`;
+    return data === '' ? [file] : [file, `data ${data}`];
+  }
+  if ('link' in tree) return [`link ${path} ${tree.link}`];
+  const names = Object.keys(tree.dir).sort((a, b) =>
+    Buffer.compare(Buffer.from(a), Buffer.from(b)),
+  );
+  return [
+    `dir ${path}`,
+    ...names.flatMap((n) => expectedEvents(tree.dir[n] as Tree, path === '' ? n : `${path}/${n}`)),
+  ];
+}
 
 describe('writeNar()', () => {
   test('writes the NAR of a single file exactly as nix-store --dump frames it', () => {
@@ -71,7 +97,7 @@ describe('writeNar()', () => {
       ['nix-archive-1', '(', 'type', 'regular', 'contents', 'hello', ')'].map((s) => narString(s)),
     );
     expect(bytes).toEqual(expected);
-    expect(nar({ x: 'a' })).toEqual(
+    expect(nar({ exe: 'a' })).toEqual(
       Buffer.concat(
         ['nix-archive-1', '(', 'type', 'regular', 'executable', '', 'contents', 'a', ')'].map((s) =>
           narString(s),
@@ -81,14 +107,14 @@ describe('writeNar()', () => {
   });
 
   test('sorts directory entries by bytes and refuses invalid or duplicate names', () => {
-    const parsed = events(nar({ b: '1', a: '2', B: '3' }));
+    const parsed = events(nar(dir({ b: '1', a: '2', B: '3' })));
     expect(parsed.filter((e) => e.startsWith('file'))).toEqual([
       'file B - 1',
       'file a - 1',
       'file b - 1',
     ]);
     for (const name of ['', '.', '..', 'a/b', 'a\0b']) {
-      expect(() => nar({ [name]: 'x' })).toThrow(NixError);
+      expect(() => nar(dir({ [name]: 'x' }))).toThrow(NixError);
     }
     const dup: NarSource = {
       type: 'directory',
@@ -115,6 +141,7 @@ describe('NarParser', () => {
   test('reads back what writeNar wrote, whatever the chunk size', () => {
     const bytes = nar(TREE);
     const whole = events(bytes);
+    expect(whole).toEqual(expectedEvents(TREE));
     expect(whole).toContain('file bin/hello x 18');
     expect(whole).toContain('link link bin/hello');
     expect(whole).toContain('dir empty-dir');
@@ -123,7 +150,7 @@ describe('NarParser', () => {
   });
 
   // Each class of malformed archive, built by editing a valid one.
-  const valid = nar({ a: 'x', b: { c: 'y' } });
+  const valid = nar(dir({ a: 'x', b: dir({ c: 'y' }) }));
   const replace = (from: Tree | string, to: Uint8Array) => {
     const needle = typeof from === 'string' ? narString(from) : nar(from);
     const at = valid.indexOf(needle);
@@ -158,14 +185,14 @@ describe('NarParser', () => {
     ['an empty name', () => replace('a', narString(''))],
     ['unsorted names', () => replace('a', narString('z'))],
     ['a duplicate name', () => replace('a', narString('b'))],
-    ['executable with a value', () => nar({ x: 'a' }).fill(0x31, 8 * 14, 8 * 14 + 1)],
+    ['executable with a value', () => nar({ exe: 'a' }).fill(0x31, 8 * 14, 8 * 14 + 1)],
   ])('rejects %s', (_, make) => {
     expect(() => events(make())).toThrow(NixError);
   });
 
   test('rejects nesting deeper than the limit', () => {
     let tree: Tree = 'leaf';
-    for (let i = 0; i < 300; i++) tree = { d: tree };
+    for (let i = 0; i < 300; i++) tree = dir({ d: tree });
     const parser = new NarParser();
     expect(() => {
       parser.push(nar(tree));
@@ -178,15 +205,15 @@ describe('NarParser', () => {
       tree: fc.oneof(
         { depthSize: 'small', withCrossShrink: true },
         fc.string({ maxLength: 40 }),
-        fc.record({ x: fc.string({ maxLength: 10 }) }),
+        fc.record({ exe: fc.string({ maxLength: 10 }) }),
         fc.record({ link: fc.stringMatching(/^[a-z/]{1,10}$/) }),
-        fc.dictionary(name, tie('tree'), { maxKeys: 4 }),
+        fc.record({ dir: fc.dictionary(name, tie('tree'), { maxKeys: 4 }) }),
       ),
     })).tree;
     fc.assert(
       fc.property(tree, fc.integer({ min: 1, max: 50 }), (t, chunk) => {
         const bytes = nar(t);
-        expect(events(bytes, chunk)).toEqual(events(bytes));
+        expect(events(bytes, chunk)).toEqual(expectedEvents(t));
         expect(hashNarSource(source(t)).narSize).toBe(bytes.length);
       }),
     );
