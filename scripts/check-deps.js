@@ -11,13 +11,14 @@ const ALLOWED = {
   crypto: [],
   tlog: ['crypto'],
   nix: ['crypto'],
-  policy: ['crypto', 'tlog', 'nix'],
+  policy: ['crypto', 'tlog', 'nix', 'claim'],
   host: ['nix', 'claim'],
   claim: ['nix'],
   db: [],
   server: [],
   log: ['crypto', 'tlog', 'nix', 'claim', 'db', 'server'],
   submit: ['nix', 'claim', 'db'],
+  proxy: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'db', 'server'],
   cli: ['*'],
 };
 

@@ -3,13 +3,16 @@ import { type Command, EXIT } from './command.js';
 import { keygenCommand } from './keygen.js';
 import { logCommand } from './log.js';
 import { narCommand } from './nar.js';
+import { explainCommand, proxyCommand } from './proxy.js';
 import { submitCommand } from './submit.js';
 import { packageVersion } from './version.js';
 
 const commands = new Map<string, Command>([
+  ['explain', explainCommand],
   ['keygen', keygenCommand],
   ['log', logCommand],
   ['nar', narCommand],
+  ['proxy', proxyCommand],
   ['submit', submitCommand],
 ]);
 

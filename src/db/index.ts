@@ -41,13 +41,17 @@ export function describeStoreUrl(store: StoreUrl): string {
 
 /**
  * Opens (creating if needed) a SQLite database in WAL mode with `synchronous = FULL`, so a
- * committed transaction survives a crash of the process or the machine.
+ * committed transaction survives a crash of the process or the machine. `NORMAL` survives a
+ * crash of the process only, for state that can be rebuilt (a cache).
  */
-export function openSqlite(path: string): SqliteDatabase {
+export function openSqlite(
+  path: string,
+  options: { synchronous?: 'FULL' | 'NORMAL' } = {},
+): SqliteDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   // Checkpoint the WAL into the database every 16 MiB rather than every 4 MiB: fewer fsyncs of

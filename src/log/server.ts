@@ -141,7 +141,7 @@ export function createLogHandler(options: LogServerOptions) {
         };
       }),
     );
-    const body = JSON.stringify({ hashPart, treeSize, entries });
+    const body = JSON.stringify({ hashPart, treeSize, checkpoint: cp ?? null, entries });
     send(req, res, 200, body, { type: JSON_TYPE, cacheControl: 'no-cache', gzip: true });
   }
 

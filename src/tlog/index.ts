@@ -5,7 +5,7 @@
  * {@link TileReader}.
  */
 export { TlogError, type TlogErrorCode } from './errors.js';
-export { decodeBase64, encodeBase64, parseDecimal } from './encoding.js';
+export { decodeBase64, encodeBase64, equalBytes, parseDecimal } from './encoding.js';
 export { EMPTY_ROOT, HASH_SIZE, hashChildren, hashLeaf } from './hash.js';
 export {
   type HashPlan,
@@ -102,6 +102,7 @@ export {
   type PolicyWitness,
   type QuorumRule,
   type TlogPolicy,
+  type TlogPolicyExtension,
   formatTlogPolicy,
   parseTlogPolicy,
   quorumSatisfied,

@@ -70,13 +70,22 @@ function parseKey(vkey: string, type: number, line: number): NoteVerifier {
 }
 
 /**
+ * Lets an application extend the policy file with keywords of its own: `line` is called for
+ * each line whose keyword tlog-policy does not define and returns whether it accepted it
+ * (unaccepted lines are errors).
+ */
+export interface TlogPolicyExtension {
+  line(keyword: string, args: readonly string[], lineNumber: number): boolean;
+}
+
+/**
  * Parses a policy file (tlog-policy §Policy file syntax): `log <vkey> [<url>]`,
  * `witness <name> <vkey> [<url>]`, `group <name> all|any|<k> <member>…` and exactly one
  * `quorum <name>|none`; `#` comments and blank lines ignored; names defined before use; no
  * duplicate keys or names; each name a group member at most once. Log keys must be Ed25519
  * note keys (type 0x01), witness keys v1 cosignature keys (type 0x04).
  */
-export function parseTlogPolicy(text: string): TlogPolicy {
+export function parseTlogPolicy(text: string, extension?: TlogPolicyExtension): TlogPolicy {
   if (Buffer.byteLength(text) > MAX_POLICY_SIZE) throw new TlogError('limit', 'policy too large');
   if (FORBIDDEN.test(text)) throw new TlogError('malformed', 'policy has a control character');
   const logs: PolicyLog[] = [];
@@ -150,7 +159,9 @@ export function parseTlogPolicy(text: string): TlogPolicy {
         break;
       }
       default:
-        throw policyError(n, `unknown keyword ${keyword}`);
+        if (extension?.line(keyword, args, n) !== true) {
+          throw policyError(n, `unknown keyword ${keyword}`);
+        }
     }
     if (logs.length > MAX_ITEMS || witnesses.length > MAX_ITEMS || groups > MAX_ITEMS) {
       throw new TlogError('limit', `policy line ${n}: more than ${MAX_ITEMS} of one kind`);

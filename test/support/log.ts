@@ -28,11 +28,18 @@ export interface TestLog {
 }
 
 export async function startTestLog(
-  options: { store?: StoreUrl; schema?: string; origin?: string; revoked?: string } = {},
+  options: {
+    store?: StoreUrl;
+    schema?: string;
+    origin?: string;
+    revoked?: string;
+    /** The key's seed, to run two logs with one key (a fork). */
+    seed?: Uint8Array;
+  } = {},
 ): Promise<TestLog> {
   const dir = mkdtempSync(join(tmpdir(), 'accord-log-'));
   const origin = options.origin ?? `test.example/log-${randomBytes(4).toString('hex')}`;
-  const signer = newSigner(origin, SIG_TYPE_ED25519, randomBytes(32));
+  const signer = newSigner(origin, SIG_TYPE_ED25519, options.seed ?? randomBytes(32));
   const token = newToken();
   let lines = submitterLine('builder', token);
   if (options.revoked !== undefined) lines += `!${submitterLine('gone', options.revoked)}`;

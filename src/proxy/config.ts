@@ -1,0 +1,182 @@
+/** The proxy's configuration file (TOML), parsed strictly; see docs/proxy.md. */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse } from 'smol-toml';
+import {
+  NIX_STORE_DIR,
+  type NixPublicKey,
+  type NixSecretKey,
+  checkStoreDir,
+  parseNixPublicKey,
+  parseNixSecretKey,
+} from '../nix/index.js';
+import { type Policy, parsePolicy } from '../policy/index.js';
+
+/** An upstream binary cache the proxy fetches narinfos and NARs from. */
+export interface UpstreamConfig {
+  readonly url: string;
+  /** When given, an upstream narinfo must carry a valid signature by one of these keys. */
+  readonly publicKeys: readonly NixPublicKey[];
+  /** Lower is preferred, as in nix-cache-info. */
+  readonly priority: number;
+  /** Only sometimes online (a laptop, a LAN box): failures back off longer and log quietly. */
+  readonly intermittent: boolean;
+  readonly timeoutMs: number;
+}
+
+/** Everything `accord proxy` runs with. */
+export interface ProxyConfig {
+  readonly listen: string;
+  readonly signingKey: NixSecretKey;
+  readonly policy: Policy;
+  readonly statePath: string;
+  readonly storeDir: string;
+  readonly priority: number;
+  readonly logTimeoutMs: number;
+  readonly narinfoDeadlineMs: number;
+  readonly cacheTtlSeconds: number;
+  readonly negativeTtlSeconds: number;
+  readonly upstreams: readonly UpstreamConfig[];
+}
+
+const TOP_KEYS = new Set([
+  'listen',
+  'signing-key',
+  'policy',
+  'state',
+  'store-dir',
+  'priority',
+  'log-timeout-ms',
+  'upstream-timeout-ms',
+  'narinfo-deadline-ms',
+  'cache-ttl-seconds',
+  'negative-ttl-seconds',
+  'upstream',
+]);
+const UPSTREAM_KEYS = new Set(['url', 'public-keys', 'priority', 'intermittent', 'timeout-ms']);
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function checkKeys(table: Record<string, unknown>, allowed: Set<string>, where: string): void {
+  for (const key of Object.keys(table)) {
+    if (!allowed.has(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
+  }
+}
+
+function str(table: Record<string, unknown>, key: string, where: string): string | undefined {
+  const v = table[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '')
+    throw new ConfigError(`${where}: ${key} must be a non-empty string`);
+  return v;
+}
+
+function int(
+  table: Record<string, unknown>,
+  key: string,
+  where: string,
+  fallback: number,
+  max: number,
+): number {
+  const v = table[key] ?? fallback;
+  if (typeof v === 'bigint' && v >= 0n && v <= BigInt(max)) return Number(v);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) {
+    throw new ConfigError(`${where}: ${key} must be an integer from 0 to ${max}`);
+  }
+  return v;
+}
+
+/** Parses a config file's text; relative paths are resolved from `baseDir`. */
+export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parse(text);
+  } catch (cause) {
+    throw new ConfigError(
+      `not valid TOML: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+  }
+  checkKeys(doc, TOP_KEYS, 'config');
+  const path = (key: string, fallback?: string): string => {
+    const v = str(doc, key, 'config') ?? fallback;
+    if (v === undefined) throw new ConfigError(`config: ${key} is required`);
+    return resolve(baseDir, v);
+  };
+  const readText = (key: string): string => {
+    const file = path(key);
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (cause) {
+      throw new ConfigError(`config: cannot read ${key} ${file}: ${(cause as Error).message}`);
+    }
+  };
+  let signingKey: NixSecretKey;
+  try {
+    signingKey = parseNixSecretKey(readText('signing-key'));
+  } catch (cause) {
+    throw new ConfigError(`config: signing-key: ${(cause as Error).message}`);
+  }
+  let policy: Policy;
+  try {
+    policy = parsePolicy(readText('policy'));
+  } catch (cause) {
+    throw new ConfigError(`config: policy: ${(cause as Error).message}`);
+  }
+  const storeDir = str(doc, 'store-dir', 'config') ?? NIX_STORE_DIR;
+  checkStoreDir(storeDir);
+  const upstreamTimeout = int(doc, 'upstream-timeout-ms', 'config', 3000, 600_000);
+  const rawUpstreams = doc.upstream ?? [];
+  if (!Array.isArray(rawUpstreams))
+    throw new ConfigError('config: upstream must be [[upstream]] tables');
+  const upstreams = rawUpstreams.map((raw: unknown, i): UpstreamConfig => {
+    const where = `upstream ${i + 1}`;
+    if (typeof raw !== 'object' || raw === null) throw new ConfigError(`${where}: not a table`);
+    const table = raw as Record<string, unknown>;
+    checkKeys(table, UPSTREAM_KEYS, where);
+    const url = str(table, 'url', where);
+    if (url === undefined || !/^(?:https?|file):\/\/\S+$/.test(url)) {
+      throw new ConfigError(`${where}: url must be an http(s):// or file:// URL`);
+    }
+    const keys = table['public-keys'] ?? [];
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) {
+      throw new ConfigError(`${where}: public-keys must be a list of name:base64 keys`);
+    }
+    const intermittent = table.intermittent ?? false;
+    if (typeof intermittent !== 'boolean')
+      throw new ConfigError(`${where}: intermittent must be true or false`);
+    return {
+      url: url.replace(/\/+$/, ''),
+      publicKeys: keys.map((k) => parseNixPublicKey(k)),
+      priority: int(table, 'priority', where, 50, 1_000_000),
+      intermittent,
+      timeoutMs: int(table, 'timeout-ms', where, upstreamTimeout, 600_000),
+    };
+  });
+  if (upstreams.length === 0) throw new ConfigError('config: at least one [[upstream]] is needed');
+  return {
+    listen: str(doc, 'listen', 'config') ?? '127.0.0.1:8081',
+    signingKey,
+    policy,
+    statePath: path('state', 'accord-proxy.db'),
+    storeDir,
+    priority: int(doc, 'priority', 'config', 30, 1_000_000),
+    logTimeoutMs: int(doc, 'log-timeout-ms', 'config', 2000, 600_000),
+    narinfoDeadlineMs: int(doc, 'narinfo-deadline-ms', 'config', 5000, 600_000),
+    cacheTtlSeconds: int(doc, 'cache-ttl-seconds', 'config', 60, 86_400),
+    negativeTtlSeconds: int(doc, 'negative-ttl-seconds', 'config', 10, 86_400),
+    upstreams: [...upstreams].sort((a, b) => a.priority - b.priority),
+  };
+}
+
+/** Reads and parses a config file. */
+export function loadProxyConfig(file: string): ProxyConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`cannot read config ${file}: ${(cause as Error).message}`);
+  }
+  return parseProxyConfig(text, dirname(resolve(file)));
+}

@@ -1,0 +1,19 @@
+/**
+ * The proxy module: a local Nix substituter that serves a store path only when k of the n
+ * configured builder logs agree, re-signing the narinfo with its own key and streaming the NAR
+ * with its hash verified.
+ */
+export {
+  ConfigError,
+  type ProxyConfig,
+  type UpstreamConfig,
+  loadProxyConfig,
+  parseProxyConfig,
+} from './config.js';
+export { ProxyState, type RequestCount, type ServedNar, type StoredCheckpoint } from './state.js';
+export { LogClient } from './log-client.js';
+export { Upstream } from './upstream.js';
+export { type Resolution, Resolver, narPath } from './resolver.js';
+export { type NarOutcome, streamNar } from './nar-stream.js';
+export { createProxyHandler } from './server.js';
+export { type ProxyService, openResolver, startProxy } from './service.js';

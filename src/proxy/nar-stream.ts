@@ -1,0 +1,79 @@
+/**
+ * Serving a NAR: download it from the upstream, decompress, validate and hash while streaming,
+ * and hold back the last piece until the hash and size are checked — on a mismatch the
+ * response is cut, so the client never receives a complete wrong NAR.
+ */
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { NarHasher, decompress, formatHash } from '../nix/index.js';
+import type { ServedNar } from './state.js';
+import type { Upstream } from './upstream.js';
+
+/** How a NAR response ended. */
+export type NarOutcome =
+  | { readonly kind: 'ok'; readonly bytes: number }
+  | { readonly kind: 'mismatch'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly reason: string; readonly started: boolean };
+
+/**
+ * Streams the NAR of `served` to `res`. Before the first byte arrives nothing is written (the
+ * caller can still answer 404); after it, a failure or mismatch destroys the response.
+ */
+export async function streamNar(
+  res: ServerResponse,
+  served: ServedNar,
+  upstream: Upstream,
+  signal: AbortSignal,
+  head = false,
+): Promise<NarOutcome> {
+  const chunks = decompress(served.compression, upstream.download(served.narUrl, signal), {
+    maxOutput: served.narSize,
+  })[Symbol.asyncIterator]();
+  const hasher = new NarHasher();
+  let held: Uint8Array | undefined;
+  let started = false;
+  const write = async (chunk: Uint8Array) => {
+    if (!res.write(chunk)) await once(res, 'drain');
+  };
+  try {
+    for (;;) {
+      const step = await chunks.next();
+      if (step.done === true) break;
+      hasher.update(step.value);
+      if (!started) {
+        started = true;
+        res.writeHead(200, {
+          'Content-Type': 'application/x-nix-nar',
+          'Content-Length': String(served.narSize),
+          'Cache-Control': 'public, max-age=31536000, immutable',
+        });
+        if (head) {
+          res.end();
+          await chunks.return(undefined);
+          return { kind: 'ok', bytes: 0 };
+        }
+      }
+      if (held !== undefined) await write(held);
+      held = step.value;
+    }
+    const { narHash, narSize } = hasher.digest();
+    if (formatHash(narHash) !== served.narHash || narSize !== served.narSize) {
+      res.destroy();
+      return {
+        kind: 'mismatch',
+        reason: `NAR has ${formatHash(narHash)} (${narSize} bytes), expected ${served.narHash} (${served.narSize})`,
+      };
+    }
+    if (!started) return { kind: 'failed', reason: 'empty NAR', started };
+    if (held !== undefined) await write(held);
+    res.end();
+    return { kind: 'ok', bytes: narSize };
+  } catch (error) {
+    await chunks.return(undefined).catch(() => undefined);
+    if (started) res.destroy();
+    const reason = error instanceof Error ? error.message : String(error);
+    // A NAR that is malformed or too large is the upstream's fault, like a hash mismatch.
+    const bad = error instanceof Error && error.name === 'NixError';
+    return bad ? { kind: 'mismatch', reason } : { kind: 'failed', reason, started };
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Resolving a store path: ask every configured log (in parallel, within the deadline), decide
+ * by the policy, find an upstream narinfo with the agreed NAR, and write the proxy's own signed
+ * narinfo for it.
+ */
+import { type Decision, type LogObservation, decide } from '../policy/index.js';
+import {
+  type NarInfo,
+  formatNarInfo,
+  hashesEqual,
+  parseHash,
+  parseStorePath,
+  signNarInfo,
+} from '../nix/index.js';
+import type { Logger } from '../server/index.js';
+import type { ProxyConfig } from './config.js';
+import { LogClient } from './log-client.js';
+import type { ProxyState, ServedNar } from './state.js';
+import { Upstream } from './upstream.js';
+
+/** The outcome for one path: the decision, and the narinfo to serve when there is one. */
+export interface Resolution {
+  readonly hashPart: string;
+  readonly decision: Decision;
+  /** The signed narinfo text, when trusted and an upstream has the agreed NAR. */
+  readonly narinfo?: string;
+  readonly served?: ServedNar;
+  /** Why there is no narinfo (or what was served). */
+  readonly reason: string;
+}
+
+/** Resolves `promise`, or `onTimeout()` once `ms` have passed. */
+function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(onTimeout());
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
+/** The narinfo URL of a NAR the proxy serves: `nar/<hash part>-<nix32 NAR hash>.nar`. */
+export function narPath(hashPart: string, narHash: string): string {
+  return `nar/${hashPart}-${narHash.replace(/^sha256:/, '')}.nar`;
+}
+
+export class Resolver {
+  readonly logs: readonly LogClient[];
+  readonly upstreams: readonly Upstream[];
+
+  constructor(
+    private readonly config: ProxyConfig,
+    private readonly state: ProxyState,
+    private readonly logger: Logger,
+    onMisbehaviour?: (origin: string, reason: string) => void,
+  ) {
+    this.logs = config.policy.logs.map(
+      (log) =>
+        new LogClient(log, {
+          policy: config.policy,
+          state,
+          logger,
+          timeoutMs: config.logTimeoutMs,
+          storeDir: config.storeDir,
+          ...(onMisbehaviour === undefined ? {} : { onMisbehaviour }),
+        }),
+    );
+    this.upstreams = config.upstreams.map((u) => new Upstream(u, logger));
+  }
+
+  /** What every configured log says, each bounded by the deadline. */
+  observe(hashPart: string, deadlineMs: number): Promise<LogObservation[]> {
+    return Promise.all(
+      this.logs.map((client) =>
+        withDeadline(client.observe(hashPart), deadlineMs, () =>
+          client.fallback(hashPart, `no answer within ${deadlineMs} ms`),
+        ),
+      ),
+    );
+  }
+
+  /** The best upstream narinfo carrying the agreed NAR, by priority; undefined if none. */
+  private async findUpstream(
+    hashPart: string,
+    agreed: { narHash: string; narSize: number; references: readonly string[] },
+    deadlineMs: number,
+  ): Promise<{ upstream: Upstream; info: NarInfo } | undefined> {
+    const wanted = parseHash(agreed.narHash);
+    const refs = [...agreed.references].sort().join(' ');
+    const candidates = this.upstreams.filter(
+      (u) => u.available() && !this.state.isBadUpstream(u.url, hashPart),
+    );
+    const found = await Promise.all(
+      candidates.map((upstream) =>
+        withDeadline(
+          upstream.narinfo(hashPart, this.config.storeDir).then(
+            (info) => ({ upstream, info }),
+            (error: unknown) => {
+              this.logger.warn('upstream narinfo rejected', {
+                upstream: upstream.url,
+                hashPart,
+                error,
+              });
+              return { upstream, info: undefined };
+            },
+          ),
+          deadlineMs,
+          () => ({ upstream, info: undefined }),
+        ),
+      ),
+    );
+    for (const { upstream, info } of found) {
+      if (info === undefined) continue;
+      if (!hashesEqual(info.narHash, wanted) || info.narSize !== agreed.narSize) {
+        this.logger.warn('upstream has a different NAR than the builders agree on', {
+          upstream: upstream.url,
+          hashPart,
+        });
+        continue;
+      }
+      if ([...info.references].sort().join(' ') !== refs) continue;
+      return { upstream, info };
+    }
+    return undefined;
+  }
+
+  /** Resolves a path within the configured deadline. */
+  async resolve(hashPart: string): Promise<Resolution> {
+    const start = performance.now();
+    const deadline = this.config.narinfoDeadlineMs;
+    const observations = await this.observe(hashPart, Math.min(this.config.logTimeoutMs, deadline));
+    const decision = decide(this.config.policy, observations);
+    const claim = decision.claim;
+    if (decision.verdict !== 'trusted' || claim === undefined) {
+      return { hashPart, decision, reason: `${decision.verdict}: ${decision.reason}` };
+    }
+    const left = Math.max(1, deadline - (performance.now() - start));
+    const found = await this.findUpstream(hashPart, claim, left);
+    if (found === undefined) {
+      return { hashPart, decision, reason: 'trusted, but no upstream cache has the agreed NAR' };
+    }
+    const { upstream, info } = found;
+    const storePath = parseStorePath(claim.storePath, this.config.storeDir);
+    const narHash = parseHash(claim.narHash);
+    const ours: NarInfo = {
+      storePath,
+      url: narPath(hashPart, claim.narHash),
+      compression: 'none',
+      fileHash: narHash,
+      fileSize: claim.narSize,
+      narHash,
+      narSize: claim.narSize,
+      references: claim.references,
+      ...(claim.deriver === undefined ? {} : { deriver: claim.deriver }),
+      sigs: [],
+    };
+    const served: ServedNar = {
+      upstream: upstream.url,
+      narUrl: upstream.narUrl(info),
+      compression: info.compression,
+      narHash: claim.narHash,
+      narSize: claim.narSize,
+    };
+    this.state.saveServed(hashPart, served);
+    return {
+      hashPart,
+      decision,
+      narinfo: formatNarInfo(signNarInfo(ours, this.config.signingKey)),
+      served,
+      reason: `${decision.reason}; NAR from ${upstream.url}`,
+    };
+  }
+}

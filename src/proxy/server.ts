@@ -1,0 +1,192 @@
+/**
+ * The proxy's HTTP interface, a Nix binary cache: nix-cache-info, narinfo answers decided by
+ * the policy and signed by the proxy, verified NAR streams; plus /explain, /stats and /metrics.
+ * Nothing "not trusted" or "not found" is ever a 5xx (Nix 2.8 would fail the build): it is 404.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { formatCacheInfo, isHashPart } from '../nix/index.js';
+import { HttpError, type Logger, type Registry, send, sendError } from '../server/index.js';
+import type { ProxyConfig } from './config.js';
+import { streamNar } from './nar-stream.js';
+import type { Resolution, Resolver } from './resolver.js';
+import type { ProxyState } from './state.js';
+
+interface CacheEntry {
+  readonly status: 200 | 404;
+  readonly body: string;
+  readonly reason: string;
+  readonly expires: number;
+}
+
+/** Most answers kept in memory (oldest dropped first). */
+const MAX_CACHED = 100_000;
+
+export function createProxyHandler(options: {
+  readonly config: ProxyConfig;
+  readonly resolver: Resolver;
+  readonly state: ProxyState;
+  readonly logger: Logger;
+  readonly metrics: Registry;
+}) {
+  const { config, resolver, state, logger, metrics } = options;
+  const answers = new Map<string, CacheEntry>();
+  const inflight = new Map<string, Promise<Resolution>>();
+  const narinfos = metrics.counter('accord_proxy_narinfo_total', 'narinfo answers by verdict');
+  const nars = metrics.counter('accord_proxy_nar_total', 'NAR responses by outcome');
+  const narBytes = metrics.counter('accord_proxy_nar_bytes_total', 'Verified NAR bytes served');
+  const decisions = metrics.histogram(
+    'accord_proxy_decision_seconds',
+    'Time to resolve a path',
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  );
+  const cacheInfo = formatCacheInfo({
+    storeDir: config.storeDir,
+    wantMassQuery: true,
+    priority: config.priority,
+  });
+
+  /** Resolves a path once even when many requests ask for it at the same time. */
+  function resolveOnce(hashPart: string): Promise<Resolution> {
+    let pending = inflight.get(hashPart);
+    if (pending === undefined) {
+      const start = performance.now();
+      pending = resolver.resolve(hashPart).finally(() => {
+        inflight.delete(hashPart);
+        decisions.observe((performance.now() - start) / 1000);
+      });
+      inflight.set(hashPart, pending);
+    }
+    return pending;
+  }
+
+  async function narinfo(req: IncomingMessage, res: ServerResponse, hashPart: string) {
+    const now = Date.now();
+    let entry = answers.get(hashPart);
+    if (entry === undefined || entry.expires <= now) {
+      const r = await resolveOnce(hashPart);
+      const trusted = r.narinfo !== undefined;
+      entry = {
+        status: trusted ? 200 : 404,
+        body: r.narinfo ?? `${r.reason}\n`,
+        reason: r.reason,
+        expires: now + 1000 * (trusted ? config.cacheTtlSeconds : config.negativeTtlSeconds),
+      };
+      answers.delete(hashPart);
+      answers.set(hashPart, entry);
+      if (answers.size > MAX_CACHED) answers.delete(answers.keys().next().value as string);
+      logger.info(trusted ? 'serving path' : 'refusing path', { hashPart, reason: r.reason });
+    }
+    const verdict = entry.status === 200 ? 'trusted' : (entry.reason.split(':')[0] ?? 'refused');
+    narinfos.inc({ verdict });
+    state.countRequest(hashPart, verdict);
+    send(req, res, entry.status, entry.body, {
+      type: entry.status === 200 ? 'text/x-nix-narinfo' : 'text/plain; charset=utf-8',
+      cacheControl: 'no-cache',
+      headers:
+        entry.status === 404
+          ? { 'X-Accord-Reason': entry.reason.replace(/[^\x20-\x7e]/g, '?') }
+          : {},
+    });
+  }
+
+  async function nar(req: IncomingMessage, res: ServerResponse, hashPart: string, narHash: string) {
+    let served = state.served(hashPart);
+    if (served?.narHash !== `sha256:${narHash}`) {
+      // Not resolved by this proxy yet (or since a restart): decide now.
+      served = (await resolveOnce(hashPart)).served;
+    }
+    if (served?.narHash !== `sha256:${narHash}`)
+      throw new HttpError(404, 'no trusted NAR with this hash');
+    const upstream = resolver.upstreams.find((u) => u.url === served.upstream);
+    if (upstream === undefined)
+      throw new HttpError(404, 'the upstream of this NAR is no longer configured');
+    const abort = new AbortController();
+    res.on('close', () => {
+      abort.abort();
+    });
+    const outcome = await streamNar(res, served, upstream, abort.signal, req.method === 'HEAD');
+    nars.inc({ outcome: outcome.kind });
+    if (outcome.kind === 'ok') {
+      narBytes.inc({}, outcome.bytes);
+      return;
+    }
+    if (outcome.kind === 'mismatch') {
+      // The upstream served something other than the agreed NAR: never use it for this path.
+      logger.error('upstream NAR does not match: response cut', {
+        hashPart,
+        upstream: upstream.url,
+        reason: outcome.reason,
+      });
+      state.markBadUpstream(upstream.url, hashPart, outcome.reason);
+      state.forgetServed(hashPart);
+      answers.delete(hashPart);
+      return;
+    }
+    logger.warn('NAR download failed', {
+      hashPart,
+      upstream: upstream.url,
+      reason: outcome.reason,
+    });
+    if (!outcome.started) throw new HttpError(404, `NAR not available: ${outcome.reason}`);
+  }
+
+  async function explain(req: IncomingMessage, res: ServerResponse, hashPart: string) {
+    const r = await resolveOnce(hashPart);
+    const body = {
+      hashPart,
+      verdict: r.decision.verdict,
+      reason: r.reason,
+      decision: r.decision,
+      served: r.served ?? null,
+    };
+    send(req, res, 200, `${JSON.stringify(body, null, 2)}\n`, {
+      type: 'application/json',
+      cacheControl: 'no-store',
+    });
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD' });
+    const path = new URL(req.url ?? '/', 'http://proxy').pathname;
+    let m: RegExpExecArray | null;
+    if (path === '/nix-cache-info') {
+      send(req, res, 200, cacheInfo, {
+        type: 'text/x-nix-cache-info',
+        cacheControl: 'public, max-age=86400',
+      });
+    } else if ((m = /^\/([0-9a-z]{32})\.narinfo$/.exec(path)) !== null && isHashPart(m[1] ?? '')) {
+      await narinfo(req, res, m[1] ?? '');
+    } else if (
+      (m = /^\/nar\/([0-9a-z]{32})-([0-9a-z]{52})\.nar$/.exec(path)) !== null &&
+      isHashPart(m[1] ?? '')
+    ) {
+      await nar(req, res, m[1] ?? '', m[2] ?? '');
+    } else if ((m = /^\/explain\/([0-9a-z]{32})$/.exec(path)) !== null && isHashPart(m[1] ?? '')) {
+      await explain(req, res, m[1] ?? '');
+    } else if (path === '/stats/requests') {
+      send(req, res, 200, JSON.stringify(state.topRequests(1000)), {
+        type: 'application/json',
+        cacheControl: 'no-store',
+      });
+    } else if (path === '/metrics') {
+      send(req, res, 200, metrics.render(), { type: 'text/plain; version=0.0.4' });
+    } else {
+      throw new HttpError(404, 'not found');
+    }
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    route(req, res).catch((error: unknown) => {
+      // Never a 5xx for a narinfo: Nix retries and then fails the whole build.
+      const status = error instanceof HttpError ? error.status : 404;
+      if (!(error instanceof HttpError)) logger.error('request failed', { url: req.url, error });
+      sendError(
+        req,
+        res,
+        error instanceof HttpError ? error : new HttpError(status, 'not available'),
+        logger,
+      );
+    });
+  };
+}

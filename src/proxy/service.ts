@@ -1,0 +1,60 @@
+/** A running proxy: state, resolver and HTTP server wired together. */
+import { createServer } from 'node:http';
+import { type Logger, Registry, close, listen, parseListen } from '../server/index.js';
+import type { ProxyConfig } from './config.js';
+import { Resolver } from './resolver.js';
+import { createProxyHandler } from './server.js';
+import { ProxyState } from './state.js';
+
+export interface ProxyService {
+  readonly url: string;
+  readonly resolver: Resolver;
+  readonly state: ProxyState;
+  close(): Promise<void>;
+}
+
+/** Opens the proxy's state and resolver without serving (for `accord explain`). */
+export function openResolver(config: ProxyConfig, logger: Logger, metrics?: Registry) {
+  const state = new ProxyState(config.statePath);
+  const misbehaving = metrics?.counter(
+    'accord_proxy_log_misbehaviour_total',
+    'Logs caught in a fork or rollback',
+  );
+  const resolver = new Resolver(config, state, logger, (origin) => {
+    misbehaving?.inc({ log: origin });
+  });
+  return { state, resolver };
+}
+
+/** Starts the proxy on `listen` (default: the config's). */
+export async function startProxy(
+  config: ProxyConfig,
+  logger: Logger,
+  listenOverride?: string,
+): Promise<ProxyService> {
+  const metrics = new Registry();
+  const { state, resolver } = openResolver(config, logger, metrics);
+  const handler = createProxyHandler({ config, resolver, state, logger, metrics });
+  const server = createServer({ requestTimeout: 0, headersTimeout: 10_000 }, handler);
+  const { host, port } = parseListen(listenOverride ?? config.listen);
+  const url = await listen(server, host, port);
+  const flush = setInterval(() => {
+    state.flushCounts();
+  }, 5000);
+  logger.info('proxy listening', {
+    url,
+    logs: config.policy.logs.length,
+    upstreams: config.upstreams.map((u) => u.url),
+    key: config.signingKey.name,
+  });
+  return {
+    url,
+    resolver,
+    state,
+    async close() {
+      clearInterval(flush);
+      await close(server);
+      state.close();
+    },
+  };
+}

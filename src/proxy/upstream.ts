@@ -1,0 +1,121 @@
+/**
+ * An upstream binary cache: narinfo lookups with a deadline, back-off while the cache is down
+ * (longer for one only intermittently online), and NAR downloads that fail when they stall.
+ */
+import { createReadStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type NarInfo, MAX_NARINFO_SIZE, parseNarInfo, verifiedSigners } from '../nix/index.js';
+import type { Logger } from '../server/index.js';
+import type { UpstreamConfig } from './config.js';
+import { FetchError, fetchBytes } from './fetch.js';
+
+export class Upstream {
+  private downUntil = 0;
+  private delayMs = 0;
+
+  constructor(
+    readonly config: UpstreamConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  get url(): string {
+    return this.config.url;
+  }
+
+  /** False while backing off after a failure. */
+  available(now = Date.now()): boolean {
+    return now >= this.downUntil;
+  }
+
+  private failed(reason: string): void {
+    const [first, max] = this.config.intermittent ? [5_000, 600_000] : [1_000, 60_000];
+    this.delayMs = this.delayMs === 0 ? first : Math.min(max, this.delayMs * 2);
+    this.downUntil = Date.now() + this.delayMs;
+    const level = this.config.intermittent ? 'debug' : 'warn';
+    this.logger[level]('upstream cache unavailable: backing off', {
+      upstream: this.url,
+      reason,
+      ms: this.delayMs,
+    });
+  }
+
+  private succeeded(): void {
+    this.delayMs = 0;
+    this.downUntil = 0;
+  }
+
+  /**
+   * The cache's narinfo for `hashPart`, parsed and (when the upstream has keys configured)
+   * signature-checked; undefined when the cache does not have it. Throws when the cache is
+   * down, slow, or answers something invalid.
+   */
+  async narinfo(hashPart: string, storeDir: string): Promise<NarInfo | undefined> {
+    let bytes: Buffer;
+    try {
+      bytes = await fetchBytes(
+        `${this.url}/${hashPart}.narinfo`,
+        this.config.timeoutMs,
+        MAX_NARINFO_SIZE,
+      );
+    } catch (e) {
+      if (e instanceof FetchError && e.notFound) {
+        this.succeeded();
+        return undefined;
+      }
+      this.failed((e as Error).message);
+      throw e;
+    }
+    this.succeeded();
+    const info = parseNarInfo(bytes.toString('utf8'), storeDir);
+    if (info.storePath.hashPart !== hashPart)
+      throw new Error(`narinfo is about ${info.storePath.hashPart}`);
+    if (
+      this.config.publicKeys.length > 0 &&
+      verifiedSigners(info, this.config.publicKeys).length === 0
+    ) {
+      throw new Error('narinfo has no signature by the keys configured for this cache');
+    }
+    return info;
+  }
+
+  /** The absolute URL of a narinfo's NAR (narinfo URLs are relative to the cache root). */
+  narUrl(info: NarInfo): string {
+    return new URL(info.url, `${this.url}/`).toString();
+  }
+
+  /**
+   * Streams a (compressed) NAR; fails when no data arrives for the cache's timeout, so a
+   * stalled download cannot hold a client forever.
+   */
+  async *download(url: string, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+    if (url.startsWith('file://')) {
+      yield* createReadStream(fileURLToPath(url), { signal, highWaterMark: 1 << 20 });
+      return;
+    }
+    const stall = new AbortController();
+    const both = AbortSignal.any([signal, stall.signal]);
+    let timer = setTimeout(() => {
+      stall.abort();
+    }, this.config.timeoutMs);
+    try {
+      const res = await fetch(url, { signal: both });
+      if (!res.ok || res.body === null) {
+        await res.body?.cancel();
+        throw new FetchError(`${url}: HTTP ${res.status}`, res.status);
+      }
+      for await (const chunk of res.body) {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          stall.abort();
+        }, this.config.timeoutMs);
+        yield chunk;
+      }
+    } catch (e) {
+      if (stall.signal.aborted)
+        throw new FetchError(`${url}: stalled for ${this.config.timeoutMs} ms`);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

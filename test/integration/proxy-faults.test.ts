@@ -1,0 +1,411 @@
+/**
+ * The proxy against hostile and failing logs and upstream caches (no Nix needed): every bad
+ * answer is a 404 with a logged reason — never a crash, a 5xx, or a trusted answer — and a log
+ * that never answers does not hold a request past the deadline.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { ClaimJson } from '../../src/claim/index.js';
+import {
+  type NarSource,
+  encodeNix32,
+  formatNarInfo,
+  formatNixSecretKey,
+  generateNixSecretKey,
+  parseStorePath,
+  writeNar,
+} from '../../src/nix/index.js';
+import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
+import { close, createLogger, listen } from '../../src/server/index.js';
+import { hashPartOf } from '../support/claims.js';
+import { type TestLog, startTestLog } from '../support/log.js';
+
+/** A NAR of a one-file tree, its hash and size. */
+function makeNar(text: string) {
+  const data = Buffer.from(text);
+  const source: NarSource = {
+    type: 'regular',
+    executable: false,
+    size: data.length,
+    contents: () => [data],
+  };
+  const nar = Buffer.concat([...writeNar(source)]);
+  return {
+    nar,
+    hash: `sha256:${encodeNix32(createHash('sha256').update(nar).digest())}`,
+    size: nar.length,
+  };
+}
+
+/** A claim for test path `i` with a real NAR behind it. */
+function pathWithNar(i: number) {
+  const { nar, hash, size } = makeNar(`contents of path ${i}\n`);
+  const hashPart = hashPartOf(i, 'faults');
+  const claim: ClaimJson = {
+    storePath: `/nix/store/${hashPart}-p${i}`,
+    narHash: hash,
+    narSize: size,
+    references: [],
+  };
+  return { hashPart, claim, nar };
+}
+
+type Mode = (
+  req: IncomingMessage,
+  upstream: Response,
+) => Promise<{ status: number; body: Buffer | string } | 'hang'>;
+
+/** An HTTP server in front of a real log that can rewrite or withhold its answers. */
+async function gateway(target: () => string) {
+  let mode: Mode | undefined;
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const upstream = await fetch(`${target()}${req.url ?? ''}`);
+    const out =
+      mode === undefined
+        ? { status: upstream.status, body: Buffer.from(await upstream.arrayBuffer()) }
+        : await mode(req, upstream);
+    if (out === 'hang') return;
+    res.writeHead(out.status).end(out.body);
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => res.destroy());
+  });
+  const url = await listen(server, '127.0.0.1', 0);
+  return {
+    url,
+    set(m: Mode | undefined) {
+      mode = m;
+    },
+    close: () => {
+      server.closeAllConnections();
+      return close(server, 100);
+    },
+  };
+}
+
+/** Rewrites the JSON of a /lookup answer. */
+const lookupRewrite =
+  (change: (body: Record<string, unknown>) => unknown): Mode =>
+  async (req, upstream) => {
+    const text = await upstream.text();
+    if (!(req.url ?? '').startsWith('/lookup/')) return { status: upstream.status, body: text };
+    return {
+      status: 200,
+      body: JSON.stringify(change(JSON.parse(text) as Record<string, unknown>)),
+    };
+  };
+
+describe('accord proxy against hostile logs and upstreams', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-faults-'));
+  const logLines: string[] = [];
+  let logs: TestLog[];
+  let shadow: TestLog; // same key and origin as log 3, different history (a fork)
+  let gate: Awaited<ReturnType<typeof gateway>>;
+  let cache: {
+    url: string;
+    set: (
+      h: (path: string) => { status: number; body: Buffer | string } | 'hang' | undefined,
+    ) => void;
+    close: () => Promise<void>;
+  };
+  let proxy: ProxyService;
+  const paths = Array.from({ length: 40 }, (_, i) => pathWithNar(i));
+  const narinfo = (p: (typeof paths)[number]) =>
+    formatNarInfo({
+      storePath: parseStorePath(p.claim.storePath),
+      url: `nar/${p.hashPart}.nar`,
+      compression: 'none',
+      narHash: { algorithm: 'sha256', digest: createHash('sha256').update(p.nar).digest() },
+      narSize: p.nar.length,
+      references: [],
+      sigs: [],
+    });
+
+  beforeAll(async () => {
+    logs = [
+      await startTestLog({ origin: 'f1.example/log' }),
+      await startTestLog({ origin: 'f2.example/log' }),
+    ];
+    const seed = randomBytes(32);
+    logs.push(await startTestLog({ origin: 'f3.example/log', seed }));
+    shadow = await startTestLog({ origin: 'f3.example/log', seed });
+    gate = await gateway(() => logs[2]?.url ?? '');
+    // Log 1 claims every path; log 2 only the first 10 ("agreed"); log 3 all but those.
+    await logs[0]?.submit(paths.map((p) => p.claim));
+    await logs[1]?.submit(paths.slice(0, 10).map((p) => p.claim));
+    await logs[2]?.submit(paths.slice(10).map((p) => p.claim));
+    // The shadow log has as many entries as log 3, in another order: a fork of equal size.
+    await shadow.submit(
+      paths
+        .slice(10)
+        .reverse()
+        .map((p) => p.claim),
+    );
+    for (const l of [...logs, shadow])
+      await l.waitForSize((await l.service.storage.state()).nextIndex);
+    // The upstream: serves every narinfo and NAR unless a test says otherwise.
+    let handler: Parameters<typeof cache.set>[0] = () => undefined;
+    const upstream = createServer((req, res) => {
+      const path = req.url ?? '';
+      const special = handler(path);
+      if (special === 'hang') return;
+      if (special !== undefined) {
+        res.writeHead(special.status).end(special.body);
+        return;
+      }
+      const p = paths.find(
+        (x) => path === `/${x.hashPart}.narinfo` || path === `/nar/${x.hashPart}.nar`,
+      );
+      if (p === undefined) res.writeHead(404).end();
+      else if (path.endsWith('.narinfo')) res.writeHead(200).end(narinfo(p));
+      else res.writeHead(200, { 'Content-Length': String(p.nar.length) }).end(p.nar);
+    });
+    const upstreamUrl = await listen(upstream, '127.0.0.1', 0);
+    cache = {
+      url: upstreamUrl,
+      set: (h) => {
+        handler = h;
+      },
+      close: () => {
+        upstream.closeAllConnections();
+        return close(upstream, 100);
+      },
+    };
+    writeFileSync(
+      join(dir, 'proxy.sk'),
+      formatNixSecretKey(generateNixSecretKey('faults-proxy-1')),
+    );
+    writeFileSync(
+      join(dir, 'policy'),
+      [
+        `log ${logs[0]?.vkey ?? ''} ${logs[0]?.url ?? ''}`,
+        `log ${logs[1]?.vkey ?? ''} ${logs[1]?.url ?? ''}`,
+        `log ${logs[2]?.vkey ?? ''} ${gate.url}`,
+        'trust builders 2 f1.example/log f2.example/log f3.example/log',
+        'decide builders',
+        'quorum none',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'proxy.toml'),
+      `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "proxy.db"\nlog-timeout-ms = 800\nnarinfo-deadline-ms = 2000\nupstream-timeout-ms = 800\ncache-ttl-seconds = 0\nnegative-ttl-seconds = 0\n[[upstream]]\nurl = "${cache.url}"\n`,
+    );
+    const logger = createLogger({ level: 'debug', write: (line) => logLines.push(line) });
+    proxy = await startProxy(loadProxyConfig(join(dir, 'proxy.toml')), logger, '127.0.0.1:0');
+  }, 60_000);
+
+  afterAll(async () => {
+    await proxy.close();
+    await gate.close();
+    await cache.close();
+    for (const l of [...logs, shadow]) await l.close();
+  });
+
+  const get = (p: (typeof paths)[number]) => fetch(`${proxy.url}/${p.hashPart}.narinfo`);
+  const explain = async (p: (typeof paths)[number]) =>
+    (await (await fetch(`${proxy.url}/explain/${p.hashPart}`)).json()) as {
+      verdict: string;
+      decision: { logs: { origin: string; status: string; reason?: string }[] };
+    };
+
+  test('the honest baseline: a path two logs claim is served; the NAR streams verified', async () => {
+    const res = await get(paths[10] as (typeof paths)[number]);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/^StorePath: /);
+    const url = /URL: (\S+)/.exec(text)?.[1] ?? '';
+    const nar = Buffer.from(await (await fetch(`${proxy.url}/${url}`)).arrayBuffer());
+    expect(nar.equals(paths[10]?.nar ?? Buffer.alloc(0))).toBe(true);
+  });
+
+  // Paths 11… are claimed by log 1 and log 3 only: a bad answer from log 3 must refuse them.
+  test.each<[string, Mode, RegExp]>([
+    [
+      'a lookup answer that is not JSON',
+      async () => Promise.resolve({ status: 200, body: '{"checkpoint": ' }),
+      /not JSON/,
+    ],
+    [
+      'an oversized lookup answer',
+      async () => Promise.resolve({ status: 200, body: 'x'.repeat(5 << 20) }),
+      /larger than/,
+    ],
+    ['a 500 from the log', async () => Promise.resolve({ status: 500, body: 'oops' }), /HTTP 500/],
+    [
+      'a checkpoint with a broken signature',
+      lookupRewrite((b) => ({
+        ...b,
+        checkpoint: String(b.checkpoint).replace(
+          / (\S)(\S{20})/,
+          (_, c: string, rest: string) => ` ${c}${rest.split('').reverse().join('')}`,
+        ),
+      })),
+      /answer rejected/,
+    ],
+    [
+      'a checkpoint signed by another key',
+      lookupRewrite((b) => ({
+        ...b,
+        checkpoint: String(b.checkpoint).replace(/\n— .*\n$/, '\n— f3.example/log AAAAAAAA\n'),
+      })),
+      /answer rejected/,
+    ],
+    [
+      'an inclusion proof with a flipped hash',
+      lookupRewrite((b) => ({
+        ...b,
+        entries: (b.entries as { proof: string }[]).map((e) => ({
+          ...e,
+          proof: e.proof.replace(
+            /\nindex (\d+)\n(.)/,
+            (_, n: string, c: string) => `\nindex ${n}\n${c === 'A' ? 'B' : 'A'}`,
+          ),
+        })),
+      })),
+      /answer rejected|inclusion/,
+    ],
+    [
+      'an entry swapped for another path',
+      lookupRewrite((b) => ({
+        ...b,
+        entries: (b.entries as { entry: string }[]).map((e) => ({
+          ...e,
+          entry: e.entry.replace('nar-size', 'nar-size 9'),
+        })),
+      })),
+      /answer rejected/,
+    ],
+    [
+      'a proof against another checkpoint',
+      lookupRewrite((b) => ({
+        ...b,
+        checkpoint: String(b.checkpoint).replace(/\n\d+\n/, '\n1\n'),
+      })),
+      /answer rejected/,
+    ],
+  ])('%s: refused with a reason, nothing trusted', async (_, mode, reason) => {
+    const p = paths[11] as (typeof paths)[number];
+    gate.set(mode);
+    try {
+      const res = await get(p);
+      expect(res.status).toBe(404);
+      expect(res.headers.get('x-accord-reason')).toMatch(/no-quorum/);
+      const log3 = (await explain(p)).decision.logs.find((l) => l.origin === 'f3.example/log');
+      // The claim log 3 made honestly earlier would still count (verified before); this path
+      // was never asked before, so the vote is simply missing, with the reason.
+      expect(log3?.status).toBe('missing');
+      expect(log3?.reason).toMatch(reason);
+    } finally {
+      gate.set(undefined);
+    }
+  });
+
+  test('a log that never answers does not hold the request past the deadline', async () => {
+    gate.set(() => Promise.resolve('hang'));
+    try {
+      const res = await get(paths[12] as (typeof paths)[number]);
+      expect(res.status).toBe(404);
+      const log3 = (await explain(paths[12] as (typeof paths)[number])).decision.logs.find(
+        (l) => l.origin === 'f3.example/log',
+      );
+      expect(log3?.reason).toMatch(/no answer within|within 800 ms/);
+    } finally {
+      gate.set(undefined);
+    }
+  });
+
+  test('a fork (same origin and key, another history) distrusts the log and is reported', async () => {
+    // The proxy has seen log 3's real tree; now it is shown the shadow tree of the same size.
+    expect((await get(paths[13] as (typeof paths)[number])).status).toBe(200);
+    gate.set(async (req) => {
+      const res = await fetch(`${shadow.url}${req.url ?? ''}`);
+      return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+    });
+    try {
+      const res = await get(paths[30] as (typeof paths)[number]);
+      expect(res.status).toBe(404);
+      const log3 = (await explain(paths[30] as (typeof paths)[number])).decision.logs.find(
+        (l) => l.origin === 'f3.example/log',
+      );
+      expect(log3?.reason).toMatch(/distrusted: fork: two roots for size 30/);
+      expect(logLines.some((l) => l.includes('log misbehaves: distrusted'))).toBe(true);
+      const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
+      expect(metrics).toMatch(/accord_proxy_log_misbehaviour_total\{log="f3.example\/log"\} 1/);
+    } finally {
+      gate.set(undefined);
+    }
+    // Distrust is for good: even the honest log 3 no longer counts.
+    expect((await get(paths[14] as (typeof paths)[number])).status).toBe(404);
+  });
+
+  // Paths 0–9 are claimed by logs 1 and 2 (trusted); the upstream misbehaves.
+  test.each<
+    [
+      string,
+      (path: string) => { status: number; body: Buffer | string } | 'hang' | undefined,
+      RegExp,
+    ]
+  >([
+    ['a malformed narinfo', () => ({ status: 200, body: 'StorePath: nonsense\n' }), /no upstream/],
+    [
+      'a narinfo with another NarHash',
+      (path) =>
+        path.endsWith('.narinfo')
+          ? {
+              status: 200,
+              body: narinfo(paths[9] as (typeof paths)[number]).replace(
+                paths[9]?.hashPart ?? '',
+                paths[1]?.hashPart ?? '',
+              ),
+            }
+          : undefined,
+      /no upstream/,
+    ],
+    ['a 500 for the narinfo', () => ({ status: 500, body: 'down' }), /no upstream/],
+    ['a narinfo that never comes', () => 'hang', /no upstream/],
+  ])('upstream with %s: 404, never a 5xx', async (_, handler, reason) => {
+    cache.set(handler);
+    try {
+      const res = await get(paths[1] as (typeof paths)[number]);
+      expect(res.status).toBe(404);
+      expect(res.headers.get('x-accord-reason')).toMatch(reason);
+    } finally {
+      cache.set(() => undefined);
+    }
+  });
+
+  test.each<[string, (nar: Buffer) => Buffer]>([
+    ['bytes that are not a NAR', (nar) => Buffer.alloc(nar.length, 7)],
+    [
+      'a NAR with one byte changed',
+      (nar) => Buffer.from(nar).fill(0x41, nar.length - 20, nar.length - 19),
+    ],
+    ['a NAR one byte short', (nar) => nar.subarray(0, nar.length - 1)],
+    ['a NAR with trailing bytes', (nar) => Buffer.concat([nar, Buffer.alloc(8)])],
+  ])('upstream serving %s: the response is cut, never a complete wrong NAR', async (_, corrupt) => {
+    const p = paths[2] as (typeof paths)[number];
+    cache.set((path) =>
+      path === `/nar/${p.hashPart}.nar` ? { status: 200, body: corrupt(p.nar) } : undefined,
+    );
+    try {
+      const info = await (await get(p)).text();
+      const url = /URL: (\S+)/.exec(info)?.[1] ?? '';
+      let received: Buffer | undefined;
+      try {
+        const res = await fetch(`${proxy.url}/${url}`);
+        received = Buffer.from(await res.arrayBuffer());
+      } catch {
+        received = undefined; // the connection was cut
+      }
+      if (received !== undefined) expect(received.equals(corrupt(p.nar))).toBe(false);
+      if (received !== undefined) expect(received.length).toBeLessThan(p.nar.length);
+    } finally {
+      cache.set(() => undefined);
+    }
+  });
+});
