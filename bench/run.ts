@@ -6,6 +6,8 @@ import { parseArgs } from 'node:util';
 import { printTable } from './harness.js';
 import { benchLog } from './log.js';
 import { benchNar } from './nar.js';
+import { have } from './processes.js';
+import { benchProxy } from './proxy.js';
 import { benchTlog } from './tlog.js';
 
 const { values } = parseArgs({
@@ -18,10 +20,10 @@ const { values } = parseArgs({
   },
 });
 if (values.help === true) {
-  process.stdout.write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log]
+  process.stdout.write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy]
 
   --seconds N     time per rate measurement (default 1; the log load runs 10× longer)
-  --quick         skip the 1 GB inputs
+  --quick         skip the 1 GB inputs and the Nix closure
   --only NAME     run one group of benchmarks
   --postgres URL  also benchmark the log on this PostgreSQL database (default
                   $ACCORD_BENCH_PG_URL, else the test database if it answers)
@@ -42,6 +44,13 @@ if (run('log')) {
     process.env.ACCORD_BENCH_PG_URL ??
     'postgres://accord:accord@127.0.0.1:5432/accord_test';
   printTable('log (ratio: Accord ÷ baseline)', await benchLog(seconds * 10, await reachable(pg)));
+}
+if (run('proxy')) {
+  const withNix = values.quick !== true && have('nix-store');
+  printTable(
+    'proxy (ratios: Accord ÷ baseline; for times, baseline ÷ Accord)',
+    await benchProxy(seconds * 5, withNix),
+  );
 }
 if (run('nar')) {
   const sizes = values.quick === true ? [100e6] : [100e6, 1000e6];

@@ -24,6 +24,7 @@ import {
   type Tile,
   TILE_WIDTH,
   TlogError,
+  boundedSubtreeCache,
   formatEntryBundle,
   formatTlogProof,
   hashLeaf,
@@ -80,18 +81,24 @@ export function createLogHandler(options: LogServerOptions) {
     'Claims that were new entries',
   );
 
+  // Proofs need hashes inside tiles; computed once, they hold for good (about 4 MB here).
+  const subtrees = boundedSubtreeCache(100_000);
   const readTiles = (treeSize: number) =>
-    tileHashReader(treeSize, {
-      readTiles: (tiles: readonly Tile[]) =>
-        Promise.all(
-          tiles.map(async (t) => {
-            const data = await storage.tile(t.level, t.index);
-            if (data === undefined || data.length < t.width * 32)
-              throw new Error(`bug: tile missing`);
-            return data.subarray(0, t.width * 32);
-          }),
-        ),
-    });
+    tileHashReader(
+      treeSize,
+      {
+        readTiles: (tiles: readonly Tile[]) =>
+          Promise.all(
+            tiles.map(async (t) => {
+              const data = await storage.tile(t.level, t.index);
+              if (data === undefined || data.length < t.width * 32)
+                throw new Error(`bug: tile missing`);
+              return data.subarray(0, t.width * 32);
+            }),
+          ),
+      },
+      subtrees,
+    );
 
   async function checkpoint(req: IncomingMessage, res: ServerResponse) {
     const state = await storage.state();
@@ -142,7 +149,9 @@ export function createLogHandler(options: LogServerOptions) {
       }),
     );
     const body = JSON.stringify({ hashPart, treeSize, checkpoint: cp ?? null, entries });
-    send(req, res, 200, body, { type: JSON_TYPE, cacheControl: 'no-cache', gzip: true });
+    // Typical answers are a few KiB: compressing them costs both sides more than it saves.
+    const gzip = body.length > 16_384;
+    send(req, res, 200, body, { type: JSON_TYPE, cacheControl: 'no-cache', gzip });
   }
 
   async function submit(req: IncomingMessage, res: ServerResponse) {

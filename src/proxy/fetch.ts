@@ -1,8 +1,15 @@
-/** HTTP and file fetches with a deadline and a size cap (everything fetched is hostile). */
+/**
+ * HTTP(S) and file fetches for the proxy, over keep-alive connections, with a deadline and a
+ * size cap (everything fetched is hostile), and streamed downloads that fail when they stall.
+ */
+import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { fileURLToPath } from 'node:url';
+import { createGunzip } from 'node:zlib';
 
-/** A fetch that failed: `status` when the server answered, `notFound` for 404/403 or ENOENT. */
+/** A fetch that failed: `status` when the server answered; 404/403 or ENOENT mean absent. */
 export class FetchError extends Error {
   override readonly name = 'FetchError';
   constructor(
@@ -18,9 +25,56 @@ export class FetchError extends Error {
   }
 }
 
+const agents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
+};
+
 /**
- * Fetches `url` (http, https or file) and returns its body, failing when it takes longer than
- * `timeoutMs` or is larger than `maxBytes`.
+ * Starts a GET and resolves with the response once its status is 200 (else a FetchError).
+ * `idleMs` bounds every wait: for the headers and between body chunks.
+ */
+function request(url: string, idleMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const secure = url.startsWith('https:');
+    const get = secure ? https.get : http.get;
+    const req = get(
+      url,
+      {
+        agent: secure ? agents.https : agents.http,
+        headers: { 'Accept-Encoding': 'gzip, identity' },
+        ...(signal === undefined ? {} : { signal }),
+      },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new FetchError(`${url}: HTTP ${res.statusCode ?? '?'}`, res.statusCode));
+          return;
+        }
+        resolve(res);
+      },
+    );
+    req.setTimeout(idleMs, () => {
+      req.destroy(new FetchError(`${url}: no data for ${idleMs} ms`));
+    });
+    req.on('error', (cause) => {
+      reject(
+        cause instanceof FetchError
+          ? cause
+          : new FetchError(`${url}: unreachable (${cause.message})`, undefined, { cause }),
+      );
+    });
+  });
+}
+
+/** The body of a response, gunzipped when the server compressed it. */
+function body(res: IncomingMessage): AsyncIterable<Uint8Array> {
+  return res.headers['content-encoding'] === 'gzip' ? res.pipe(createGunzip()) : res;
+}
+
+/**
+ * Fetches `url` (http, https or file) and returns its body, failing when no data comes for
+ * `timeoutMs` or the body is larger than `maxBytes`.
  */
 export async function fetchBytes(
   url: string,
@@ -47,38 +101,47 @@ export async function fetchBytes(
       await file.close();
     }
   }
-  let res: Response;
-  const signal = AbortSignal.timeout(timeoutMs);
-  try {
-    res = await fetch(url, { signal, headers: { 'Accept-Encoding': 'gzip, identity' } });
-  } catch (cause) {
-    const why =
-      (cause as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : 'unreachable';
-    throw new FetchError(`${url}: ${why}`, undefined, { cause });
-  }
-  if (!res.ok) {
-    await res.body?.cancel();
-    throw new FetchError(`${url}: HTTP ${res.status}`, res.status);
-  }
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (declared > maxBytes) {
-    await res.body?.cancel();
+  const deadline = AbortSignal.timeout(timeoutMs);
+  const res = await request(url, timeoutMs, deadline).catch((e: unknown) => {
+    throw deadline.aborted ? new FetchError(`${url}: no answer within ${timeoutMs} ms`) : e;
+  });
+  if (Number(res.headers['content-length'] ?? 0) > maxBytes) {
+    res.destroy();
     throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
-    const body = (res.body ?? []) as AsyncIterable<Uint8Array> | Uint8Array[];
-    for await (const chunk of body) {
+    for await (const chunk of body(res)) {
       size += chunk.length;
       if (size > maxBytes) throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
       chunks.push(chunk);
     }
   } catch (cause) {
+    res.destroy();
     if (cause instanceof FetchError) throw cause;
-    throw new FetchError(`${url}: body interrupted (${(cause as Error).message})`, undefined, {
-      cause,
-    });
+    const why = deadline.aborted
+      ? `no answer within ${timeoutMs} ms`
+      : `body interrupted (${(cause as Error).message})`;
+    throw new FetchError(`${url}: ${why}`, undefined, { cause });
   }
   return Buffer.concat(chunks);
+}
+
+/** Streams `url` (http, https or file); fails when no data arrives for `idleMs`. */
+export async function* download(
+  url: string,
+  idleMs: number,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  if (url.startsWith('file://')) {
+    yield* createReadStream(fileURLToPath(url), { signal, highWaterMark: 1 << 20 });
+    return;
+  }
+  const res = await request(url, idleMs, signal);
+  try {
+    yield* body(res);
+  } finally {
+    res.destroy();
+  }
 }

@@ -30,10 +30,21 @@ export async function streamNar(
     maxOutput: served.narSize,
   })[Symbol.asyncIterator]();
   const hasher = new NarHasher();
-  let held: Uint8Array | undefined;
+  // Verified pieces wait here and go out together (one writev per ~1 MiB rather than one
+  // write per socket read); the newest piece always stays until the end is checked.
+  let held: Uint8Array[] = [];
+  let heldBytes = 0;
   let started = false;
-  const write = async (chunk: Uint8Array) => {
-    if (!res.write(chunk)) await once(res, 'drain');
+  const flush = async (keepLast: boolean) => {
+    const out = keepLast ? held.slice(0, -1) : held;
+    held = keepLast ? held.slice(-1) : [];
+    heldBytes = held.reduce((n, c) => n + c.length, 0);
+    if (out.length === 0) return;
+    res.cork();
+    let ok = true;
+    for (const chunk of out) ok = res.write(chunk);
+    res.uncork();
+    if (!ok) await once(res, 'drain');
   };
   try {
     for (;;) {
@@ -53,8 +64,9 @@ export async function streamNar(
           return { kind: 'ok', bytes: 0 };
         }
       }
-      if (held !== undefined) await write(held);
-      held = step.value;
+      held.push(step.value);
+      heldBytes += step.value.length;
+      if (heldBytes >= 1 << 20) await flush(true);
     }
     const { narHash, narSize } = hasher.digest();
     if (formatHash(narHash) !== served.narHash || narSize !== served.narSize) {
@@ -65,7 +77,7 @@ export async function streamNar(
       };
     }
     if (!started) return { kind: 'failed', reason: 'empty NAR', started };
-    if (held !== undefined) await write(held);
+    await flush(false);
     res.end();
     return { kind: 'ok', bytes: narSize };
   } catch (error) {

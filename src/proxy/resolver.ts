@@ -82,18 +82,15 @@ export class Resolver {
     );
   }
 
-  /** The best upstream narinfo carrying the agreed NAR, by priority; undefined if none. */
-  private async findUpstream(
+  /** Every usable upstream's narinfo for a path (undefined where it has none or failed). */
+  private fetchNarInfos(
     hashPart: string,
-    agreed: { narHash: string; narSize: number; references: readonly string[] },
     deadlineMs: number,
-  ): Promise<{ upstream: Upstream; info: NarInfo } | undefined> {
-    const wanted = parseHash(agreed.narHash);
-    const refs = [...agreed.references].sort().join(' ');
+  ): Promise<{ upstream: Upstream; info: NarInfo | undefined }[]> {
     const candidates = this.upstreams.filter(
       (u) => u.available() && !this.state.isBadUpstream(u.url, hashPart),
     );
-    const found = await Promise.all(
+    return Promise.all(
       candidates.map((upstream) =>
         withDeadline(
           upstream.narinfo(hashPart, this.config.storeDir).then(
@@ -112,6 +109,16 @@ export class Resolver {
         ),
       ),
     );
+  }
+
+  /** The best (by priority) upstream narinfo carrying the agreed NAR; undefined if none. */
+  private pickUpstream(
+    hashPart: string,
+    agreed: { narHash: string; narSize: number; references: readonly string[] },
+    found: readonly { upstream: Upstream; info: NarInfo | undefined }[],
+  ): { upstream: Upstream; info: NarInfo } | undefined {
+    const wanted = parseHash(agreed.narHash);
+    const refs = [...agreed.references].sort().join(' ');
     for (const { upstream, info } of found) {
       if (info === undefined) continue;
       if (!hashesEqual(info.narHash, wanted) || info.narSize !== agreed.narSize) {
@@ -129,16 +136,17 @@ export class Resolver {
 
   /** Resolves a path within the configured deadline. */
   async resolve(hashPart: string): Promise<Resolution> {
-    const start = performance.now();
     const deadline = this.config.narinfoDeadlineMs;
+    // Upstream narinfos are fetched while the logs are asked: a decision waits for one round
+    // trip instead of two (a refused path costs a wasted narinfo request).
+    const narinfos = this.fetchNarInfos(hashPart, deadline);
     const observations = await this.observe(hashPart, Math.min(this.config.logTimeoutMs, deadline));
     const decision = decide(this.config.policy, observations);
     const claim = decision.claim;
     if (decision.verdict !== 'trusted' || claim === undefined) {
       return { hashPart, decision, reason: `${decision.verdict}: ${decision.reason}` };
     }
-    const left = Math.max(1, deadline - (performance.now() - start));
-    const found = await this.findUpstream(hashPart, claim, left);
+    const found = this.pickUpstream(hashPart, claim, await narinfos);
     if (found === undefined) {
       return { hashPart, decision, reason: 'trusted, but no upstream cache has the agreed NAR' };
     }

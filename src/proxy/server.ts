@@ -11,11 +11,15 @@ import { streamNar } from './nar-stream.js';
 import type { Resolution, Resolver } from './resolver.js';
 import type { ProxyState } from './state.js';
 
+/** A narinfo answer kept in memory, ready to write. */
 interface CacheEntry {
   readonly status: 200 | 404;
-  readonly body: string;
+  readonly body: Buffer;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly verdict: string;
   readonly reason: string;
   readonly expires: number;
+  readonly count: () => void;
 }
 
 /** Most answers kept in memory (oldest dropped first). */
@@ -59,34 +63,57 @@ export function createProxyHandler(options: {
     return pending;
   }
 
+  const verdictCounters = new Map<string, () => void>();
+  const countVerdict = (verdict: string) => {
+    let inc = verdictCounters.get(verdict);
+    if (inc === undefined) {
+      inc = narinfos.bind({ verdict });
+      verdictCounters.set(verdict, inc);
+    }
+    return inc;
+  };
+
+  /** Writes a kept answer: the hot path of a warm proxy, with nothing left to compute. */
+  function answer(req: IncomingMessage, res: ServerResponse, hashPart: string, entry: CacheEntry) {
+    entry.count();
+    state.countRequest(hashPart, entry.verdict);
+    res.writeHead(entry.status, entry.headers);
+    res.end(req.method === 'HEAD' ? undefined : entry.body);
+  }
+
+  /** The kept answer for a path, if still fresh. */
+  function cached(hashPart: string): CacheEntry | undefined {
+    const entry = answers.get(hashPart);
+    return entry !== undefined && entry.expires > Date.now() ? entry : undefined;
+  }
+
   async function narinfo(req: IncomingMessage, res: ServerResponse, hashPart: string) {
-    const now = Date.now();
-    let entry = answers.get(hashPart);
-    if (entry === undefined || entry.expires <= now) {
+    let entry = cached(hashPart);
+    if (entry === undefined) {
       const r = await resolveOnce(hashPart);
       const trusted = r.narinfo !== undefined;
+      const body = Buffer.from(r.narinfo ?? `${r.reason}\n`);
+      const verdict = trusted ? 'trusted' : (r.reason.split(':')[0] ?? 'refused');
       entry = {
         status: trusted ? 200 : 404,
-        body: r.narinfo ?? `${r.reason}\n`,
+        body,
+        headers: {
+          'Content-Type': trusted ? 'text/x-nix-narinfo' : 'text/plain; charset=utf-8',
+          'Content-Length': String(body.length),
+          'Cache-Control': 'no-cache',
+          ...(trusted ? {} : { 'X-Accord-Reason': r.reason.replace(/[^\x20-\x7e]/g, '?') }),
+        },
+        verdict,
         reason: r.reason,
-        expires: now + 1000 * (trusted ? config.cacheTtlSeconds : config.negativeTtlSeconds),
+        expires: Date.now() + 1000 * (trusted ? config.cacheTtlSeconds : config.negativeTtlSeconds),
+        count: countVerdict(verdict),
       };
       answers.delete(hashPart);
       answers.set(hashPart, entry);
       if (answers.size > MAX_CACHED) answers.delete(answers.keys().next().value as string);
       logger.info(trusted ? 'serving path' : 'refusing path', { hashPart, reason: r.reason });
     }
-    const verdict = entry.status === 200 ? 'trusted' : (entry.reason.split(':')[0] ?? 'refused');
-    narinfos.inc({ verdict });
-    state.countRequest(hashPart, verdict);
-    send(req, res, entry.status, entry.body, {
-      type: entry.status === 200 ? 'text/x-nix-narinfo' : 'text/plain; charset=utf-8',
-      cacheControl: 'no-cache',
-      headers:
-        entry.status === 404
-          ? { 'X-Accord-Reason': entry.reason.replace(/[^\x20-\x7e]/g, '?') }
-          : {},
-    });
+    answer(req, res, hashPart, entry);
   }
 
   async function nar(req: IncomingMessage, res: ServerResponse, hashPart: string, narHash: string) {
@@ -176,7 +203,15 @@ export function createProxyHandler(options: {
     }
   }
 
+  const NARINFO = /^\/([0-9a-df-np-sv-z]{32})\.narinfo$/;
   return (req: IncomingMessage, res: ServerResponse): void => {
+    // Warm narinfo answers are written at once, without the general routing.
+    const hit = req.method === 'GET' ? NARINFO.exec(req.url ?? '') : null;
+    const entry = hit === null ? undefined : cached(hit[1] ?? '');
+    if (hit !== null && entry !== undefined) {
+      answer(req, res, hit[1] ?? '', entry);
+      return;
+    }
     route(req, res).catch((error: unknown) => {
       // Never a 5xx for a narinfo: Nix retries and then fails the whole build.
       const status = error instanceof HttpError ? error.status : 404;

@@ -36,6 +36,8 @@ export async function startProxy(
   const { state, resolver } = openResolver(config, logger, metrics);
   const handler = createProxyHandler({ config, resolver, state, logger, metrics });
   const server = createServer({ requestTimeout: 0, headersTimeout: 10_000 }, handler);
+  // Nix comes back in bursts; keep its connections open between them.
+  server.keepAliveTimeout = 60_000;
   const { host, port } = parseListen(listenOverride ?? config.listen);
   const url = await listen(server, host, port);
   const flush = setInterval(() => {

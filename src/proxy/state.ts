@@ -80,96 +80,44 @@ export interface RequestCount {
 
 export class ProxyState {
   private readonly db: SqliteDatabase;
+  private readonly q;
   private pendingCounts = new Map<string, { n: number; verdict: string; at: number }>();
 
   constructor(path: string) {
     // The state is evidence that can be fetched and verified again: NORMAL durability suffices.
     this.db = openSqlite(path, { synchronous: 'NORMAL' });
     this.db.exec(SCHEMA);
-  }
-
-  checkpoint(origin: string): StoredCheckpoint | undefined {
-    return this.db
-      .prepare<[string], StoredCheckpoint>(
+    const db = this.db;
+    this.q = {
+      checkpoint: db.prepare<[string], StoredCheckpoint>(
         'SELECT size, root, note FROM checkpoints WHERE origin = ?',
-      )
-      .get(origin);
-  }
-
-  /** Stores a verified checkpoint if it is larger than the stored one. */
-  saveCheckpoint(origin: string, c: StoredCheckpoint): void {
-    this.db
-      .prepare(
+      ),
+      saveCheckpoint: db.prepare(
         `INSERT INTO checkpoints (origin, size, root, note, updated) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (origin) DO UPDATE SET size = excluded.size, root = excluded.root,
            note = excluded.note, updated = excluded.updated
          WHERE excluded.size > checkpoints.size`,
-      )
-      .run(origin, c.size, c.root, c.note, Date.now());
-  }
-
-  distrust(origin: string, reason: string, evidence: string): void {
-    this.db
-      .prepare(
+      ),
+      distrust: db.prepare(
         'INSERT OR IGNORE INTO distrusted (origin, reason, evidence, at) VALUES (?, ?, ?, ?)',
-      )
-      .run(origin, reason, evidence, Date.now());
-  }
-
-  distrusted(origin: string): { reason: string; evidence: string; at: number } | undefined {
-    return this.db
-      .prepare<[string], { reason: string; evidence: string; at: number }>(
+      ),
+      distrusted: db.prepare<[string], { reason: string; evidence: string; at: number }>(
         'SELECT reason, evidence, at FROM distrusted WHERE origin = ?',
-      )
-      .get(origin);
-  }
-
-  /** Stores verified claims (entry texts) for a path. */
-  saveClaims(
-    origin: string,
-    hashPart: string,
-    claims: readonly { index: number; entry: string; treeSize: number }[],
-  ): void {
-    const insert = this.db.prepare(
-      'INSERT OR IGNORE INTO claims (origin, idx, hash_part, entry, tree_size) VALUES (?, ?, ?, ?, ?)',
-    );
-    this.db.transaction(() => {
-      for (const c of claims) insert.run(origin, c.index, hashPart, c.entry, c.treeSize);
-    })();
-  }
-
-  /** Claims about a path verified earlier, by log. */
-  storedClaims(
-    hashPart: string,
-  ): { origin: string; index: number; entry: string; treeSize: number }[] {
-    return this.db
-      .prepare<[string], { origin: string; idx: number; entry: string; tree_size: number }>(
+      ),
+      saveClaim: db.prepare(
+        'INSERT OR IGNORE INTO claims (origin, idx, hash_part, entry, tree_size) VALUES (?, ?, ?, ?, ?)',
+      ),
+      storedClaims: db.prepare<
+        [string],
+        { origin: string; idx: number; entry: string; tree_size: number }
+      >(
         'SELECT origin, idx, entry, tree_size FROM claims WHERE hash_part = ? ORDER BY origin, idx',
-      )
-      .all(hashPart)
-      .map((r) => ({ origin: r.origin, index: r.idx, entry: r.entry, treeSize: r.tree_size }));
-  }
-
-  saveServed(hashPart: string, nar: ServedNar): void {
-    this.db
-      .prepare(
+      ),
+      saveServed: db.prepare(
         `INSERT OR REPLACE INTO served (hash_part, upstream, nar_url, compression, nar_hash, nar_size, at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        hashPart,
-        nar.upstream,
-        nar.narUrl,
-        nar.compression,
-        nar.narHash,
-        nar.narSize,
-        Date.now(),
-      );
-  }
-
-  served(hashPart: string): ServedNar | undefined {
-    const row = this.db
-      .prepare<
+      ),
+      served: db.prepare<
         [string],
         {
           upstream: string;
@@ -178,8 +126,86 @@ export class ProxyState {
           nar_hash: string;
           nar_size: number;
         }
-      >('SELECT upstream, nar_url, compression, nar_hash, nar_size FROM served WHERE hash_part = ?')
-      .get(hashPart);
+      >(
+        'SELECT upstream, nar_url, compression, nar_hash, nar_size FROM served WHERE hash_part = ?',
+      ),
+      forgetServed: db.prepare('DELETE FROM served WHERE hash_part = ?'),
+      markBad: db.prepare(
+        'INSERT OR REPLACE INTO bad_upstream (upstream, hash_part, reason, at) VALUES (?, ?, ?, ?)',
+      ),
+      isBad: db.prepare<[string, string], { n: number }>(
+        'SELECT 1 AS n FROM bad_upstream WHERE upstream = ? AND hash_part = ?',
+      ),
+      count: db.prepare(
+        `INSERT INTO requests (hash_part, count, first_at, last_at, last_verdict) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (hash_part) DO UPDATE SET count = count + excluded.count,
+           last_at = excluded.last_at, last_verdict = excluded.last_verdict`,
+      ),
+      top: db.prepare<
+        [number],
+        {
+          hash_part: string;
+          count: number;
+          first_at: number;
+          last_at: number;
+          last_verdict: string;
+        }
+      >('SELECT * FROM requests ORDER BY count DESC, hash_part LIMIT ?'),
+    };
+  }
+
+  checkpoint(origin: string): StoredCheckpoint | undefined {
+    return this.q.checkpoint.get(origin);
+  }
+
+  /** Stores a verified checkpoint if it is larger than the stored one. */
+  saveCheckpoint(origin: string, c: StoredCheckpoint): void {
+    this.q.saveCheckpoint.run(origin, c.size, c.root, c.note, Date.now());
+  }
+
+  distrust(origin: string, reason: string, evidence: string): void {
+    this.q.distrust.run(origin, reason, evidence, Date.now());
+  }
+
+  distrusted(origin: string): { reason: string; evidence: string; at: number } | undefined {
+    return this.q.distrusted.get(origin);
+  }
+
+  /** Stores verified claims (entry texts) for a path. */
+  saveClaims(
+    origin: string,
+    hashPart: string,
+    claims: readonly { index: number; entry: string; treeSize: number }[],
+  ): void {
+    if (claims.length === 0) return;
+    this.db.transaction(() => {
+      for (const c of claims) this.q.saveClaim.run(origin, c.index, hashPart, c.entry, c.treeSize);
+    })();
+  }
+
+  /** Claims about a path verified earlier, by log. */
+  storedClaims(
+    hashPart: string,
+  ): { origin: string; index: number; entry: string; treeSize: number }[] {
+    return this.q.storedClaims
+      .all(hashPart)
+      .map((r) => ({ origin: r.origin, index: r.idx, entry: r.entry, treeSize: r.tree_size }));
+  }
+
+  saveServed(hashPart: string, nar: ServedNar): void {
+    this.q.saveServed.run(
+      hashPart,
+      nar.upstream,
+      nar.narUrl,
+      nar.compression,
+      nar.narHash,
+      nar.narSize,
+      Date.now(),
+    );
+  }
+
+  served(hashPart: string): ServedNar | undefined {
+    const row = this.q.served.get(hashPart);
     return row === undefined
       ? undefined
       : {
@@ -192,72 +218,49 @@ export class ProxyState {
   }
 
   forgetServed(hashPart: string): void {
-    this.db.prepare('DELETE FROM served WHERE hash_part = ?').run(hashPart);
+    this.q.forgetServed.run(hashPart);
   }
 
   markBadUpstream(upstream: string, hashPart: string, reason: string): void {
-    this.db
-      .prepare(
-        'INSERT OR REPLACE INTO bad_upstream (upstream, hash_part, reason, at) VALUES (?, ?, ?, ?)',
-      )
-      .run(upstream, hashPart, reason, Date.now());
+    this.q.markBad.run(upstream, hashPart, reason, Date.now());
   }
 
   isBadUpstream(upstream: string, hashPart: string): boolean {
-    return (
-      this.db
-        .prepare<[string, string], { n: number }>(
-          'SELECT 1 AS n FROM bad_upstream WHERE upstream = ? AND hash_part = ?',
-        )
-        .get(upstream, hashPart) !== undefined
-    );
+    return this.q.isBad.get(upstream, hashPart) !== undefined;
   }
 
   /** Counts a narinfo request (written in batches by {@link flushCounts}). */
   countRequest(hashPart: string, verdict: string): void {
-    const entry = this.pendingCounts.get(hashPart) ?? { n: 0, verdict, at: Date.now() };
+    const at = Date.now();
+    const entry = this.pendingCounts.get(hashPart);
+    if (entry === undefined) {
+      this.pendingCounts.set(hashPart, { n: 1, verdict, at });
+      return;
+    }
     entry.n++;
     entry.verdict = verdict;
-    entry.at = Date.now();
-    this.pendingCounts.set(hashPart, entry);
+    entry.at = at;
   }
 
   flushCounts(): void {
     if (this.pendingCounts.size === 0) return;
     const pending = this.pendingCounts;
     this.pendingCounts = new Map();
-    const upsert = this.db.prepare(
-      `INSERT INTO requests (hash_part, count, first_at, last_at, last_verdict) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (hash_part) DO UPDATE SET count = count + excluded.count,
-         last_at = excluded.last_at, last_verdict = excluded.last_verdict`,
-    );
     this.db.transaction(() => {
-      for (const [h, c] of pending) upsert.run(h, c.n, c.at, c.at, c.verdict);
+      for (const [h, c] of pending) this.q.count.run(h, c.n, c.at, c.at, c.verdict);
     })();
   }
 
   /** The most requested paths. */
   topRequests(limit: number): RequestCount[] {
     this.flushCounts();
-    return this.db
-      .prepare<
-        [number],
-        {
-          hash_part: string;
-          count: number;
-          first_at: number;
-          last_at: number;
-          last_verdict: string;
-        }
-      >('SELECT * FROM requests ORDER BY count DESC, hash_part LIMIT ?')
-      .all(limit)
-      .map((r) => ({
-        hashPart: r.hash_part,
-        count: r.count,
-        firstAt: r.first_at,
-        lastAt: r.last_at,
-        lastVerdict: r.last_verdict,
-      }));
+    return this.q.top.all(limit).map((r) => ({
+      hashPart: r.hash_part,
+      count: r.count,
+      firstAt: r.first_at,
+      lastAt: r.last_at,
+      lastVerdict: r.last_verdict,
+    }));
   }
 
   close(): void {

@@ -2,12 +2,10 @@
  * An upstream binary cache: narinfo lookups with a deadline, back-off while the cache is down
  * (longer for one only intermittently online), and NAR downloads that fail when they stall.
  */
-import { createReadStream } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { type NarInfo, MAX_NARINFO_SIZE, parseNarInfo, verifiedSigners } from '../nix/index.js';
 import type { Logger } from '../server/index.js';
 import type { UpstreamConfig } from './config.js';
-import { FetchError, fetchBytes } from './fetch.js';
+import { FetchError, download, fetchBytes } from './fetch.js';
 
 export class Upstream {
   private downUntil = 0;
@@ -87,35 +85,7 @@ export class Upstream {
    * Streams a (compressed) NAR; fails when no data arrives for the cache's timeout, so a
    * stalled download cannot hold a client forever.
    */
-  async *download(url: string, signal: AbortSignal): AsyncGenerator<Uint8Array> {
-    if (url.startsWith('file://')) {
-      yield* createReadStream(fileURLToPath(url), { signal, highWaterMark: 1 << 20 });
-      return;
-    }
-    const stall = new AbortController();
-    const both = AbortSignal.any([signal, stall.signal]);
-    let timer = setTimeout(() => {
-      stall.abort();
-    }, this.config.timeoutMs);
-    try {
-      const res = await fetch(url, { signal: both });
-      if (!res.ok || res.body === null) {
-        await res.body?.cancel();
-        throw new FetchError(`${url}: HTTP ${res.status}`, res.status);
-      }
-      for await (const chunk of res.body) {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          stall.abort();
-        }, this.config.timeoutMs);
-        yield chunk;
-      }
-    } catch (e) {
-      if (stall.signal.aborted)
-        throw new FetchError(`${url}: stalled for ${this.config.timeoutMs} ms`);
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
+  download(url: string, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+    return download(url, this.config.timeoutMs, signal);
   }
 }

@@ -27,6 +27,14 @@ export class Counter implements Metric {
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
 
+  /** An incrementer bound to `labels`, for hot paths (the label text is built once). */
+  bind(labels: Labels): (by?: number) => void {
+    const key = labelText(labels);
+    return (by = 1) => {
+      this.values.set(key, (this.values.get(key) ?? 0) + by);
+    };
+  }
+
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
     for (const [labels, v] of this.values) lines.push(`${this.name}${labels} ${v}`);

@@ -163,23 +163,56 @@ export interface TileReader {
 }
 
 /**
- * A {@link HashReader} over the tiles of the tree of `treeSize` leaves: it fetches each tile a
- * batch needs once and computes hashes below tile boundaries from the tile's hashes. It does
- * not authenticate tiles: callers verify what they compute (a proof against a signed root).
+ * A store for subtree hashes already computed. A complete subtree's hash never changes, so a
+ * cache keyed by its position (`level/index`) stays valid as the tree grows.
  */
-export function tileHashReader(treeSize: number, tiles: TileReader): HashReader {
+export interface SubtreeCache {
+  get(key: string): Uint8Array | undefined;
+  set(key: string, hash: Uint8Array): void;
+}
+
+/** A {@link SubtreeCache} keeping the `max` most recently stored hashes. */
+export function boundedSubtreeCache(max: number): SubtreeCache {
+  const map = new Map<string, Uint8Array>();
+  return {
+    get: (key) => map.get(key),
+    set(key, hash) {
+      map.set(key, hash);
+      if (map.size > max) map.delete(map.keys().next().value as string);
+    },
+  };
+}
+
+/**
+ * A {@link HashReader} over the tiles of the tree of `treeSize` leaves: it fetches each tile a
+ * batch needs once and computes hashes below tile boundaries from the tile's hashes (skipping
+ * tiles whose hashes `cache` already holds). It does not authenticate tiles: callers verify
+ * what they compute (a proof against a signed root).
+ */
+export function tileHashReader(
+  treeSize: number,
+  tiles: TileReader,
+  cache?: SubtreeCache,
+): HashReader {
   return {
     async readHashes(nodes) {
-      const locations = nodes.map((node) => locate(node, treeSize));
-      const needed = tilesForNodes(nodes, treeSize);
-      const data = await tiles.readTiles(needed);
+      const keys = nodes.map((n) => `${n.level}/${n.index}`);
+      const known = keys.map((k) => cache?.get(k));
+      const missing = nodes.filter((_, i) => known[i] === undefined);
+      const needed = tilesForNodes(missing, treeSize);
+      const data = needed.length === 0 ? [] : await tiles.readTiles(needed);
       const byPath = new Map<string, Uint8Array[]>();
       needed.forEach((tile, i) => {
         byPath.set(tilePath(tile), tileHashes(tile, data[i] ?? new Uint8Array()));
       });
-      return locations.map(({ tile, offset, count }) => {
+      return nodes.map((node, i) => {
+        const hit = known[i];
+        if (hit !== undefined) return hit;
+        const { tile, offset, count } = locate(node, treeSize);
         const hashes = byPath.get(tilePath(tile)) ?? [];
-        return subtreeHash(hashes.slice(offset, offset + count));
+        const hash = subtreeHash(hashes.slice(offset, offset + count));
+        cache?.set(keys[i] as string, hash);
+        return hash;
       });
     },
   };

@@ -1,0 +1,387 @@
+/**
+ * The proxy beside the baselines it replaces, in the same run: warm narinfo answers against
+ * nginx serving the same files; cold decisions against the bare network round trips they
+ * need; verified NAR streaming against nginx serving the NAR; and (with Nix) substituting a
+ * 200-path closure through the proxy against directly from the cache.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClaimJson } from '../src/claim/index.js';
+import { newToken, submitterLine } from '../src/log/index.js';
+import {
+  encodeNix32,
+  formatNarInfo,
+  formatNixPublicKey,
+  formatNixSecretKey,
+  generateNixSecretKey,
+  parseStorePath,
+  writeNar,
+} from '../src/nix/index.js';
+import {
+  SIG_TYPE_ED25519,
+  formatVerifierKey,
+  generateKey,
+  parseSignerKey,
+} from '../src/tlog/index.js';
+import { type Row, formatTime } from './harness.js';
+import { type Running, have, startAccord, startNginx, wrk } from './processes.js';
+
+const MB = 1_000_000;
+
+interface Env {
+  dir: string;
+  cache: string;
+  logs: Running[];
+  tokens: string[];
+  policy: string;
+  proxyKey: string;
+  stop: (() => Promise<void>)[];
+}
+
+async function startLogs(
+  dir: string,
+): Promise<{ logs: Running[]; tokens: string[]; policy: string }> {
+  const logs: Running[] = [];
+  const tokens: string[] = [];
+  const lines: string[] = [];
+  for (let i = 1; i <= 3; i++) {
+    const d = join(dir, `log${i}`);
+    mkdirSync(d, { recursive: true });
+    const { signerKey } = generateKey(`bench${i}.example/log`, SIG_TYPE_ED25519);
+    writeFileSync(join(d, 'log.key'), `${signerKey}\n`);
+    const token = newToken();
+    writeFileSync(join(d, 'submitters'), submitterLine('bench', token));
+    const log = await startAccord([
+      'log',
+      'serve',
+      '--key',
+      join(d, 'log.key'),
+      '--submitters',
+      join(d, 'submitters'),
+      '--store',
+      `sqlite:${join(d, 'log.db')}`,
+      '--listen',
+      '127.0.0.1:0',
+      '--interval',
+      '100',
+    ]);
+    logs.push(log);
+    tokens.push(token);
+    lines.push(`log ${formatVerifierKey(parseSignerKey(signerKey))} ${log.url}`);
+  }
+  lines.push(
+    'trust builders 2 bench1.example/log bench2.example/log bench3.example/log',
+    'decide builders',
+    'quorum none',
+    '',
+  );
+  return { logs, tokens, policy: lines.join('\n') };
+}
+
+async function submitAll(env: Env, claims: readonly ClaimJson[]): Promise<void> {
+  await Promise.all(
+    env.logs.map(async (log, i) => {
+      for (let k = 0; k < claims.length; k += 1000) {
+        const res = await fetch(`${log.url}/submit`, {
+          method: 'POST',
+          headers: {
+            Authorization: `Bearer ${env.tokens[i] ?? ''}`,
+            'Content-Type': 'application/json',
+          },
+          body: JSON.stringify({ claims: claims.slice(k, k + 1000) }),
+        });
+        if (!res.ok) throw new Error(`submit: HTTP ${res.status}`);
+      }
+    }),
+  );
+  // Wait until every log has published them.
+  for (const log of env.logs) {
+    for (;;) {
+      const size = Number((await (await fetch(`${log.url}/checkpoint`)).text()).split('\n')[1]);
+      if (size >= claims.length) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Writes a path's NAR (compression none) and narinfo into the cache; returns its claim. */
+function addToCache(
+  cache: string,
+  name: string,
+  contents: () => Iterable<Uint8Array>,
+  size: number,
+): { hashPart: string; claim: ClaimJson } {
+  const hashPart = encodeNix32(createHash('sha1').update(name).digest());
+  const fd = openSync(join(cache, 'nar', `${hashPart}.nar`), 'w');
+  const hash = createHash('sha256');
+  let narSize = 0;
+  for (const chunk of writeNar({ type: 'regular', executable: false, size, contents })) {
+    writeSync(fd, chunk);
+    hash.update(chunk);
+    narSize += chunk.length;
+  }
+  closeSync(fd);
+  const narHash = { algorithm: 'sha256' as const, digest: hash.digest() };
+  const path = `/nix/store/${hashPart}-${name}`;
+  writeFileSync(
+    join(cache, `${hashPart}.narinfo`),
+    formatNarInfo({
+      storePath: parseStorePath(path),
+      url: `nar/${hashPart}.nar`,
+      compression: 'none',
+      narHash,
+      narSize,
+      references: [],
+      sigs: [],
+    }),
+  );
+  return {
+    hashPart,
+    claim: {
+      storePath: path,
+      narHash: `sha256:${encodeNix32(narHash.digest)}`,
+      narSize,
+      references: [],
+    },
+  };
+}
+
+async function startProxy(env: Env, state: string): Promise<Running> {
+  const conf = join(env.dir, `proxy-${state}.toml`);
+  writeFileSync(
+    conf,
+    `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "${state}.db"\nlisten = "127.0.0.1:0"\n` +
+      `cache-ttl-seconds = 3600\n[[upstream]]\nurl = "${env.cache}"\n`,
+  );
+  return startAccord([
+    'proxy',
+    '--config',
+    conf,
+    '--log-level',
+    process.env.ACCORD_BENCH_LOGS === undefined ? 'error' : 'debug',
+  ]);
+}
+
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? NaN;
+
+export async function benchProxy(seconds: number, withNix: boolean): Promise<Row[]> {
+  if (!have('nginx', ['-v']) || !have('wrk', ['-v'])) {
+    process.stdout.write(
+      '(nginx or wrk missing: run scripts/install-test-deps.sh; skipping the proxy benchmarks)\n',
+    );
+    return [];
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'accord-bench-proxy-'));
+  const rows: Row[] = [];
+  const cacheDir = join(dir, 'cache');
+  mkdirSync(join(cacheDir, 'nar'), { recursive: true });
+  writeFileSync(join(cacheDir, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+  const nginx = await startNginx(cacheDir, dir);
+  const { logs, tokens, policy } = await startLogs(dir);
+  writeFileSync(join(dir, 'policy'), policy);
+  const key = generateNixSecretKey('bench-proxy-1');
+  writeFileSync(join(dir, 'proxy.sk'), formatNixSecretKey(key));
+  const env: Env = {
+    dir,
+    cache: nginx.url,
+    logs,
+    tokens,
+    policy,
+    proxyKey: formatNixPublicKey(key),
+    stop: [],
+  };
+  const stops = [nginx, ...logs];
+  try {
+    // 300 small paths and one 512 MB path, claimed by all three builders.
+    const small = Array.from({ length: 300 }, (_, i) => {
+      const data = Buffer.from(`small path ${i}\n`.repeat(20));
+      return addToCache(cacheDir, `small-${i}`, () => [data], data.length);
+    });
+    const block = randomBytes(1 << 20);
+    const bigSize = 512 * (1 << 20);
+    const big = addToCache(cacheDir, 'big', () => Array<Uint8Array>(512).fill(block), bigSize);
+    await submitAll(env, [...small.map((s) => s.claim), big.claim]);
+
+    // Cold decisions: a fresh proxy, each path asked once, one after another.
+    const proxy = await startProxy(env, 'cold');
+    stops.push(proxy);
+    const cold: number[] = [];
+    const floor: number[] = [];
+    for (const s of small.slice(0, 200)) {
+      let t = performance.now();
+      const res = await fetch(`${proxy.url}/${s.hashPart}.narinfo`);
+      if (res.status !== 200) throw new Error(`proxy refused ${s.hashPart}: ${await res.text()}`);
+      await res.text();
+      cold.push(performance.now() - t);
+      t = performance.now();
+      await Promise.all(
+        logs.map(async (l) => (await fetch(`${l.url}/lookup/${s.hashPart}`)).text()),
+      );
+      await (await fetch(`${nginx.url}/${s.hashPart}.narinfo`)).text();
+      floor.push(performance.now() - t);
+    }
+    rows.push({
+      name: 'cold decision, 3 logs on loopback (200 paths, sequential)',
+      value: `p50 ${formatTime(percentile(cold, 50) * 1000)}, p99 ${formatTime(percentile(cold, 99) * 1000)}`,
+      baseline: `p50 ${formatTime(percentile(floor, 50) * 1000)} (3 raw lookups + 1 nginx narinfo, unverified)`,
+      ratio: (percentile(floor, 50) / percentile(cold, 50)).toFixed(2),
+      note: 'target p50 ≤ 10 ms',
+    });
+
+    // Warm narinfo answers: the same path again and again.
+    const warmPath = `${small[0]?.hashPart ?? ''}.narinfo`;
+    const ours = wrk(`${proxy.url}/${warmPath}`, seconds);
+    const theirs = wrk(`${nginx.url}/${warmPath}`, seconds);
+    rows.push({
+      name: 'warm narinfo answers (wrk, 32 connections)',
+      value: `${Math.round(ours.perSecond)}/s, p99 ${ours.p99.toFixed(2)} ms`,
+      baseline: `${Math.round(theirs.perSecond)}/s, p99 ${theirs.p99.toFixed(2)} ms (nginx, same file)`,
+      ratio: (ours.perSecond / theirs.perSecond).toFixed(2),
+      note: 'target ≥ 0.5× and ≥ 5,000/s',
+    });
+
+    // Verified NAR streaming: the 512 MB NAR through the proxy and straight from nginx.
+    const info = await (await fetch(`${proxy.url}/${big.hashPart}.narinfo`)).text();
+    const narUrl = /URL: (\S+)/.exec(info)?.[1] ?? '';
+    // curl (C, little CPU) downloads, so the client does not compete with the servers.
+    const download = (url: string) => {
+      const out = execFileSync(
+        'curl',
+        ['-sS', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', url],
+        {
+          encoding: 'utf8',
+        },
+      );
+      const [bytes = 0, time = Infinity] = out.trim().split(' ').map(Number);
+      if (bytes !== big.claim.narSize) throw new Error(`${url}: ${bytes} bytes`);
+      return bytes / MB / time;
+    };
+    const best = (url: string) => Math.max(download(url), download(url), download(url));
+    const viaProxy = best(`${proxy.url}/${narUrl}`);
+    const direct = best(`${nginx.url}/nar/${big.hashPart}.nar`);
+    rows.push({
+      name: 'NAR streaming, 512 MB, hash verified',
+      value: `${viaProxy.toFixed(0)} MB/s`,
+      baseline: `${direct.toFixed(0)} MB/s (nginx, same file)`,
+      ratio: (viaProxy / direct).toFixed(2),
+      note: 'target ≥ 0.7×',
+    });
+    if (withNix) rows.push(...(await benchNixClosure(env, stops)));
+  } finally {
+    for (const s of stops.reverse()) await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+/** nix-store -r of a 200-path closure through the proxy against directly from the cache. */
+async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
+  const nixEnv = {
+    ...process.env,
+    NIX_CONFIG:
+      'experimental-features = nix-command\nsandbox = false\nbuild-users-group =\nsubstituters =\n',
+  };
+  const nix = (cmd: string, args: string[]) =>
+    execFileSync(cmd, args, { env: nixEnv, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const tag = Date.now().toString(36);
+  const leaves = Array.from(
+    { length: 199 },
+    (_, i) =>
+      `l${i} = derivation { name = "leaf-${i}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/mkdir $out; echo leaf ${i} ${tag} > $out/data" ]; };`,
+  );
+  const refs = Array.from({ length: 199 }, (_, i) => `\${l${i}}`).join(' ');
+  const expr = `let\n${leaves.join('\n')}\nin derivation { name = "closure-top"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/mkdir $out; echo ${refs} > $out/refs" ]; }\n`;
+  writeFileSync(join(env.dir, 'closure.nix'), expr);
+  const top = nix('nix-build', ['--no-out-link', join(env.dir, 'closure.nix')]).trim();
+  const closure = nix('nix-store', ['--query', '--requisites', top]).trim().split('\n');
+  // The cache: signed narinfos (compression none) next to the synthetic ones.
+  const cacheKey = generateNixSecretKey('bench-cache-1');
+  writeFileSync(join(env.dir, 'cache.sk'), formatNixSecretKey(cacheKey));
+  nix('nix', ['store', 'sign', '--key-file', join(env.dir, 'cache.sk'), '-r', top]);
+  nix('nix', ['copy', '--to', `file://${join(env.dir, 'cache')}?compression=none`, top]);
+  for (const [i, log] of env.logs.entries()) {
+    writeFileSync(join(env.dir, `token${i}`), env.tokens[i] ?? '');
+    execFileSync(process.execPath, [
+      new URL('../../bin/accord.js', import.meta.url).pathname,
+      'submit',
+      '--quiet',
+      '--log',
+      log.url,
+      '--token-file',
+      join(env.dir, `token${i}`),
+      '--spool',
+      join(env.dir, `spool${i}.db`),
+      ...closure,
+    ]);
+  }
+  const realise = (substituter: string, key: string) => {
+    nix('nix-store', ['--delete', ...closure.reverse()]);
+    closure.reverse();
+    const t = performance.now();
+    nix('nix-store', [
+      '--realise',
+      top,
+      '--option',
+      'substituters',
+      substituter,
+      '--option',
+      'trusted-public-keys',
+      key,
+      '--option',
+      'narinfo-cache-negative-ttl',
+      '0',
+      '--option',
+      'narinfo-cache-positive-ttl',
+      '0',
+    ]);
+    return (performance.now() - t) / 1000;
+  };
+  await new Promise((r) => setTimeout(r, 500)); // logs publish the claims
+  const direct: number[] = [];
+  const proxied: number[] = [];
+  const warm: number[] = [];
+  for (let run = 0; run < 3; run++) {
+    direct.push(realise(env.cache, formatNixPublicKey(cacheKey)));
+    const proxy = await startProxy(env, `nix-${run}`); // a fresh proxy: every decision cold
+    stops.push(proxy);
+    proxied.push(realise(proxy.url, env.proxyKey));
+    // The same proxy again: its answers are kept, the NARs are fetched and verified again.
+    warm.push(realise(proxy.url, env.proxyKey));
+    if (process.env.ACCORD_BENCH_LOGS !== undefined) {
+      writeFileSync(
+        join(process.env.ACCORD_BENCH_LOGS, `proxy-metrics-${run}.txt`),
+        await (await fetch(`${proxy.url}/metrics`)).text(),
+      );
+    }
+    await proxy.stop();
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1] ?? NaN;
+  return [
+    {
+      name: `nix-store -r of a ${closure.length}-path closure (median of 3)`,
+      value: `${median(proxied).toFixed(2)} s through the proxy (cold)`,
+      baseline: `${median(direct).toFixed(2)} s directly from the cache (nginx)`,
+      ratio: (median(proxied) / median(direct)).toFixed(2),
+      note: 'time ratio; target ≤ 1.25',
+    },
+    {
+      name: `nix-store -r of the same closure, proxy already asked (median of 3)`,
+      value: `${median(warm).toFixed(2)} s through the proxy (warm)`,
+      baseline: `${median(direct).toFixed(2)} s directly from the cache (nginx)`,
+      ratio: (median(warm) / median(direct)).toFixed(2),
+      note: 'time ratio; target ≤ 1.25',
+    },
+  ];
+}
