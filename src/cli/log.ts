@@ -2,10 +2,21 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseStoreUrl } from '../db/index.js';
-import { newToken, parseSubmitters, startLogService, submitterLine } from '../log/index.js';
+import {
+  type WitnessEndpoint,
+  newToken,
+  parseSubmitters,
+  startLogService,
+  submitterLine,
+} from '../log/index.js';
 import { NIX_STORE_DIR, checkStoreDir } from '../nix/index.js';
 import { type LogLevel, createLogger, parseListen } from '../server/index.js';
-import { SIG_TYPE_ED25519, formatVerifierKey, generateKey } from '../tlog/index.js';
+import {
+  SIG_TYPE_ED25519,
+  formatVerifierKey,
+  generateKey,
+  parseTlogPolicy,
+} from '../tlog/index.js';
 import { type Command, EXIT, UsageError, defineCommand } from './command.js';
 import { readSignerKey, writeSecretFile } from './keyfile.js';
 
@@ -13,6 +24,16 @@ function positiveInteger(text: string | undefined, flag: string, fallback: numbe
   if (text === undefined) return fallback;
   if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new UsageError(`${flag} wants a positive integer`);
   return Number(text);
+}
+
+/** Reads witness lines (with URLs) from a tlog-policy file; a missing quorum line is fine. */
+function readWitnesses(path: string): WitnessEndpoint[] {
+  const text = readFileSync(path, 'utf8');
+  const policy = parseTlogPolicy(/^\s*quorum\s/m.test(text) ? text : `${text}\nquorum none\n`);
+  return policy.witnesses.map((w) => {
+    if (w.url === undefined) throw new UsageError(`--witnesses: witness ${w.name} has no URL`);
+    return { url: w.url, verifier: w.verifier };
+  });
 }
 
 const serve = defineCommand({
@@ -41,6 +62,9 @@ Options:
   --interval MS       publish a checkpoint this often when entries wait (default 500)
   --max-body BYTES    largest submission body (default 4194304)
   --max-claims N      most claims in one submission (default 10000)
+  --witnesses FILE    witnesses to ask for cosignatures, in C2SP tlog-policy syntax: lines
+                      "witness <name> <vkey> <url>" (other policy lines are ignored); each
+                      checkpoint is published with the cosignatures that verify
   --log-level LEVEL   debug, info, warn or error (default info)
 
 Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
@@ -56,6 +80,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
     interval: { type: 'string' },
     'max-body': { type: 'string' },
     'max-claims': { type: 'string' },
+    witnesses: { type: 'string' },
     'log-level': { type: 'string' },
   },
   async run(values) {
@@ -103,6 +128,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
       intervalMs: positiveInteger(values.interval, '--interval', 500),
       maxBodyBytes: positiveInteger(values['max-body'], '--max-body', 4 << 20),
       maxClaims: positiveInteger(values['max-claims'], '--max-claims', 10_000),
+      witnesses: values.witnesses === undefined ? [] : readWitnesses(values.witnesses),
       logger,
     });
     process.stdout.write(`${formatVerifierKey(signer)}\n${service.url}\n`);

@@ -5,6 +5,7 @@ import { logCommand } from './log.js';
 import { narCommand } from './nar.js';
 import { explainCommand, proxyCommand } from './proxy.js';
 import { submitCommand } from './submit.js';
+import { witnessCommand } from './witness.js';
 import { packageVersion } from './version.js';
 
 const commands = new Map<string, Command>([
@@ -14,6 +15,7 @@ const commands = new Map<string, Command>([
   ['nar', narCommand],
   ['proxy', proxyCommand],
   ['submit', submitCommand],
+  ['witness', witnessCommand],
 ]);
 
 function help(): string {

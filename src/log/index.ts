@@ -7,6 +7,7 @@ export type { LogState, LogStorage, NewEntry, StoredEntry, StoredTile } from './
 export { openSqliteLogStorage } from './sqlite-storage.js';
 export { openPostgresLogStorage } from './postgres-storage.js';
 export { Sequencer, type SequencerOptions } from './sequencer.js';
+export { WitnessClient, type WitnessEndpoint } from './witnesses.js';
 export { type LogServerOptions, type LookupEntry, createLogHandler } from './server.js';
 export {
   type LogService,

@@ -4,14 +4,26 @@
  */
 import {
   type NoteSigner,
+  type Tile,
   appendLeaves,
   edgeFromTiles,
   edgeTiles,
   formatCheckpoint,
   signNote,
+  tileHashReader,
+  tilePath,
 } from '../tlog/index.js';
 import { type Logger, type Registry, silentLogger } from '../server/index.js';
 import type { LogStorage } from './storage.js';
+import type { WitnessClient } from './witnesses.js';
+
+/** Signature lines of a note (the log's and the witnesses'). */
+function signatureCount(note: string): number {
+  return note
+    .slice(note.lastIndexOf('\n\n') + 2)
+    .split('\n')
+    .filter((l) => l !== '').length;
+}
 
 export interface SequencerOptions {
   readonly storage: LogStorage;
@@ -25,6 +37,8 @@ export interface SequencerOptions {
   readonly metrics?: Registry;
   /** Called with each checkpoint this process publishes. */
   readonly onPublish?: (checkpoint: string, treeSize: number) => void;
+  /** Witnesses asked to cosign each checkpoint before it is published. */
+  readonly witnesses?: WitnessClient;
 }
 
 /** Reads a stored tile cut to `width` hashes (stored tiles may have grown since). */
@@ -71,7 +85,10 @@ export class Sequencer {
     const state = await this.storage.state();
     const { treeSize } = state;
     const end = Math.min(state.nextIndex, treeSize + (this.options.maxBatch ?? 65_536));
-    if (end === treeSize && state.checkpoint !== undefined) return 0;
+    if (end === treeSize && state.checkpoint !== undefined) {
+      await this.rewitness(treeSize, state.checkpoint);
+      return 0;
+    }
     const edge = edgeFromTiles(
       treeSize,
       await Promise.all(
@@ -81,7 +98,7 @@ export class Sequencer {
     const leaves = end > treeSize ? await this.storage.leafHashes(treeSize, end) : [];
     if (leaves.length !== end - treeSize) throw new Error('bug: storage returned too few leaves');
     const grown = appendLeaves(edge, leaves);
-    const checkpoint = signNote(
+    let checkpoint = signNote(
       formatCheckpoint({
         origin: this.options.origin,
         treeSize: end,
@@ -95,6 +112,22 @@ export class Sequencer {
       index: tile.index,
       data,
     }));
+    if (this.options.witnesses !== undefined && this.options.witnesses.size > 0) {
+      // Witnesses get consistency proofs of the new tree: its new tiles are still in memory.
+      const fresh = new Map(grown.tiles.map(({ tile, data }) => [tilePath(tile), data]));
+      const hashes = tileHashReader(end, {
+        readTiles: (wanted: readonly Tile[]) =>
+          Promise.all(
+            wanted.map((t): Promise<Uint8Array> =>
+              Promise.resolve(
+                fresh.get(tilePath(t)) ?? readTile(this.storage, t.level, t.index, t.width),
+              ),
+            ),
+          ),
+      });
+      checkpoint += await this.options.witnesses.cosignatures(checkpoint, end, hashes);
+    }
+
     if (!(await this.storage.publish(treeSize, end, tiles, checkpoint))) {
       this.logger.warn('another sequencer published first', { treeSize });
       return 0;
@@ -110,6 +143,31 @@ export class Sequencer {
     });
     this.options.onPublish?.(checkpoint, end);
     return end - treeSize;
+  }
+
+  private lastRewitness = 0;
+
+  /**
+   * When the published checkpoint lacks some witness's cosignature (it was down), asks again
+   * (at most every 5 s) and republishes the same tree with the cosignatures it gets.
+   */
+  private async rewitness(treeSize: number, note: string): Promise<void> {
+    const witnesses = this.options.witnesses;
+    if (witnesses === undefined || witnesses.size === 0) return;
+    if (signatureCount(note) > witnesses.size || Date.now() - this.lastRewitness < 5000) return;
+    this.lastRewitness = Date.now();
+    const text = note.slice(0, note.lastIndexOf('\n\n') + 1);
+    const base = signNote(text, [this.options.signer]);
+    const hashes = tileHashReader(treeSize, {
+      readTiles: (wanted: readonly Tile[]) =>
+        Promise.all(wanted.map((t) => readTile(this.storage, t.level, t.index, t.width))),
+    });
+    const next = base + (await witnesses.cosignatures(base, treeSize, hashes));
+    if (signatureCount(next) <= signatureCount(note)) return;
+    if (await this.storage.publish(treeSize, treeSize, [], next)) {
+      this.logger.info('republished checkpoint with more cosignatures', { treeSize });
+      this.options.onPublish?.(next, treeSize);
+    }
   }
 
   /** Runs rounds every interval until {@link stop}; a full round is followed immediately. */

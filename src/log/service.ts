@@ -9,6 +9,7 @@ import { Sequencer } from './sequencer.js';
 import { createLogHandler } from './server.js';
 import { openSqliteLogStorage } from './sqlite-storage.js';
 import type { LogStorage } from './storage.js';
+import { WitnessClient, type WitnessEndpoint } from './witnesses.js';
 
 export interface LogServiceConfig {
   readonly origin: string;
@@ -26,6 +27,8 @@ export interface LogServiceConfig {
   readonly bodyTimeoutMs?: number;
   /** Most claims in one submission (default 10,000). */
   readonly maxClaims?: number;
+  /** Witnesses asked to cosign every checkpoint (none by default). */
+  readonly witnesses?: readonly WitnessEndpoint[];
   readonly logger: Logger;
 }
 
@@ -55,6 +58,7 @@ export async function startLogService(config: LogServiceConfig): Promise<LogServ
     intervalMs: config.intervalMs,
     logger,
     metrics,
+    witnesses: new WitnessClient(config.witnesses ?? [], logger),
   });
   metrics.gauge(
     'accord_log_tree_size',

@@ -117,3 +117,9 @@ export {
   parseTlogProof,
   verifyTlogProof,
 } from './tlogproof.js';
+export {
+  type AddCheckpointRequest,
+  MAX_CONSISTENCY_LINES,
+  formatAddCheckpoint,
+  parseAddCheckpoint,
+} from './add-checkpoint.js';

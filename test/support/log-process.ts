@@ -35,24 +35,29 @@ export interface LogProcess {
 
 /** Starts `accord log serve ARGS…` and resolves once it prints its URL. */
 export function startLogProcess(args: readonly string[]): Promise<LogProcess> {
-  const child = spawn(
-    process.execPath,
-    [ACCORD_BIN, 'log', 'serve', '--listen', '127.0.0.1:0', ...args],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  return startServerProcess(['log', 'serve', '--listen', '127.0.0.1:0', ...args]);
+}
+
+/** Starts `accord ARGS…` (any server) and resolves once it prints its URL. */
+export function startServerProcess(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<LogProcess> {
+  const child = spawn(process.execPath, [ACCORD_BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let out = '';
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`log server did not start:\n${err}`));
+      reject(new Error(`server did not start:\n${err}`));
     }, 20_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`log server exited with ${code}:\n${err}`));
+      reject(new Error(`server exited with ${code}:\n${err}`));
     });
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ClaimJson } from '../../src/claim/index.js';
 import {
   type LogService,
+  type WitnessEndpoint,
   newToken,
   parseSubmitters,
   startLogService,
@@ -34,7 +35,9 @@ export async function startTestLog(
     origin?: string;
     revoked?: string;
     /** The key's seed, to run two logs with one key (a fork). */
-    seed?: Uint8Array;
+    seed?: Uint8Array | undefined;
+    /** Witnesses to ask for cosignatures. */
+    witnesses?: readonly WitnessEndpoint[];
   } = {},
 ): Promise<TestLog> {
   const dir = mkdtempSync(join(tmpdir(), 'accord-log-'));
@@ -56,6 +59,7 @@ export async function startTestLog(
     maxBodyBytes: 1 << 20,
     bodyTimeoutMs: 2000,
     maxClaims: 1000,
+    ...(options.witnesses === undefined ? {} : { witnesses: options.witnesses }),
     logger: silentLogger,
   });
   const url = service.url;
