@@ -56,6 +56,11 @@ describe('accord/build/v1 entries', () => {
     ['a SHA-1 hash', (t: string) => t.replace(/nar-hash .*/, `nar-hash sha1:${'0'.repeat(32)}`)],
     ['nar-size 0', (t: string) => t.replace('nar-size 744', 'nar-size 0')],
     ['a leading zero', (t: string) => t.replace('nar-size 744', 'nar-size 0744')],
+    ['a size beyond 2^53', (t: string) => t.replace('nar-size 744', 'nar-size 9007199254740993')],
+    [
+      'nix32 with bits beyond 256',
+      (t: string) => t.replace(/nar-hash .*/, `nar-hash sha256:${'z'.repeat(52)}`),
+    ],
     ['a store path elsewhere', (t: string) => t.replace('/nix/store/', '/gnu/store/')],
     ['a deriver that is not a .drv', (t: string) => t.replace('demo.drv', 'demo')],
     ['an unknown line', (t: string) => `${t}system x86_64-linux\n`],

@@ -32,6 +32,7 @@ export const ENTRY_HEADER = 'accord/build/v1';
 export const MAX_ENTRY_SIZE = 60_000;
 
 const DECIMAL = /^[1-9][0-9]{0,15}$/;
+const CANONICAL_HASH = /^sha256:[0-9a-df-np-sv-z]{52}$/;
 
 function malformed(why: string, cause?: unknown): ClaimError {
   return new ClaimError('malformed', `invalid accord/build/v1 entry: ${why}`, { cause });
@@ -117,6 +118,12 @@ export function parseEntry(entry: string | Uint8Array, storeDir = NIX_STORE_DIR)
   if (path === undefined || hash === undefined || size_ === undefined) {
     throw malformed('want store-path, nar-hash and nar-size lines in that order');
   }
+  // Canonical form, checked field by field (one encoding per claim): the hash as sha256 in
+  // nix32 (whose decoding is unique), the size in plain decimal, references strictly ascending.
+  if (!CANONICAL_HASH.test(hash)) throw malformed('nar-hash is not sha256 in nix32');
+  if (!DECIMAL.test(size_)) throw malformed(`nar-size ${JSON.stringify(size_)} is not canonical`);
+  const narSize = Number(size_);
+  if (!Number.isSafeInteger(narSize)) throw malformed(`nar-size ${size_} is too large`);
   let storePath: StorePath;
   let narHash: NixHash;
   try {
@@ -125,21 +132,36 @@ export function parseEntry(entry: string | Uint8Array, storeDir = NIX_STORE_DIR)
   } catch (cause) {
     throw malformed(cause instanceof Error ? cause.message : String(cause), cause);
   }
-  if (!DECIMAL.test(size_)) throw malformed(`nar-size ${JSON.stringify(size_)} is not canonical`);
   const references: string[] = [];
-  for (let r = field('reference'); r !== undefined; r = field('reference')) references.push(r);
+  for (let r = field('reference'); r !== undefined; r = field('reference')) {
+    baseName(r, 'reference', storeDir);
+    const last = references[references.length - 1];
+    if (last !== undefined && last >= r) {
+      throw malformed(last === r ? `reference ${r} appears twice` : 'references are not sorted');
+    }
+    references.push(r);
+  }
   const deriver = field('deriver');
+  if (deriver !== undefined) {
+    baseName(deriver, 'deriver', storeDir);
+    if (!deriver.endsWith('.drv')) throw malformed('deriver does not end in .drv');
+  }
   if (at !== lines.length) throw malformed(`unexpected line ${JSON.stringify(lines[at])}`);
-  const claim: BuildClaim = {
+  return {
     storePath,
     narHash,
-    narSize: Number(size_),
+    narSize,
     references,
     ...(deriver === undefined ? {} : { deriver }),
   };
-  // Canonical form: formatting the parsed claim must give back the same text.
-  if (formatEntry(claim) !== text) throw malformed('not in canonical form (order or encoding)');
-  return claim;
+}
+
+function baseName(text: string, what: string, storeDir: string): void {
+  try {
+    parseStorePathBaseName(text, storeDir);
+  } catch (cause) {
+    throw malformed(`${what} ${JSON.stringify(text)} is not a store path base name`, cause);
+  }
 }
 
 /**
