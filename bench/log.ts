@@ -19,7 +19,7 @@ import type { Row } from './harness.js';
 const BIN = new URL('../../bin/accord.js', import.meta.url).pathname;
 
 /** A valid, distinct claim for index `i`, cheap to make (the load generator shares the CPU). */
-function claim(i: number, run: number) {
+export function claim(i: number, run: number) {
   const bytes = (n: number, k: number) => {
     const b = Buffer.alloc(n);
     b.writeUInt32BE(run, 0);
@@ -37,7 +37,9 @@ function claim(i: number, run: number) {
   };
 }
 
-function startServer(args: readonly string[]): Promise<{ url: string; child: ChildProcess }> {
+export function startServer(
+  args: readonly string[],
+): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [BIN, 'log', 'serve', '--listen', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -60,7 +62,7 @@ interface LoadResult {
   p99: number;
 }
 
-const percentile = (xs: number[], p: number) => {
+export const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };

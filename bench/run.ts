@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { printTable } from './harness.js';
 import { benchLog } from './log.js';
+import { benchMonitor } from './monitor.js';
 import { benchNar } from './nar.js';
 import { have } from './processes.js';
 import { benchProxy } from './proxy.js';
@@ -20,10 +21,11 @@ const { values } = parseArgs({
   },
 });
 if (values.help === true) {
-  process.stdout.write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy]
+  process.stdout
+    .write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy|monitor]
 
   --seconds N     time per rate measurement (default 1; the log load runs 10× longer)
-  --quick         skip the 1 GB inputs and the Nix closure
+  --quick         skip the 1 GB inputs and the Nix closure; a 200,000-entry monitored log
   --only NAME     run one group of benchmarks
   --postgres URL  also benchmark the log on this PostgreSQL database (default
                   $ACCORD_BENCH_PG_URL, else the test database if it answers)
@@ -51,6 +53,10 @@ if (run('proxy')) {
     'proxy (ratios: Accord ÷ baseline; for times, baseline ÷ Accord)',
     await benchProxy(seconds * 5, withNix),
   );
+}
+if (run('monitor')) {
+  const size = values.quick === true ? 200_000 : 1_000_000;
+  printTable('monitor (ratio: Accord ÷ baseline)', await benchMonitor(size));
 }
 if (run('nar')) {
   const sizes = values.quick === true ? [100e6] : [100e6, 1000e6];

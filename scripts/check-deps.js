@@ -19,6 +19,7 @@ const ALLOWED = {
   log: ['crypto', 'tlog', 'nix', 'claim', 'db', 'server'],
   submit: ['nix', 'claim', 'db'],
   proxy: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'db', 'server'],
+  monitor: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'db', 'server'],
   witness: ['crypto', 'tlog', 'db', 'server'],
   cli: ['*'],
 };

@@ -10,7 +10,7 @@ import {
   submitterLine,
 } from '../log/index.js';
 import { NIX_STORE_DIR, checkStoreDir } from '../nix/index.js';
-import { type LogLevel, createLogger, parseListen } from '../server/index.js';
+import { parseListen } from '../server/index.js';
 import {
   SIG_TYPE_ED25519,
   formatVerifierKey,
@@ -18,13 +18,8 @@ import {
   parseTlogPolicy,
 } from '../tlog/index.js';
 import { type Command, EXIT, UsageError, defineCommand } from './command.js';
+import { positiveInteger, runUntilSignal, serviceLogger } from './service.js';
 import { readSignerKey, writeSecretFile } from './keyfile.js';
-
-function positiveInteger(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new UsageError(`${flag} wants a positive integer`);
-  return Number(text);
-}
 
 /** Reads witness lines (with URLs) from a tlog-policy file; a missing quorum line is fine. */
 function readWitnesses(path: string): WitnessEndpoint[] {
@@ -84,10 +79,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
     'log-level': { type: 'string' },
   },
   async run(values) {
-    const level = values['log-level'] ?? 'info';
-    if (!['debug', 'info', 'warn', 'error'].includes(level))
-      throw new UsageError('bad --log-level');
-    const logger = createLogger({ level: level as LogLevel, fields: { service: 'accord-log' } });
+    const logger = serviceLogger(values['log-level'], 'accord-log');
     const data = values['data-dir'] ?? 'accord-data';
     const keyPath = values.key ?? join(data, 'log.key');
     if (!existsSync(keyPath)) {
@@ -132,15 +124,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
       logger,
     });
     process.stdout.write(`${formatVerifierKey(signer)}\n${service.url}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        logger.info('shutting down', { signal });
-        service.close().then(resolve, resolve);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    return EXIT.ok;
+    return runUntilSignal(service, logger);
   },
 });
 

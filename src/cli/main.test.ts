@@ -17,7 +17,20 @@ describe('accord (built binary)', () => {
     const r = await runAccord(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^accord — /);
-    expect(r.stdout).toContain('Exit codes: 0 success, 1 the command failed, 2 bad usage.');
+    expect(r.stdout).toContain(
+      'Exit codes: 0 success, 1 the command failed, 2 bad usage, 3 the monitor has findings',
+    );
+    for (const command of [
+      'explain',
+      'keygen',
+      'log',
+      'monitor',
+      'nar',
+      'proxy',
+      'submit',
+      'witness',
+    ])
+      expect(r.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
   });
 
   test('no command prints help and exits 2; an unknown command exits 2 with a message', async () => {

@@ -2,6 +2,7 @@
 import { type Command, EXIT } from './command.js';
 import { keygenCommand } from './keygen.js';
 import { logCommand } from './log.js';
+import { monitorCommand } from './monitor.js';
 import { narCommand } from './nar.js';
 import { explainCommand, proxyCommand } from './proxy.js';
 import { submitCommand } from './submit.js';
@@ -12,6 +13,7 @@ const commands = new Map<string, Command>([
   ['explain', explainCommand],
   ['keygen', keygenCommand],
   ['log', logCommand],
+  ['monitor', monitorCommand],
   ['nar', narCommand],
   ['proxy', proxyCommand],
   ['submit', submitCommand],
@@ -34,7 +36,8 @@ ${list}
 
 Run 'accord <command> --help' for a command's options.
 
-Exit codes: 0 success, 1 the command failed, 2 bad usage.
+Exit codes: 0 success, 1 the command failed, 2 bad usage, 3 the monitor has findings
+(accord monitor report, serve --once, path).
 `;
 }
 

@@ -2,9 +2,10 @@
 import { formatHash } from '../nix/index.js';
 import { type Decision, describeRule } from '../policy/index.js';
 import { loadProxyConfig, openResolver, startProxy } from '../proxy/index.js';
-import { type LogLevel, createLogger, silentLogger } from '../server/index.js';
+import { silentLogger } from '../server/index.js';
 import { hashPartOf } from '../submit/index.js';
 import { EXIT, UsageError, defineCommand } from './command.js';
+import { runUntilSignal, serviceLogger } from './service.js';
 
 export const proxyCommand = defineCommand({
   name: 'proxy',
@@ -32,22 +33,11 @@ Options:
   },
   async run(values) {
     if (values.config === undefined) throw new UsageError('--config FILE is required');
-    const level = values['log-level'] ?? 'info';
-    if (!['debug', 'info', 'warn', 'error'].includes(level))
-      throw new UsageError('bad --log-level');
-    const logger = createLogger({ level: level as LogLevel, fields: { service: 'accord-proxy' } });
+    const logger = serviceLogger(values['log-level'], 'accord-proxy');
     const config = loadProxyConfig(values.config);
     const service = await startProxy(config, logger, values.listen);
     process.stdout.write(`${service.url}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        logger.info('shutting down', { signal });
-        service.close().then(resolve, resolve);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    return EXIT.ok;
+    return runUntilSignal(service, logger);
   },
 });
 

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseStoreUrl } from '../db/index.js';
-import { type LogLevel, createLogger, parseListen } from '../server/index.js';
+import { parseListen } from '../server/index.js';
 import {
   type NoteVerifier,
   SIG_TYPE_COSIGNATURE_V1,
@@ -13,6 +13,7 @@ import {
 } from '../tlog/index.js';
 import { startWitness } from '../witness/index.js';
 import { type Command, EXIT, UsageError, defineCommand } from './command.js';
+import { runUntilSignal, serviceLogger } from './service.js';
 import { readSignerKey } from './keyfile.js';
 
 function logKeys(values: { log?: string[]; logs?: string }): NoteVerifier[] {
@@ -68,13 +69,7 @@ Options:
         `${values.key} is not a witness (cosignature/v1) key: use 'accord keygen --witness'`,
       );
     }
-    const level = values['log-level'] ?? 'info';
-    if (!['debug', 'info', 'warn', 'error'].includes(level))
-      throw new UsageError('bad --log-level');
-    const logger = createLogger({
-      level: level as LogLevel,
-      fields: { service: 'accord-witness' },
-    });
+    const logger = serviceLogger(values['log-level'], 'accord-witness');
     const { host, port } = parseListen(values.listen ?? '127.0.0.1:8082');
     const data = values['data-dir'] ?? 'accord-witness';
     const service = await startWitness({
@@ -87,15 +82,7 @@ Options:
       logger,
     });
     process.stdout.write(`${formatVerifierKey(signer)}\n${service.url}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        logger.info('shutting down', { signal });
-        service.close().then(resolve, resolve);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    return EXIT.ok;
+    return runUntilSignal(service, logger);
   },
 });
 

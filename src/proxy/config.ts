@@ -37,6 +37,8 @@ export interface ProxyConfig {
   readonly cacheTtlSeconds: number;
   readonly negativeTtlSeconds: number;
   readonly upstreams: readonly UpstreamConfig[];
+  /** Monitors to hand every checkpoint seen to (`<url>/checkpoints`). */
+  readonly monitors: readonly string[];
 }
 
 const TOP_KEYS = new Set([
@@ -52,6 +54,7 @@ const TOP_KEYS = new Set([
   'cache-ttl-seconds',
   'negative-ttl-seconds',
   'upstream',
+  'monitors',
 ]);
 const UPSTREAM_KEYS = new Set(['url', 'public-keys', 'priority', 'intermittent', 'timeout-ms']);
 
@@ -155,6 +158,13 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     };
   });
   if (upstreams.length === 0) throw new ConfigError('config: at least one [[upstream]] is needed');
+  const monitors = doc.monitors ?? [];
+  if (
+    !Array.isArray(monitors) ||
+    !monitors.every((m) => typeof m === 'string' && /^https?:\/\/\S+$/.test(m))
+  ) {
+    throw new ConfigError('config: monitors must be a list of http(s):// URLs');
+  }
   return {
     listen: str(doc, 'listen', 'config') ?? '127.0.0.1:8081',
     signingKey,
@@ -167,6 +177,7 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     cacheTtlSeconds: int(doc, 'cache-ttl-seconds', 'config', 60, 86_400),
     negativeTtlSeconds: int(doc, 'negative-ttl-seconds', 'config', 10, 86_400),
     upstreams: [...upstreams].sort((a, b) => a.priority - b.priority),
+    monitors: monitors.map((m: string) => m.replace(/\/+$/, '')),
   };
 }
 

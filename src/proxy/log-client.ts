@@ -22,7 +22,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../tlog/index.js';
-import { FetchError, fetchBytes } from './fetch.js';
+import { FetchError, fetchBytes } from '../server/index.js';
 import type { ProxyState } from './state.js';
 
 /** Verification failed in a way that shows the log misbehaving (it is distrusted). */
@@ -73,6 +73,8 @@ export interface LogClientOptions {
   readonly storeDir: string;
   /** Called when a log is caught misbehaving (fork, rollback). */
   readonly onMisbehaviour?: (origin: string, reason: string) => void;
+  /** Called with each new checkpoint note whose log signature verified (for gossip). */
+  readonly onCheckpoint?: (origin: string, note: string) => void;
 }
 
 /** Talks to one builder log. */
@@ -98,6 +100,7 @@ export class LogClient {
       [this.log.verifier],
       this.witnessKeys,
     );
+    this.options.onCheckpoint?.(this.log.origin, note);
     const witnesses = this.options.policy.witnessPolicy.witnesses;
     const cosigned = new Set(
       opened.verified.flatMap(({ verifier }) => {

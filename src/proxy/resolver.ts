@@ -14,7 +14,7 @@ import {
 } from '../nix/index.js';
 import type { Logger } from '../server/index.js';
 import type { ProxyConfig } from './config.js';
-import { LogClient } from './log-client.js';
+import { LogClient, type LogClientOptions } from './log-client.js';
 import type { ProxyState, ServedNar } from './state.js';
 import { Upstream } from './upstream.js';
 
@@ -55,7 +55,7 @@ export class Resolver {
     private readonly config: ProxyConfig,
     private readonly state: ProxyState,
     private readonly logger: Logger,
-    onMisbehaviour?: (origin: string, reason: string) => void,
+    hooks: Pick<LogClientOptions, 'onMisbehaviour' | 'onCheckpoint'> = {},
   ) {
     this.logs = config.policy.logs.map(
       (log) =>
@@ -65,7 +65,7 @@ export class Resolver {
           logger,
           timeoutMs: config.logTimeoutMs,
           storeDir: config.storeDir,
-          ...(onMisbehaviour === undefined ? {} : { onMisbehaviour }),
+          ...hooks,
         }),
     );
     this.upstreams = config.upstreams.map((u) => new Upstream(u, logger));

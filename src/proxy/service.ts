@@ -2,6 +2,7 @@
 import { createServer } from 'node:http';
 import { type Logger, Registry, close, listen, parseListen } from '../server/index.js';
 import type { ProxyConfig } from './config.js';
+import { CheckpointGossip } from './gossip.js';
 import { Resolver } from './resolver.js';
 import { createProxyHandler } from './server.js';
 import { ProxyState } from './state.js';
@@ -10,6 +11,7 @@ export interface ProxyService {
   readonly url: string;
   readonly resolver: Resolver;
   readonly state: ProxyState;
+  readonly gossip: CheckpointGossip;
   close(): Promise<void>;
 }
 
@@ -20,10 +22,17 @@ export function openResolver(config: ProxyConfig, logger: Logger, metrics?: Regi
     'accord_proxy_log_misbehaviour_total',
     'Logs caught in a fork or rollback',
   );
-  const resolver = new Resolver(config, state, logger, (origin) => {
+  const caught = (origin: string) => {
     misbehaving?.inc({ log: origin });
+  };
+  const gossip = new CheckpointGossip(config.monitors, state, logger, config.logTimeoutMs, caught);
+  const resolver = new Resolver(config, state, logger, {
+    onMisbehaviour: caught,
+    onCheckpoint: (origin, note) => {
+      gossip.offer(origin, note);
+    },
   });
-  return { state, resolver };
+  return { state, resolver, gossip };
 }
 
 /** Starts the proxy on `listen` (default: the config's). */
@@ -33,7 +42,7 @@ export async function startProxy(
   listenOverride?: string,
 ): Promise<ProxyService> {
   const metrics = new Registry();
-  const { state, resolver } = openResolver(config, logger, metrics);
+  const { state, resolver, gossip } = openResolver(config, logger, metrics);
   const handler = createProxyHandler({ config, resolver, state, logger, metrics });
   const server = createServer({ requestTimeout: 0, headersTimeout: 10_000 }, handler);
   // Nix comes back in bursts; keep its connections open between them.
@@ -53,9 +62,11 @@ export async function startProxy(
     url,
     resolver,
     state,
+    gossip,
     async close() {
       clearInterval(flush);
       await close(server);
+      await gossip.drain();
       state.close();
     },
   };

@@ -5,7 +5,7 @@
 import { type NarInfo, MAX_NARINFO_SIZE, parseNarInfo, verifiedSigners } from '../nix/index.js';
 import type { Logger } from '../server/index.js';
 import type { UpstreamConfig } from './config.js';
-import { FetchError, download, fetchBytes } from './fetch.js';
+import { FetchError, download, fetchBytes } from '../server/index.js';
 
 export class Upstream {
   private downUntil = 0;

@@ -1,6 +1,7 @@
 /**
- * HTTP(S) and file fetches for the proxy, over keep-alive connections, with a deadline and a
- * size cap (everything fetched is hostile), and streamed downloads that fail when they stall.
+ * HTTP(S) and file fetches, and POSTs, for Accord's clients: keep-alive connections, a deadline
+ * and a size cap (everything fetched is hostile), and streamed downloads that fail when they
+ * stall.
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -34,19 +35,30 @@ const agents = {
  * Starts a GET and resolves with the response once its status is 200 (else a FetchError).
  * `idleMs` bounds every wait: for the headers and between body chunks.
  */
-function request(url: string, idleMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
+function request(
+  url: string,
+  idleMs: number,
+  signal?: AbortSignal,
+  post?: Post,
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const secure = url.startsWith('https:');
-    const get = secure ? https.get : http.get;
-    const req = get(
+    const headers: Record<string, string | number> = { 'Accept-Encoding': 'gzip, identity' };
+    if (post !== undefined) {
+      headers['Content-Type'] = post.type;
+      headers['Content-Length'] = Buffer.byteLength(post.body);
+    }
+    const req = (secure ? https.request : http.request)(
       url,
       {
+        method: post === undefined ? 'GET' : 'POST',
         agent: secure ? agents.https : agents.http,
-        headers: { 'Accept-Encoding': 'gzip, identity' },
+        headers,
         ...(signal === undefined ? {} : { signal }),
       },
       (res) => {
-        if (res.statusCode !== 200) {
+        const status = res.statusCode ?? 0;
+        if (post === undefined ? status !== 200 : status < 200 || status > 299) {
           res.resume();
           reject(new FetchError(`${url}: HTTP ${res.statusCode ?? '?'}`, res.statusCode));
           return;
@@ -64,7 +76,14 @@ function request(url: string, idleMs: number, signal?: AbortSignal): Promise<Inc
           : new FetchError(`${url}: unreachable (${cause.message})`, undefined, { cause }),
       );
     });
+    req.end(post?.body);
   });
+}
+
+/** A request body to POST. */
+interface Post {
+  readonly body: string | Uint8Array;
+  readonly type: string;
 }
 
 /** The body of a response, gunzipped when the server compressed it. */
@@ -81,28 +100,47 @@ export async function fetchBytes(
   timeoutMs: number,
   maxBytes: number,
 ): Promise<Buffer> {
-  if (url.startsWith('file://')) {
-    let file;
-    try {
-      file = await open(fileURLToPath(url));
-    } catch (cause) {
-      const code = (cause as NodeJS.ErrnoException).code;
-      throw new FetchError(
-        `${url}: ${code ?? 'cannot open'}`,
-        code === 'ENOENT' ? 404 : undefined,
-        { cause },
-      );
-    }
-    try {
-      const { size } = await file.stat();
-      if (size > maxBytes) throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
-      return await file.readFile();
-    } finally {
-      await file.close();
-    }
+  if (!url.startsWith('file://')) return readResponse(url, timeoutMs, maxBytes);
+  let file;
+  try {
+    file = await open(fileURLToPath(url));
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new FetchError(`${url}: ${code ?? 'cannot open'}`, code === 'ENOENT' ? 404 : undefined, {
+      cause,
+    });
   }
+  try {
+    const { size } = await file.stat();
+    if (size > maxBytes) throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
+    return await file.readFile();
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * POSTs `body` to `url` (http or https) and returns the answer's body; any 2xx status is a
+ * success, others are a FetchError. Same deadline and cap as {@link fetchBytes}.
+ */
+export function postBytes(
+  url: string,
+  body: string | Uint8Array,
+  type: string,
+  timeoutMs: number,
+  maxBytes: number,
+): Promise<Buffer> {
+  return readResponse(url, timeoutMs, maxBytes, { body, type });
+}
+
+async function readResponse(
+  url: string,
+  timeoutMs: number,
+  maxBytes: number,
+  post?: Post,
+): Promise<Buffer> {
   const deadline = AbortSignal.timeout(timeoutMs);
-  const res = await request(url, timeoutMs, deadline).catch((e: unknown) => {
+  const res = await request(url, timeoutMs, deadline, post).catch((e: unknown) => {
     throw deadline.aborted ? new FetchError(`${url}: no answer within ${timeoutMs} ms`) : e;
   });
   if (Number(res.headers['content-length'] ?? 0) > maxBytes) {

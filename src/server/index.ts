@@ -12,3 +12,4 @@ export {
   send,
   sendError,
 } from './http.js';
+export { FetchError, download, fetchBytes, postBytes } from './fetch.js';

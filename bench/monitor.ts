@@ -1,0 +1,145 @@
+/**
+ * Monitor ingestion: entries per second downloaded (entry bundles over HTTP), verified (leaf
+ * hashes into the monitor's tree, root checked against the signed checkpoint) and indexed (SQLite)
+ * from a local `accord log serve` holding N entries — beside the rate at which that same log
+ * server serves the same entry bundles to a client that does nothing with them. Then the
+ * index: time to answer "which logs claim what about this path" for random paths.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { entryFromJson } from '../src/claim/index.js';
+import { Sequencer, newToken, openSqliteLogStorage, submitterLine } from '../src/log/index.js';
+import { startMonitor } from '../src/monitor/index.js';
+import { parsePolicy } from '../src/policy/index.js';
+import { fetchBytes, silentLogger } from '../src/server/index.js';
+import {
+  SIG_TYPE_ED25519,
+  TILE_WIDTH,
+  entryBundlePath,
+  formatVerifierKey,
+  generateKey,
+  hashLeaf,
+  parseSignerKey,
+} from '../src/tlog/index.js';
+import { type Row, formatRate } from './harness.js';
+import { claim, percentile, startServer } from './log.js';
+
+const CONCURRENCY = 16;
+
+/** Writes a log of `size` entries straight into its storage, as the sequencer would. */
+export async function buildLog(dir: string, size: number) {
+  const { signerKey } = generateKey('bench.example/monitored', SIG_TYPE_ED25519);
+  const signer = parseSignerKey(signerKey);
+  writeFileSync(join(dir, 'log.key'), `${signerKey}\n`);
+  writeFileSync(join(dir, 'submitters'), submitterLine('bench', newToken()));
+  const storage = openSqliteLogStorage(join(dir, 'log.db'));
+  const hashParts: string[] = [];
+  for (let start = 0; start < size; start += 10_000) {
+    const batch = Array.from({ length: Math.min(10_000, size - start) }, (_, k) => {
+      const { claim: c, entry } = entryFromJson(claim(start + k, 1));
+      const data = Buffer.from(entry);
+      hashParts.push(c.storePath.hashPart);
+      return { data, leafHash: hashLeaf(data), hashPart: c.storePath.hashPart };
+    });
+    await storage.addEntries(batch);
+  }
+  const sequencer = new Sequencer({ storage, origin: signer.name, signer });
+  while ((await storage.state()).treeSize < size) await sequencer.round();
+  await storage.close();
+  return { vkey: formatVerifierKey(signer), hashParts };
+}
+
+/** Fetches every entry bundle of the log as the monitor does, doing nothing with them. */
+async function fetchAllBundles(url: string, size: number): Promise<number> {
+  const start = performance.now();
+  const bundles = Math.ceil(size / TILE_WIDTH);
+  let next = 0;
+  const worker = async () => {
+    while (next < bundles) {
+      const b = next++;
+      const width = Math.min(TILE_WIDTH, size - b * TILE_WIDTH);
+      await fetchBytes(`${url}/${entryBundlePath({ index: b, width })}`, 30_000, 1 << 25);
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  return size / ((performance.now() - start) / 1000);
+}
+
+export async function benchMonitor(size: number): Promise<Row[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-bench-monitor-'));
+  const rows: Row[] = [];
+  try {
+    const { vkey, hashParts } = await buildLog(dir, size);
+    const log = await startServer([
+      '--key',
+      join(dir, 'log.key'),
+      '--submitters',
+      join(dir, 'submitters'),
+      '--store',
+      `sqlite:${join(dir, 'log.db')}`,
+    ]);
+    try {
+      const served = await fetchAllBundles(log.url, size);
+      const monitor = await startMonitor({
+        policy: parsePolicy(
+          `log ${vkey} ${log.url}\ntrust t any bench.example/monitored\ndecide t\nquorum none\n`,
+        ),
+        statePath: join(dir, 'monitor.db'),
+        storeDir: '/nix/store',
+        logger: silentLogger,
+        intervalMs: 0,
+        timeoutMs: 30_000,
+        concurrency: CONCURRENCY,
+        listen: { host: '127.0.0.1', port: 0 },
+      });
+      try {
+        const start = performance.now();
+        const [result] = await monitor.pollAll();
+        const seconds = (performance.now() - start) / 1000;
+        if (result?.added !== size)
+          throw new Error(`monitor ingested ${result?.added} of ${size}: ${result?.error}`);
+        const rate = size / seconds;
+        rows.push({
+          name: `monitor ingestion of ${size.toLocaleString('en')} entries (download, verify, index)`,
+          value: formatRate(rate, 'entries'),
+          baseline: `${formatRate(served, 'entries')} (the log serving the same bundles, fetch only)`,
+          ratio: (rate / served).toFixed(2),
+          note: 'target ≥ 100,000 entries/s',
+        });
+        const sample = Array.from(
+          { length: 2000 },
+          (_, i) => hashParts[(i * 7919) % hashParts.length] as string,
+        );
+        const direct = sample.map((h) => {
+          const t = performance.now();
+          if (monitor.store.claims(h).length !== 1) throw new Error(`no claim for ${h}`);
+          return performance.now() - t;
+        });
+        const http: number[] = [];
+        for (const h of sample.slice(0, 500)) {
+          const t = performance.now();
+          const res = await fetch(`${monitor.url ?? ''}/paths/${h}`);
+          await res.arrayBuffer();
+          http.push(performance.now() - t);
+        }
+        const ms = (xs: number[]) =>
+          `p50 ${percentile(xs, 50).toFixed(3)} ms, p99 ${percentile(xs, 99).toFixed(3)} ms`;
+        rows.push({
+          name: `index query for a path, ${size.toLocaleString('en')}-entry log (store / HTTP /paths)`,
+          value: `${ms(direct)} / ${ms(http)}`,
+          baseline: '10 ms (target)',
+          ratio: (10 / percentile(http, 99)).toFixed(1),
+          note: 'ratio: 10 ms ÷ HTTP p99',
+        });
+      } finally {
+        await monitor.close();
+      }
+    } finally {
+      log.child.kill('SIGTERM');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}

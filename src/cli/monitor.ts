@@ -1,0 +1,246 @@
+/** `accord monitor serve`, `accord monitor report` and `accord monitor path`. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Finding, MonitorStore, pathReport, startMonitor } from '../monitor/index.js';
+import { NIX_STORE_DIR, checkStoreDir } from '../nix/index.js';
+import { parsePolicy } from '../policy/index.js';
+import { parseListen } from '../server/index.js';
+import { hashPartOf } from '../submit/index.js';
+import { type Command, EXIT, UsageError, defineCommand } from './command.js';
+import { type Progress, progressBar } from './progress.js';
+import { positiveInteger, runUntilSignal, serviceLogger } from './service.js';
+
+const DEFAULT_STATE = join('accord-monitor', 'monitor.db');
+const KINDS: readonly Finding['kind'][] = [
+  'fork',
+  'log-equivocation',
+  'disagreement',
+  'bad-entries',
+];
+
+/** Findings exist: the exit code of `report` and `serve --once` when anything was found. */
+const EXIT_FINDINGS = 3;
+
+function alertKinds(text: string): ReadonlySet<Finding['kind']> {
+  const kinds = text.split(',').map((k) => k.trim());
+  for (const k of kinds) {
+    if (!(KINDS as readonly string[]).includes(k))
+      throw new UsageError(
+        `--alert-on: unknown kind ${JSON.stringify(k)}; want ${KINDS.join(',')}`,
+      );
+  }
+  return new Set(kinds as Finding['kind'][]);
+}
+
+function openState(path: string): MonitorStore {
+  if (!existsSync(path))
+    throw new UsageError(`${path} does not exist: run 'accord monitor serve' first`);
+  return new MonitorStore(path);
+}
+
+const serve = defineCommand({
+  name: 'monitor serve',
+  summary: 'follow builder logs, verify every entry, report forks and disagreements',
+  help: `Usage: accord monitor serve --policy FILE [options]
+
+Follows every log of an Accord policy file through its tiles: checks each new checkpoint's
+signature and its consistency with the last one verified, downloads every entry, hashes it
+into its own copy of the tree and indexes it by store path. It asks the policy's witnesses
+(those with a URL) for the checkpoints they cosigned, and proxies can POST the checkpoints they
+have seen to /checkpoints; any of them not in the verified tree is a fork.
+
+Findings — forks (with both signed checkpoints), a log claiming two NARs for one path, builders
+disagreeing on a path, entries that do not match a log's tree — are stored with their
+evidence, logged, and raise the alert hooks once each.
+
+HTTP API (with --listen): GET /logs, /findings[?since=ID], /paths/<hash part>, /metrics;
+POST /checkpoints with a checkpoint note.
+
+Options:
+  --policy FILE         the Accord policy file naming the logs (and witnesses) to follow
+  --state FILE          the monitor's SQLite database (default ${DEFAULT_STATE})
+  --listen HOST:PORT    serve the HTTP API here
+  --interval SECONDS    time between polls (default 30)
+  --once                poll every log and witness once, print a summary and exit
+                        (exit ${EXIT_FINDINGS} when there are findings)
+  --json                with --once: print the summary as JSON
+  --alert-command CMD   run CMD (with sh -c) per new finding: the finding as JSON on standard
+                        input, ACCORD_FINDING_KIND, _ID and _SUMMARY in the environment
+  --alert-webhook URL   POST each new finding as JSON to URL
+  --alert-on KINDS      alert only on these kinds (comma-separated: ${KINDS.join(',')})
+  --store-dir DIR       the Nix store directory of the entries (default ${NIX_STORE_DIR})
+  --concurrency N       entry bundles fetched at once per log (default 16)
+  --timeout-ms MS       deadline of each HTTP request (default 10000)
+  --log-level LEVEL     debug, info, warn or error (default info)`,
+  options: {
+    policy: { type: 'string' },
+    state: { type: 'string' },
+    listen: { type: 'string' },
+    interval: { type: 'string' },
+    once: { type: 'boolean' },
+    json: { type: 'boolean' },
+    'alert-command': { type: 'string' },
+    'alert-webhook': { type: 'string' },
+    'alert-on': { type: 'string' },
+    'store-dir': { type: 'string' },
+    concurrency: { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    'log-level': { type: 'string' },
+  },
+  async run(values) {
+    if (values.policy === undefined) throw new UsageError('--policy FILE is required');
+    const policy = parsePolicy(readFileSync(values.policy, 'utf8'));
+    const once = values.once === true;
+    const logger = serviceLogger(values['log-level'] ?? (once ? 'warn' : 'info'), 'accord-monitor');
+    const storeDir = values['store-dir'] ?? NIX_STORE_DIR;
+    checkStoreDir(storeDir);
+    const bars = new Map<string, Progress>();
+    const service = await startMonitor({
+      policy,
+      statePath: values.state ?? DEFAULT_STATE,
+      storeDir,
+      logger,
+      intervalMs: once ? 0 : positiveInteger(values.interval, '--interval', 30) * 1000,
+      timeoutMs: positiveInteger(values['timeout-ms'], '--timeout-ms', 10_000),
+      concurrency: positiveInteger(values.concurrency, '--concurrency', 16),
+      ...(values.listen === undefined ? {} : { listen: parseListen(values.listen) }),
+      alerts: {
+        ...(values['alert-command'] === undefined ? {} : { command: values['alert-command'] }),
+        ...(values['alert-webhook'] === undefined ? {} : { webhook: values['alert-webhook'] }),
+        ...(values['alert-on'] === undefined ? {} : { kinds: alertKinds(values['alert-on']) }),
+      },
+      onProgress(origin, done, total) {
+        if (!once || values.json === true) return;
+        let bar = bars.get(origin);
+        if (bar === undefined) bars.set(origin, (bar = progressBar(origin, total)));
+        if (done < total) bar.update(done);
+        else bar.finish();
+      },
+    });
+    if (!once) {
+      if (service.url !== undefined) process.stdout.write(`${service.url}\n`);
+      return runUntilSignal(service, logger);
+    }
+    try {
+      const results = await service.pollAll();
+      const findings = service.store.findings();
+      if (values.json === true) {
+        process.stdout.write(
+          `${JSON.stringify({ logs: results, findings: findings.length }, null, 2)}\n`,
+        );
+      } else {
+        for (const r of results) {
+          const what = r.error === undefined ? `+${r.added}` : `error: ${r.error}`;
+          process.stdout.write(`${r.origin}: ${r.size} entries verified (${what})\n`);
+        }
+        process.stdout.write(`${findings.length} finding(s); see 'accord monitor report'\n`);
+      }
+      if (results.some((r) => r.error !== undefined)) return EXIT.failure;
+      return findings.length > 0 ? EXIT_FINDINGS : EXIT.ok;
+    } finally {
+      await service.close();
+    }
+  },
+});
+
+function describeFinding(f: Finding): string {
+  return `#${f.id} ${new Date(f.at).toISOString()} ${f.kind}: ${f.summary}`;
+}
+
+const report = defineCommand({
+  name: 'monitor report',
+  summary: "print the monitor's findings",
+  help: `Usage: accord monitor report [--state FILE] [--since ID] [--json]
+
+Prints every finding of the monitor (one line each, or as JSON with the evidence: signed
+checkpoints, consistency and inclusion proofs). Exits ${EXIT_FINDINGS} when there are findings, 0 when
+there are none.
+
+Options:
+  --state FILE   the monitor's database (default ${DEFAULT_STATE})
+  --since ID     only findings after this one
+  --json         print the findings as a JSON array, with their evidence`,
+  options: { state: { type: 'string' }, since: { type: 'string' }, json: { type: 'boolean' } },
+  run(values) {
+    const since = values.since === undefined ? 0 : positiveInteger(values.since, '--since', 0);
+    const store = openState(values.state ?? DEFAULT_STATE);
+    try {
+      const findings = store.findings(since);
+      if (values.json === true) process.stdout.write(`${JSON.stringify(findings, null, 2)}\n`);
+      else if (findings.length === 0) process.stdout.write('no findings\n');
+      else for (const f of findings) process.stdout.write(`${describeFinding(f)}\n`);
+      return Promise.resolve(findings.length > 0 ? EXIT_FINDINGS : EXIT.ok);
+    } finally {
+      store.close();
+    }
+  },
+});
+
+const path = defineCommand({
+  name: 'monitor path',
+  summary: 'show what every followed log claims about a store path',
+  help: `Usage: accord monitor path [--state FILE] [--json] STORE-PATH
+
+Prints the verified claims of every followed log about a store path (a full path, a base name
+or a hash part): NAR hash, size and references per builder, and whether they agree.
+
+Options:
+  --state FILE      the monitor's database (default ${DEFAULT_STATE})
+  --store-dir DIR   the Nix store directory (default ${NIX_STORE_DIR})
+  --json            print the claims as JSON`,
+  options: {
+    state: { type: 'string' },
+    'store-dir': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  positionals: { min: 1, max: 1 },
+  run(values, [arg]) {
+    const storeDir = values['store-dir'] ?? NIX_STORE_DIR;
+    const hashPart = hashPartOf(arg ?? '');
+    if (hashPart === undefined)
+      throw new UsageError(`${JSON.stringify(arg)} is not a store path, base name or hash part`);
+    const store = openState(values.state ?? DEFAULT_STATE);
+    try {
+      const r = pathReport(store, hashPart, storeDir);
+      if (values.json === true) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else {
+        const verdict = r.claims.length === 0 ? 'no claims' : r.agree ? 'agree' : 'DISAGREE';
+        process.stdout.write(`${hashPart}: ${r.claims.length} claim(s), ${verdict}\n`);
+        for (const c of r.claims)
+          process.stdout.write(`  ${c.log} #${c.index}: ${c.narHash} ${c.narSize} bytes\n`);
+      }
+      return Promise.resolve(r.agree ? EXIT.ok : EXIT_FINDINGS);
+    } finally {
+      store.close();
+    }
+  },
+});
+
+const subcommands = new Map([
+  ['serve', serve],
+  ['report', report],
+  ['path', path],
+]);
+
+/** `accord monitor <serve|report|path>`. */
+export const monitorCommand: Command = {
+  summary: 'follow logs and report forks and disagreements: serve, report, path',
+  async run(argv) {
+    const [sub, ...rest] = argv;
+    const command = subcommands.get(sub ?? '');
+    if (command !== undefined) return command.run(rest);
+    const help = `Usage: accord monitor serve --policy FILE [--once] [options]
+       accord monitor report [--json]
+       accord monitor path STORE-PATH
+Run 'accord monitor <subcommand> --help' for options.
+`;
+    if (sub === '--help' || sub === '-h') {
+      process.stdout.write(help);
+      return EXIT.ok;
+    }
+    process.stderr.write(
+      `accord monitor: unknown subcommand ${JSON.stringify(sub ?? '')}\n${help}`,
+    );
+    return EXIT.usage;
+  },
+};

@@ -1,0 +1,10 @@
+/**
+ * The monitor module: follows builder logs through their tiles, keeps a verified copy and an
+ * index of claims by store path, and reports forks, equivocating logs and disagreeing builders
+ * with the evidence that shows them.
+ */
+export { type Finding, type FollowedLog, type IndexedClaim, MonitorStore } from './store.js';
+export { CheckpointRejected, Monitor, type Observation, type PollResult } from './monitor.js';
+export { createMonitorHandler, pathReport } from './server.js';
+export { createAlerter } from './alerts.js';
+export { type MonitorConfig, type MonitorService, startMonitor } from './service.js';

@@ -1,0 +1,569 @@
+/**
+ * Following builder logs: every new checkpoint is checked against what the monitor verified
+ * before (signature, then consistency), every entry is downloaded, hashed into the monitor's own
+ * copy of the tree and indexed by store path, and checkpoints gossiped by proxies and witnesses
+ * are compared with that copy. What shows misbehaviour becomes a finding with its evidence.
+ */
+import { createHash, hash } from 'node:crypto';
+import { parseEntry } from '../claim/index.js';
+import type { BuilderLog } from '../policy/index.js';
+import { FetchError, type Logger, fetchBytes } from '../server/index.js';
+import {
+  type Checkpoint,
+  EMPTY_EDGE,
+  EMPTY_ROOT,
+  type Tile,
+  type TileEdge,
+  TILE_WIDTH,
+  TlogError,
+  appendLeaves,
+  edgeRootHash,
+  encodeBase64,
+  entryBundlePath,
+  equalBytes,
+  formatTlogProof,
+  hashLeaf,
+  openCheckpoint,
+  parseEntryBundle,
+  proveConsistency,
+  proveInclusion,
+  tileHashReader,
+  tilePath,
+  treeHash,
+  verifyConsistency,
+} from '../tlog/index.js';
+import {
+  type Finding,
+  type FollowedLog,
+  type IndexedClaim,
+  MANY_PATHS,
+  type MonitorStore,
+  type NewClaim,
+  type SeenCheckpoint,
+} from './store.js';
+
+/** Largest checkpoint note accepted from a log, a proxy or a witness. */
+export const MAX_CHECKPOINT_BYTES = 64 * 1024;
+/** Largest entry bundle: 256 entries of at most 65,535 bytes each, with their lengths. */
+const MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + 0xffff);
+/** Entries stored per transaction while ingesting: many, as index inserts land at random. */
+const BATCH_ENTRIES = 64 * TILE_WIDTH;
+/** Invalid entries reported per ingest (the rest are counted). */
+const MAX_REPORTED_INVALID = 20;
+
+export interface MonitorOptions {
+  readonly store: MonitorStore;
+  readonly logs: readonly BuilderLog[];
+  /** Witnesses to ask for the checkpoints they cosigned (GET <url>/<sha256(origin)>/checkpoint). */
+  readonly witnesses: readonly { readonly name: string; readonly url: string }[];
+  readonly storeDir: string;
+  readonly logger: Logger;
+  readonly timeoutMs: number;
+  /** Entry bundles fetched at once from one log. */
+  readonly concurrency: number;
+  /** Called once per new finding, after it is stored. */
+  readonly onFinding?: (finding: Finding) => void;
+  /** Called as entries of a log are ingested: `done` of `total` new entries. */
+  readonly onProgress?: (origin: string, done: number, total: number) => void;
+}
+
+/** What became of a checkpoint handed to {@link Monitor.observe}. */
+export type Observation =
+  | { readonly status: 'consistent' | 'pending'; readonly origin: string; readonly size: number }
+  | {
+      readonly status: 'fork';
+      readonly origin: string;
+      readonly size: number;
+      readonly finding: Finding;
+    };
+
+/** The outcome of following one log once. */
+export interface PollResult {
+  readonly origin: string;
+  readonly size: number;
+  readonly added: number;
+  readonly error?: string;
+}
+
+/** A checkpoint that did not verify: the message says why (not evidence of misbehaviour). */
+export class CheckpointRejected extends Error {
+  override readonly name = 'CheckpointRejected';
+  constructor(
+    message: string,
+    readonly status: 400 | 403 | 404,
+  ) {
+    super(message);
+  }
+}
+
+function rootKey(size: number, root: Uint8Array): string {
+  return `${size}:${encodeBase64(root)}`;
+}
+
+/**
+ * SHA-256 of what a canonical entry says about its path's contents — its nar-hash, nar-size
+ * and reference lines, not the deriver (which may differ between builders): equal digests are
+ * equal answers.
+ */
+function answerDigest(entry: Uint8Array): Uint8Array {
+  const bytes = Buffer.from(entry.buffer, entry.byteOffset, entry.length);
+  const start = bytes.indexOf('\nnar-hash ') + 1;
+  const deriver = bytes.indexOf('\nderiver ', start);
+  return hash('sha256', bytes.subarray(start, deriver < 0 ? bytes.length : deriver + 1), 'buffer');
+}
+
+/** Runs `fetchOne(0…count−1)` with up to `concurrency` in flight, yielding results in order. */
+async function* inOrder<T>(
+  count: number,
+  concurrency: number,
+  fetchOne: (i: number) => Promise<T>,
+): AsyncGenerator<T> {
+  const pending: Promise<T>[] = [];
+  let next = 0;
+  const start = () => {
+    const p = fetchOne(next++);
+    p.catch(() => undefined); // awaited below, in order; avoid an unhandled-rejection crash
+    pending.push(p);
+  };
+  while (next < count && pending.length < concurrency) start();
+  while (pending.length > 0) {
+    const value = await (pending.shift() as Promise<T>);
+    if (next < count) start();
+    yield value;
+  }
+}
+
+export class Monitor {
+  private readonly logs: Map<string, BuilderLog>;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Per log: when it was last polled and what went wrong, for /logs. */
+  readonly status = new Map<string, { polledAt?: number; error?: string }>();
+
+  constructor(private readonly options: MonitorOptions) {
+    this.logs = new Map(options.logs.map((l) => [l.origin, l]));
+    for (const l of options.logs) options.store.dropUnverified(l.origin);
+  }
+
+  get followed(): readonly BuilderLog[] {
+    return [...this.logs.values()];
+  }
+
+  /** Runs `work` after every earlier task on the same log (one writer per log). */
+  private serial<T>(origin: string, work: () => Promise<T>): Promise<T> {
+    const before = this.locks.get(origin) ?? Promise.resolve();
+    const result = before.then(work, work);
+    this.locks.set(
+      origin,
+      result.catch(() => undefined),
+    );
+    return result;
+  }
+
+  private finding(key: string, kind: Finding['kind'], summary: string, evidence: unknown): Finding {
+    const { store, logger, onFinding } = this.options;
+    const added = store.addFinding(key, kind, summary, evidence);
+    if (added === undefined) return store.finding(key) as Finding;
+    if (kind === 'disagreement') logger.info('finding', { kind, summary });
+    else logger.warn('finding', { kind, summary });
+    onFinding?.(added);
+    return added;
+  }
+
+  /** Opens a checkpoint note of a followed log, checking the log's signature only. */
+  private open(note: string): { log: BuilderLog; checkpoint: Checkpoint } {
+    const end = note.indexOf('\n');
+    const origin = end < 0 ? note : note.slice(0, end);
+    const log = this.logs.get(origin);
+    if (log === undefined)
+      throw new CheckpointRejected(
+        `not a followed log: ${JSON.stringify(origin.slice(0, 200))}`,
+        404,
+      );
+    try {
+      const { checkpoint } = openCheckpoint(note, [log.verifier], [], {
+        maxSize: MAX_CHECKPOINT_BYTES,
+      });
+      return { log, checkpoint };
+    } catch (error) {
+      const untrusted =
+        error instanceof TlogError && (error.code === 'untrusted' || error.code === 'signature');
+      throw new CheckpointRejected(
+        `checkpoint rejected: ${(error as Error).message}`,
+        untrusted ? 403 : 400,
+      );
+    }
+  }
+
+  /** Reads the monitor's own tiles of a log (verified up to the log's verified size). */
+  private localTiles(origin: string, treeSize: number) {
+    const { store } = this.options;
+    return tileHashReader(treeSize, {
+      readTiles: (tiles: readonly Tile[]) =>
+        Promise.resolve(
+          tiles.map((t) => {
+            const data = store.tile(origin, t.level, t.index);
+            if (data === undefined || data.length < t.width * 32)
+              throw new Error(`bug: monitor lacks ${tilePath(t)} of ${origin}`);
+            return data.subarray(0, t.width * 32);
+          }),
+        ),
+    });
+  }
+
+  /** Reads a log's tiles over HTTP (unauthenticated: only used to compute checked proofs). */
+  private remoteTiles(log: BuilderLog, treeSize: number) {
+    return tileHashReader(treeSize, {
+      readTiles: (tiles: readonly Tile[]) =>
+        Promise.all(
+          tiles.map((t) =>
+            fetchBytes(`${log.url}/${tilePath(t)}`, this.options.timeoutMs, t.width * 32),
+          ),
+        ),
+    });
+  }
+
+  /**
+   * Checks a signed checkpoint against the monitor's verified copy of its log: another
+   * checkpoint of the same size with another root, or a root that differs from the verified
+   * tree's at that size, is a fork. Larger checkpoints wait until the log is followed that far.
+   */
+  private async compare(
+    log: BuilderLog,
+    checkpoint: Checkpoint,
+    note: string,
+    source: string,
+  ): Promise<Observation> {
+    const { store } = this.options;
+    const { origin } = log;
+    const size = checkpoint.treeSize;
+    const seen: SeenCheckpoint = { size, root: checkpoint.rootHash, note, source };
+    store.sawCheckpoint(origin, seen);
+    const twin = store
+      .seenCheckpoints(origin, size, size)
+      .find((other) => !equalBytes(other.root, seen.root));
+    if (twin !== undefined) {
+      return { status: 'fork', origin, size, finding: this.forkFinding(origin, [twin, seen]) };
+    }
+    const state = store.log(origin);
+    if (state === undefined || size > state.verifiedSize)
+      return { status: 'pending', origin, size };
+    const verified = this.localTiles(origin, state.verifiedSize);
+    const root = size === state.verifiedSize ? state.root : await treeHash(size, verified);
+    if (equalBytes(root, seen.root)) return { status: 'consistent', origin, size };
+    // The verified checkpoint, and the proof that the verified tree of that size has another
+    // root at `size`: together they show `note` is not a view of the same log.
+    const proof =
+      size === 0 || size === state.verifiedSize
+        ? []
+        : await proveConsistency(size, state.verifiedSize, verified);
+    const mine: SeenCheckpoint = {
+      size: state.verifiedSize,
+      root: state.root,
+      note: state.checkpoint,
+      source: 'verified by the monitor',
+    };
+    const finding = this.forkFinding(origin, [mine, seen], {
+      rootInVerifiedTree: encodeBase64(root),
+      consistencyProof: proof.map(encodeBase64),
+    });
+    return { status: 'fork', origin, size, finding };
+  }
+
+  private forkFinding(
+    origin: string,
+    checkpoints: readonly SeenCheckpoint[],
+    extra: Record<string, unknown> = {},
+  ): Finding {
+    const key = `fork ${origin} ${checkpoints
+      .map((c) => rootKey(c.size, c.root))
+      .sort()
+      .join(' ')}`;
+    const [a, b] = checkpoints;
+    const summary =
+      a?.size === b?.size
+        ? `fork: ${origin} signed two roots for size ${a?.size} (${a?.source} and ${b?.source})`
+        : `fork: ${origin} signed a checkpoint of size ${b?.size} (${b?.source}) that is not consistent with its verified checkpoint of size ${a?.size}`;
+    const evidence = {
+      origin,
+      checkpoints: checkpoints.map((c) => ({ source: c.source, note: c.note })),
+      ...extra,
+    };
+    return this.finding(key, 'fork', summary, evidence);
+  }
+
+  /**
+   * A checkpoint from outside (a proxy, a witness): verified, stored and compared with the
+   * monitor's copy of the log. Throws {@link CheckpointRejected} when it does not verify.
+   */
+  observe(note: string, source: string): Promise<Observation> {
+    const { log, checkpoint } = this.open(note);
+    return this.serial(log.origin, () => this.compare(log, checkpoint, note, source));
+  }
+
+  /** Follows one log to its latest checkpoint; errors are returned, not thrown. */
+  poll(origin: string): Promise<PollResult> {
+    const log = this.logs.get(origin);
+    if (log === undefined) throw new Error(`not a followed log: ${origin}`);
+    return this.serial(origin, async () => {
+      const status = { polledAt: Date.now() } as { polledAt: number; error?: string };
+      this.status.set(origin, status);
+      try {
+        const result = await this.follow(log);
+        return result;
+      } catch (error) {
+        status.error =
+          error instanceof FetchError || error instanceof CheckpointRejected
+            ? error.message
+            : `failed: ${(error as Error).message}`;
+        this.options.logger.warn('log poll failed', { log: origin, reason: status.error });
+        const state = this.options.store.log(origin);
+        return { origin, size: state?.verifiedSize ?? 0, added: 0, error: status.error };
+      }
+    });
+  }
+
+  private async follow(log: BuilderLog): Promise<PollResult> {
+    const { store, timeoutMs } = this.options;
+    const { origin } = log;
+    const note = (
+      await fetchBytes(`${log.url}/checkpoint`, timeoutMs, MAX_CHECKPOINT_BYTES)
+    ).toString('utf8');
+    const { checkpoint } = this.open(note);
+    if (checkpoint.origin !== origin)
+      throw new CheckpointRejected('checkpoint of another log', 403);
+    const state: FollowedLog = store.log(origin) ?? {
+      origin,
+      verifiedSize: 0,
+      root: EMPTY_ROOT,
+      checkpoint: '',
+    };
+    const size = checkpoint.treeSize;
+    if (size <= state.verifiedSize) {
+      await this.compare(log, checkpoint, note, 'log');
+      return { origin, size: state.verifiedSize, added: 0 };
+    }
+    const seen: SeenCheckpoint = { size, root: checkpoint.rootHash, note, source: 'log' };
+    store.sawCheckpoint(origin, seen);
+    if (state.verifiedSize > 0) {
+      const proof = await proveConsistency(state.verifiedSize, size, this.remoteTiles(log, size));
+      try {
+        verifyConsistency(state.verifiedSize, size, proof, state.root, checkpoint.rootHash);
+      } catch {
+        const mine: SeenCheckpoint = {
+          size: state.verifiedSize,
+          root: state.root,
+          note: state.checkpoint,
+          source: 'verified by the monitor',
+        };
+        this.forkFinding(origin, [mine, seen], {
+          reason: `the log's tiles give no valid consistency proof from size ${state.verifiedSize} to ${size}`,
+        });
+        throw new Error(`checkpoint of size ${size} is not consistent with the verified tree`);
+      }
+    }
+    const added = await this.ingest(log, state, checkpoint, note);
+    return { origin, size: added === 0 ? state.verifiedSize : size, added };
+  }
+
+  /**
+   * Downloads entries from the verified size to the checkpoint's, hashing them into the
+   * monitor's tree and storing them (unverified) with their claims; when the resulting root is
+   * the checkpoint's, marks them verified and looks for conflicting claims. Returns the number
+   * of entries verified (0 when the entries did not match the checkpoint).
+   */
+  private async ingest(
+    log: BuilderLog,
+    state: FollowedLog,
+    checkpoint: Checkpoint,
+    note: string,
+  ): Promise<number> {
+    const { store, storeDir, timeoutMs, concurrency } = this.options;
+    const { origin } = log;
+    const from = state.verifiedSize;
+    const size = checkpoint.treeSize;
+    let edge: TileEdge = from === 0 ? EMPTY_EDGE : store.edge(origin, from);
+    const invalid: { index: number; reason: string }[] = [];
+    let invalidCount = 0;
+    const firstBundle = Math.floor(from / TILE_WIDTH);
+    const bundles = Math.ceil(size / TILE_WIDTH) - firstBundle;
+    const widthOf = (b: number) => Math.min(TILE_WIDTH, size - b * TILE_WIDTH);
+    const fetched = inOrder(bundles, concurrency, async (i) => {
+      const index = firstBundle + i;
+      const data = await fetchBytes(
+        `${log.url}/${entryBundlePath({ index, width: widthOf(index) })}`,
+        timeoutMs,
+        MAX_BUNDLE_BYTES,
+      );
+      return { index, data, entries: parseEntryBundle(data, widthOf(index)) };
+    });
+    const mismatch = (computedRoot: Uint8Array | undefined, why: string) => {
+      store.dropUnverified(origin);
+      this.finding(
+        `bad-entries ${origin} ${rootKey(size, checkpoint.rootHash)} ${computedRoot === undefined ? 'prefix' : 'root'}`,
+        'bad-entries',
+        `${origin}: ${why}`,
+        {
+          origin,
+          checkpoint: note,
+          from,
+          ...(computedRoot === undefined ? {} : { computedRoot: encodeBase64(computedRoot) }),
+        },
+      );
+      return new Error(why);
+    };
+    let batch: { index: number; data: Uint8Array }[] = [];
+    let claims: NewClaim[] = [];
+    let leaves: Uint8Array[] = [];
+    const newPaths: string[] = [];
+    const flush = () => {
+      const appended = appendLeaves(edge, leaves);
+      edge = appended.edge;
+      store.addEntries(origin, batch, claims, appended.tiles, size);
+      this.options.onProgress?.(origin, edge.treeSize - from, size - from);
+      batch = [];
+      claims = [];
+      leaves = [];
+    };
+    for await (const bundle of fetched) {
+      let skip = 0;
+      if (bundle.index === firstBundle && from % TILE_WIDTH > 0) {
+        // The partial bundle verified before: the log must serve the same entries again.
+        skip = from % TILE_WIDTH;
+        const before = parseEntryBundle(store.bundle(origin, firstBundle) ?? new Uint8Array());
+        if (
+          before.length !== skip ||
+          before.some((e, j) => !equalBytes(e, bundle.entries[j] as Uint8Array))
+        ) {
+          throw mismatch(
+            undefined,
+            `it serves entries below ${from} that differ from the verified ones`,
+          );
+        }
+      }
+      batch.push({ index: bundle.index, data: bundle.data });
+      for (let j = skip; j < bundle.entries.length; j++) {
+        const data = bundle.entries[j] as Uint8Array;
+        const index = bundle.index * TILE_WIDTH + j;
+        leaves.push(hashLeaf(data));
+        try {
+          const hashPart = parseEntry(data, storeDir).storePath.hashPart;
+          claims.push({ hashPart, index, answer: answerDigest(data) });
+          if (newPaths.length <= MANY_PATHS) newPaths.push(hashPart);
+        } catch (error) {
+          if (invalidCount++ < MAX_REPORTED_INVALID)
+            invalid.push({ index, reason: (error as Error).message });
+        }
+      }
+      if (leaves.length >= BATCH_ENTRIES) flush();
+    }
+    if (leaves.length > 0) flush();
+    const rootHash = edgeRootHash(edge);
+    if (!equalBytes(rootHash, checkpoint.rootHash)) {
+      throw mismatch(
+        rootHash,
+        `the entries it serves from ${from} to ${size} do not match the checkpoint's root`,
+      );
+    }
+    store.verified(origin, size, rootHash, note);
+    if (invalidCount > 0) {
+      this.finding(
+        `invalid-entries ${origin} ${from} ${size}`,
+        'bad-entries',
+        `${origin}: ${invalidCount} of entries ${from}–${size - 1} are not valid accord/build/v1 entries`,
+        { origin, checkpoint: note, invalid, count: invalidCount },
+      );
+    }
+    this.options.logger.info('log verified', { log: origin, from, size });
+    // Checkpoints seen earlier that were beyond the verified tree can be checked now.
+    for (const seen of store.seenCheckpoints(origin, from + 1, size)) {
+      await this.compare(log, this.open(seen.note).checkpoint, seen.note, seen.source);
+    }
+    await this.conflicts(store.conflictingPaths(origin, from, size, newPaths));
+    return size - from;
+  }
+
+  /** Inclusion proof of an entry in the log's verified tree, as a C2SP tlog-proof. */
+  private async inclusion(origin: string, index: number): Promise<string> {
+    const state = this.options.store.log(origin);
+    if (state === undefined) throw new Error('bug: proof for an unverified log');
+    const proof = await proveInclusion(
+      index,
+      state.verifiedSize,
+      this.localTiles(origin, state.verifiedSize),
+    );
+    return formatTlogProof({ index, inclusionProof: proof, checkpoint: state.checkpoint });
+  }
+
+  /**
+   * Looks for store paths with conflicting claims among the entries `from…size−1` of a log:
+   * two answers in one log (the log equivocates) or different answers across logs (builders
+   * disagree). Each finding carries the entries with their inclusion proofs.
+   */
+  private async conflicts(hashParts: readonly string[]): Promise<void> {
+    const { store } = this.options;
+    const digest = (answers: Set<string>) =>
+      hash('sha256', [...answers].sort().join(' '), 'hex').slice(0, 32);
+    for (const hashPart of hashParts) {
+      const claims = store.claims(hashPart);
+      // One claim per log and answer is evidence enough (a log may repeat a claim).
+      const firsts = new Map<string, IndexedClaim>();
+      for (const c of claims)
+        if (!firsts.has(`${c.origin} ${c.answer}`)) firsts.set(`${c.origin} ${c.answer}`, c);
+      const evidence = await Promise.all(
+        [...firsts.values()].map(async (c) => ({
+          origin: c.origin,
+          index: c.index,
+          entry: c.entry,
+          proof: await this.inclusion(c.origin, c.index),
+        })),
+      );
+      evidence.sort((x, y) =>
+        x.origin === y.origin ? x.index - y.index : x.origin < y.origin ? -1 : 1,
+      );
+      const byLog = new Map<string, Set<string>>();
+      for (const c of claims) byLog.set(c.origin, (byLog.get(c.origin) ?? new Set()).add(c.answer));
+      for (const [log, answers] of byLog) {
+        if (answers.size < 2) continue;
+        this.finding(
+          `log-equivocation ${log} ${hashPart} ${digest(answers)}`,
+          'log-equivocation',
+          `${log} claims ${answers.size} different NARs for ${hashPart}`,
+          { hashPart, claims: evidence.filter((e) => e.origin === log) },
+        );
+      }
+      const answers = new Set(claims.map((c) => c.answer));
+      if (byLog.size > 1 && answers.size > 1) {
+        this.finding(
+          `disagreement ${hashPart} ${digest(answers)}`,
+          'disagreement',
+          `builders disagree on ${hashPart}: ${answers.size} different NARs from ${byLog.size} logs`,
+          { hashPart, claims: evidence },
+        );
+      }
+    }
+  }
+
+  /** Asks each witness for the latest checkpoint it cosigned of each log, and compares it. */
+  async pollWitnesses(): Promise<void> {
+    const { witnesses, timeoutMs, logger } = this.options;
+    const asks = witnesses.flatMap((w) =>
+      this.followed.map(async (log) => {
+        const id = createHash('sha256').update(log.origin).digest('hex');
+        try {
+          const note = (
+            await fetchBytes(`${w.url}/${id}/checkpoint`, timeoutMs, MAX_CHECKPOINT_BYTES)
+          ).toString('utf8');
+          await this.observe(note, `witness ${w.name}`);
+        } catch (error) {
+          if (error instanceof FetchError && error.notFound) return;
+          logger.warn('witness poll failed', {
+            witness: w.name,
+            log: log.origin,
+            reason: (error as Error).message,
+          });
+        }
+      }),
+    );
+    await Promise.all(asks);
+  }
+}

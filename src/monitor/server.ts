@@ -1,0 +1,117 @@
+/**
+ * The monitor's HTTP JSON API: GET /logs, /findings, /paths/<hash part>, /metrics, and
+ * POST /checkpoints, where proxies hand over the checkpoints they have seen.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { claimToJson, parseEntry } from '../claim/index.js';
+import {
+  HttpError,
+  type Logger,
+  type Registry,
+  readBody,
+  send,
+  sendError,
+} from '../server/index.js';
+import { CheckpointRejected, MAX_CHECKPOINT_BYTES, type Monitor } from './monitor.js';
+import type { MonitorStore } from './store.js';
+
+const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/;
+
+function json(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+  send(req, res, status, `${JSON.stringify(body, null, 2)}\n`, {
+    type: 'application/json',
+    cacheControl: 'no-store',
+    gzip: true,
+  });
+}
+
+/** Everything the monitor knows about one store path: each log's verified claims. */
+export function pathReport(store: MonitorStore, hashPart: string, storeDir: string) {
+  const claims = store.claims(hashPart).map((c) => ({
+    log: c.origin,
+    index: c.index,
+    ...claimToJson(parseEntry(c.entry, storeDir)),
+  }));
+  const answers = new Set(store.claims(hashPart).map((c) => c.answer));
+  return { hashPart, agree: answers.size <= 1, claims };
+}
+
+export function createMonitorHandler(options: {
+  monitor: Monitor;
+  store: MonitorStore;
+  storeDir: string;
+  logger: Logger;
+  metrics: Registry;
+}) {
+  const { monitor, store, storeDir, logger, metrics } = options;
+  const gossip = metrics.counter(
+    'accord_monitor_checkpoints_received_total',
+    'checkpoints handed to the monitor, by outcome',
+  );
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://monitor');
+    const path = url.pathname;
+    if (path === '/checkpoints') {
+      if (req.method !== 'POST') throw new HttpError(405, 'use POST', { Allow: 'POST' });
+      const body = await readBody(req, { maxBytes: MAX_CHECKPOINT_BYTES, timeoutMs: 10_000 });
+      const from = `proxy ${req.socket.remoteAddress ?? 'unknown'}`;
+      try {
+        const seen = await monitor.observe(body.toString('utf8'), from);
+        gossip.inc({ outcome: seen.status });
+        json(req, res, 200, seen);
+      } catch (error) {
+        if (!(error instanceof CheckpointRejected)) throw error;
+        gossip.inc({ outcome: 'rejected' });
+        throw new HttpError(error.status, error.message);
+      }
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD' });
+    if (path === '/logs') {
+      json(
+        req,
+        res,
+        200,
+        monitor.followed.map((log) => {
+          const state = store.log(log.origin);
+          const status = monitor.status.get(log.origin);
+          return {
+            origin: log.origin,
+            url: log.url,
+            verifiedSize: state?.verifiedSize ?? 0,
+            checkpoint: state?.checkpoint ?? null,
+            polledAt: status?.polledAt === undefined ? null : new Date(status.polledAt),
+            error: status?.error ?? null,
+          };
+        }),
+      );
+      return;
+    }
+    if (path === '/findings') {
+      const since = url.searchParams.get('since') ?? '0';
+      if (!/^[0-9]{1,15}$/.test(since)) throw new HttpError(400, 'since must be a finding id');
+      json(req, res, 200, store.findings(Number(since)));
+      return;
+    }
+    const m = /^\/paths\/([^/]+)$/.exec(path);
+    if (m !== null) {
+      const hashPart = (m[1] ?? '').slice(0, 32);
+      if (!HASH_PART.test(hashPart)) throw new HttpError(400, 'not a store path hash part');
+      json(req, res, 200, pathReport(store, hashPart, storeDir));
+      return;
+    }
+    if (path === '/metrics') {
+      send(req, res, 200, metrics.render(), { type: 'text/plain; version=0.0.4' });
+      return;
+    }
+    throw new HttpError(404, 'not found');
+  }
+
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    route(req, res).catch((error: unknown) => {
+      sendError(req, res, error, logger);
+    });
+  };
+}

@@ -1,0 +1,421 @@
+/**
+ * The monitor's copy of every log it follows (SQLite): the entry bundles and the tiles it
+ * computed from them, an index of claims by store path, every checkpoint it has seen (from the
+ * log, proxies and witnesses), and its findings.
+ *
+ * Layout for speed: entries are kept as the bundles they arrive in (one row per 256 entries),
+ * and the index holds one short row per claim — a 48-bit key from the path's hash part, the log,
+ * the entry's index and the SHA-256 of its answer (NAR hash, size and references) — written in
+ * large transactions (integer keys insert about half again as fast as the hash part's text).
+ * Paths sharing a key are told apart by the entries themselves. Rows beyond a log's verified size are not trusted: queries ignore
+ * them, and they are dropped when the entries they came from do not match the log's tree.
+ */
+import { hash, randomBytes } from 'node:crypto';
+import { type SqliteDatabase, openSqlite } from '../db/index.js';
+import {
+  TILE_WIDTH,
+  type TileData,
+  type TileEdge,
+  edgeFromTiles,
+  edgeTiles,
+  formatEntryBundle,
+  parseEntryBundle,
+} from '../tlog/index.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS logs (
+  id INTEGER PRIMARY KEY,
+  origin TEXT NOT NULL UNIQUE,
+  verified_size INTEGER NOT NULL DEFAULT 0,
+  root BLOB,
+  checkpoint TEXT,
+  -- rows beyond verified_size may exist up to here, from an ingest not (yet) verified
+  written_to INTEGER NOT NULL DEFAULT 0
+);
+-- id: log id × 2^32 + bundle index
+CREATE TABLE IF NOT EXISTS bundles (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
+  path_key INTEGER NOT NULL,
+  log INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  answer BLOB NOT NULL,
+  PRIMARY KEY (path_key, log, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tiles (
+  log INTEGER NOT NULL,
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (log, level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seen_checkpoints (
+  origin TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  root BLOB NOT NULL,
+  note TEXT NOT NULL,
+  source TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (origin, size, root)
+);
+CREATE TABLE IF NOT EXISTS findings (
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  evidence TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+`;
+
+const BUNDLE_KEY = 2 ** 32;
+/** Claims read per path (a log may claim one path any number of times). */
+export const MAX_CLAIMS = 1000;
+/** Beyond this many new paths, one pass over the index beats looking each one up. */
+export const MANY_PATHS = 4096;
+
+/** A log's verified state in the monitor. */
+export interface FollowedLog {
+  readonly origin: string;
+  readonly verifiedSize: number;
+  readonly root: Uint8Array;
+  /** The signed checkpoint of the verified size. */
+  readonly checkpoint: string;
+}
+
+/** A finding: something that shows a log or builders misbehaving, with its evidence. */
+export interface Finding {
+  readonly id: number;
+  readonly kind: 'fork' | 'log-equivocation' | 'disagreement' | 'bad-entries';
+  readonly summary: string;
+  readonly evidence: unknown;
+  readonly at: number;
+}
+
+/** A signed checkpoint the monitor has seen, and who showed it. */
+export interface SeenCheckpoint {
+  readonly size: number;
+  readonly root: Uint8Array;
+  readonly note: string;
+  /** `log`, `proxy <address>`, `witness <name>`, … */
+  readonly source: string;
+}
+
+/** A verified claim in the index. */
+export interface IndexedClaim {
+  readonly origin: string;
+  readonly index: number;
+  /** Equal digests are equal answers (NAR hash, NAR size and references). */
+  readonly answer: string;
+  readonly entry: string;
+}
+
+/** A new claim for the index. */
+export interface NewClaim {
+  readonly hashPart: string;
+  readonly index: number;
+  /** SHA-256 of the answer: NAR hash, size and references. */
+  readonly answer: Uint8Array;
+}
+
+interface FindingRow {
+  id: number;
+  kind: Finding['kind'];
+  summary: string;
+  evidence: string;
+  at: number;
+}
+
+function toFinding(row: FindingRow): Finding {
+  return { ...row, evidence: JSON.parse(row.evidence) as unknown };
+}
+
+export class MonitorStore {
+  readonly db: SqliteDatabase;
+  private readonly q;
+  private readonly ids = new Map<string, number>();
+  private readonly secret: Buffer;
+
+  constructor(path: string) {
+    // NORMAL: a crash of the machine may lose the last writes, which are fetched again.
+    this.db = openSqlite(path, { synchronous: 'NORMAL' });
+    // Index inserts land at random places; a large cache keeps them from going to disk.
+    this.db.pragma('cache_size = -131072');
+    this.db.exec(SCHEMA);
+    const db = this.db;
+    db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('path-key-secret', ?)").run(
+      randomBytes(16),
+    );
+    this.secret = db
+      .prepare<[], Buffer>("SELECT value FROM meta WHERE name = 'path-key-secret'")
+      .pluck()
+      .get() as Buffer;
+    this.q = {
+      addLog: db.prepare('INSERT OR IGNORE INTO logs (origin) VALUES (?)'),
+      logId: db.prepare<[string], { id: number }>('SELECT id FROM logs WHERE origin = ?'),
+      log: db.prepare<
+        [string],
+        {
+          id: number;
+          verified_size: number;
+          root: Buffer | null;
+          checkpoint: string | null;
+          written_to: number;
+        }
+      >('SELECT id, verified_size, root, checkpoint, written_to FROM logs WHERE origin = ?'),
+      logs: db.prepare<[], { origin: string }>(
+        'SELECT origin FROM logs WHERE checkpoint IS NOT NULL ORDER BY origin',
+      ),
+      setVerified: db.prepare(
+        'UPDATE logs SET verified_size = ?, root = ?, checkpoint = ?, written_to = ? WHERE id = ?',
+      ),
+      setWrittenTo: db.prepare('UPDATE logs SET written_to = max(written_to, ?) WHERE id = ?'),
+      resetWrittenTo: db.prepare('UPDATE logs SET written_to = ? WHERE id = ?'),
+      bundle: db.prepare('INSERT OR REPLACE INTO bundles (id, data) VALUES (?, ?)'),
+      getBundle: db.prepare<[number], Buffer>('SELECT data FROM bundles WHERE id = ?').pluck(),
+      dropBundles: db.prepare('DELETE FROM bundles WHERE id >= ? AND id < ?'),
+      claim: db.prepare(
+        'INSERT OR REPLACE INTO claims (path_key, log, idx, answer) VALUES (?, ?, ?, ?)',
+      ),
+      dropClaims: db.prepare('DELETE FROM claims WHERE log = ? AND idx >= ?'),
+      tile: db.prepare('INSERT OR REPLACE INTO tiles (log, level, idx, data) VALUES (?, ?, ?, ?)'),
+      getTile: db
+        .prepare<[number, number, number], Buffer>(
+          'SELECT data FROM tiles WHERE log = ? AND level = ? AND idx = ?',
+        )
+        .pluck(),
+      claimsAt: db.prepare<[number], { origin: string; idx: number; answer: Buffer }>(
+        `SELECT l.origin, c.idx, c.answer FROM claims c
+         JOIN logs l ON l.id = c.log AND c.idx < l.verified_size
+         WHERE c.path_key = ? ORDER BY l.origin, c.idx LIMIT ${MAX_CLAIMS}`,
+      ),
+      answersAt: db
+        .prepare<[number], number>(
+          `SELECT COUNT(DISTINCT c.answer) FROM claims c
+           JOIN logs l ON l.id = c.log AND c.idx < l.verified_size WHERE c.path_key = ?`,
+        )
+        .pluck(),
+      conflictScan: db
+        .prepare<[number, number, number], number>(
+          `SELECT c.path_key FROM claims c JOIN logs l ON l.id = c.log AND c.idx < l.verified_size
+           GROUP BY c.path_key
+           HAVING COUNT(DISTINCT c.answer) > 1 AND MAX(c.log = ? AND c.idx >= ? AND c.idx < ?)`,
+        )
+        .pluck(),
+      seen: db.prepare(
+        'INSERT OR IGNORE INTO seen_checkpoints (origin, size, root, note, source, at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      seenFor: db.prepare<
+        [string, number, number],
+        { size: number; root: Buffer; note: string; source: string }
+      >(
+        `SELECT size, root, note, source FROM seen_checkpoints
+         WHERE origin = ? AND size >= ? AND size <= ? ORDER BY size, at`,
+      ),
+      finding: db.prepare(
+        'INSERT OR IGNORE INTO findings (key, kind, summary, evidence, at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      findingByKey: db.prepare<[string], FindingRow>(
+        'SELECT id, kind, summary, evidence, at FROM findings WHERE key = ?',
+      ),
+      findings: db.prepare<[number], FindingRow>(
+        'SELECT id, kind, summary, evidence, at FROM findings WHERE id > ? ORDER BY id',
+      ),
+    };
+  }
+
+  /**
+   * The index key of a path: 48 bits of SHA-256(secret ‖ hash part). Logs choose the hash
+   * parts they claim about, so the key is keyed with this monitor's secret: nobody can make
+   * many paths share one key.
+   */
+  private pathKey(hashPart: string): number {
+    return hash(
+      'sha256',
+      Buffer.concat([this.secret, Buffer.from(hashPart, 'latin1')]),
+      'buffer',
+    ).readUIntBE(0, 6);
+  }
+
+  private id(origin: string): number {
+    let id = this.ids.get(origin);
+    if (id === undefined) {
+      this.q.addLog.run(origin);
+      id = (this.q.logId.get(origin) as { id: number }).id;
+      this.ids.set(origin, id);
+    }
+    return id;
+  }
+
+  /** A log's verified state; undefined until a first checkpoint was verified. */
+  log(origin: string): FollowedLog | undefined {
+    const row = this.q.log.get(origin);
+    if (row?.root == null || row.checkpoint === null) return undefined;
+    return { origin, verifiedSize: row.verified_size, root: row.root, checkpoint: row.checkpoint };
+  }
+
+  logs(): FollowedLog[] {
+    return this.q.logs.all().flatMap(({ origin }) => this.log(origin) ?? []);
+  }
+
+  /** The edge (partial tiles) of a log's verified tree, to append to. */
+  edge(origin: string, treeSize: number): TileEdge {
+    const data = edgeTiles(treeSize).map((t) => {
+      const tile = this.tile(origin, t.level, t.index);
+      if (tile === undefined || tile.length < t.width * 32)
+        throw new Error(`bug: monitor tile missing`);
+      return tile.subarray(0, t.width * 32);
+    });
+    return edgeFromTiles(treeSize, data);
+  }
+
+  tile(origin: string, level: number, index: number): Uint8Array | undefined {
+    return this.q.getTile.get(this.id(origin), level, index);
+  }
+
+  /** A stored entry bundle (as received: full, or the partial one at the end). */
+  bundle(origin: string, index: number): Uint8Array | undefined {
+    return this.q.getBundle.get(this.id(origin) * BUNDLE_KEY + index);
+  }
+
+  /**
+   * Stores entry bundles beyond the verified size, with their claims and the tiles hashed from
+   * them, in one transaction. Writing tiles early is safe: appending never changes the hashes a
+   * verified tree already has, so the verified edge reads the same.
+   */
+  addEntries(
+    origin: string,
+    bundles: readonly { index: number; data: Uint8Array }[],
+    claims: readonly NewClaim[],
+    tiles: readonly TileData[],
+    writtenTo: number,
+  ): void {
+    const id = this.id(origin);
+    this.db.transaction(() => {
+      this.q.setWrittenTo.run(writtenTo, id);
+      for (const b of bundles) this.q.bundle.run(id * BUNDLE_KEY + b.index, b.data);
+      for (const c of claims) this.q.claim.run(this.pathKey(c.hashPart), id, c.index, c.answer);
+      for (const t of tiles) this.q.tile.run(id, t.tile.level, t.tile.index, t.data);
+    })();
+  }
+
+  /** Marks the entries below `size` verified, against the signed checkpoint `note`. */
+  verified(origin: string, size: number, root: Uint8Array, note: string): void {
+    this.q.setVerified.run(size, root, note, size, this.id(origin));
+  }
+
+  /**
+   * Drops what an ingest wrote beyond the verified size (entries that did not match the log's
+   * tree, or an ingest cut short), trimming the bundle that straddles the verified size.
+   */
+  dropUnverified(origin: string): void {
+    const row = this.q.log.get(origin);
+    if (row === undefined || row.written_to <= row.verified_size) return;
+    const id = row.id;
+    const size = row.verified_size;
+    this.db.transaction(() => {
+      const first = Math.floor(size / TILE_WIDTH);
+      const keep = size % TILE_WIDTH;
+      const straddling = this.q.getBundle.get(id * BUNDLE_KEY + first);
+      this.q.dropBundles.run(id * BUNDLE_KEY + first, (id + 1) * BUNDLE_KEY);
+      if (straddling !== undefined && keep > 0) {
+        const entries = parseEntryBundle(straddling).slice(0, keep);
+        this.q.bundle.run(id * BUNDLE_KEY + first, formatEntryBundle(entries));
+      }
+      this.q.dropClaims.run(id, size);
+      this.q.resetWrittenTo.run(size, id);
+    })();
+  }
+
+  /** The verified entry at `index` of a log. */
+  entry(origin: string, index: number): Uint8Array {
+    const bundle = this.bundle(origin, Math.floor(index / TILE_WIDTH));
+    const entry = bundle === undefined ? undefined : parseEntryBundle(bundle)[index % TILE_WIDTH];
+    if (entry === undefined) throw new Error(`bug: entry ${index} of ${origin} is missing`);
+    return entry;
+  }
+
+  /** Verified claims about the paths whose key is `key`, with the hash part of each. */
+  private claimsAt(key: number): (IndexedClaim & { hashPart: string })[] {
+    return this.q.claimsAt.all(key).map((r) => {
+      const entry = Buffer.from(this.entry(r.origin, r.idx)).toString('utf8');
+      // Verified entries are canonical: the second line is `store-path <dir>/<hash part>-<name>`.
+      const line = entry.slice(
+        entry.indexOf('\n') + 1,
+        entry.indexOf('\n', entry.indexOf('\n') + 1),
+      );
+      const at = line.lastIndexOf('/') + 1;
+      return {
+        origin: r.origin,
+        index: r.idx,
+        answer: r.answer.toString('hex'),
+        entry,
+        hashPart: line.slice(at, at + 32),
+      };
+    });
+  }
+
+  /** Verified claims about a store path, from every log. */
+  claims(hashPart: string): IndexedClaim[] {
+    return this.claimsAt(this.pathKey(hashPart))
+      .filter((c) => c.hashPart === hashPart)
+      .map((c) => ({ origin: c.origin, index: c.index, answer: c.answer, entry: c.entry }));
+  }
+
+  /**
+   * Store paths claimed in the verified entries `from…to−1` of a log that have another answer
+   * in some verified entry. `hashParts` are the paths of those entries: looked up one by one
+   * when they are few, else one pass over the whole index is faster.
+   */
+  conflictingPaths(origin: string, from: number, to: number, hashParts: readonly string[]) {
+    const keys =
+      hashParts.length > MANY_PATHS
+        ? this.q.conflictScan.all(this.id(origin), from, to)
+        : [...new Set(hashParts.map((h) => this.pathKey(h)))].filter(
+            (k) => (this.q.answersAt.get(k) ?? 0) > 1,
+          );
+    return keys.flatMap((key) => {
+      const answers = new Map<string, Set<string>>();
+      for (const c of this.claimsAt(key)) {
+        answers.set(c.hashPart, (answers.get(c.hashPart) ?? new Set()).add(c.answer));
+      }
+      return [...answers].filter(([, a]) => a.size > 1).map(([hashPart]) => hashPart);
+    });
+  }
+
+  sawCheckpoint(origin: string, seen: SeenCheckpoint): void {
+    this.q.seen.run(origin, seen.size, seen.root, seen.note, seen.source, Date.now());
+  }
+
+  /** Checkpoints of a log seen with sizes in `min…max`, smallest first. */
+  seenCheckpoints(origin: string, min: number, max: number): SeenCheckpoint[] {
+    return this.q.seenFor.all(origin, min, max);
+  }
+
+  /** Records a finding once (by key): the new finding, or undefined when already known. */
+  addFinding(
+    key: string,
+    kind: Finding['kind'],
+    summary: string,
+    evidence: unknown,
+  ): Finding | undefined {
+    const at = Date.now();
+    const result = this.q.finding.run(key, kind, summary, JSON.stringify(evidence), at);
+    if (result.changes !== 1) return undefined;
+    return { id: Number(result.lastInsertRowid), kind, summary, evidence, at };
+  }
+
+  finding(key: string): Finding | undefined {
+    const row = this.q.findingByKey.get(key);
+    return row === undefined ? undefined : toFinding(row);
+  }
+
+  /** Findings in the order they were made, after the one numbered `since`. */
+  findings(since = 0): Finding[] {
+    return this.q.findings.all(since).map(toFinding);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,57 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { formatNixSecretKey, generateNixSecretKey } from '../nix/index.js';
+import { SIG_TYPE_ED25519, generateKey } from '../tlog/index.js';
+import { ConfigError, parseProxyConfig } from './config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'accord-config-'));
+writeFileSync(join(dir, 'proxy.sk'), formatNixSecretKey(generateNixSecretKey('p-1')));
+writeFileSync(
+  join(dir, 'policy'),
+  `log ${generateKey('a.test/log', SIG_TYPE_ED25519).verifierKey} http://a.test\ntrust t any a.test/log\ndecide t\nquorum none\n`,
+);
+const base = 'signing-key = "proxy.sk"\npolicy = "policy"\n';
+const upstream = '[[upstream]]\nurl = "https://cache.example/"\n';
+const parse = (text: string) => parseProxyConfig(text, dir);
+
+describe('proxy config', () => {
+  test('defaults, relative paths and upstream order', () => {
+    const c = parse(`${base}${upstream}[[upstream]]\nurl = "file:///srv/c"\npriority = 10\n`);
+    expect(c.listen).toBe('127.0.0.1:8081');
+    expect(c.statePath).toBe(join(dir, 'accord-proxy.db'));
+    expect(c.upstreams.map((u) => u.url)).toEqual(['file:///srv/c', 'https://cache.example']);
+    expect(c.monitors).toEqual([]);
+    expect(c.policy.logs.map((l) => l.origin)).toEqual(['a.test/log']);
+  });
+
+  test('monitors are http(s) URLs, trailing slashes dropped', () => {
+    const c = parse(
+      `${base}monitors = ["http://127.0.0.1:8083/", "https://m.example"]\n${upstream}`,
+    );
+    expect(c.monitors).toEqual(['http://127.0.0.1:8083', 'https://m.example']);
+    for (const bad of ['"http://m"', '["ftp://m"]', '[3]', '[""]']) {
+      expect(() => parse(`${base}monitors = ${bad}\n${upstream}`)).toThrow(
+        /monitors must be a list of http\(s\):\/\/ URLs/,
+      );
+    }
+  });
+
+  test('mistakes are named', () => {
+    const cases: [string, RegExp][] = [
+      [base, /at least one \[\[upstream\]\]/],
+      [`${base}lissten = "x"\n${upstream}`, /unknown key "lissten"/],
+      [`policy = "policy"\n${upstream}`, /signing-key is required/],
+      [`${base}priority = -1\n${upstream}`, /priority must be an integer/],
+      [`${base}[[upstream]]\nurl = "gopher://x"\n`, /url must be an http/],
+      [`${base}${upstream}intermittent = "yes"\n`, /intermittent must be true or false/],
+      [`${base}= 1`, /not valid TOML/],
+      [`signing-key = "missing.sk"\npolicy = "policy"\n${upstream}`, /cannot read signing-key/],
+    ];
+    for (const [text, message] of cases) {
+      expect(() => parse(text)).toThrow(ConfigError);
+      expect(() => parse(text)).toThrow(message);
+    }
+  });
+});
