@@ -47,7 +47,7 @@ export const MAX_CHECKPOINT_BYTES = 64 * 1024;
 /** Largest entry bundle: 256 entries of at most 65,535 bytes each, with their lengths. */
 const MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + 0xffff);
 /** Entries stored per transaction while ingesting: many, as index inserts land at random. */
-const BATCH_ENTRIES = 64 * TILE_WIDTH;
+const BATCH_ENTRIES = 256 * TILE_WIDTH;
 /** Invalid entries reported per ingest (the rest are counted). */
 const MAX_REPORTED_INVALID = 20;
 
@@ -237,14 +237,16 @@ export class Monitor {
     const { origin } = log;
     const size = checkpoint.treeSize;
     const seen: SeenCheckpoint = { size, root: checkpoint.rootHash, note, source };
-    store.sawCheckpoint(origin, seen);
+    const state = store.log(origin);
+    // Checkpoints beyond the verified tree are kept until it gets there; others are compared
+    // with it at once (the verified tree only grows, so that comparison never changes).
+    if (state === undefined || size > state.verifiedSize) store.sawCheckpoint(origin, seen);
     const twin = store
       .seenCheckpoints(origin, size, size)
       .find((other) => !equalBytes(other.root, seen.root));
     if (twin !== undefined) {
       return { status: 'fork', origin, size, finding: this.forkFinding(origin, [twin, seen]) };
     }
-    const state = store.log(origin);
     if (state === undefined || size > state.verifiedSize)
       return { status: 'pending', origin, size };
     const verified = this.localTiles(origin, state.verifiedSize);
@@ -478,6 +480,7 @@ export class Monitor {
     for (const seen of store.seenCheckpoints(origin, from + 1, size)) {
       await this.compare(log, this.open(seen.note).checkpoint, seen.note, seen.source);
     }
+    store.forgetSeen(origin, size);
     await this.conflicts(store.conflictingPaths(origin, from, size, newPaths));
     return size - from;
   }

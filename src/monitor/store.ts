@@ -1,7 +1,7 @@
 /**
  * The monitor's copy of every log it follows (SQLite): the entry bundles and the tiles it
- * computed from them, an index of claims by store path, every checkpoint it has seen (from the
- * log, proxies and witnesses), and its findings.
+ * computed from them, an index of claims by store path, the checkpoints it has seen beyond its
+ * verified trees (from the logs, proxies and witnesses), and its findings.
  *
  * Layout for speed: entries are kept as the bundles they arrive in (one row per 256 entries),
  * and the index holds one short row per claim — a 48-bit key from the path's hash part, the log,
@@ -205,6 +205,7 @@ export class MonitorStore {
       seen: db.prepare(
         'INSERT OR IGNORE INTO seen_checkpoints (origin, size, root, note, source, at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
+      forgetSeen: db.prepare('DELETE FROM seen_checkpoints WHERE origin = ? AND size <= ?'),
       seenFor: db.prepare<
         [string, number, number],
         { size: number; root: Buffer; note: string; source: string }
@@ -385,6 +386,11 @@ export class MonitorStore {
 
   sawCheckpoint(origin: string, seen: SeenCheckpoint): void {
     this.q.seen.run(origin, seen.size, seen.root, seen.note, seen.source, Date.now());
+  }
+
+  /** Forgets the checkpoints seen of sizes up to `size`, once compared with the verified tree. */
+  forgetSeen(origin: string, size: number): void {
+    this.q.forgetSeen.run(origin, size);
   }
 
   /** Checkpoints of a log seen with sizes in `min…max`, smallest first. */

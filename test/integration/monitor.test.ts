@@ -365,6 +365,8 @@ describe('what logs claim', () => {
       ['a.test/log', 300],
       ['b.test/log', 20],
     ]);
+    // Checkpoints within the verified trees were compared and are not kept.
+    expect(monitor.store.seenCheckpoints('a.test/log', 0, 1e9)).toEqual([]);
   });
 
   test('builders disagreeing on a path is a finding with every claim and its proof', async () => {
