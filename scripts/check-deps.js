@@ -26,7 +26,8 @@ const ALLOWED = {
 
 // Pure modules: the only Node built-ins and packages they may use (no fs, net, http, db).
 const PURE = {
-  crypto: ['node:crypto'],
+  // sodium-native is libsodium (computation); node:module loads it, falling back without it.
+  crypto: ['node:crypto', 'node:module', 'sodium-native'],
   tlog: ['node:crypto'],
   // Decoders are computation, not I/O: node:zlib, node:stream and the decompression libraries.
   nix: ['node:crypto', 'node:zlib', 'node:stream', 'fzstd', 'lzma-native', 'unbzip2-stream'],

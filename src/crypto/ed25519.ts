@@ -1,4 +1,7 @@
-/** Ed25519 (RFC 8032) on raw 32-byte seeds and public keys, through node:crypto. */
+/**
+ * Ed25519 (RFC 8032) on raw 32-byte seeds and public keys, through node:crypto; verification
+ * through libsodium (sodium-native) when it loads, which is about twice as fast as OpenSSL's.
+ */
 import {
   type KeyObject,
   createPrivateKey,
@@ -7,6 +10,24 @@ import {
   sign,
   verify,
 } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+interface Sodium {
+  crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, key: Uint8Array): boolean;
+}
+
+/** libsodium, or undefined where sodium-native has no build for the platform. */
+const sodium: Sodium | undefined = (() => {
+  try {
+    return createRequire(import.meta.url)('sodium-native') as Sodium;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Which implementation verifies signatures (for tests and benchmarks). */
+export const ED25519_VERIFIER: 'libsodium' | 'node:crypto' =
+  sodium === undefined ? 'node:crypto' : 'libsodium';
 
 // DER prefixes that wrap a raw key as PKCS#8 (private seed) and SPKI (public key) for node:crypto.
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -78,5 +99,16 @@ export function ed25519Verify(
   signature: Uint8Array,
 ): boolean {
   if (signature.length !== SIGNATURE_SIZE) return false;
+  if (sodium !== undefined)
+    return sodium.crypto_sign_verify_detached(signature, message, key.publicKey);
   return verify(null, message, key.keyObject, signature);
+}
+
+/** Verification by node:crypto (OpenSSL) alone, to check that both implementations agree. */
+export function ed25519VerifyOpenSsl(
+  key: Ed25519PublicKey,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  return signature.length === SIGNATURE_SIZE && verify(null, message, key.keyObject, signature);
 }
