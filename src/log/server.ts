@@ -18,6 +18,7 @@ import {
   type Registry,
   readBody,
   send,
+  sendMetrics,
   sendError,
 } from '../server/index.js';
 import {
@@ -208,8 +209,7 @@ export function createLogHandler(options: LogServerOptions) {
     if (path === '/checkpoint') await checkpoint(req, res);
     else if (path.startsWith('/tile/')) await tile(req, res, path.slice(1));
     else if (path.startsWith('/lookup/')) await lookup(req, res, path.slice('/lookup/'.length));
-    else if (path === '/metrics')
-      send(req, res, 200, metrics.render(), { type: 'text/plain; version=0.0.4' });
+    else if (path === '/metrics') sendMetrics(req, res, metrics);
     else throw new HttpError(404, 'not found');
     return path.split('/')[1] ?? '';
   }

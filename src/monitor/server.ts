@@ -10,7 +10,8 @@ import {
   type Registry,
   readBody,
   send,
-  sendError,
+  sendMetrics,
+  routeHandler,
 } from '../server/index.js';
 import { CheckpointRejected, MAX_CHECKPOINT_BYTES, type Monitor } from './monitor.js';
 import type { MonitorStore } from './store.js';
@@ -103,15 +104,11 @@ export function createMonitorHandler(options: {
       return;
     }
     if (path === '/metrics') {
-      send(req, res, 200, metrics.render(), { type: 'text/plain; version=0.0.4' });
+      sendMetrics(req, res, metrics);
       return;
     }
     throw new HttpError(404, 'not found');
   }
 
-  return (req: IncomingMessage, res: ServerResponse): void => {
-    route(req, res).catch((error: unknown) => {
-      sendError(req, res, error, logger);
-    });
-  };
+  return routeHandler(route, logger);
 }

@@ -5,7 +5,14 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { formatCacheInfo, isHashPart } from '../nix/index.js';
-import { HttpError, type Logger, type Registry, send, sendError } from '../server/index.js';
+import {
+  HttpError,
+  type Logger,
+  type Registry,
+  send,
+  sendError,
+  sendMetrics,
+} from '../server/index.js';
 import type { ProxyConfig } from './config.js';
 import { streamNar } from './nar-stream.js';
 import type { Resolution, Resolver } from './resolver.js';
@@ -197,7 +204,7 @@ export function createProxyHandler(options: {
         cacheControl: 'no-store',
       });
     } else if (path === '/metrics') {
-      send(req, res, 200, metrics.render(), { type: 'text/plain; version=0.0.4' });
+      sendMetrics(req, res, metrics);
     } else {
       throw new HttpError(404, 'not found');
     }

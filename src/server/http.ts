@@ -5,6 +5,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from './logger.js';
+import type { Registry } from './metrics.js';
 
 /** An error with the HTTP status to answer; the message is sent to the client. */
 export class HttpError extends Error {
@@ -93,6 +94,23 @@ export function send(
   headers['Content-Length'] = String(data.length);
   res.writeHead(status, headers);
   res.end(req.method === 'HEAD' ? undefined : data);
+}
+
+/** Answers with the Prometheus text exposition of `metrics`. */
+export function sendMetrics(req: IncomingMessage, res: ServerResponse, metrics: Registry): void {
+  send(req, res, 200, metrics.render(), { type: 'text/plain; version=0.0.4' });
+}
+
+/** A request handler running an async route, whose errors become their HTTP answers. */
+export function routeHandler(
+  route: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  logger: Logger,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    route(req, res).catch((error: unknown) => {
+      sendError(req, res, error, logger);
+    });
+  };
 }
 
 /** Sends an error as `text/plain` (the message), logging unexpected ones. */

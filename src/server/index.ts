@@ -9,7 +9,9 @@ export {
   listen,
   parseListen,
   readBody,
+  routeHandler,
   send,
   sendError,
+  sendMetrics,
 } from './http.js';
 export { FetchError, download, fetchBytes, postBytes } from './fetch.js';
