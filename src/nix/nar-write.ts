@@ -24,62 +24,78 @@ export type NarSource =
       entries(): Iterable<readonly [name: Uint8Array, node: () => NarSource]>;
     };
 
-// Small tokens are gathered into one buffer so that a tree of small files is not a stream of
-// tiny chunks.
+// Small pieces are gathered into one buffer, so that a tree of small files is not a stream of
+// tiny chunks; full buffers wait in `ready` until the writer hands them on.
 const STAGE_SIZE = 64 * 1024;
+/** Content chunks at least this long are handed on as they are instead of being copied. */
+const DIRECT_CHUNK = 4096;
 
 class Stage {
   private buffer = Buffer.allocUnsafe(STAGE_SIZE);
   private used = 0;
+  readonly ready: Uint8Array[] = [];
 
-  /** Appends bytes; returns a full chunk to emit, if the stage filled up. */
-  add(bytes: Uint8Array): Uint8Array | undefined {
+  bytes(bytes: Uint8Array): void {
     if (this.used + bytes.length > STAGE_SIZE) {
-      const out = this.take();
-      if (bytes.length > STAGE_SIZE) return Buffer.concat([out ?? Buffer.alloc(0), bytes]);
-      this.buffer.set(bytes, 0);
-      this.used = bytes.length;
-      return out;
+      this.flush();
+      if (bytes.length > STAGE_SIZE) {
+        this.ready.push(bytes);
+        return;
+      }
     }
     this.buffer.set(bytes, this.used);
     this.used += bytes.length;
-    return undefined;
   }
 
-  /** Takes what is staged (a fresh buffer the caller may keep). */
-  take(): Uint8Array | undefined {
-    if (this.used === 0) return undefined;
-    const out = this.buffer.subarray(0, this.used);
+  /** A u64 little-endian (exact up to 2⁵³). */
+  u64(n: number): void {
+    if (this.used + 8 > STAGE_SIZE) this.flush();
+    this.buffer.writeUInt32LE(n % 0x1_0000_0000, this.used);
+    this.buffer.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.used + 4);
+    this.used += 8;
+  }
+
+  zeros(n: number): void {
+    if (n === 0) return;
+    if (this.used + n > STAGE_SIZE) this.flush();
+    this.buffer.fill(0, this.used, this.used + n);
+    this.used += n;
+  }
+
+  /** A NAR string: length, bytes, padding. */
+  string(bytes: Uint8Array): void {
+    this.u64(bytes.length);
+    this.bytes(bytes);
+    this.zeros(padding(bytes.length));
+  }
+
+  /** Moves what is staged to `ready` (a fresh buffer the caller may keep). */
+  flush(): void {
+    if (this.used === 0) return;
+    this.ready.push(this.buffer.subarray(0, this.used));
     this.buffer = Buffer.allocUnsafe(STAGE_SIZE);
     this.used = 0;
-    return out;
+  }
+
+  *drain(): Generator<Uint8Array, void, undefined> {
+    for (const chunk of this.ready) yield chunk;
+    this.ready.length = 0;
   }
 }
 
-const TOKENS = new Map(
-  [
-    '(',
-    ')',
-    'type',
-    'regular',
-    'executable',
-    '',
-    'contents',
-    'symlink',
-    'target',
-    'directory',
-    'entry',
-    'name',
-    'node',
-    NAR_MAGIC,
-  ].map((t) => [t, narString(t)]),
-);
-
-function token(t: string): Uint8Array {
-  const bytes = TOKENS.get(t);
-  if (bytes === undefined) throw new Error(`bug: unknown NAR token ${t}`);
-  return bytes;
+/** Token sequences of the grammar, framed once. */
+function tokens(...words: string[]): Uint8Array {
+  return Buffer.concat(words.map((w) => narString(w)));
 }
+const MAGIC = tokens(NAR_MAGIC);
+const OPEN_REGULAR = tokens('(', 'type', 'regular');
+const EXECUTABLE = tokens('executable', '');
+const CONTENTS = tokens('contents');
+const OPEN_SYMLINK_TARGET = tokens('(', 'type', 'symlink', 'target');
+const OPEN_DIRECTORY = tokens('(', 'type', 'directory');
+const ENTRY_NAME = tokens('entry', '(', 'name');
+const NODE = tokens('node');
+const CLOSE = tokens(')');
 
 /**
  * Serialises `root` as a NAR, yielding chunks the caller may keep. Throws `NixError` when a
@@ -88,33 +104,22 @@ function token(t: string): Uint8Array {
  */
 export function* writeNar(root: NarSource): Generator<Uint8Array, void, undefined> {
   const stage = new Stage();
-  function* put(bytes: Uint8Array): Generator<Uint8Array, void, undefined> {
-    const full = stage.add(bytes);
-    if (full !== undefined) yield full;
-  }
   function* node(source: NarSource): Generator<Uint8Array, void, undefined> {
-    yield* put(token('('));
-    yield* put(token('type'));
     switch (source.type) {
       case 'regular': {
-        yield* put(token('regular'));
-        if (source.executable) {
-          yield* put(token('executable'));
-          yield* put(token(''));
-        }
-        yield* put(token('contents'));
-        const length = Buffer.alloc(8);
-        length.writeBigUInt64LE(BigInt(source.size));
-        yield* put(length);
+        stage.bytes(OPEN_REGULAR);
+        if (source.executable) stage.bytes(EXECUTABLE);
+        stage.bytes(CONTENTS);
+        stage.u64(source.size);
         let seen = 0;
         for (const chunk of source.contents()) {
           seen += chunk.length;
           if (seen > source.size) break;
-          if (chunk.length >= 4096) {
-            const staged = stage.take();
-            if (staged !== undefined) yield staged;
-            yield chunk;
-          } else yield* put(chunk);
+          if (chunk.length >= DIRECT_CHUNK) {
+            stage.flush();
+            stage.ready.push(chunk);
+          } else stage.bytes(chunk);
+          if (stage.ready.length > 0) yield* stage.drain();
         }
         if (seen !== source.size) {
           throw new NixError(
@@ -122,16 +127,15 @@ export function* writeNar(root: NarSource): Generator<Uint8Array, void, undefine
             `file has ${seen} bytes, expected ${source.size}: it changed`,
           );
         }
-        yield* put(new Uint8Array(padding(source.size)));
+        stage.zeros(padding(source.size));
         break;
       }
       case 'symlink':
-        yield* put(token('symlink'));
-        yield* put(token('target'));
-        yield* put(narString(source.target));
+        stage.bytes(OPEN_SYMLINK_TARGET);
+        stage.string(source.target);
         break;
       case 'directory': {
-        yield* put(token('directory'));
+        stage.bytes(OPEN_DIRECTORY);
         const entries = [...source.entries()].sort(([a], [b]) => Buffer.compare(a, b));
         for (const [i, [name, child]] of entries.entries()) {
           if (!validEntryName(name)) {
@@ -144,21 +148,20 @@ export function* writeNar(root: NarSource): Generator<Uint8Array, void, undefine
           if (previous !== undefined && Buffer.compare(previous[0], name) === 0) {
             throw new NixError('malformed', `duplicate file name ${Buffer.from(name).toString()}`);
           }
-          yield* put(token('entry'));
-          yield* put(token('('));
-          yield* put(token('name'));
-          yield* put(narString(name));
-          yield* put(token('node'));
+          stage.bytes(ENTRY_NAME);
+          stage.string(name);
+          stage.bytes(NODE);
           yield* node(child());
-          yield* put(token(')'));
+          stage.bytes(CLOSE);
         }
         break;
       }
     }
-    yield* put(token(')'));
+    stage.bytes(CLOSE);
+    if (stage.ready.length > 0) yield* stage.drain();
   }
-  yield* put(token(NAR_MAGIC));
+  stage.bytes(MAGIC);
   yield* node(root);
-  const rest = stage.take();
-  if (rest !== undefined) yield rest;
+  stage.flush();
+  yield* stage.drain();
 }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { NixError } from './errors.js';
 import { formatHash } from './hash.js';
-import { narString } from './nar-format.js';
+import { NAR_MAGIC, narString } from './nar-format.js';
 import { NarHasher, hashNarSource, hashNarStream } from './nar-hash.js';
 import { NarParser } from './nar-parse.js';
 import { type NarSource, writeNar } from './nar-write.js';
@@ -134,6 +134,27 @@ describe('writeNar()', () => {
       contents: () => [Buffer.from('ab')],
     };
     expect(() => [...writeNar(lying)]).toThrow(/changed/);
+  });
+
+  test('frames a size past 2³² as a full 64-bit little-endian length', () => {
+    const size = 2 ** 32 + 5;
+    const huge: NarSource = {
+      type: 'regular',
+      executable: false,
+      size,
+      contents: () => [Buffer.alloc(8192)],
+    };
+    // The first chunk carries the header up to the contents' length; the rest is not needed.
+    const first = writeNar(huge).next().value;
+    const header = Buffer.concat(
+      [NAR_MAGIC, '(', 'type', 'regular', 'contents'].map((t) => narString(t)),
+    );
+    expect(
+      Buffer.from(first ?? [])
+        .subarray(0, header.length)
+        .equals(header),
+    ).toBe(true);
+    expect(Buffer.from(first ?? []).readBigUInt64LE(header.length)).toBe(BigInt(size));
   });
 });
 
