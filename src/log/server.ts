@@ -52,6 +52,8 @@ const TEXT = 'text/plain; charset=utf-8';
 const BINARY = 'application/octet-stream';
 const JSON_TYPE = 'application/json';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** Most store paths one `POST /lookup` may ask about. */
+export const MAX_LOOKUP_PATHS = 1000;
 
 /** What `/lookup/<hash part>` returns for each entry. */
 export interface LookupEntry {
@@ -130,12 +132,15 @@ export function createLogHandler(options: LogServerOptions) {
     send(req, res, 200, bundle, { type: BINARY, cacheControl: IMMUTABLE, gzip: true });
   }
 
-  async function lookup(req: IncomingMessage, res: ServerResponse, hashPart: string) {
-    if (!isHashPart(hashPart)) throw new HttpError(400, 'not a store path hash part');
-    const [found, state] = await Promise.all([storage.lookup(hashPart), storage.state()]);
-    const { treeSize, checkpoint: cp } = state;
-    const reader = readTiles(treeSize);
-    const entries: LookupEntry[] = await Promise.all(
+  /** Every entry for `hashPart`, each with a tlog-proof against checkpoint `cp` when sequenced. */
+  async function entriesFor(
+    hashPart: string,
+    treeSize: number,
+    cp: string | undefined,
+    reader: ReturnType<typeof readTiles>,
+  ): Promise<LookupEntry[]> {
+    const found = await storage.lookup(hashPart);
+    return Promise.all(
       found.map(async ({ index, data }) => {
         const entry = Buffer.from(data).toString('utf8');
         const claim = claimToJson(parseEntry(entry, storeDir));
@@ -149,10 +154,52 @@ export function createLogHandler(options: LogServerOptions) {
         };
       }),
     );
-    const body = JSON.stringify({ hashPart, treeSize, checkpoint: cp ?? null, entries });
+  }
+
+  function sendLookup(req: IncomingMessage, res: ServerResponse, body: string) {
     // Typical answers are a few KiB: compressing them costs both sides more than it saves.
     const gzip = body.length > 16_384;
     send(req, res, 200, body, { type: JSON_TYPE, cacheControl: 'no-cache', gzip });
+  }
+
+  async function lookup(req: IncomingMessage, res: ServerResponse, hashPart: string) {
+    if (!isHashPart(hashPart)) throw new HttpError(400, 'not a store path hash part');
+    const { treeSize, checkpoint: cp } = await storage.state();
+    const entries = await entriesFor(hashPart, treeSize, cp, readTiles(treeSize));
+    sendLookup(req, res, JSON.stringify({ hashPart, treeSize, checkpoint: cp ?? null, entries }));
+  }
+
+  /** `POST /lookup`: many paths at once, all proved against one checkpoint. */
+  async function lookupMany(req: IncomingMessage, res: ServerResponse) {
+    const type = req.headers['content-type'] ?? '';
+    if (!/^application\/json\b/.test(type)) throw new HttpError(415, 'send application/json');
+    const body = await readBody(req, { maxBytes: 64 << 10, timeoutMs: bodyLimits.timeoutMs });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'body is not valid JSON');
+    }
+    const hashParts = (parsed as { hashParts?: unknown } | null)?.hashParts;
+    if (
+      !Array.isArray(hashParts) ||
+      hashParts.length === 0 ||
+      Object.keys(parsed as object).length !== 1
+    ) {
+      throw new HttpError(400, 'want {"hashParts": [hash part, …]} with at least one');
+    }
+    if (hashParts.length > MAX_LOOKUP_PATHS)
+      throw new HttpError(413, `more than ${MAX_LOOKUP_PATHS} hash parts`);
+    for (const [i, h] of hashParts.entries()) {
+      if (typeof h !== 'string' || !isHashPart(h))
+        throw new HttpError(400, `hashParts[${i}] is not a store path hash part`);
+    }
+    const unique = [...new Set(hashParts as string[])];
+    const { treeSize, checkpoint: cp } = await storage.state();
+    const reader = readTiles(treeSize);
+    const found = await Promise.all(unique.map((h) => entriesFor(h, treeSize, cp, reader)));
+    const paths = Object.fromEntries(unique.map((h, i) => [h, found[i] ?? []]));
+    sendLookup(req, res, JSON.stringify({ treeSize, checkpoint: cp ?? null, paths }));
   }
 
   async function submit(req: IncomingMessage, res: ServerResponse) {
@@ -204,6 +251,10 @@ export function createLogHandler(options: LogServerOptions) {
       if (req.method !== 'POST') allow('POST');
       await submit(req, res);
       return 'submit';
+    }
+    if (path === '/lookup' && req.method === 'POST') {
+      await lookupMany(req, res);
+      return 'lookup-many';
     }
     if (!get) allow('GET, HEAD');
     if (path === '/checkpoint') await checkpoint(req, res);

@@ -23,6 +23,9 @@ describe('proxy config', () => {
     expect(c.statePath).toBe(join(dir, 'accord-proxy.db'));
     expect(c.upstreams.map((u) => u.url)).toEqual(['file:///srv/c', 'https://cache.example']);
     expect(c.monitors).toEqual([]);
+    expect(c.narCacheBytes).toBe(256 * 2 ** 20);
+    expect(parse(`${base}nar-cache-mib = 0\n${upstream}`).narCacheBytes).toBe(0);
+    expect(() => parse(`${base}nar-cache-mib = -1\n${upstream}`)).toThrow(/nar-cache-mib/);
     expect(c.policy.logs.map((l) => l.origin)).toEqual(['a.test/log']);
   });
 

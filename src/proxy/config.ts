@@ -36,6 +36,10 @@ export interface ProxyConfig {
   readonly narinfoDeadlineMs: number;
   readonly cacheTtlSeconds: number;
   readonly negativeTtlSeconds: number;
+  /** Memory for verified NARs served again without the upstream (0: none). */
+  readonly narCacheBytes: number;
+  /** Decide a trusted path's references before Nix asks (one batched lookup per log). */
+  readonly prefetchReferences: boolean;
   readonly upstreams: readonly UpstreamConfig[];
   /** Monitors to hand every checkpoint seen to (`<url>/checkpoints`). */
   readonly monitors: readonly string[];
@@ -53,6 +57,8 @@ const TOP_KEYS = new Set([
   'narinfo-deadline-ms',
   'cache-ttl-seconds',
   'negative-ttl-seconds',
+  'nar-cache-mib',
+  'prefetch-references',
   'upstream',
   'monitors',
 ]);
@@ -158,6 +164,9 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     };
   });
   if (upstreams.length === 0) throw new ConfigError('config: at least one [[upstream]] is needed');
+  const prefetchReferences = doc['prefetch-references'] ?? true;
+  if (typeof prefetchReferences !== 'boolean')
+    throw new ConfigError('config: prefetch-references must be true or false');
   const monitors = doc.monitors ?? [];
   if (
     !Array.isArray(monitors) ||
@@ -176,6 +185,8 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     narinfoDeadlineMs: int(doc, 'narinfo-deadline-ms', 'config', 5000, 600_000),
     cacheTtlSeconds: int(doc, 'cache-ttl-seconds', 'config', 60, 86_400),
     negativeTtlSeconds: int(doc, 'negative-ttl-seconds', 'config', 10, 86_400),
+    narCacheBytes: int(doc, 'nar-cache-mib', 'config', 256, 1 << 20) * (1 << 20),
+    prefetchReferences,
     upstreams: [...upstreams].sort((a, b) => a.priority - b.priority),
     monitors: monitors.map((m: string) => m.replace(/\/+$/, '')),
   };

@@ -22,7 +22,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../tlog/index.js';
-import { FetchError, fetchBytes } from '../server/index.js';
+import { FetchError, fetchBytes, postBytes } from '../server/index.js';
 import type { ProxyState } from './state.js';
 
 /** Verification failed in a way that shows the log misbehaving (it is distrusted). */
@@ -37,32 +37,56 @@ class Misbehaviour extends Error {
 }
 
 const MAX_LOOKUP_BYTES = 4 << 20;
+/** A batch answer may be this large (it proves up to {@link MAX_BATCH} paths). */
+const MAX_BATCH_LOOKUP_BYTES = 64 << 20;
+/** Most paths asked in one `POST /lookup` (the log server's limit). */
+export const MAX_BATCH = 1000;
 
-interface LookupBody {
-  checkpoint: string;
-  entries: { index: number; entry: string; proof: string | undefined }[];
-}
+type LookupEntry = { index: number; entry: string; proof: string | undefined };
 
-/** Reads a /lookup answer (attacker-controlled) into only the fields used, checking types. */
-function parseLookup(bytes: Buffer): LookupBody {
-  let doc: unknown;
+function parseJson(bytes: Buffer): unknown {
   try {
-    doc = JSON.parse(bytes.toString('utf8'));
+    return JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new Error('lookup answer is not JSON');
   }
-  const o = doc as { checkpoint?: unknown; entries?: unknown };
-  if (typeof o.checkpoint !== 'string' || !Array.isArray(o.entries) || o.entries.length > 10_000) {
-    throw new Error('lookup answer lacks a checkpoint or entries');
-  }
-  const entries = o.entries.map((raw: unknown) => {
-    const e = raw as { index?: unknown; entry?: unknown; proof?: unknown };
+}
+
+/** One path's entries from a lookup answer (attacker-controlled), checking types. */
+function parseEntries(raw: unknown): LookupEntry[] {
+  if (!Array.isArray(raw) || raw.length > 10_000) throw new Error('lookup answer lacks entries');
+  return raw.map((item: unknown) => {
+    const e = item as { index?: unknown; entry?: unknown; proof?: unknown };
     if (!Number.isSafeInteger(e.index) || typeof e.entry !== 'string')
       throw new Error('bad lookup entry');
     if (e.proof !== undefined && typeof e.proof !== 'string') throw new Error('bad lookup proof');
     return { index: e.index as number, entry: e.entry, proof: e.proof };
   });
-  return { checkpoint: o.checkpoint, entries };
+}
+
+/** Reads a `GET /lookup/<hash part>` answer into only the fields used. */
+function parseLookup(bytes: Buffer): { checkpoint: string; entries: LookupEntry[] } {
+  const o = parseJson(bytes) as { checkpoint?: unknown; entries?: unknown };
+  if (typeof o.checkpoint !== 'string') throw new Error('lookup answer lacks a checkpoint');
+  return { checkpoint: o.checkpoint, entries: parseEntries(o.entries) };
+}
+
+/** Reads a `POST /lookup` answer: every path asked must be there. */
+function parseBatchLookup(
+  bytes: Buffer,
+  hashParts: readonly string[],
+): { checkpoint: string; paths: Map<string, LookupEntry[]> } {
+  const o = parseJson(bytes) as { checkpoint?: unknown; paths?: unknown };
+  if (typeof o.checkpoint !== 'string') throw new Error('lookup answer lacks a checkpoint');
+  if (typeof o.paths !== 'object' || o.paths === null || Array.isArray(o.paths))
+    throw new Error('lookup answer lacks paths');
+  const all = o.paths as Record<string, unknown>;
+  const paths = new Map<string, LookupEntry[]>();
+  for (const h of hashParts) {
+    if (!Object.hasOwn(all, h)) throw new Error(`lookup answer lacks ${h}`);
+    paths.set(h, parseEntries(all[h]));
+  }
+  return { checkpoint: o.checkpoint, paths };
 }
 
 export interface LogClientOptions {
@@ -187,11 +211,45 @@ export class LogClient {
     );
     const checkpoint = this.verifyCheckpoint(body.checkpoint);
     await this.accept(checkpoint, body.checkpoint);
+    return this.verifyEntries(hashPart, body.entries, body.checkpoint, checkpoint);
+  }
+
+  /**
+   * Verified claims about many paths from one `POST /lookup`; throws on any failure (one bad
+   * proof rejects the whole answer).
+   */
+  private async lookupBatch(hashParts: readonly string[]): Promise<Map<string, ObservedClaim[]>> {
+    const body = parseBatchLookup(
+      await postBytes(
+        `${this.log.url}/lookup`,
+        JSON.stringify({ hashParts }),
+        'application/json',
+        this.options.timeoutMs,
+        MAX_BATCH_LOOKUP_BYTES,
+      ),
+      hashParts,
+    );
+    const checkpoint = this.verifyCheckpoint(body.checkpoint);
+    await this.accept(checkpoint, body.checkpoint);
+    const verified = [...body.paths].map(
+      ([h, entries]) => [h, this.verifyEntries(h, entries, body.checkpoint, checkpoint)] as const,
+    );
+    return new Map(verified);
+  }
+
+  /** Checks each entry's proof and subject, keeps the verified claims, and returns them. */
+  private verifyEntries(
+    hashPart: string,
+    entries: readonly LookupEntry[],
+    note: string,
+    checkpoint: Checkpoint,
+  ): ObservedClaim[] {
     const claims: ObservedClaim[] = [];
-    for (const e of body.entries) {
+    const kept: { index: number; entry: string; treeSize: number }[] = [];
+    for (const e of entries) {
       if (e.proof === undefined || e.index >= checkpoint.treeSize) continue; // not yet sequenced
       const proof = parseTlogProof(e.proof);
-      if (proof.checkpoint !== body.checkpoint || proof.index !== e.index) {
+      if (proof.checkpoint !== note || proof.index !== e.index) {
         throw new Error(`entry ${e.index}: proof is not against the answer's checkpoint`);
       }
       verifyInclusion(
@@ -206,16 +264,9 @@ export class LogClient {
         throw new Error(`entry ${e.index} is about ${claim.storePath.hashPart}, not ${hashPart}`);
       }
       claims.push({ claim, index: e.index, treeSize: checkpoint.treeSize });
+      kept.push({ index: e.index, entry: e.entry, treeSize: checkpoint.treeSize });
     }
-    this.options.state.saveClaims(
-      this.log.origin,
-      hashPart,
-      claims.map((c) => ({
-        index: c.index,
-        entry: body.entries.find((e) => e.index === c.index)?.entry ?? '',
-        treeSize: c.treeSize,
-      })),
-    );
+    this.options.state.saveClaims(this.log.origin, hashPart, kept);
     return claims;
   }
 
@@ -250,13 +301,35 @@ export class LogClient {
    * (live, together with any verified before), or {@link fallback}.
    */
   async observe(hashPart: string): Promise<LogObservation> {
+    const found = await this.observeWith([hashPart], async () => {
+      return new Map([[hashPart, await this.lookup(hashPart)]]);
+    });
+    return found.get(hashPart) ?? this.fallback(hashPart, '');
+  }
+
+  /** {@link observe} for many paths in one `POST /lookup` (at most {@link MAX_BATCH}). */
+  observeMany(hashParts: readonly string[]): Promise<Map<string, LogObservation>> {
+    return this.observeWith(hashParts, () => this.lookupBatch(hashParts));
+  }
+
+  private async observeWith(
+    hashParts: readonly string[],
+    lookup: () => Promise<Map<string, ObservedClaim[]>>,
+  ): Promise<Map<string, LogObservation>> {
     const origin = this.log.origin;
-    if (this.options.state.distrusted(origin) !== undefined) return this.fallback(hashPart, '');
+    const fallbackAll = (reason: string) =>
+      new Map(hashParts.map((h) => [h, this.fallback(h, reason)] as const));
+    if (this.options.state.distrusted(origin) !== undefined) return fallbackAll('');
     try {
-      const live = await this.lookup(hashPart);
-      const known = new Set(live.map((c) => c.index));
-      const before = this.stored(hashPart).filter((c) => !known.has(c.index));
-      return { origin, status: 'answered', claims: [...live, ...before] };
+      const live = await lookup();
+      return new Map(
+        hashParts.map((h) => {
+          const claims = live.get(h) ?? [];
+          const known = new Set(claims.map((c) => c.index));
+          const before = this.stored(h).filter((c) => !known.has(c.index));
+          return [h, { origin, status: 'answered', claims: [...claims, ...before] }] as const;
+        }),
+      );
     } catch (error) {
       if (error instanceof Misbehaviour) {
         this.options.state.distrust(origin, error.message, error.evidence);
@@ -265,14 +338,18 @@ export class LogClient {
           reason: error.message,
         });
         this.options.onMisbehaviour?.(origin, error.message);
-        return this.fallback(hashPart, '');
+        return fallbackAll('');
       }
       const reason =
         error instanceof FetchError
           ? error.message
           : `answer rejected: ${(error as Error).message}`;
-      this.options.logger.warn('log lookup failed', { log: origin, hashPart, reason });
-      return this.fallback(hashPart, reason);
+      this.options.logger.warn('log lookup failed', {
+        log: origin,
+        ...(hashParts.length === 1 ? { hashPart: hashParts[0] } : { paths: hashParts.length }),
+        reason,
+      });
+      return fallbackAll(reason);
     }
   }
 }

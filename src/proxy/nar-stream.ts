@@ -11,21 +11,24 @@ import type { Upstream } from './upstream.js';
 
 /** How a NAR response ended. */
 export type NarOutcome =
-  | { readonly kind: 'ok'; readonly bytes: number }
+  /** `nar`: the verified bytes, when asked to keep them. */
+  | { readonly kind: 'ok'; readonly bytes: number; readonly nar?: Buffer }
   | { readonly kind: 'mismatch'; readonly reason: string }
   | { readonly kind: 'failed'; readonly reason: string; readonly started: boolean };
 
 /**
  * Streams the NAR of `served` to `res`. Before the first byte arrives nothing is written (the
- * caller can still answer 404); after it, a failure or mismatch destroys the response.
+ * caller can still answer 404); after it, a failure or mismatch destroys the response. With
+ * `keep`, a complete verified NAR is also returned, for a cache.
  */
 export async function streamNar(
   res: ServerResponse,
   served: ServedNar,
   upstream: Upstream,
   signal: AbortSignal,
-  head = false,
+  options: { readonly head?: boolean; readonly keep?: boolean } = {},
 ): Promise<NarOutcome> {
+  const { head = false, keep = false } = options;
   const chunks = decompress(served.compression, upstream.download(served.narUrl, signal), {
     maxOutput: served.narSize,
   })[Symbol.asyncIterator]();
@@ -35,6 +38,7 @@ export async function streamNar(
   let held: Uint8Array[] = [];
   let heldBytes = 0;
   let started = false;
+  const kept: Uint8Array[] = [];
   const flush = async (keepLast: boolean) => {
     const out = keepLast ? held.slice(0, -1) : held;
     held = keepLast ? held.slice(-1) : [];
@@ -66,6 +70,7 @@ export async function streamNar(
       }
       held.push(step.value);
       heldBytes += step.value.length;
+      if (keep) kept.push(step.value);
       if (heldBytes >= 1 << 20) await flush(true);
     }
     const { narHash, narSize } = hasher.digest();
@@ -79,7 +84,9 @@ export async function streamNar(
     if (!started) return { kind: 'failed', reason: 'empty NAR', started };
     await flush(false);
     res.end();
-    return { kind: 'ok', bytes: narSize };
+    return keep
+      ? { kind: 'ok', bytes: narSize, nar: Buffer.concat(kept, narSize) }
+      : { kind: 'ok', bytes: narSize };
   } catch (error) {
     await chunks.return(undefined).catch(() => undefined);
     if (started) res.destroy();

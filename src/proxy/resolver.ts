@@ -141,12 +141,54 @@ export class Resolver {
     // trip instead of two (a refused path costs a wasted narinfo request).
     const narinfos = this.fetchNarInfos(hashPart, deadline);
     const observations = await this.observe(hashPart, Math.min(this.config.logTimeoutMs, deadline));
+    return this.conclude(hashPart, observations, await narinfos);
+  }
+
+  /**
+   * Resolves many paths (at most {@link MAX_BATCH}) with one `POST /lookup` per log, as when
+   * prefetching a closure: each path's resolution settles on its own.
+   */
+  resolveMany(hashParts: readonly string[]): Map<string, Promise<Resolution>> {
+    const deadline = this.config.narinfoDeadlineMs;
+    const logDeadline = Math.min(this.config.logTimeoutMs, deadline);
+    const observed = Promise.all(
+      this.logs.map((client) =>
+        withDeadline(
+          client.observeMany(hashParts),
+          logDeadline,
+          () =>
+            new Map(
+              hashParts.map((h) => [h, client.fallback(h, `no answer within ${logDeadline} ms`)]),
+            ),
+        ),
+      ),
+    );
+    return new Map(
+      hashParts.map((h) => {
+        const narinfos = this.fetchNarInfos(h, deadline);
+        const resolution = observed.then(async (perLog) => {
+          const observations = this.logs.map(
+            (client, i) => perLog[i]?.get(h) ?? client.fallback(h, 'not in the answer'),
+          );
+          return this.conclude(h, observations, await narinfos);
+        });
+        return [h, resolution] as const;
+      }),
+    );
+  }
+
+  /** Decides from what the logs said, and writes the narinfo when an upstream has the NAR. */
+  private conclude(
+    hashPart: string,
+    observations: readonly LogObservation[],
+    narinfos: readonly { upstream: Upstream; info: NarInfo | undefined }[],
+  ): Resolution {
     const decision = decide(this.config.policy, observations);
     const claim = decision.claim;
     if (decision.verdict !== 'trusted' || claim === undefined) {
       return { hashPart, decision, reason: `${decision.verdict}: ${decision.reason}` };
     }
-    const found = this.pickUpstream(hashPart, claim, await narinfos);
+    const found = this.pickUpstream(hashPart, claim, narinfos);
     if (found === undefined) {
       return { hashPart, decision, reason: 'trusted, but no upstream cache has the agreed NAR' };
     }

@@ -14,7 +14,9 @@ import {
   sendMetrics,
 } from '../server/index.js';
 import type { ProxyConfig } from './config.js';
+import { NarCache } from './nar-cache.js';
 import { streamNar } from './nar-stream.js';
+import { MAX_BATCH } from './log-client.js';
 import type { Resolution, Resolver } from './resolver.js';
 import type { ProxyState } from './state.js';
 
@@ -31,6 +33,8 @@ interface CacheEntry {
 
 /** Most answers kept in memory (oldest dropped first). */
 const MAX_CACHED = 100_000;
+/** Prefetching stops while this many paths are being resolved. */
+const MAX_PREFETCHING = 5000;
 
 export function createProxyHandler(options: {
   readonly config: ProxyConfig;
@@ -41,10 +45,16 @@ export function createProxyHandler(options: {
 }) {
   const { config, resolver, state, logger, metrics } = options;
   const answers = new Map<string, CacheEntry>();
-  const inflight = new Map<string, Promise<Resolution>>();
+  const inflight = new Map<string, Promise<Resolved>>();
   const narinfos = metrics.counter('accord_proxy_narinfo_total', 'narinfo answers by verdict');
   const nars = metrics.counter('accord_proxy_nar_total', 'NAR responses by outcome');
   const narBytes = metrics.counter('accord_proxy_nar_bytes_total', 'Verified NAR bytes served');
+  const narCache = new NarCache(config.narCacheBytes);
+  metrics.gauge(
+    'accord_proxy_nar_cache_bytes',
+    'Bytes of verified NARs kept in memory',
+    () => narCache.bytes,
+  );
   const decisions = metrics.histogram(
     'accord_proxy_decision_seconds',
     'Time to resolve a path',
@@ -56,18 +66,84 @@ export function createProxyHandler(options: {
     priority: config.priority,
   });
 
-  /** Resolves a path once even when many requests ask for it at the same time. */
-  function resolveOnce(hashPart: string): Promise<Resolution> {
-    let pending = inflight.get(hashPart);
-    if (pending === undefined) {
-      const start = performance.now();
-      pending = resolver.resolve(hashPart).finally(() => {
+  /** A resolution and the answer made of it. */
+  interface Resolved {
+    readonly resolution: Resolution;
+    readonly entry: CacheEntry;
+  }
+
+  /** Keeps `pending` as the resolution of `hashPart` until it settles. */
+  function track(hashPart: string, pending: Promise<Resolution>, prefetched: boolean) {
+    const start = performance.now();
+    const resolved = pending
+      .then((resolution) => ({ resolution, entry: remember(hashPart, resolution, prefetched) }))
+      .finally(() => {
         inflight.delete(hashPart);
         decisions.observe((performance.now() - start) / 1000);
       });
-      inflight.set(hashPart, pending);
+    inflight.set(hashPart, resolved);
+    return resolved;
+  }
+
+  /** Resolves a path once even when many requests ask for it at the same time. */
+  function resolveOnce(hashPart: string): Promise<Resolved> {
+    return inflight.get(hashPart) ?? track(hashPart, resolver.resolve(hashPart), false);
+  }
+
+  /**
+   * Nix asks for a path's references right after the path: decide them now, with one batched
+   * lookup per log. Only answers kept for a while make this worthwhile.
+   */
+  function prefetch(resolution: Resolution) {
+    const claim = resolution.decision.claim;
+    if (!config.prefetchReferences || config.cacheTtlSeconds === 0 || claim === undefined) return;
+    const wanted = [...new Set(claim.references.map((ref) => ref.slice(0, 32)))].filter(
+      (h) => h !== resolution.hashPart && cached(h) === undefined && !inflight.has(h),
+    );
+    const room = MAX_PREFETCHING - inflight.size;
+    wanted.length = Math.max(0, Math.min(wanted.length, room));
+    for (let i = 0; i < wanted.length; i += MAX_BATCH) {
+      for (const [h, pending] of resolver.resolveMany(wanted.slice(i, i + MAX_BATCH))) {
+        track(h, pending, true).catch((error: unknown) => {
+          logger.warn('prefetch failed', { hashPart: h, error });
+        });
+      }
     }
-    return pending;
+  }
+
+  /**
+   * Makes the answer for a resolution and keeps it. A prefetched refusal is not kept: the
+   * path is decided afresh when Nix asks (a prefetch may have run into a busy upstream).
+   */
+  function remember(hashPart: string, r: Resolution, prefetched: boolean): CacheEntry {
+    const trusted = r.narinfo !== undefined;
+    const body = Buffer.from(r.narinfo ?? `${r.reason}\n`);
+    const verdict = trusted ? 'trusted' : (r.reason.split(':')[0] ?? 'refused');
+    const entry: CacheEntry = {
+      status: trusted ? 200 : 404,
+      body,
+      headers: {
+        'Content-Type': trusted ? 'text/x-nix-narinfo' : 'text/plain; charset=utf-8',
+        'Content-Length': String(body.length),
+        'Cache-Control': 'no-cache',
+        ...(trusted ? {} : { 'X-Accord-Reason': r.reason.replace(/[^\x20-\x7e]/g, '?') }),
+      },
+      verdict,
+      reason: r.reason,
+      expires: Date.now() + 1000 * (trusted ? config.cacheTtlSeconds : config.negativeTtlSeconds),
+      count: countVerdict(verdict),
+    };
+    if (prefetched && !trusted) return entry;
+    answers.delete(hashPart);
+    answers.set(hashPart, entry);
+    if (answers.size > MAX_CACHED) answers.delete(answers.keys().next().value as string);
+    logger.info(trusted ? 'serving path' : 'refusing path', {
+      hashPart,
+      reason: r.reason,
+      ...(prefetched ? { prefetched } : {}),
+    });
+    if (trusted) prefetch(r);
+    return entry;
   }
 
   const verdictCounters = new Map<string, () => void>();
@@ -95,53 +171,43 @@ export function createProxyHandler(options: {
   }
 
   async function narinfo(req: IncomingMessage, res: ServerResponse, hashPart: string) {
-    let entry = cached(hashPart);
-    if (entry === undefined) {
-      const r = await resolveOnce(hashPart);
-      const trusted = r.narinfo !== undefined;
-      const body = Buffer.from(r.narinfo ?? `${r.reason}\n`);
-      const verdict = trusted ? 'trusted' : (r.reason.split(':')[0] ?? 'refused');
-      entry = {
-        status: trusted ? 200 : 404,
-        body,
-        headers: {
-          'Content-Type': trusted ? 'text/x-nix-narinfo' : 'text/plain; charset=utf-8',
-          'Content-Length': String(body.length),
-          'Cache-Control': 'no-cache',
-          ...(trusted ? {} : { 'X-Accord-Reason': r.reason.replace(/[^\x20-\x7e]/g, '?') }),
-        },
-        verdict,
-        reason: r.reason,
-        expires: Date.now() + 1000 * (trusted ? config.cacheTtlSeconds : config.negativeTtlSeconds),
-        count: countVerdict(verdict),
-      };
-      answers.delete(hashPart);
-      answers.set(hashPart, entry);
-      if (answers.size > MAX_CACHED) answers.delete(answers.keys().next().value as string);
-      logger.info(trusted ? 'serving path' : 'refusing path', { hashPart, reason: r.reason });
-    }
-    answer(req, res, hashPart, entry);
+    answer(req, res, hashPart, cached(hashPart) ?? (await resolveOnce(hashPart)).entry);
   }
 
   async function nar(req: IncomingMessage, res: ServerResponse, hashPart: string, narHash: string) {
     let served = state.served(hashPart);
     if (served?.narHash !== `sha256:${narHash}`) {
       // Not resolved by this proxy yet (or since a restart): decide now.
-      served = (await resolveOnce(hashPart)).served;
+      served = (await resolveOnce(hashPart)).resolution.served;
     }
     if (served?.narHash !== `sha256:${narHash}`)
       throw new HttpError(404, 'no trusted NAR with this hash');
     const upstream = resolver.upstreams.find((u) => u.url === served.upstream);
     if (upstream === undefined)
       throw new HttpError(404, 'the upstream of this NAR is no longer configured');
+    const head = req.method === 'HEAD';
+    const cached = narCache.get(served.narHash);
+    if (cached !== undefined) {
+      res.writeHead(200, {
+        'Content-Type': 'application/x-nix-nar',
+        'Content-Length': String(cached.length),
+        'Cache-Control': 'public, max-age=31536000, immutable',
+      });
+      res.end(head ? undefined : cached);
+      nars.inc({ outcome: 'cached' });
+      if (!head) narBytes.inc({}, cached.length);
+      return;
+    }
     const abort = new AbortController();
     res.on('close', () => {
       abort.abort();
     });
-    const outcome = await streamNar(res, served, upstream, abort.signal, req.method === 'HEAD');
+    const keep = !head && narCache.accepts(served.narSize);
+    const outcome = await streamNar(res, served, upstream, abort.signal, { head, keep });
     nars.inc({ outcome: outcome.kind });
     if (outcome.kind === 'ok') {
       narBytes.inc({}, outcome.bytes);
+      if (outcome.nar !== undefined) narCache.put(served.narHash, outcome.nar);
       return;
     }
     if (outcome.kind === 'mismatch') {
@@ -165,7 +231,7 @@ export function createProxyHandler(options: {
   }
 
   async function explain(req: IncomingMessage, res: ServerResponse, hashPart: string) {
-    const r = await resolveOnce(hashPart);
+    const r = (await resolveOnce(hashPart)).resolution;
     const body = {
       hashPart,
       verdict: r.decision.verdict,

@@ -70,6 +70,39 @@ describe('accord log serve over HTTP', () => {
     expect(() => verifyTlogProof(proof, hashLeaf(Buffer.from(forged)), policy)).toThrow();
   });
 
+  test('POST /lookup answers many paths against one checkpoint, each proof verifying', async () => {
+    const claims = [makeClaim(11, 0, 'batch'), makeClaim(12, 0, 'batch')];
+    const { indexes } = (await (await log.submit(claims)).json()) as { indexes: number[] };
+    await log.waitForSize(Math.max(...indexes) + 1);
+    const hashOf = (c: (typeof claims)[number]) => c.storePath.slice(11, 43);
+    const absent = '0'.repeat(32);
+    const [c0, c1] = claims as [(typeof claims)[number], (typeof claims)[number]];
+    const ask = [hashOf(c0), absent, hashOf(c1)];
+    const res = await fetch(`${log.url}/lookup`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ hashParts: [...ask, ask[0]] }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      checkpoint: string;
+      paths: Record<string, { index: number; entry: string; proof: string }[]>;
+    };
+    expect(Object.keys(body.paths).sort()).toEqual([...ask].sort());
+    expect(body.paths[absent]).toEqual([]);
+    const policy = parseTlogPolicy(`log ${log.vkey}\nquorum none\n`);
+    for (const [i, c] of claims.entries()) {
+      const [e] = body.paths[hashOf(c)] ?? [];
+      expect(e?.index).toBe(indexes[i]);
+      expect(e?.entry).toBe(formatEntry(claimFromJson(c)));
+      const proof = parseTlogProof(e?.proof ?? '');
+      expect(proof.checkpoint).toBe(body.checkpoint);
+      expect(verifyTlogProof(proof, hashLeaf(Buffer.from(e?.entry ?? '')), policy).index).toBe(
+        indexes[i],
+      );
+    }
+  });
+
   test('the read path sets C2SP content types and cache lifetimes, and gzips bundles on request', async () => {
     await log.waitForSize(1);
     const cp = await fetch(`${log.url}/checkpoint`);
@@ -123,6 +156,12 @@ describe('accord log serve refuses bad input, writing nothing', () => {
   });
 
   const good = makeClaim(1, 0, 'bad-input');
+  const postLookup = (body: string) =>
+    fetch(`${log.url}/lookup`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body,
+    });
   const post = (body: string, headers: Record<string, string> = {}) =>
     fetch(`${log.url}/submit`, {
       method: 'POST',
@@ -217,6 +256,30 @@ describe('accord log serve refuses bad input, writing nothing', () => {
     ],
     ['a tile that does not exist', () => fetch(`${log.url}/tile/3/000`), 404, /no tile/],
     ['a bad lookup', () => fetch(`${log.url}/lookup/not-a-hash`), 400, /hash part/],
+    ['a batch lookup that is not JSON', () => postLookup('{"hashParts": ['), 400, /not valid JSON/],
+    ['a batch lookup without hashParts', () => postLookup('{"paths": []}'), 400, /hashParts/],
+    ['an empty batch lookup', () => postLookup('{"hashParts": []}'), 400, /at least one/],
+    [
+      'a batch lookup with a bad hash part',
+      () => postLookup('{"hashParts": ["../x"]}'),
+      400,
+      /hashParts\[0\]/,
+    ],
+    [
+      'a batch lookup of 1,001 paths',
+      () =>
+        postLookup(
+          JSON.stringify({ hashParts: Array.from({ length: 1001 }, () => '0'.repeat(32)) }),
+        ),
+      413,
+      /more than 1000/,
+    ],
+    [
+      'an oversized batch lookup',
+      () => postLookup(JSON.stringify({ hashParts: ['0'.repeat(32)], pad: 'x'.repeat(70_000) })),
+      413,
+      /larger than/,
+    ],
   ])('%s', async (_, request, status, message) => {
     const before = await log.service.storage.state();
     const res = await request();

@@ -11,35 +11,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ClaimJson } from '../../src/claim/index.js';
 import {
-  type NarSource,
-  encodeNix32,
   formatNarInfo,
   formatNixSecretKey,
   generateNixSecretKey,
   parseStorePath,
-  writeNar,
 } from '../../src/nix/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { close, createLogger, listen } from '../../src/server/index.js';
-import { hashPartOf } from '../support/claims.js';
+import { hashPartOf, makeNar } from '../support/claims.js';
 import { type TestLog, startTestLog } from '../support/log.js';
-
-/** A NAR of a one-file tree, its hash and size. */
-function makeNar(text: string) {
-  const data = Buffer.from(text);
-  const source: NarSource = {
-    type: 'regular',
-    executable: false,
-    size: data.length,
-    contents: () => [data],
-  };
-  const nar = Buffer.concat([...writeNar(source)]);
-  return {
-    nar,
-    hash: `sha256:${encodeNix32(createHash('sha256').update(nar).digest())}`,
-    size: nar.length,
-  };
-}
 
 /** A claim for test path `i` with a real NAR behind it. */
 function pathWithNar(i: number) {
@@ -221,6 +201,33 @@ describe('accord proxy against hostile logs and upstreams', () => {
     const url = /URL: (\S+)/.exec(text)?.[1] ?? '';
     const nar = Buffer.from(await (await fetch(`${proxy.url}/${url}`)).arrayBuffer());
     expect(nar.equals(paths[10]?.nar ?? Buffer.alloc(0))).toBe(true);
+  });
+
+  test('a verified NAR is served again from memory, without asking the upstream', async () => {
+    const p = paths[3] as (typeof paths)[number];
+    let downloads = 0;
+    cache.set((path) => {
+      if (path === `/nar/${p.hashPart}.nar`) downloads++;
+      return undefined;
+    });
+    try {
+      const info = await (await get(p)).text();
+      expect(info).toMatch(/^StorePath: /);
+      const url = /URL: (\S+)/.exec(info)?.[1] ?? '';
+      for (let i = 0; i < 3; i++) {
+        const nar = Buffer.from(await (await fetch(`${proxy.url}/${url}`)).arrayBuffer());
+        expect(nar.equals(p.nar)).toBe(true);
+      }
+      const head = await fetch(`${proxy.url}/${url}`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-length')).toBe(String(p.nar.length));
+      expect(downloads).toBe(1);
+      const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
+      expect(metrics).toMatch(/accord_proxy_nar_total\{outcome="cached"\} 3\n/);
+      expect(metrics).toMatch(/accord_proxy_nar_cache_bytes \d+\n/);
+    } finally {
+      cache.set(() => undefined);
+    }
   });
 
   // Paths 11… are claimed by log 1 and log 3 only: a bad answer from log 3 must refuse them.

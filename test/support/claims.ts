@@ -1,7 +1,7 @@
 /** Test support: deterministic, valid claims in the JSON form `accord submit` sends. */
 import { createHash } from 'node:crypto';
 import type { ClaimJson } from '../../src/claim/index.js';
-import { encodeNix32 } from '../../src/nix/index.js';
+import { type NarSource, encodeNix32, writeNar } from '../../src/nix/index.js';
 
 /** The 32-character hash part of test path `i`. */
 export function hashPartOf(i: number, salt = ''): string {
@@ -17,5 +17,22 @@ export function makeClaim(i: number, variant = 0, salt = ''): ClaimJson {
     narSize: 1000 + i,
     references: i > 0 ? [`${hashPartOf(i - 1, salt)}-pkg-${i - 1}`] : [],
     deriver: `${hashPartOf(i + 1_000_000, salt)}-pkg-${i}.drv`,
+  };
+}
+
+/** A NAR of a one-file tree, its hash and size. */
+export function makeNar(text: string) {
+  const data = Buffer.from(text);
+  const source: NarSource = {
+    type: 'regular',
+    executable: false,
+    size: data.length,
+    contents: () => [data],
+  };
+  const nar = Buffer.concat([...writeNar(source)]);
+  return {
+    nar,
+    hash: `sha256:${encodeNix32(createHash('sha256').update(nar).digest())}`,
+    size: nar.length,
   };
 }
