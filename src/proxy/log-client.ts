@@ -231,10 +231,16 @@ export class LogClient {
     );
     const checkpoint = this.verifyCheckpoint(body.checkpoint);
     await this.accept(checkpoint, body.checkpoint);
-    const verified = [...body.paths].map(
-      ([h, entries]) => [h, this.verifyEntries(h, entries, body.checkpoint, checkpoint)] as const,
+    // One commit for the claims of every path, not one per path.
+    return this.options.state.transaction(
+      () =>
+        new Map(
+          [...body.paths].map(
+            ([h, entries]) =>
+              [h, this.verifyEntries(h, entries, body.checkpoint, checkpoint)] as const,
+          ),
+        ),
     );
-    return new Map(verified);
   }
 
   /** Checks each entry's proof and subject, keeps the verified claims, and returns them. */
@@ -270,11 +276,11 @@ export class LogClient {
     return claims;
   }
 
-  /** Claims about `hashPart` verified earlier and kept. */
-  private stored(hashPart: string): ObservedClaim[] {
+  /** Claims about `hashPart` verified earlier and kept (but for the indexes in `except`). */
+  private stored(hashPart: string, except: ReadonlySet<number> = new Set()): ObservedClaim[] {
     return this.options.state
       .storedClaims(hashPart)
-      .filter((c) => c.origin === this.log.origin)
+      .filter((c) => c.origin === this.log.origin && !except.has(c.index))
       .map((c) => ({
         claim: parseEntry(c.entry, this.options.storeDir),
         index: c.index,
@@ -326,7 +332,7 @@ export class LogClient {
         hashParts.map((h) => {
           const claims = live.get(h) ?? [];
           const known = new Set(claims.map((c) => c.index));
-          const before = this.stored(h).filter((c) => !known.has(c.index));
+          const before = this.stored(h, known);
           return [h, { origin, status: 'answered', claims: [...claims, ...before] }] as const;
         }),
       );

@@ -171,6 +171,11 @@ export class ProxyState {
     return this.q.distrusted.get(origin);
   }
 
+  /** Runs `fn` in one transaction (many writes, one commit). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   /** Stores verified claims (entry texts) for a path. */
   saveClaims(
     origin: string,
