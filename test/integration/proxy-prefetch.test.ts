@@ -42,6 +42,54 @@ async function requests(log: TestLog, route: string): Promise<number> {
   return Number(re.exec(text)?.[1] ?? 0);
 }
 
+type Rewrite = (answer: { status: number; text: string }) => { status: number; body: string };
+
+/** Forwards every request to `target`; POST /lookup answers go through `rewrite` when set. */
+async function gateway(target: () => string) {
+  let rewrite: Rewrite | undefined;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const post = req.method === 'POST';
+      fetch(`${target()}${req.url ?? ''}`, {
+        method: req.method ?? 'GET',
+        ...(post
+          ? { body: Buffer.concat(chunks), headers: { 'Content-Type': 'application/json' } }
+          : {}),
+      })
+        .then(async (answer) => {
+          const text = await answer.text();
+          const out =
+            post && rewrite !== undefined
+              ? rewrite({ status: answer.status, text })
+              : { status: answer.status, body: text };
+          res.writeHead(out.status).end(out.body);
+        })
+        .catch(() => res.destroy());
+    });
+  });
+  const url = await listen(server, '127.0.0.1', 0);
+  return {
+    url,
+    set(r: Rewrite | undefined) {
+      rewrite = r;
+    },
+    close: () => {
+      server.closeAllConnections();
+      return close(server, 100);
+    },
+  };
+}
+
+/** Changes the parsed JSON of a batch answer. */
+const batchRewrite =
+  (change: (body: { paths: Record<string, { entry: string; proof: string }[]> }) => unknown) =>
+  ({ text }: { text: string }) => ({
+    status: 200,
+    body: JSON.stringify(change(JSON.parse(text) as Parameters<typeof change>[0])),
+  });
+
 describe('accord proxy prefetches the references of a trusted path', () => {
   const dir = mkdtempSync(join(tmpdir(), 'accord-prefetch-'));
   const leaves = Array.from({ length: LEAVES }, (_, i) => path(i + 1, []));
@@ -51,6 +99,7 @@ describe('accord proxy prefetches the references of a trusted path', () => {
   );
   const all = [top, ...leaves];
   let logs: TestLog[];
+  let gate: Awaited<ReturnType<typeof gateway>>;
   let upstream: ReturnType<typeof createServer>;
   let upstreamUrl: string;
   const proxies: ProxyService[] = [];
@@ -64,6 +113,7 @@ describe('accord proxy prefetches the references of a trusted path', () => {
       await log.submit(all.map((p) => p.claim));
       await log.waitForSize(all.length);
     }
+    gate = await gateway(() => logs[1]?.url ?? '');
     upstream = createServer((req, res) => {
       const p = all.find(
         (x) => req.url === `/${x.hashPart}.narinfo` || req.url === `/nar/${x.hashPart}.nar`,
@@ -91,7 +141,8 @@ describe('accord proxy prefetches the references of a trusted path', () => {
     writeFileSync(
       join(dir, 'policy'),
       [
-        ...logs.map((l) => `log ${l.vkey} ${l.url}`),
+        `log ${logs[0]?.vkey ?? ''} ${logs[0]?.url ?? ''}`,
+        `log ${logs[1]?.vkey ?? ''} ${gate.url}`,
         'trust builders 2 p1.example/log p2.example/log',
         'decide builders',
         'quorum none',
@@ -102,6 +153,7 @@ describe('accord proxy prefetches the references of a trusted path', () => {
 
   afterAll(async () => {
     for (const p of proxies) await p.close();
+    await gate.close();
     upstream.closeAllConnections();
     await close(upstream, 100);
     for (const l of logs) await l.close();
@@ -172,4 +224,64 @@ describe('accord proxy prefetches the references of a trusted path', () => {
     }
     expect(lines.some((l) => l.includes('"prefetched":true'))).toBe(false);
   });
+
+  test.each<[string, Rewrite, RegExp]>([
+    ['an answer that is not JSON', () => ({ status: 200, body: '{"paths": ' }), /not JSON/],
+    ['a 500', () => ({ status: 500, body: 'oops' }), /HTTP 500/],
+    [
+      'a path left out',
+      batchRewrite((b) => ({
+        ...b,
+        paths: Object.fromEntries(Object.entries(b.paths).slice(1)),
+      })),
+      /lacks/,
+    ],
+    [
+      'a flipped proof hash',
+      batchRewrite((b) => {
+        const [first] = Object.values(b.paths);
+        if (first?.[0] !== undefined) {
+          first[0].proof = first[0].proof.replace(
+            /\nindex (\d+)\n(.)/,
+            (_, n: string, c: string) => `\nindex ${n}\n${c === 'A' ? 'B' : 'A'}`,
+          );
+        }
+        return b;
+      }),
+      /inclusion|proof/,
+    ],
+    [
+      'entries swapped between two paths',
+      batchRewrite((b) => {
+        const keys = Object.keys(b.paths);
+        const [x, y] = [keys[0] ?? '', keys[1] ?? ''];
+        [b.paths[x], b.paths[y]] = [b.paths[y] ?? [], b.paths[x] ?? []];
+        return b;
+      }),
+      /is about/,
+    ],
+  ])(
+    'a batch answer with %s is rejected whole; each path is decided when asked',
+    async (name, rewrite, reason) => {
+      gate.set(rewrite);
+      const { service, lines } = await proxy(`bad-${name.replace(/\W+/g, '-')}`, '');
+      try {
+        expect((await fetch(`${service.url}/${top.hashPart}.narinfo`)).status).toBe(200);
+        for (let i = 0; i < 200 && !lines.some((l) => l.includes('"paths":30')); i++) {
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        const failure = lines.find(
+          (l) => l.includes('log lookup failed') && l.includes('"paths":30'),
+        );
+        expect(failure).toMatch(reason);
+        expect(lines.some((l) => l.includes('"prefetched":true'))).toBe(false);
+      } finally {
+        gate.set(undefined);
+      }
+      // Nothing wrong was kept: asked now, a leaf is looked up afresh and served.
+      const leaf = leaves[5] ?? top;
+      expect((await fetch(`${service.url}/${leaf.hashPart}.narinfo`)).status).toBe(200);
+      expect(lines.some((l) => l.includes('distrusted'))).toBe(false);
+    },
+  );
 });
