@@ -6,7 +6,6 @@
 export class GroupCommit<T, R> {
   private queue: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
   private running = false;
-  private idleWaiters: (() => void)[] = [];
 
   /** `commit` writes a group of items in one transaction and returns one result per item. */
   constructor(private readonly commit: (items: readonly T[]) => Promise<R[]> | R[]) {}
@@ -36,12 +35,5 @@ export class GroupCommit<T, R> {
       }
     }
     this.running = false;
-    for (const wake of this.idleWaiters.splice(0)) wake();
-  }
-
-  /** Resolves once every queued item is committed (for a clean close). */
-  idle(): Promise<void> {
-    if (!this.running) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }

@@ -1,11 +1,7 @@
 /** LogStorage on SQLite (the embedded default): one database file, one server process. */
-import { closeSync, fsync, openSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
 import { GroupCommit } from './group-commit.js';
 import type { LogState, LogStorage, NewEntry, StoredEntry, StoredTile } from './storage.js';
-
-const fsyncAsync = promisify(fsync);
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS log_state (
@@ -31,30 +27,9 @@ CREATE TABLE IF NOT EXISTS tiles (
 `;
 
 /** Opens (creating if needed) a log database at `path` (`:memory:` for a throwaway one). */
-export function openSqliteLogStorage(
-  path: string,
-  options: {
-    /** Syncs a file to disk (default fsync on the thread pool); a seam for tests. */
-    readonly syncFile?: (fd: number) => Promise<void>;
-  } = {},
-): LogStorage {
-  const syncFile = options.syncFile ?? fsyncAsync;
-  // Durability without blocking: submissions commit with synchronous = NORMAL (the WAL is
-  // appended, not synced) and are acknowledged only after an fsync of the WAL file that runs on
-  // libuv's thread pool, so the next requests are parsed meanwhile and join the next group. A
-  // committed WAL frame that is on disk survives a power loss (recovery replays it), which is
-  // what FULL would give, one fsync per group. Publishing a checkpoint syncs before it returns
-  // (FULL for that transaction): a checkpoint is never served before it, and every entry it
-  // covers, is on disk.
-  const db: SqliteDatabase = openSqlite(path, { synchronous: 'NORMAL' });
+export function openSqliteLogStorage(path: string): LogStorage {
+  const db: SqliteDatabase = openSqlite(path);
   db.exec(SCHEMA);
-  const memory = path === ':memory:';
-  let walFd: number | undefined;
-  const syncWal = async () => {
-    if (memory) return;
-    walFd ??= openSync(`${path}-wal`, 'r');
-    await syncFile(walFd);
-  };
   const q = {
     state: db.prepare<[], { next_index: number; tree_size: number; checkpoint: string | null }>(
       'SELECT next_index, tree_size, checkpoint FROM log_state WHERE id = 1',
@@ -118,11 +93,9 @@ export function openSqliteLogStorage(
     q.setNext.run(next);
     return result;
   });
-  const group = new GroupCommit(async (batches: readonly (readonly NewEntry[])[]) => {
-    const indexes = add.immediate(batches);
-    await syncWal();
-    return indexes;
-  });
+  const group = new GroupCommit((batches: readonly (readonly NewEntry[])[]) =>
+    add.immediate(batches),
+  );
   const publish = db.transaction(
     (oldSize: number, newSize: number, tiles: readonly StoredTile[], checkpoint: string) => {
       if (q.publish.run(newSize, checkpoint, oldSize).changes !== 1) return false;
@@ -140,19 +113,12 @@ export function openSqliteLogStorage(
         q.lookup.all(hashPart).map((r): StoredEntry => ({ index: r.idx, data: r.data })),
       ),
     tile: (level, index) => Promise.resolve(q.tile.get(level, index)?.data),
-    publish: (oldSize, newSize, tiles, checkpoint) => {
-      db.pragma('synchronous = FULL');
-      try {
-        return Promise.resolve(publish.immediate(oldSize, newSize, tiles, checkpoint));
-      } finally {
-        db.pragma('synchronous = NORMAL');
-      }
-    },
+    publish: (oldSize, newSize, tiles, checkpoint) =>
+      Promise.resolve(publish.immediate(oldSize, newSize, tiles, checkpoint)),
     trySequencerLock: () => Promise.resolve(true),
-    close: async () => {
-      await group.idle();
+    close: () => {
       db.close();
-      if (walFd !== undefined) closeSync(walFd);
+      return Promise.resolve();
     },
   };
 }

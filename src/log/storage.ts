@@ -4,8 +4,8 @@
  *
  * Contract:
  * - Durability: when `addEntries` or `publish` resolves, what it wrote is committed and survives
- *   a kill -9 of the process and a power loss of the machine (SQLite: WAL, fsynced before
- *   `addEntries` resolves and within `publish`'s commit; PostgreSQL: synchronous_commit on).
+ *   a kill -9 of the process and a power loss of the machine (SQLite: WAL with synchronous =
+ *   FULL; PostgreSQL: synchronous_commit on).
  * - Atomicity: each call writes all it was given or nothing.
  * - Entries: indexes are assigned densely from 0 in commit order and never change; an entry
  *   whose leaf hash is already stored keeps its index (re-submission is idempotent).
