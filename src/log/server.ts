@@ -169,27 +169,37 @@ export function createLogHandler(options: LogServerOptions) {
     sendLookup(req, res, JSON.stringify({ hashPart, treeSize, checkpoint: cp ?? null, entries }));
   }
 
-  /** `POST /lookup`: many paths at once, all proved against one checkpoint. */
-  async function lookupMany(req: IncomingMessage, res: ServerResponse) {
+  /**
+   * Reads a JSON body `{"<key>": [ … ]}` (exactly that key, 1 to `max` items), with the
+   * documented errors: 415 for another type, 400 for bad JSON or shape, 413 for too many.
+   */
+  async function readJsonList(
+    req: IncomingMessage,
+    limits: { maxBytes: number; timeoutMs: number },
+    key: string,
+    max: number,
+  ): Promise<unknown[]> {
     const type = req.headers['content-type'] ?? '';
     if (!/^application\/json\b/.test(type)) throw new HttpError(415, 'send application/json');
-    const body = await readBody(req, { maxBytes: 64 << 10, timeoutMs: bodyLimits.timeoutMs });
+    const body = await readBody(req, limits);
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch {
       throw new HttpError(400, 'body is not valid JSON');
     }
-    const hashParts = (parsed as { hashParts?: unknown } | null)?.hashParts;
-    if (
-      !Array.isArray(hashParts) ||
-      hashParts.length === 0 ||
-      Object.keys(parsed as object).length !== 1
-    ) {
-      throw new HttpError(400, 'want {"hashParts": [hash part, …]} with at least one');
+    const list = (parsed as Record<string, unknown> | null)?.[key];
+    if (!Array.isArray(list) || list.length === 0 || Object.keys(parsed as object).length !== 1) {
+      throw new HttpError(400, `want {"${key}": [ … ]} with at least one`);
     }
-    if (hashParts.length > MAX_LOOKUP_PATHS)
-      throw new HttpError(413, `more than ${MAX_LOOKUP_PATHS} hash parts`);
+    if (list.length > max) throw new HttpError(413, `more than ${max} ${key}`);
+    return list as unknown[];
+  }
+
+  /** `POST /lookup`: many paths at once, all proved against one checkpoint. */
+  async function lookupMany(req: IncomingMessage, res: ServerResponse) {
+    const limits = { maxBytes: 64 << 10, timeoutMs: bodyLimits.timeoutMs };
+    const hashParts = await readJsonList(req, limits, 'hashParts', MAX_LOOKUP_PATHS);
     for (const [i, h] of hashParts.entries()) {
       if (typeof h !== 'string' || !isHashPart(h))
         throw new HttpError(400, `hashParts[${i}] is not a store path hash part`);
@@ -204,24 +214,7 @@ export function createLogHandler(options: LogServerOptions) {
 
   async function submit(req: IncomingMessage, res: ServerResponse) {
     const submitter = options.submitters.authenticate(req.headers.authorization);
-    const type = req.headers['content-type'] ?? '';
-    if (!/^application\/json\b/.test(type)) throw new HttpError(415, 'send application/json');
-    const body = await readBody(req, bodyLimits);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'body is not valid JSON');
-    }
-    const claims = (parsed as { claims?: unknown } | null)?.claims;
-    if (
-      !Array.isArray(claims) ||
-      claims.length === 0 ||
-      Object.keys(parsed as object).length !== 1
-    ) {
-      throw new HttpError(400, 'want {"claims": [claim, …]} with at least one claim');
-    }
-    if (claims.length > maxClaims) throw new HttpError(413, `more than ${maxClaims} claims`);
+    const claims = await readJsonList(req, bodyLimits, 'claims', maxClaims);
     const entries = claims.map((value: unknown, i) => {
       let checked: { claim: BuildClaim; entry: string };
       try {

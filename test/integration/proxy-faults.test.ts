@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -19,6 +19,7 @@ import {
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { close, createLogger, listen } from '../../src/server/index.js';
 import { hashPartOf, makeNar } from '../support/claims.js';
+import { type GatewayMode, gateway } from '../support/gateway.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 
 /** A claim for test path `i` with a real NAR behind it. */
@@ -34,38 +35,7 @@ function pathWithNar(i: number) {
   return { hashPart, claim, nar };
 }
 
-type Mode = (
-  req: IncomingMessage,
-  upstream: Response,
-) => Promise<{ status: number; body: Buffer | string } | 'hang'>;
-
-/** An HTTP server in front of a real log that can rewrite or withhold its answers. */
-async function gateway(target: () => string) {
-  let mode: Mode | undefined;
-  const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const upstream = await fetch(`${target()}${req.url ?? ''}`);
-    const out =
-      mode === undefined
-        ? { status: upstream.status, body: Buffer.from(await upstream.arrayBuffer()) }
-        : await mode(req, upstream);
-    if (out === 'hang') return;
-    res.writeHead(out.status).end(out.body);
-  };
-  const server = createServer((req, res) => {
-    handle(req, res).catch(() => res.destroy());
-  });
-  const url = await listen(server, '127.0.0.1', 0);
-  return {
-    url,
-    set(m: Mode | undefined) {
-      mode = m;
-    },
-    close: () => {
-      server.closeAllConnections();
-      return close(server, 100);
-    },
-  };
-}
+type Mode = GatewayMode;
 
 /** Rewrites the JSON of a /lookup answer. */
 const lookupRewrite =

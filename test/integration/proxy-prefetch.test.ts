@@ -19,6 +19,7 @@ import {
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { close, createLogger, listen } from '../../src/server/index.js';
 import { hashPartOf, makeNar } from '../support/claims.js';
+import { type GatewayMode, gateway } from '../support/gateway.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 
 const LEAVES = 30;
@@ -44,43 +45,15 @@ async function requests(log: TestLog, route: string): Promise<number> {
 
 type Rewrite = (answer: { status: number; text: string }) => { status: number; body: string };
 
-/** Forwards every request to `target`; POST /lookup answers go through `rewrite` when set. */
-async function gateway(target: () => string) {
-  let rewrite: Rewrite | undefined;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const post = req.method === 'POST';
-      fetch(`${target()}${req.url ?? ''}`, {
-        method: req.method ?? 'GET',
-        ...(post
-          ? { body: Buffer.concat(chunks), headers: { 'Content-Type': 'application/json' } }
-          : {}),
-      })
-        .then(async (answer) => {
-          const text = await answer.text();
-          const out =
-            post && rewrite !== undefined
-              ? rewrite({ status: answer.status, text })
-              : { status: answer.status, body: text };
-          res.writeHead(out.status).end(out.body);
-        })
-        .catch(() => res.destroy());
-    });
-  });
-  const url = await listen(server, '127.0.0.1', 0);
-  return {
-    url,
-    set(r: Rewrite | undefined) {
-      rewrite = r;
-    },
-    close: () => {
-      server.closeAllConnections();
-      return close(server, 100);
-    },
+/** Rewrites batch lookup answers (POST /lookup) only. */
+const onBatches =
+  (rewrite: Rewrite): GatewayMode =>
+  async (req, upstream) => {
+    const text = await upstream.text();
+    return req.method === 'POST'
+      ? rewrite({ status: upstream.status, text })
+      : { status: upstream.status, body: text };
   };
-}
 
 /** Changes the parsed JSON of a batch answer. */
 const batchRewrite =
@@ -263,7 +236,7 @@ describe('accord proxy prefetches the references of a trusted path', () => {
   ])(
     'a batch answer with %s is rejected whole; each path is decided when asked',
     async (name, rewrite, reason) => {
-      gate.set(rewrite);
+      gate.set(onBatches(rewrite));
       const { service, lines } = await proxy(`bad-${name.replace(/\W+/g, '-')}`, '');
       try {
         expect((await fetch(`${service.url}/${top.hashPart}.narinfo`)).status).toBe(200);
