@@ -70,13 +70,18 @@ export function createProxyHandler(options: {
   interface Resolved {
     readonly resolution: Resolution;
     readonly entry: CacheEntry;
+    readonly prefetched: boolean;
   }
 
   /** Keeps `pending` as the resolution of `hashPart` until it settles. */
   function track(hashPart: string, pending: Promise<Resolution>, prefetched: boolean) {
     const start = performance.now();
     const resolved = pending
-      .then((resolution) => ({ resolution, entry: remember(hashPart, resolution, prefetched) }))
+      .then((resolution) => ({
+        resolution,
+        entry: remember(hashPart, resolution, prefetched),
+        prefetched,
+      }))
       .finally(() => {
         inflight.delete(hashPart);
         decisions.observe((performance.now() - start) / 1000);
@@ -85,8 +90,17 @@ export function createProxyHandler(options: {
     return resolved;
   }
 
-  /** Resolves a path once even when many requests ask for it at the same time. */
-  function resolveOnce(hashPart: string): Promise<Resolved> {
+  /**
+   * Resolves a path once even when many requests ask for it at the same time. A request that
+   * joined a prefetch which refused the path asks again on its own (the prefetch may have run
+   * into a busy upstream): a prefetch never makes Nix see a refusal.
+   */
+  async function resolveOnce(hashPart: string): Promise<Resolved> {
+    const joined = inflight.get(hashPart);
+    if (joined !== undefined) {
+      const r = await joined;
+      if (!(r.prefetched && r.resolution.narinfo === undefined)) return r;
+    }
     return inflight.get(hashPart) ?? track(hashPart, resolver.resolve(hashPart), false);
   }
 

@@ -257,4 +257,27 @@ describe('accord proxy prefetches the references of a trusted path', () => {
       expect(lines.some((l) => l.includes('distrusted'))).toBe(false);
     },
   );
+
+  test('a request that joins a failing prefetch is decided on its own, never refused for it', async () => {
+    // The batch answer comes late and broken, so the leaf's request below waits on it.
+    gate.set(async (req, upstream) => {
+      const text = await upstream.text();
+      if (req.method !== 'POST') return { status: upstream.status, body: text };
+      await new Promise((r) => setTimeout(r, 300));
+      return { status: 200, body: '{"paths": ' };
+    });
+    const { service, lines } = await proxy('joined', '');
+    try {
+      expect((await fetch(`${service.url}/${top.hashPart}.narinfo`)).status).toBe(200);
+      const leaf = leaves[7] ?? top;
+      const answer = await fetch(`${service.url}/${leaf.hashPart}.narinfo`);
+      expect(lines.some((l) => l.includes('log lookup failed') && l.includes('"paths":30'))).toBe(
+        true,
+      );
+      expect(answer.status).toBe(200);
+      expect(await answer.text()).toContain(`StorePath: ${leaf.claim.storePath}\n`);
+    } finally {
+      gate.set(undefined);
+    }
+  });
 });
