@@ -1,37 +1,24 @@
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   HAVE_POSTGRES,
   TEST_PG_URL,
-  dropSchema,
-  requireAvailable,
+  postgresSchemas,
   shouldRun,
-  testSchema,
 } from '../../test/support/requirements.js';
 import { openPostgresLogStorage } from './postgres-storage.js';
 import { describeLogStorage } from './storage.case.js';
 
-const schemas: string[] = [];
-beforeAll(() => {
-  requireAvailable(HAVE_POSTGRES, `PostgreSQL at ${TEST_PG_URL}`);
-});
-afterAll(async () => {
-  if (HAVE_POSTGRES) for (const s of schemas) await dropSchema(s);
-});
+const newSchema = postgresSchemas();
 
 describeLogStorage(
   'PostgreSQL',
-  () => {
-    const schema = testSchema();
-    schemas.push(schema);
-    return openPostgresLogStorage(TEST_PG_URL, { schema });
-  },
+  () => openPostgresLogStorage(TEST_PG_URL, { schema: newSchema() }),
   shouldRun(HAVE_POSTGRES),
 );
 
 describe.runIf(shouldRun(HAVE_POSTGRES))('PostgreSQL sequencer lock', () => {
   test('only one of two stores sharing a database holds the lock; closing hands it over', async () => {
-    const schema = testSchema();
-    schemas.push(schema);
+    const schema = newSchema();
     const a = await openPostgresLogStorage(TEST_PG_URL, { schema });
     const b = await openPostgresLogStorage(TEST_PG_URL, { schema });
     expect(await a.trySequencerLock()).toBe(true);
@@ -43,8 +30,7 @@ describe.runIf(shouldRun(HAVE_POSTGRES))('PostgreSQL sequencer lock', () => {
   });
 
   test('two stores sharing a database see each other and never reuse an index', async () => {
-    const schema = testSchema();
-    schemas.push(schema);
+    const schema = newSchema();
     const a = await openPostgresLogStorage(TEST_PG_URL, { schema });
     const b = await openPostgresLogStorage(TEST_PG_URL, { schema });
     const mk = (i: number) => {

@@ -1,18 +1,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { claimFromJson, formatEntry } from '../../src/claim/index.js';
 import { makeClaim } from '../support/claims.js';
 import { type LogProcess, prepareLogFiles, startLogProcess } from '../support/log-process.js';
-import {
-  HAVE_POSTGRES,
-  TEST_PG_URL,
-  dropSchema,
-  requireAvailable,
-  shouldRun,
-  testSchema,
-} from '../support/requirements.js';
+import { HAVE_POSTGRES, TEST_PG_URL, postgresSchemas, shouldRun } from '../support/requirements.js';
 import { readAndVerifyLog } from '../support/tiles-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -122,13 +115,7 @@ describe('kill -9 during sustained submission (SQLite)', () => {
 });
 
 describe.runIf(shouldRun(HAVE_POSTGRES))('kill -9 of the sequencing replica (PostgreSQL)', () => {
-  const schema = testSchema();
-  beforeAll(() => {
-    requireAvailable(HAVE_POSTGRES, `PostgreSQL at ${TEST_PG_URL}`);
-  });
-  afterAll(async () => {
-    if (HAVE_POSTGRES) await dropSchema(schema);
-  });
+  const schema = postgresSchemas()();
 
   test('another replica takes over; no acknowledged entry is lost or duplicated', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'accord-crash-pg-'));

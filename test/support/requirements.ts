@@ -4,6 +4,7 @@
  * dependency in CI is a broken build, not a pass.
  */
 import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
 
 export const IN_CI = process.env.CI === 'true';
 
@@ -59,4 +60,23 @@ export async function dropSchema(schema: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Fresh PostgreSQL schemas for the tests of one file or `describe` block: requires the server
+ * where these tests run (so CI fails without it) and drops every schema handed out afterwards.
+ */
+export function postgresSchemas(): () => string {
+  const schemas: string[] = [];
+  beforeAll(() => {
+    if (shouldRun(HAVE_POSTGRES)) requireAvailable(HAVE_POSTGRES, `PostgreSQL at ${TEST_PG_URL}`);
+  });
+  afterAll(async () => {
+    if (HAVE_POSTGRES) for (const s of schemas) await dropSchema(s);
+  });
+  return () => {
+    const schema = testSchema();
+    schemas.push(schema);
+    return schema;
+  };
 }
