@@ -302,6 +302,11 @@ export class LogClient {
     return { origin, status: 'missing', reason };
   }
 
+  /** {@link fallback} for each of `hashParts`. */
+  fallbackMany(hashParts: readonly string[], reason: string): Map<string, LogObservation> {
+    return new Map(hashParts.map((h) => [h, this.fallback(h, reason)] as const));
+  }
+
   /**
    * What this log says about a path, as an observation for the decision: its verified claims
    * (live, together with any verified before), or {@link fallback}.
@@ -323,9 +328,8 @@ export class LogClient {
     lookup: () => Promise<Map<string, ObservedClaim[]>>,
   ): Promise<Map<string, LogObservation>> {
     const origin = this.log.origin;
-    const fallbackAll = (reason: string) =>
-      new Map(hashParts.map((h) => [h, this.fallback(h, reason)] as const));
-    if (this.options.state.distrusted(origin) !== undefined) return fallbackAll('');
+    if (this.options.state.distrusted(origin) !== undefined)
+      return this.fallbackMany(hashParts, '');
     try {
       const live = await lookup();
       return new Map(
@@ -344,7 +348,7 @@ export class LogClient {
           reason: error.message,
         });
         this.options.onMisbehaviour?.(origin, error.message);
-        return fallbackAll('');
+        return this.fallbackMany(hashParts, '');
       }
       const reason =
         error instanceof FetchError
@@ -355,7 +359,7 @@ export class LogClient {
         ...(hashParts.length === 1 ? { hashPart: hashParts[0] } : { paths: hashParts.length }),
         reason,
       });
-      return fallbackAll(reason);
+      return this.fallbackMany(hashParts, reason);
     }
   }
 }

@@ -153,13 +153,8 @@ export class Resolver {
     const logDeadline = Math.min(this.config.logTimeoutMs, deadline);
     const observed = Promise.all(
       this.logs.map((client) =>
-        withDeadline(
-          client.observeMany(hashParts),
-          logDeadline,
-          () =>
-            new Map(
-              hashParts.map((h) => [h, client.fallback(h, `no answer within ${logDeadline} ms`)]),
-            ),
+        withDeadline(client.observeMany(hashParts), logDeadline, () =>
+          client.fallbackMany(hashParts, `no answer within ${logDeadline} ms`),
         ),
       ),
     );
