@@ -86,46 +86,61 @@ export async function openPostgresLogStorage(
   };
 
   // Concurrent submissions share one transaction (group commit); the state row lock
-  // serialises index assignment across processes.
+  // serialises index assignment across processes. Most entries are new, so the group is first
+  // inserted as if all were; only when one is already stored (the insert then adds fewer rows)
+  // is that undone and each entry looked up, which costs as much again as the insert.
   const addGroup = (batches: readonly (readonly NewEntry[])[]) =>
     inTransaction(pool, async (client) => {
       const locked = await client.query<{ next_index: string }>(
         'SELECT next_index FROM log_state WHERE id = 1 FOR UPDATE',
       );
-      let next = toSafeInteger(locked.rows[0]?.next_index);
-      const all = batches.flat();
-      const known = await client.query<{ idx: string; leaf_hash: Buffer }>(
-        'SELECT idx, leaf_hash FROM entries WHERE leaf_hash = ANY($1::bytea[])',
-        [all.map((e) => Buffer.from(e.leafHash))],
-      );
-      const index = new Map(
-        known.rows.map((r) => [r.leaf_hash.toString('hex'), toSafeInteger(r.idx)]),
-      );
-      const fresh: { idx: number; entry: NewEntry }[] = [];
-      const results = batches.map((entries) =>
-        entries.map((entry) => {
-          const key = Buffer.from(entry.leafHash).toString('hex');
-          const existing = index.get(key);
-          if (existing !== undefined) return existing;
-          index.set(key, next);
-          fresh.push({ idx: next, entry });
-          return next++;
-        }),
-      );
-      if (fresh.length > 0) {
-        await client.query(
-          `INSERT INTO entries (idx, leaf_hash, hash_part, data)
-           SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bytea[])`,
-          [
-            fresh.map((f) => f.idx),
-            fresh.map((f) => Buffer.from(f.entry.leafHash)),
-            fresh.map((f) => f.entry.hashPart),
-            fresh.map((f) => Buffer.from(f.entry.data)),
-          ],
+      const first = toSafeInteger(locked.rows[0]?.next_index);
+      const assign = (known: Map<string, number>) => {
+        let next = first;
+        const fresh: { idx: number; entry: NewEntry }[] = [];
+        const results = batches.map((entries) =>
+          entries.map((entry) => {
+            const key = Buffer.from(entry.leafHash).toString('hex');
+            const existing = known.get(key);
+            if (existing !== undefined) return existing;
+            known.set(key, next);
+            fresh.push({ idx: next, entry });
+            return next++;
+          }),
         );
-        await client.query('UPDATE log_state SET next_index = $1 WHERE id = 1', [next]);
+        return { fresh, results, next };
+      };
+      const insert = async (fresh: readonly { idx: number; entry: NewEntry }[]) =>
+        (
+          await client.query(
+            `INSERT INTO entries (idx, leaf_hash, hash_part, data)
+             SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[], $4::bytea[])
+             ON CONFLICT (leaf_hash) DO NOTHING`,
+            [
+              fresh.map((f) => f.idx),
+              fresh.map((f) => Buffer.from(f.entry.leafHash)),
+              fresh.map((f) => f.entry.hashPart),
+              fresh.map((f) => Buffer.from(f.entry.data)),
+            ],
+          )
+        ).rowCount;
+      let group = assign(new Map());
+      await client.query('SAVEPOINT all_new');
+      if ((await insert(group.fresh)) !== group.fresh.length) {
+        await client.query('ROLLBACK TO SAVEPOINT all_new');
+        const known = await client.query<{ idx: string; leaf_hash: Buffer }>(
+          'SELECT idx, leaf_hash FROM entries WHERE leaf_hash = ANY($1::bytea[])',
+          [batches.flat().map((e) => Buffer.from(e.leafHash))],
+        );
+        group = assign(
+          new Map(known.rows.map((r) => [r.leaf_hash.toString('hex'), toSafeInteger(r.idx)])),
+        );
+        if (group.fresh.length > 0 && (await insert(group.fresh)) !== group.fresh.length)
+          throw new Error('bug: entries neither inserted nor found');
       }
-      return results;
+      if (group.next > first)
+        await client.query('UPDATE log_state SET next_index = $1 WHERE id = 1', [group.next]);
+      return group.results;
     });
   const group = new GroupCommit(addGroup);
 

@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS log_state (
 INSERT OR IGNORE INTO log_state (id, next_index, tree_size) VALUES (1, 0, 0);
 CREATE TABLE IF NOT EXISTS entries (
   idx INTEGER PRIMARY KEY,
-  leaf_hash BLOB NOT NULL UNIQUE,
+  leaf_hash BLOB NOT NULL,
   hash_part TEXT NOT NULL,
   data BLOB NOT NULL
 );
@@ -34,12 +34,12 @@ export function openSqliteLogStorage(path: string): LogStorage {
     state: db.prepare<[], { next_index: number; tree_size: number; checkpoint: string | null }>(
       'SELECT next_index, tree_size, checkpoint FROM log_state WHERE id = 1',
     ),
-    byLeaf: db.prepare<[Uint8Array], { idx: number }>(
-      'SELECT idx FROM entries WHERE leaf_hash = ?',
-    ),
-    insert: db.prepare(
-      'INSERT OR IGNORE INTO entries (idx, leaf_hash, hash_part, data) VALUES (?, ?, ?, ?)',
-    ),
+    same: db
+      .prepare<[string, Uint8Array], number>(
+        'SELECT idx FROM entries WHERE hash_part = ? AND data = ? LIMIT 1',
+      )
+      .pluck(),
+    insert: db.prepare('INSERT INTO entries (idx, leaf_hash, hash_part, data) VALUES (?, ?, ?, ?)'),
     setNext: db.prepare('UPDATE log_state SET next_index = ? WHERE id = 1'),
     leaves: db.prepare<[number, number], { leaf_hash: Buffer }>(
       'SELECT leaf_hash FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx',
@@ -81,11 +81,8 @@ export function openSqliteLogStorage(path: string): LogStorage {
         const key = Buffer.from(e.leafHash).toString('hex');
         const known = seen.get(key);
         if (known !== undefined) return known;
-        const index =
-          q.insert.run(next, e.leafHash, e.hashPart, e.data).changes === 1
-            ? next++
-            : q.byLeaf.get(e.leafHash)?.idx;
-        if (index === undefined) throw new Error('bug: entry neither inserted nor found');
+        let index = q.same.get(e.hashPart, e.data);
+        if (index === undefined) q.insert.run((index = next++), e.leafHash, e.hashPart, e.data);
         seen.set(key, index);
         return index;
       }),
