@@ -5,6 +5,7 @@ import {
   postgresSchemas,
   shouldRun,
 } from '../../test/support/requirements.js';
+import { openPostgres } from '../db/index.js';
 import { openPostgresLogStorage } from './postgres-storage.js';
 import { describeLogStorage } from './storage.case.js';
 
@@ -47,5 +48,37 @@ describe.runIf(shouldRun(HAVE_POSTGRES))('PostgreSQL sequencer lock', () => {
     expect((await b.state()).nextIndex).toBe(5);
     await a.close();
     await b.close();
+  });
+});
+
+describe.runIf(shouldRun(HAVE_POSTGRES))('PostgreSQL schema upgrade', () => {
+  test('a database with the earlier two entry indexes gets the one that replaces them', async () => {
+    const schema = newSchema();
+    const pool = openPostgres(TEST_PG_URL, { schema });
+    try {
+      await pool.query(`CREATE SCHEMA ${schema}`);
+      await pool.query(`CREATE TABLE entries (
+        idx BIGINT PRIMARY KEY,
+        leaf_hash BYTEA NOT NULL UNIQUE,
+        hash_part TEXT NOT NULL,
+        data BYTEA NOT NULL)`);
+      await pool.query('CREATE INDEX entries_hash_part ON entries (hash_part)');
+      const store = await openPostgresLogStorage(TEST_PG_URL, { schema });
+      const mk = (i: number) => ({
+        data: Buffer.from(`e${i}`),
+        leafHash: Buffer.alloc(32, i),
+        hashPart: `p${i % 2}`,
+      });
+      expect(await store.addEntries([mk(1), mk(2)])).toEqual([0, 1]);
+      expect(await store.addEntries([mk(3), mk(2), mk(1)])).toEqual([2, 1, 0]);
+      await store.close();
+      const { rows } = await pool.query<{ indexname: string }>(
+        'SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY 1',
+        [schema, 'entries'],
+      );
+      expect(rows.map((r) => r.indexname)).toEqual(['entries_claim', 'entries_pkey']);
+    } finally {
+      await pool.end();
+    }
   });
 });
