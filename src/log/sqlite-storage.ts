@@ -34,9 +34,11 @@ export function openSqliteLogStorage(path: string): LogStorage {
     state: db.prepare<[], { next_index: number; tree_size: number; checkpoint: string | null }>(
       'SELECT next_index, tree_size, checkpoint FROM log_state WHERE id = 1',
     ),
+    // A stored claim is found through the hash-part index: a unique index on the leaf hash
+    // would cost as much again per insert (both take keys at random places).
     same: db
       .prepare<[string, Uint8Array], number>(
-        'SELECT idx FROM entries WHERE hash_part = ? AND data = ? LIMIT 1',
+        'SELECT idx FROM entries WHERE hash_part = ? AND leaf_hash = ? LIMIT 1',
       )
       .pluck(),
     insert: db.prepare('INSERT INTO entries (idx, leaf_hash, hash_part, data) VALUES (?, ?, ?, ?)'),
@@ -75,15 +77,12 @@ export function openSqliteLogStorage(path: string): LogStorage {
   // submissions share a commit ("group commit").
   const add = db.transaction((batches: readonly (readonly NewEntry[])[]): number[][] => {
     let next = readState().nextIndex;
-    const seen = new Map<string, number>();
+    // The lookup sees this transaction's own inserts, so a claim repeated within the group is
+    // found too.
     const result = batches.map((entries) =>
       entries.map((e) => {
-        const key = Buffer.from(e.leafHash).toString('hex');
-        const known = seen.get(key);
-        if (known !== undefined) return known;
-        let index = q.same.get(e.hashPart, e.data);
+        let index = q.same.get(e.hashPart, e.leafHash);
         if (index === undefined) q.insert.run((index = next++), e.leafHash, e.hashPart, e.data);
-        seen.set(key, index);
         return index;
       }),
     );

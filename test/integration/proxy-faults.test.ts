@@ -35,11 +35,9 @@ function pathWithNar(i: number) {
   return { hashPart, claim, nar };
 }
 
-type Mode = GatewayMode;
-
 /** Rewrites the JSON of a /lookup answer. */
 const lookupRewrite =
-  (change: (body: Record<string, unknown>) => unknown): Mode =>
+  (change: (body: Record<string, unknown>) => unknown): GatewayMode =>
   async (req, upstream) => {
     const text = await upstream.text();
     if (!(req.url ?? '').startsWith('/lookup/')) return { status: upstream.status, body: text };
@@ -201,7 +199,7 @@ describe('accord proxy against hostile logs and upstreams', () => {
   });
 
   // Paths 11… are claimed by log 1 and log 3 only: a bad answer from log 3 must refuse them.
-  test.each<[string, Mode, RegExp]>([
+  test.each<[string, GatewayMode, RegExp]>([
     [
       'a lookup answer that is not JSON',
       async () => Promise.resolve({ status: 200, body: '{"checkpoint": ' }),

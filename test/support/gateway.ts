@@ -1,6 +1,6 @@
 /** Test support: an HTTP server in front of a real server that can rewrite or withhold answers. */
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import { close, listen } from '../../src/server/index.js';
+import { close, listen, readBody } from '../../src/server/index.js';
 
 /** What to answer instead of the real server's `upstream` answer; 'hang' never answers. */
 export type GatewayMode = (
@@ -8,17 +8,11 @@ export type GatewayMode = (
   upstream: Response,
 ) => Promise<{ status: number; body: Buffer | string } | 'hang'>;
 
-async function readAll(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 /** Forwards every request (method, body and content type) to `target()`. */
 export async function gateway(target: () => string) {
   let mode: GatewayMode | undefined;
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const body = await readAll(req);
+    const body = await readBody(req, { maxBytes: 16 << 20, timeoutMs: 10_000 });
     const type = req.headers['content-type'];
     const upstream = await fetch(`${target()}${req.url ?? ''}`, {
       method: req.method ?? 'GET',
