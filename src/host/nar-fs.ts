@@ -79,9 +79,9 @@ function directory(path: Buffer): NarSource {
       const list: Dirent<Buffer>[] = readdirSync(path, { encoding: 'buffer', withFileTypes: true });
       for (const entry of list) {
         const child = Buffer.concat([path, SLASH, entry.name]);
-        // The entry's type as the directory lists it saves a stat; anything that changed
-        // since is caught by the checks below (readdir of a non-directory fails, and
-        // smallFile checks what it opened).
+        // The entry's type as the directory lists it saves a stat; an entry that changed
+        // since is still caught (readdir of a non-directory fails, and smallFile checks what
+        // it opened).
         const node = entry.isDirectory()
           ? () => directory(child)
           : entry.isFile()
