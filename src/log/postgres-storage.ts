@@ -100,29 +100,33 @@ export async function openPostgresLogStorage(
         'SELECT next_index FROM log_state WHERE id = 1 FOR UPDATE',
       );
       const first = toSafeInteger(locked.rows[0]?.next_index);
-      const assign = (known: Map<string, number>) => {
+      // Indexes run on from `first`; with `known` (leaf hash in hex → stored index), stored
+      // claims and repeats within the group get their index back, else every entry is new.
+      const assign = (known?: Map<string, number>) => {
         let next = first;
-        const fresh: { idx: number; entry: NewEntry }[] = [];
+        const fresh: NewEntry[] = [];
         const results = batches.map((entries) =>
           entries.map((entry) => {
-            const key = Buffer.from(entry.leafHash).toString('hex');
-            const existing = known.get(key);
-            if (existing !== undefined) return existing;
-            known.set(key, next);
-            fresh.push({ idx: next, entry });
+            if (known !== undefined) {
+              const key = Buffer.from(entry.leafHash).toString('hex');
+              const existing = known.get(key);
+              if (existing !== undefined) return existing;
+              known.set(key, next);
+            }
+            fresh.push(entry);
             return next++;
           }),
         );
         return { fresh, results, next };
       };
-      // The fresh entries have consecutive indexes from `first`. Their data and leaf hashes go
+      // The fresh entries get consecutive indexes from `first`. Their data and leaf hashes go
       // as two binary parameters cut apart in SQL: bytea arrays would travel as hex text that
       // both sides must encode and parse, which costs more than the insert itself.
-      const insert = async (fresh: readonly { idx: number; entry: NewEntry }[]) => {
+      const insert = async (fresh: readonly NewEntry[]) => {
         const offsets: number[] = [];
         const lengths: number[] = [];
         let offset = 1; // SQL strings count from 1
-        for (const { entry } of fresh) {
+        for (const entry of fresh) {
           if (entry.leafHash.length !== 32) throw new Error('bug: a leaf hash is not 32 bytes');
           offsets.push(offset);
           lengths.push(entry.data.length);
@@ -135,17 +139,18 @@ export async function openPostgresLogStorage(
            FROM unnest($4::text[], $5::int[], $6::int[]) WITH ORDINALITY AS e(hash_part, at, len, n)
            ON CONFLICT (hash_part, leaf_hash) DO NOTHING`,
           [
-            fresh[0]?.idx ?? first,
-            Buffer.concat(fresh.map((f) => f.entry.leafHash)),
-            Buffer.concat(fresh.map((f) => f.entry.data)),
-            fresh.map((f) => f.entry.hashPart),
+            first,
+            Buffer.concat(fresh.map((e) => e.leafHash)),
+            Buffer.concat(fresh.map((e) => e.data)),
+            fresh.map((e) => e.hashPart),
             offsets,
             lengths,
           ],
         );
         return result.rowCount;
       };
-      let group = assign(new Map());
+      // A claim repeated within the group conflicts with itself, so it too takes the slow path.
+      let group = assign();
       await client.query('SAVEPOINT all_new');
       if ((await insert(group.fresh)) !== group.fresh.length) {
         await client.query('ROLLBACK TO SAVEPOINT all_new');

@@ -22,8 +22,9 @@ export type HashFormat = 'nix32' | 'base16' | 'base64' | 'sri';
 const BASE16 = /^[0-9a-f]*$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-/** Length of `sha256:<nix32>`. */
-const SHA256_NIX32_LENGTH = 'sha256:'.length + nix32Length(32);
+/** `sha256:<nix32>`, the form narinfo files and log entries use. */
+const SHA256_PREFIX = 'sha256:';
+const SHA256_NIX32_LENGTH = SHA256_PREFIX.length + nix32Length(32);
 
 function isAlgorithm(name: string): name is HashAlgorithm {
   return Object.hasOwn(HASH_ALGORITHMS, name);
@@ -43,9 +44,9 @@ function decodeBase64Strict(text: string, what: string): Uint8Array {
  * or SRI `sha256-<base64>`. Base16 must be lowercase and base64 canonical.
  */
 export function parseHash(text: string): NixHash {
-  // The form narinfo files and log entries use, read without the general matching below.
-  if (text.length === SHA256_NIX32_LENGTH && text.startsWith('sha256:')) {
-    return { algorithm: 'sha256', digest: decodeNix32(text.slice(7), 32) };
+  // The common form, read without the general matching below.
+  if (text.length === SHA256_NIX32_LENGTH && text.startsWith(SHA256_PREFIX)) {
+    return { algorithm: 'sha256', digest: decodeNix32(text.slice(SHA256_PREFIX.length), 32) };
   }
   const sri = /^([a-z0-9]+)-(.*)$/.exec(text);
   const prefixed = sri === null ? /^([a-z0-9]+):(.*)$/.exec(text) : null;
