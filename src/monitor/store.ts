@@ -12,6 +12,7 @@
  */
 import { hash, randomBytes } from 'node:crypto';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
+import { HASH_PART_LENGTH } from '../nix/index.js';
 import {
   TILE_WIDTH,
   type TileData,
@@ -134,7 +135,9 @@ export class MonitorStore {
   readonly db: SqliteDatabase;
   private readonly q;
   private readonly ids = new Map<string, number>();
-  private readonly secret: Buffer;
+  /** The path-key secret, followed by room for a hash part: the keyed hash's input. */
+  private readonly keyInput: Buffer;
+  private readonly secretLength: number;
 
   constructor(path: string) {
     // NORMAL: a crash of the machine may lose the last writes, which are fetched again.
@@ -146,10 +149,12 @@ export class MonitorStore {
     db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('path-key-secret', ?)").run(
       randomBytes(16),
     );
-    this.secret = db
+    const secret = db
       .prepare<[], Buffer>("SELECT value FROM meta WHERE name = 'path-key-secret'")
       .pluck()
       .get() as Buffer;
+    this.secretLength = secret.length;
+    this.keyInput = Buffer.concat([secret, Buffer.alloc(HASH_PART_LENGTH)]);
     this.q = {
       addLog: db.prepare('INSERT OR IGNORE INTO logs (origin) VALUES (?)'),
       logId: db.prepare<[string], { id: number }>('SELECT id FROM logs WHERE origin = ?'),
@@ -231,11 +236,10 @@ export class MonitorStore {
    * many paths share one key.
    */
   private pathKey(hashPart: string): number {
-    return hash(
-      'sha256',
-      Buffer.concat([this.secret, Buffer.from(hashPart, 'latin1')]),
-      'buffer',
-    ).readUIntBE(0, 6);
+    if (hashPart.length !== HASH_PART_LENGTH) throw new Error(`bug: hash part ${hashPart}`);
+    // One reused input buffer and a hex digest: no allocation but the digest's string.
+    this.keyInput.write(hashPart, this.secretLength, HASH_PART_LENGTH, 'latin1');
+    return parseInt(hash('sha256', this.keyInput, 'hex').slice(0, 12), 16);
   }
 
   private id(origin: string): number {

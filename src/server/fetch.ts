@@ -40,8 +40,10 @@ function request(
   idleMs: number,
   signal?: AbortSignal,
   post?: Post,
+  retried = false,
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
+    let answered = false;
     const secure = url.startsWith('https:');
     const headers: Record<string, string | number> = { 'Accept-Encoding': 'gzip, identity' };
     if (post !== undefined) {
@@ -57,6 +59,7 @@ function request(
         ...(signal === undefined ? {} : { signal }),
       },
       (res) => {
+        answered = true;
         const status = res.statusCode ?? 0;
         if (post === undefined ? status !== 200 : status < 200 || status > 299) {
           res.resume();
@@ -70,6 +73,14 @@ function request(
       req.destroy(new FetchError(`${url}: no data for ${idleMs} ms`));
     });
     req.on('error', (cause) => {
+      // A kept-alive connection that the server closed as it was reused (its idle timeout, seen
+      // late when this process was busy): the request got no answer, so a GET is sent again,
+      // once, on another connection.
+      const reset = (cause as NodeJS.ErrnoException).code === 'ECONNRESET';
+      if (reset && req.reusedSocket && !answered && !retried && post === undefined) {
+        request(url, idleMs, signal, post, true).then(resolve, reject);
+        return;
+      }
       reject(
         cause instanceof FetchError
           ? cause
