@@ -5,7 +5,6 @@
  * are compared with that copy. What shows misbehaviour becomes a finding with its evidence.
  */
 import { createHash, hash } from 'node:crypto';
-import { parseEntry } from '../claim/index.js';
 import type { BuilderLog } from '../policy/index.js';
 import { FetchError, type Logger, fetchBytes } from '../server/index.js';
 import {
@@ -19,10 +18,8 @@ import {
   appendLeaves,
   edgeRootHash,
   encodeBase64,
-  entryBundlePath,
   equalBytes,
   formatTlogProof,
-  hashLeaf,
   openCheckpoint,
   parseEntryBundle,
   proveConsistency,
@@ -41,13 +38,14 @@ import {
   type NewClaim,
   type SeenCheckpoint,
 } from './store.js';
+import { bundlesOnWorker, hashPartAt } from './bundles.js';
 
 /** Largest checkpoint note accepted from a log, a proxy or a witness. */
 export const MAX_CHECKPOINT_BYTES = 64 * 1024;
-/** Largest entry bundle: 256 entries of at most 65,535 bytes each, with their lengths. */
-const MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + 0xffff);
 /** Entries stored per transaction while ingesting: many, as index inserts land at random. */
 const BATCH_ENTRIES = 256 * TILE_WIDTH;
+/** Bytes of entry bundles stored per transaction at most (a log's entries may be large). */
+const BATCH_BYTES = 64 * 1024 * 1024;
 /** Invalid entries reported per ingest (the rest are counted). */
 const MAX_REPORTED_INVALID = 20;
 
@@ -98,39 +96,6 @@ export class CheckpointRejected extends Error {
 
 function rootKey(size: number, root: Uint8Array): string {
   return `${size}:${encodeBase64(root)}`;
-}
-
-/**
- * SHA-256 of what a canonical entry says about its path's contents — its nar-hash, nar-size
- * and reference lines, not the deriver (which may differ between builders): equal digests are
- * equal answers.
- */
-function answerDigest(entry: Uint8Array): Uint8Array {
-  const bytes = Buffer.from(entry.buffer, entry.byteOffset, entry.length);
-  const start = bytes.indexOf('\nnar-hash ') + 1;
-  const deriver = bytes.indexOf('\nderiver ', start);
-  return hash('sha256', bytes.subarray(start, deriver < 0 ? bytes.length : deriver + 1), 'buffer');
-}
-
-/** Runs `fetchOne(0…count−1)` with up to `concurrency` in flight, yielding results in order. */
-async function* inOrder<T>(
-  count: number,
-  concurrency: number,
-  fetchOne: (i: number) => Promise<T>,
-): AsyncGenerator<T> {
-  const pending: Promise<T>[] = [];
-  let next = 0;
-  const start = () => {
-    const p = fetchOne(next++);
-    p.catch(() => undefined); // awaited below, in order; avoid an unhandled-rejection crash
-    pending.push(p);
-  };
-  while (next < count && pending.length < concurrency) start();
-  while (pending.length > 0) {
-    const value = await (pending.shift() as Promise<T>);
-    if (next < count) start();
-    yield value;
-  }
 }
 
 export class Monitor {
@@ -387,16 +352,14 @@ export class Monitor {
     const invalid: { index: number; reason: string }[] = [];
     let invalidCount = 0;
     const firstBundle = Math.floor(from / TILE_WIDTH);
-    const bundles = Math.ceil(size / TILE_WIDTH) - firstBundle;
-    const widthOf = (b: number) => Math.min(TILE_WIDTH, size - b * TILE_WIDTH);
-    const fetched = inOrder(bundles, concurrency, async (i) => {
-      const index = firstBundle + i;
-      const data = await fetchBytes(
-        `${log.url}/${entryBundlePath({ index, width: widthOf(index) })}`,
-        timeoutMs,
-        MAX_BUNDLE_BYTES,
-      );
-      return { index, data, entries: parseEntryBundle(data, widthOf(index)) };
+    const bundles = bundlesOnWorker({
+      url: log.url,
+      first: firstBundle,
+      end: Math.ceil(size / TILE_WIDTH),
+      size,
+      storeDir,
+      timeoutMs,
+      concurrency,
     });
     const mismatch = (computedRoot: Uint8Array | undefined, why: string) => {
       store.dropUnverified(origin);
@@ -414,6 +377,7 @@ export class Monitor {
       return new Error(why);
     };
     let batch: { index: number; data: Uint8Array }[] = [];
+    let batchBytes = 0;
     let claims: NewClaim[] = [];
     let leaves: Uint8Array[] = [];
     const newPaths: string[] = [];
@@ -423,19 +387,19 @@ export class Monitor {
       store.addEntries(origin, batch, claims, appended.tiles, size);
       this.options.onProgress?.(origin, edge.treeSize - from, size - from);
       batch = [];
+      batchBytes = 0;
       claims = [];
       leaves = [];
     };
-    for await (const bundle of fetched) {
+    for await (const bundle of bundles) {
+      const base = bundle.index * TILE_WIDTH;
       let skip = 0;
       if (bundle.index === firstBundle && from % TILE_WIDTH > 0) {
         // The partial bundle verified before: the log must serve the same entries again.
         skip = from % TILE_WIDTH;
         const before = parseEntryBundle(store.bundle(origin, firstBundle) ?? new Uint8Array());
-        if (
-          before.length !== skip ||
-          before.some((e, j) => !equalBytes(e, bundle.entries[j] as Uint8Array))
-        ) {
+        const now = parseEntryBundle(bundle.data);
+        if (before.length !== skip || before.some((e, j) => !equalBytes(e, now[j] as Uint8Array))) {
           throw mismatch(
             undefined,
             `it serves entries below ${from} that differ from the verified ones`,
@@ -443,20 +407,22 @@ export class Monitor {
         }
       }
       batch.push({ index: bundle.index, data: bundle.data });
-      for (let j = skip; j < bundle.entries.length; j++) {
-        const data = bundle.entries[j] as Uint8Array;
-        const index = bundle.index * TILE_WIDTH + j;
-        leaves.push(hashLeaf(data));
-        try {
-          const hashPart = parseEntry(data, storeDir).storePath.hashPart;
-          claims.push({ hashPart, index, answer: answerDigest(data) });
-          if (newPaths.length <= MANY_PATHS) newPaths.push(hashPart);
-        } catch (error) {
-          if (invalidCount++ < MAX_REPORTED_INVALID)
-            invalid.push({ index, reason: (error as Error).message });
-        }
+      batchBytes += bundle.data.length;
+      for (let j = skip; j < bundle.leaves.length / 32; j++) {
+        leaves.push(bundle.leaves.subarray(32 * j, 32 * j + 32));
       }
-      if (leaves.length >= BATCH_ENTRIES) flush();
+      bundle.positions.forEach((position, i) => {
+        if (position < skip) return;
+        const hashPart = hashPartAt(bundle, i);
+        const answer = bundle.answers.subarray(32 * i, 32 * i + 32);
+        claims.push({ hashPart, index: base + position, answer });
+        if (newPaths.length <= MANY_PATHS) newPaths.push(hashPart);
+      });
+      for (const { position, reason } of bundle.invalid) {
+        if (position >= skip && invalidCount++ < MAX_REPORTED_INVALID)
+          invalid.push({ index: base + position, reason });
+      }
+      if (leaves.length >= BATCH_ENTRIES || batchBytes >= BATCH_BYTES) flush();
     }
     if (leaves.length > 0) flush();
     const rootHash = edgeRootHash(edge);

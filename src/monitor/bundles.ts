@@ -1,0 +1,197 @@
+/**
+ * Entry bundles as the monitor takes them in: fetched in order, several at a time, and read —
+ * each entry's leaf hash, and its claim or why it is not one — on a worker thread, so that the
+ * main thread only hashes the tree and writes the index.
+ */
+import { hash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { parseEntry } from '../claim/index.js';
+import { HASH_PART_LENGTH } from '../nix/index.js';
+import { FetchError, fetchBytes } from '../server/index.js';
+import { TILE_WIDTH, entryBundlePath, hashLeaf, parseEntryBundle } from '../tlog/index.js';
+
+/** Largest entry bundle: 256 entries of at most 65,535 bytes each, with their lengths. */
+const MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + 0xffff);
+/**
+ * Bytes of bundles the worker reads ahead of the main thread: enough to keep it busy while the
+ * main thread stores a batch (about 250 typical bundles), and a bound on what a log with huge
+ * entries makes the monitor hold (one bundle more at most).
+ */
+const READ_AHEAD_BYTES = 16 * 1024 * 1024;
+
+/** One entry bundle, read: leaf hashes of all its entries, claims of the valid ones. */
+export interface ReadBundle {
+  readonly index: number;
+  /** The bundle as the log served it. */
+  readonly data: Uint8Array;
+  /** The leaf hash of each entry, 32 bytes each. */
+  readonly leaves: Uint8Array;
+  /** Positions in the bundle of the entries that are valid claims. */
+  readonly positions: Uint16Array;
+  /** Their store paths' hash parts, 32 characters each, one after the other. */
+  readonly hashParts: string;
+  /** Their answer digests ({@link answerDigest}), 32 bytes each. */
+  readonly answers: Uint8Array;
+  /** The entries that are not valid claims, and why. */
+  readonly invalid: readonly { readonly position: number; readonly reason: string }[];
+}
+
+/** Bundles `first…end−1` of the log at `url`, whose tree has `size` entries. */
+export interface BundleJob {
+  readonly url: string;
+  readonly first: number;
+  readonly end: number;
+  readonly size: number;
+  readonly storeDir: string;
+  readonly timeoutMs: number;
+  /** Bundles fetched at once. */
+  readonly concurrency: number;
+}
+
+/**
+ * SHA-256 of what a canonical entry says about its path's contents — its nar-hash, nar-size
+ * and reference lines, not the deriver (which may differ between builders): equal digests are
+ * equal answers.
+ */
+export function answerDigest(entry: Uint8Array): Uint8Array {
+  const bytes = Buffer.from(entry.buffer, entry.byteOffset, entry.length);
+  const start = bytes.indexOf('\nnar-hash ') + 1;
+  const deriver = bytes.indexOf('\nderiver ', start);
+  return hash('sha256', bytes.subarray(start, deriver < 0 ? bytes.length : deriver + 1), 'buffer');
+}
+
+/** Reads bundle `index` (`width` entries), as the log served it. Throws when malformed. */
+export function readBundle(
+  index: number,
+  data: Uint8Array,
+  width: number,
+  storeDir: string,
+): ReadBundle {
+  const entries = parseEntryBundle(data, width);
+  const leaves = new Uint8Array(32 * entries.length);
+  const positions: number[] = [];
+  const answers = new Uint8Array(32 * entries.length);
+  const hashParts: string[] = [];
+  const invalid: { position: number; reason: string }[] = [];
+  entries.forEach((entry, position) => {
+    leaves.set(hashLeaf(entry), 32 * position);
+    try {
+      const { hashPart } = parseEntry(entry, storeDir).storePath;
+      answers.set(answerDigest(entry), 32 * positions.length);
+      positions.push(position);
+      hashParts.push(hashPart);
+    } catch (error) {
+      invalid.push({ position, reason: (error as Error).message });
+    }
+  });
+  return {
+    index,
+    data,
+    leaves,
+    positions: Uint16Array.from(positions),
+    hashParts: hashParts.join(''),
+    answers: answers.subarray(0, 32 * positions.length),
+    invalid,
+  };
+}
+
+/** The hash part of the `i`th valid entry of a read bundle. */
+export function hashPartAt(bundle: ReadBundle, i: number): string {
+  return bundle.hashParts.slice(i * HASH_PART_LENGTH, (i + 1) * HASH_PART_LENGTH);
+}
+
+/** Runs `fetchOne(0…count−1)` with up to `concurrency` in flight, yielding results in order. */
+async function* inOrder<T>(
+  count: number,
+  concurrency: number,
+  fetchOne: (i: number) => Promise<T>,
+): AsyncGenerator<T> {
+  const pending: Promise<T>[] = [];
+  let next = 0;
+  const start = () => {
+    const p = fetchOne(next++);
+    p.catch(() => undefined); // awaited below, in order; avoid an unhandled-rejection crash
+    pending.push(p);
+  };
+  while (next < count && pending.length < concurrency) start();
+  while (pending.length > 0) {
+    const value = await (pending.shift() as Promise<T>);
+    if (next < count) start();
+    yield value;
+  }
+}
+
+/** Fetches and reads a job's bundles in this thread, in order. */
+export function fetchBundles(job: BundleJob): AsyncGenerator<ReadBundle> {
+  const widthOf = (b: number) => Math.min(TILE_WIDTH, job.size - b * TILE_WIDTH);
+  return inOrder(job.end - job.first, job.concurrency, async (i) => {
+    const index = job.first + i;
+    const width = widthOf(index);
+    const url = `${job.url}/${entryBundlePath({ index, width })}`;
+    const data = await fetchBytes(url, job.timeoutMs, MAX_BUNDLE_BYTES);
+    return readBundle(index, data, width, job.storeDir);
+  });
+}
+
+/** What the worker sends: a bundle, or the error that ended its job. */
+export type WorkerMessage =
+  | { readonly bundle: ReadBundle }
+  | {
+      readonly error: {
+        readonly message: string;
+        readonly fetch: boolean;
+        readonly status?: number;
+      };
+    };
+
+// Under the test runner this module is TypeScript source; the worker then runs from the build
+// that `npm test` makes first.
+const WORKER = import.meta.url.endsWith('.ts')
+  ? new URL('../../dist/src/monitor/bundle-worker.js', import.meta.url)
+  : new URL('./bundle-worker.js', import.meta.url);
+
+/**
+ * Fetches and reads a job's bundles on a worker thread, yielding them in order; it reads at
+ * most {@link READ_AHEAD_BYTES} ahead of the consumer. Fetch failures are `FetchError`s, as
+ * in this thread. Ending the iteration early stops the worker.
+ */
+export async function* bundlesOnWorker(job: BundleJob): AsyncGenerator<ReadBundle> {
+  const worker = new Worker(WORKER, { workerData: { job, credit: READ_AHEAD_BYTES } });
+  const queue: WorkerMessage[] = [];
+  /** Why no more messages will come, once that is so. */
+  let ended: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    wake?.();
+    wake = undefined;
+  };
+  worker.on('message', (m: WorkerMessage) => {
+    queue.push(m);
+    notify();
+  });
+  worker.on('error', (error) => {
+    ended = error;
+    notify();
+  });
+  worker.on('exit', () => {
+    ended ??= new Error('bug: bundle worker stopped early');
+    notify();
+  });
+  try {
+    for (let received = job.first; received < job.end; received++) {
+      while (queue.length === 0 && ended === undefined) {
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+      const message = queue.shift();
+      if (message === undefined) throw ended ?? new Error('bug: no message');
+      if ('error' in message) {
+        const { error } = message;
+        throw error.fetch ? new FetchError(error.message, error.status) : new Error(error.message);
+      }
+      worker.postMessage(message.bundle.data.length); // room for as many bytes
+      yield message.bundle;
+    }
+  } finally {
+    await worker.terminate();
+  }
+}
