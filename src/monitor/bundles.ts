@@ -48,6 +48,9 @@ export interface BundleJob {
   readonly concurrency: number;
 }
 
+const NAR_HASH_LINE = Buffer.from('\nnar-hash ');
+const DERIVER_LINE = Buffer.from('\nderiver ');
+
 /**
  * SHA-256 of what a canonical entry says about its path's contents — its nar-hash, nar-size
  * and reference lines, not the deriver (which may differ between builders): equal digests are
@@ -55,8 +58,8 @@ export interface BundleJob {
  */
 export function answerDigest(entry: Uint8Array): Uint8Array {
   const bytes = Buffer.from(entry.buffer, entry.byteOffset, entry.length);
-  const start = bytes.indexOf('\nnar-hash ') + 1;
-  const deriver = bytes.indexOf('\nderiver ', start);
+  const start = bytes.indexOf(NAR_HASH_LINE) + 1;
+  const deriver = bytes.indexOf(DERIVER_LINE, start);
   return hash('sha256', bytes.subarray(start, deriver < 0 ? bytes.length : deriver + 1), 'buffer');
 }
 
