@@ -28,12 +28,13 @@ function json(req: IncomingMessage, res: ServerResponse, status: number, body: u
 
 /** Everything the monitor knows about one store path: each log's verified claims. */
 export function pathReport(store: MonitorStore, hashPart: string, storeDir: string) {
-  const claims = store.claims(hashPart).map((c) => ({
+  const found = store.claims(hashPart);
+  const claims = found.map((c) => ({
     log: c.origin,
     index: c.index,
     ...claimToJson(parseEntry(c.entry, storeDir)),
   }));
-  const answers = new Set(store.claims(hashPart).map((c) => c.answer));
+  const answers = new Set(found.map((c) => c.answer));
   return { hashPart, agree: answers.size <= 1, claims };
 }
 
