@@ -11,8 +11,10 @@ function oneAnswerPerConnection(): Promise<{
   server: Server;
   url: string;
   connections: () => number;
+  requests: () => number;
 }> {
   let connections = 0;
+  let total = 0;
   const server = createServer((socket: Socket) => {
     connections++;
     let requests = 0;
@@ -21,6 +23,7 @@ function oneAnswerPerConnection(): Promise<{
       seen += chunk.toString('latin1');
       for (let end = seen.indexOf('\r\n\r\n'); end >= 0; end = seen.indexOf('\r\n\r\n')) {
         seen = seen.slice(end + 4);
+        total++;
         if (requests++ > 0) {
           socket.destroy();
           return;
@@ -33,7 +36,12 @@ function oneAnswerPerConnection(): Promise<{
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as { port: number };
-      resolve({ server, url: `http://127.0.0.1:${port}/x`, connections: () => connections });
+      resolve({
+        server,
+        url: `http://127.0.0.1:${port}/x`,
+        connections: () => connections,
+        requests: () => total,
+      });
     });
   });
 }
@@ -49,7 +57,18 @@ describe('fetchBytes()', () => {
     server = s.server;
     expect((await fetchBytes(s.url, 5000, 100)).toString()).toBe('ok');
     expect((await fetchBytes(s.url, 5000, 100)).toString()).toBe('ok');
-    expect(s.connections()).toBe(2);
+    // The second GET went out on the kept-alive connection first, then on a new one.
+    expect([s.connections(), s.requests()]).toEqual([2, 3]);
+  });
+
+  it('goes through every closed kept-alive connection of the pool to a new one', async () => {
+    const s = await oneAnswerPerConnection();
+    server = s.server;
+    const first = await Promise.all([1, 2, 3].map(() => fetchBytes(s.url, 5000, 100)));
+    expect(first.map(String)).toEqual(['ok', 'ok', 'ok']);
+    expect(s.connections()).toBe(3);
+    expect((await fetchBytes(s.url, 5000, 100)).toString()).toBe('ok');
+    expect([s.connections(), s.requests()]).toEqual([4, 7]);
   });
 
   it('does not send a POST again: the failure is reported', async () => {

@@ -40,7 +40,6 @@ function request(
   idleMs: number,
   signal?: AbortSignal,
   post?: Post,
-  retried = false,
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     let answered = false;
@@ -74,11 +73,11 @@ function request(
     });
     req.on('error', (cause) => {
       // A kept-alive connection that the server closed as it was reused (its idle timeout, seen
-      // late when this process was busy): the request got no answer, so a GET is sent again,
-      // once, on another connection.
+      // late when this process was busy): the request got no answer, so a GET is sent again.
+      // Each retry uses up one such connection of the pool; one on a new connection is final.
       const reset = (cause as NodeJS.ErrnoException).code === 'ECONNRESET';
-      if (reset && req.reusedSocket && !answered && !retried && post === undefined) {
-        request(url, idleMs, signal, post, true).then(resolve, reject);
+      if (reset && req.reusedSocket && !answered && post === undefined) {
+        request(url, idleMs, signal, post).then(resolve, reject);
         return;
       }
       reject(
