@@ -40,4 +40,5 @@ try {
     },
   });
 }
-// The main thread ends this worker once it has every bundle or the error.
+// Everything is sent: the worker may now end on its own (the main thread also stops it).
+port.unref();

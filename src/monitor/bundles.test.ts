@@ -31,8 +31,28 @@ describe('readBundle()', () => {
     expect([...read.positions]).toEqual([0, 2]);
     expect([hashPartAt(read, 0), hashPartAt(read, 1)]).toEqual([hashPartOf(0), hashPartOf(2)]);
     expect(Buffer.from(read.answers.subarray(32, 64))).toEqual(Buffer.from(answerDigest(entry(2))));
+    expect(read.invalidCount).toBe(1);
     expect(read.invalid.map((i) => i.position)).toEqual([1]);
     expect(read.invalid[0]?.reason).toMatch(/first line/);
+  });
+
+  it('reads from position skip on', () => {
+    const entries = [entry(0), Buffer.from('bad\n'), entry(2), entry(3)];
+    const read = readBundle(0, formatEntryBundle(entries), 4, '/nix/store', 2);
+    expect(read.skip).toBe(2);
+    expect(Buffer.from(read.leaves)).toEqual(
+      Buffer.concat([hashLeaf(entries[2] as Buffer), hashLeaf(entries[3] as Buffer)]),
+    );
+    expect([...read.positions]).toEqual([2, 3]);
+    expect(read.invalidCount).toBe(0);
+  });
+
+  it('counts every invalid entry but keeps few reasons, each cut short', () => {
+    const huge = Buffer.from(`accord/build/v1\nstore-path ${'\u0001'.repeat(30_000)}\n`);
+    const read = readBundle(0, formatEntryBundle(Array(100).fill(huge)), 100, '/nix/store');
+    expect(read.invalidCount).toBe(100);
+    expect(read.invalid).toHaveLength(20);
+    expect(Math.max(...read.invalid.map((i) => i.reason.length))).toBeLessThanOrEqual(201);
   });
 
   it('rejects a bundle whose entry count is not its width', () => {
@@ -53,14 +73,14 @@ describe('answerDigest()', () => {
 });
 
 describe('bundlesOnWorker()', () => {
-  // A log of 3.5 bundles whose bundle 2 is missing and whose bundle 5 is malformed.
+  // A log of 3.5 bundles whose bundle 2 is missing and whose bundle 5 is malformed; bundle 0
+  // comes last, so that an answer in arrival order would be seen.
   const size = 3 * TILE_WIDTH + 128;
   let server: Server;
   let url: string;
-  const job = (first: number, end: number, jobSize = size) => ({
+  const job = (from: number, jobSize = size) => ({
     url,
-    first,
-    end,
+    from,
     size: jobSize,
     storeDir: '/nix/store',
     timeoutMs: 5000,
@@ -71,6 +91,15 @@ describe('bundlesOnWorker()', () => {
     for await (const b of bundles) out.push(b);
     return out;
   };
+  const fields = (b: ReadBundle) => [
+    b.index,
+    b.skip,
+    Buffer.from(b.data),
+    Buffer.from(b.leaves),
+    [...b.positions],
+    b.hashParts,
+    Buffer.from(b.answers),
+  ];
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -78,32 +107,40 @@ describe('bundlesOnWorker()', () => {
       const b = Number(m?.[1]);
       if (m === null || b === 2) return void res.writeHead(404).end();
       const body = b === 5 ? Buffer.from([0, 9, 1]) : bundleOf(b, Number(m[3] ?? TILE_WIDTH));
-      res.writeHead(200).end(body);
+      setTimeout(() => res.writeHead(200).end(body), b === 0 ? 100 : 0);
     });
     url = await listen(server, '127.0.0.1', 0);
   });
   afterAll(() => close(server));
 
   it('yields the bundles in order, read as in this thread', async () => {
-    const onWorker = await collect(bundlesOnWorker(job(0, 2)));
-    const here = await collect(fetchBundles(job(0, 2)));
+    const twoBundles = job(0, 2 * TILE_WIDTH);
+    const onWorker = await collect(bundlesOnWorker(twoBundles));
     expect(onWorker.map((b) => b.index)).toEqual([0, 1]);
-    expect(onWorker.map((b) => [b.leaves, b.positions, b.hashParts, b.answers])).toEqual(
-      here.map((b) => [b.leaves, b.positions, b.hashParts, b.answers]),
-    );
+    expect(onWorker.map(fields)).toEqual((await collect(fetchBundles(twoBundles))).map(fields));
     expect(Buffer.from(onWorker[1]?.data ?? [])).toEqual(bundleOf(1));
   });
 
-  it('reads the partial bundle at the end of the tree', async () => {
-    const [last] = await collect(bundlesOnWorker(job(3, 4)));
-    expect(last?.positions.length).toBe(128);
-    expect(hashPartAt(last as ReadBundle, 127)).toBe(hashPartOf(3 * TILE_WIDTH + 127));
+  it('waits for the consumer when its read-ahead is used up', async () => {
+    const twoBundles = job(0, 2 * TILE_WIDTH);
+    const oneAtATime = await collect(bundlesOnWorker(twoBundles, 1));
+    expect(oneAtATime.map(fields)).toEqual((await collect(fetchBundles(twoBundles))).map(fields));
+  });
+
+  it('starts within the bundle of the verified size and reads the partial last one', async () => {
+    const [last, ...more] = await collect(bundlesOnWorker(job(3 * TILE_WIDTH + 10)));
+    expect(more).toEqual([]);
+    expect([last?.index, last?.skip, last?.positions[0], last?.positions.length]).toEqual([
+      3, 10, 10, 118,
+    ]);
+    expect(last?.leaves.length).toBe(32 * 118);
+    expect(hashPartAt(last as ReadBundle, 117)).toBe(hashPartOf(3 * TILE_WIDTH + 127));
   });
 
   it('fails with a FetchError naming the bundle the log does not serve', async () => {
     const bundles: ReadBundle[] = [];
     const error = await (async () => {
-      for await (const b of bundlesOnWorker(job(0, 4))) bundles.push(b);
+      for await (const b of bundlesOnWorker(job(0))) bundles.push(b);
     })().catch((e: unknown) => e);
     expect(bundles.map((b) => b.index)).toEqual([0, 1]);
     expect(error).toBeInstanceOf(FetchError);
@@ -112,7 +149,7 @@ describe('bundlesOnWorker()', () => {
   });
 
   it('fails with the reason when a bundle is malformed', async () => {
-    const error = await collect(bundlesOnWorker(job(5, 6, 6 * TILE_WIDTH))).catch(
+    const error = await collect(bundlesOnWorker(job(5 * TILE_WIDTH, 6 * TILE_WIDTH))).catch(
       (e: unknown) => e,
     );
     expect(error).not.toBeInstanceOf(FetchError);

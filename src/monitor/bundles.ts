@@ -14,17 +14,26 @@ import { TILE_WIDTH, entryBundlePath, hashLeaf, parseEntryBundle } from '../tlog
 const MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + 0xffff);
 /**
  * Bytes of bundles the worker reads ahead of the main thread: enough to keep it busy while the
- * main thread stores a batch (about 250 typical bundles), and a bound on what a log with huge
- * entries makes the monitor hold (one bundle more at most).
+ * main thread stores a batch (about 250 typical bundles). Beyond that, a log with huge entries
+ * makes the worker hold at most `concurrency + 1` bundles more.
  */
 const READ_AHEAD_BYTES = 16 * 1024 * 1024;
+/** From this many bundles on, a job runs on a worker thread (fewer are not worth its start). */
+const WORKER_BUNDLES = 16;
+/** Invalid entries of a bundle whose reason is kept, and the length a reason is cut to. */
+const MAX_REASONS = 20;
+const MAX_REASON_LENGTH = 200;
 
-/** One entry bundle, read: leaf hashes of all its entries, claims of the valid ones. */
+/**
+ * One entry bundle, read from position `skip` on (the entries before it were verified earlier):
+ * the leaf hashes of those entries, the claims of the valid ones, and the invalid ones.
+ */
 export interface ReadBundle {
   readonly index: number;
-  /** The bundle as the log served it. */
+  readonly skip: number;
+  /** The whole bundle as the log served it. */
   readonly data: Uint8Array;
-  /** The leaf hash of each entry, 32 bytes each. */
+  /** The leaf hash of each entry from `skip` on, 32 bytes each. */
   readonly leaves: Uint8Array;
   /** Positions in the bundle of the entries that are valid claims. */
   readonly positions: Uint16Array;
@@ -32,15 +41,15 @@ export interface ReadBundle {
   readonly hashParts: string;
   /** Their answer digests ({@link answerDigest}), 32 bytes each. */
   readonly answers: Uint8Array;
-  /** The entries that are not valid claims, and why. */
+  /** How many entries are not valid claims; the first few are listed with why (cut short). */
+  readonly invalidCount: number;
   readonly invalid: readonly { readonly position: number; readonly reason: string }[];
 }
 
-/** Bundles `first…end−1` of the log at `url`, whose tree has `size` entries. */
+/** The entries `from…size−1` of the log at `url`, whose tree has `size` entries. */
 export interface BundleJob {
   readonly url: string;
-  readonly first: number;
-  readonly end: number;
+  readonly from: number;
   readonly size: number;
   readonly storeDir: string;
   readonly timeoutMs: number;
@@ -63,37 +72,53 @@ export function answerDigest(entry: Uint8Array): Uint8Array {
   return hash('sha256', bytes.subarray(start, deriver < 0 ? bytes.length : deriver + 1), 'buffer');
 }
 
-/** Reads bundle `index` (`width` entries), as the log served it. Throws when malformed. */
+/**
+ * Reads bundle `index` (`width` entries, as the log served it) from position `skip` on.
+ * Throws when the bundle is malformed.
+ */
 export function readBundle(
   index: number,
   data: Uint8Array,
   width: number,
   storeDir: string,
+  skip = 0,
 ): ReadBundle {
   const entries = parseEntryBundle(data, width);
-  const leaves = new Uint8Array(32 * entries.length);
+  const leaves = new Uint8Array(32 * (entries.length - skip));
   const positions: number[] = [];
-  const answers = new Uint8Array(32 * entries.length);
+  const answers = new Uint8Array(32 * (entries.length - skip));
   const hashParts: string[] = [];
   const invalid: { position: number; reason: string }[] = [];
-  entries.forEach((entry, position) => {
-    leaves.set(hashLeaf(entry), 32 * position);
+  let invalidCount = 0;
+  for (let position = skip; position < entries.length; position++) {
+    const entry = entries[position] as Uint8Array;
+    leaves.set(hashLeaf(entry), 32 * (position - skip));
     try {
       const { hashPart } = parseEntry(entry, storeDir).storePath;
       answers.set(answerDigest(entry), 32 * positions.length);
       positions.push(position);
       hashParts.push(hashPart);
     } catch (error) {
-      invalid.push({ position, reason: (error as Error).message });
+      // Reasons quote the entry: a hostile log could make them far larger than its bundles.
+      if (invalidCount++ < MAX_REASONS) {
+        const reason = (error as Error).message;
+        invalid.push({
+          position,
+          reason:
+            reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH)}…` : reason,
+        });
+      }
     }
-  });
+  }
   return {
     index,
+    skip,
     data,
     leaves,
     positions: Uint16Array.from(positions),
     hashParts: hashParts.join(''),
     answers: answers.subarray(0, 32 * positions.length),
+    invalidCount,
     invalid,
   };
 }
@@ -124,16 +149,32 @@ async function* inOrder<T>(
   }
 }
 
+/** The bundles a job reads: `first…end−1`. */
+function bundleRange(job: BundleJob): { first: number; end: number } {
+  return { first: Math.floor(job.from / TILE_WIDTH), end: Math.ceil(job.size / TILE_WIDTH) };
+}
+
 /** Fetches and reads a job's bundles in this thread, in order. */
 export function fetchBundles(job: BundleJob): AsyncGenerator<ReadBundle> {
-  const widthOf = (b: number) => Math.min(TILE_WIDTH, job.size - b * TILE_WIDTH);
-  return inOrder(job.end - job.first, job.concurrency, async (i) => {
-    const index = job.first + i;
-    const width = widthOf(index);
+  if (!Number.isSafeInteger(job.concurrency) || job.concurrency < 1)
+    throw new Error(`bug: concurrency ${job.concurrency}`);
+  const { first, end } = bundleRange(job);
+  return inOrder(end - first, job.concurrency, async (i) => {
+    const index = first + i;
+    const width = Math.min(TILE_WIDTH, job.size - index * TILE_WIDTH);
     const url = `${job.url}/${entryBundlePath({ index, width })}`;
     const data = await fetchBytes(url, job.timeoutMs, MAX_BUNDLE_BYTES);
-    return readBundle(index, data, width, job.storeDir);
+    return readBundle(index, data, width, job.storeDir, Math.max(0, job.from - index * TILE_WIDTH));
   });
+}
+
+/**
+ * Fetches and reads a job's bundles in order: on a worker thread when there are many
+ * ({@link bundlesOnWorker}), else in this thread.
+ */
+export function readBundles(job: BundleJob): AsyncGenerator<ReadBundle> {
+  const { first, end } = bundleRange(job);
+  return end - first >= WORKER_BUNDLES ? bundlesOnWorker(job) : fetchBundles(job);
 }
 
 /** What the worker sends: a bundle, or the error that ended its job. */
@@ -154,12 +195,16 @@ const WORKER = import.meta.url.endsWith('.ts')
   : new URL('./bundle-worker.js', import.meta.url);
 
 /**
- * Fetches and reads a job's bundles on a worker thread, yielding them in order; it reads at
- * most {@link READ_AHEAD_BYTES} ahead of the consumer. Fetch failures are `FetchError`s, as
- * in this thread. Ending the iteration early stops the worker.
+ * Fetches and reads a job's bundles on a worker thread, yielding them in order; it reads
+ * `readAhead` bytes of bundles ahead of the consumer. Fetch failures are `FetchError`s, as in
+ * this thread. Ending the iteration early stops the worker.
  */
-export async function* bundlesOnWorker(job: BundleJob): AsyncGenerator<ReadBundle> {
-  const worker = new Worker(WORKER, { workerData: { job, credit: READ_AHEAD_BYTES } });
+export async function* bundlesOnWorker(
+  job: BundleJob,
+  readAhead = READ_AHEAD_BYTES,
+): AsyncGenerator<ReadBundle> {
+  const { first, end } = bundleRange(job);
+  const worker = new Worker(WORKER, { workerData: { job, credit: readAhead } });
   const queue: WorkerMessage[] = [];
   /** Why no more messages will come, once that is so. */
   let ended: Error | undefined;
@@ -176,12 +221,16 @@ export async function* bundlesOnWorker(job: BundleJob): AsyncGenerator<ReadBundl
     ended = error;
     notify();
   });
+  worker.on('messageerror', (error) => {
+    ended = error;
+    notify();
+  });
   worker.on('exit', () => {
     ended ??= new Error('bug: bundle worker stopped early');
     notify();
   });
   try {
-    for (let received = job.first; received < job.end; received++) {
+    for (let received = first; received < end; received++) {
       while (queue.length === 0 && ended === undefined) {
         await new Promise<void>((resolve) => (wake = resolve));
       }

@@ -38,7 +38,7 @@ import {
   type NewClaim,
   type SeenCheckpoint,
 } from './store.js';
-import { bundlesOnWorker, hashPartAt } from './bundles.js';
+import { hashPartAt, readBundles } from './bundles.js';
 
 /** Largest checkpoint note accepted from a log, a proxy or a witness. */
 export const MAX_CHECKPOINT_BYTES = 64 * 1024;
@@ -351,16 +351,7 @@ export class Monitor {
     let edge: TileEdge = from === 0 ? EMPTY_EDGE : store.edge(origin, from);
     const invalid: { index: number; reason: string }[] = [];
     let invalidCount = 0;
-    const firstBundle = Math.floor(from / TILE_WIDTH);
-    const bundles = bundlesOnWorker({
-      url: log.url,
-      first: firstBundle,
-      end: Math.ceil(size / TILE_WIDTH),
-      size,
-      storeDir,
-      timeoutMs,
-      concurrency,
-    });
+    const bundles = readBundles({ url: log.url, from, size, storeDir, timeoutMs, concurrency });
     const mismatch = (computedRoot: Uint8Array | undefined, why: string) => {
       store.dropUnverified(origin);
       this.finding(
@@ -393,13 +384,14 @@ export class Monitor {
     };
     for await (const bundle of bundles) {
       const base = bundle.index * TILE_WIDTH;
-      let skip = 0;
-      if (bundle.index === firstBundle && from % TILE_WIDTH > 0) {
+      if (bundle.skip > 0) {
         // The partial bundle verified before: the log must serve the same entries again.
-        skip = from % TILE_WIDTH;
-        const before = parseEntryBundle(store.bundle(origin, firstBundle) ?? new Uint8Array());
+        const before = parseEntryBundle(store.bundle(origin, bundle.index) ?? new Uint8Array());
         const now = parseEntryBundle(bundle.data);
-        if (before.length !== skip || before.some((e, j) => !equalBytes(e, now[j] as Uint8Array))) {
+        if (
+          before.length !== bundle.skip ||
+          before.some((e, j) => !equalBytes(e, now[j] as Uint8Array))
+        ) {
           throw mismatch(
             undefined,
             `it serves entries below ${from} that differ from the verified ones`,
@@ -408,19 +400,17 @@ export class Monitor {
       }
       batch.push({ index: bundle.index, data: bundle.data });
       batchBytes += bundle.data.length;
-      for (let j = skip; j < bundle.leaves.length / 32; j++) {
-        leaves.push(bundle.leaves.subarray(32 * j, 32 * j + 32));
-      }
+      for (let j = 0; j < bundle.leaves.length; j += 32)
+        leaves.push(bundle.leaves.subarray(j, j + 32));
       bundle.positions.forEach((position, i) => {
-        if (position < skip) return;
         const hashPart = hashPartAt(bundle, i);
         const answer = bundle.answers.subarray(32 * i, 32 * i + 32);
         claims.push({ hashPart, index: base + position, answer });
         if (newPaths.length <= MANY_PATHS) newPaths.push(hashPart);
       });
+      invalidCount += bundle.invalidCount;
       for (const { position, reason } of bundle.invalid) {
-        if (position >= skip && invalidCount++ < MAX_REPORTED_INVALID)
-          invalid.push({ index: base + position, reason });
+        if (invalid.length < MAX_REPORTED_INVALID) invalid.push({ index: base + position, reason });
       }
       if (leaves.length >= BATCH_ENTRIES || batchBytes >= BATCH_BYTES) flush();
     }

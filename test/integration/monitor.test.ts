@@ -473,6 +473,34 @@ describe('what logs claim', () => {
   });
 });
 
+describe('a log of many bundles', () => {
+  test('is read on a worker thread, also from within a verified bundle', async () => {
+    const log = await startTestLog({ origin: 'large.test/log' });
+    const submitRange = async (from: number, to: number) => {
+      for (let i = from; i < to; i += 1000) {
+        const claims = Array.from({ length: Math.min(1000, to - i) }, (_, j) => makeClaim(i + j));
+        expect((await log.submit(claims)).status).toBe(200);
+      }
+      await log.waitForSize(to);
+    };
+    // 16 bundles and 5 entries, then 16 bundles more: both polls read at least 16 bundles.
+    await submitRange(0, 16 * 256 + 5);
+    const watcher = await monitorFor(policyText([log]));
+    try {
+      expect((await watcher.pollAll())[0]).toMatchObject({ size: 4101, added: 4101 });
+      await submitRange(4101, 4101 + 16 * 256);
+      expect((await watcher.pollAll())[0]).toMatchObject({ size: 8197, added: 4096 });
+      for (const i of [0, 4100, 4101, 8196]) {
+        expect(watcher.store.claims(hashPartOf(i)).map((c) => c.index)).toEqual([i]);
+      }
+      expect(watcher.store.findings()).toEqual([]);
+    } finally {
+      await watcher.close();
+      await log.close();
+    }
+  });
+});
+
 describe('a log serving entries that are not its tree', () => {
   test('the monitor refuses them, reports bad entries and recovers when the log is honest', async () => {
     const log = await startTestLog({ origin: 'liar.test/log' });
