@@ -1,7 +1,7 @@
 /**
  * Entry bundles as the monitor takes them in: fetched in order, several at a time, and read —
- * each entry's leaf hash, and its claim or why it is not one — on a worker thread, so that the
- * main thread only hashes the tree and writes the index.
+ * each entry's leaf hash, and its claim or why it is not one — on a worker thread when there
+ * are many, so that the main thread only hashes the tree and writes the index.
  */
 import { hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
