@@ -248,8 +248,16 @@ export async function openPostgresLogStorage(
       return false;
     },
     async close() {
-      lockClient?.release(true);
+      const client = lockClient;
       lockClient = undefined;
+      if (client !== undefined) {
+        // Unlocked now, another sequencer can take over at once: the server would release the
+        // lock only when it has ended this session, a moment after the connection closes.
+        await client
+          .query('SELECT pg_advisory_unlock(hashtext($1))', [lockKey])
+          .catch(() => undefined);
+        client.release(true);
+      }
       await pool.end();
     },
   };

@@ -16,8 +16,8 @@
  * - Consistency: after a call resolves, every later call (from any process sharing the store)
  *   sees its effects.
  * - Sequencing: `trySequencerLock` makes at most one process the sequencer at a time (SQLite:
- *   one process per database file; PostgreSQL: a session advisory lock, released when the
- *   holder's connection ends).
+ *   one process per database file; PostgreSQL: a session advisory lock, released by `close`
+ *   or when the holder's connection ends).
  */
 
 /** An entry to add: its bytes, leaf hash, and the store path hash part it claims about. */
