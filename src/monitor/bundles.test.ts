@@ -9,7 +9,6 @@ import {
   answerDigest,
   bundlesOnWorker,
   fetchBundles,
-  hashPartAt,
   readBundle,
 } from './bundles.js';
 
@@ -29,7 +28,7 @@ describe('readBundle()', () => {
       );
     }
     expect([...read.positions]).toEqual([0, 2]);
-    expect([hashPartAt(read, 0), hashPartAt(read, 1)]).toEqual([hashPartOf(0), hashPartOf(2)]);
+    expect([read.hashParts[0], read.hashParts[1]]).toEqual([hashPartOf(0), hashPartOf(2)]);
     expect(Buffer.from(read.answers.subarray(32, 64))).toEqual(Buffer.from(answerDigest(entry(2))));
     expect(read.invalidCount).toBe(1);
     expect(read.invalid.map((i) => i.position)).toEqual([1]);
@@ -134,7 +133,7 @@ describe('bundlesOnWorker()', () => {
       3, 10, 10, 118,
     ]);
     expect(last?.leaves.length).toBe(32 * 118);
-    expect(hashPartAt(last as ReadBundle, 117)).toBe(hashPartOf(3 * TILE_WIDTH + 127));
+    expect(last?.hashParts[117]).toBe(hashPartOf(3 * TILE_WIDTH + 127));
   });
 
   it('fails with a FetchError naming the bundle the log does not serve', async () => {

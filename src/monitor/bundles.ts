@@ -6,7 +6,6 @@
 import { hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { parseEntry } from '../claim/index.js';
-import { HASH_PART_LENGTH } from '../nix/index.js';
 import { FetchError, fetchBytes } from '../server/index.js';
 import { TILE_WIDTH, entryBundlePath, hashLeaf, parseEntryBundle } from '../tlog/index.js';
 
@@ -37,8 +36,8 @@ export interface ReadBundle {
   readonly leaves: Uint8Array;
   /** Positions in the bundle of the entries that are valid claims. */
   readonly positions: Uint16Array;
-  /** Their store paths' hash parts, 32 characters each, one after the other. */
-  readonly hashParts: string;
+  /** Their store paths' hash parts. */
+  readonly hashParts: readonly string[];
   /** Their answer digests ({@link answerDigest}), 32 bytes each. */
   readonly answers: Uint8Array;
   /** How many entries are not valid claims; the first few are listed with why (cut short). */
@@ -116,16 +115,11 @@ export function readBundle(
     data,
     leaves,
     positions: Uint16Array.from(positions),
-    hashParts: hashParts.join(''),
+    hashParts,
     answers: answers.subarray(0, 32 * positions.length),
     invalidCount,
     invalid,
   };
-}
-
-/** The hash part of the `i`th valid entry of a read bundle. */
-export function hashPartAt(bundle: ReadBundle, i: number): string {
-  return bundle.hashParts.slice(i * HASH_PART_LENGTH, (i + 1) * HASH_PART_LENGTH);
 }
 
 /** Runs `fetchOne(0…count−1)` with up to `concurrency` in flight, yielding results in order. */

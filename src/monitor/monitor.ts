@@ -38,7 +38,7 @@ import {
   type NewClaim,
   type SeenCheckpoint,
 } from './store.js';
-import { hashPartAt, readBundles } from './bundles.js';
+import { readBundles } from './bundles.js';
 
 /** Largest checkpoint note accepted from a log, a proxy or a witness. */
 export const MAX_CHECKPOINT_BYTES = 64 * 1024;
@@ -385,12 +385,12 @@ export class Monitor {
     for await (const bundle of bundles) {
       const base = bundle.index * TILE_WIDTH;
       if (bundle.skip > 0) {
-        // The partial bundle verified before: the log must serve the same entries again.
-        const before = parseEntryBundle(store.bundle(origin, bundle.index) ?? new Uint8Array());
-        const now = parseEntryBundle(bundle.data);
+        // The partial bundle verified before: the log must serve the same entries again. Its
+        // stored copy encodes exactly those entries, so the new bundle must begin with it.
+        const stored = store.bundle(origin, bundle.index) ?? new Uint8Array();
         if (
-          before.length !== bundle.skip ||
-          before.some((e, j) => !equalBytes(e, now[j] as Uint8Array))
+          parseEntryBundle(stored).length !== bundle.skip ||
+          !equalBytes(stored, bundle.data.subarray(0, stored.length))
         ) {
           throw mismatch(
             undefined,
@@ -403,7 +403,7 @@ export class Monitor {
       for (let j = 0; j < bundle.leaves.length; j += 32)
         leaves.push(bundle.leaves.subarray(j, j + 32));
       bundle.positions.forEach((position, i) => {
-        const hashPart = hashPartAt(bundle, i);
+        const hashPart = bundle.hashParts[i] as string;
         const answer = bundle.answers.subarray(32 * i, 32 * i + 32);
         claims.push({ hashPart, index: base + position, answer });
         if (newPaths.length <= MANY_PATHS) newPaths.push(hashPart);
