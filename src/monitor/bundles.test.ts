@@ -4,13 +4,7 @@ import { hashPartOf, makeClaim } from '../../test/support/claims.js';
 import { entryFromJson } from '../claim/index.js';
 import { FetchError, close, listen } from '../server/index.js';
 import { TILE_WIDTH, formatEntryBundle, hashLeaf } from '../tlog/index.js';
-import {
-  type ReadBundle,
-  answerDigest,
-  bundlesOnWorker,
-  fetchBundles,
-  readBundle,
-} from './bundles.js';
+import { type ReadBundle, bundlesOnWorker, fetchBundles, readBundle } from './bundles.js';
 
 const entry = (i: number, variant = 0) => Buffer.from(entryFromJson(makeClaim(i, variant)).entry);
 const bundleOf = (b: number, width = TILE_WIDTH) =>
@@ -29,7 +23,6 @@ describe('readBundle()', () => {
     }
     expect([...read.positions]).toEqual([0, 2]);
     expect([read.hashParts[0], read.hashParts[1]]).toEqual([hashPartOf(0), hashPartOf(2)]);
-    expect(Buffer.from(read.answers.subarray(32, 64))).toEqual(Buffer.from(answerDigest(entry(2))));
     expect(read.invalidCount).toBe(1);
     expect(read.invalid.map((i) => i.position)).toEqual([1]);
     expect(read.invalid[0]?.reason).toMatch(/first line/);
@@ -61,16 +54,6 @@ describe('readBundle()', () => {
   });
 });
 
-describe('answerDigest()', () => {
-  it('is equal for equal answers whatever the deriver, and differs with the NAR hash', () => {
-    const a = makeClaim(3);
-    const b = { ...a, deriver: `${hashPartOf(99)}-other.drv` };
-    const digest = (c: typeof a) => answerDigest(Buffer.from(entryFromJson(c).entry));
-    expect(digest(b)).toEqual(digest(a));
-    expect(digest(makeClaim(3, 1))).not.toEqual(digest(a));
-  });
-});
-
 describe('bundlesOnWorker()', () => {
   // A log of 3.5 bundles whose bundle 2 is missing and whose bundle 5 is malformed; bundle 0
   // comes last, so that an answer in arrival order would be seen.
@@ -97,7 +80,6 @@ describe('bundlesOnWorker()', () => {
     Buffer.from(b.leaves),
     [...b.positions],
     b.hashParts,
-    Buffer.from(b.answers),
   ];
 
   beforeAll(async () => {

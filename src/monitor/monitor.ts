@@ -404,8 +404,8 @@ export class Monitor {
         leaves.push(bundle.leaves.subarray(j, j + 32));
       bundle.positions.forEach((position, i) => {
         const hashPart = bundle.hashParts[i] as string;
-        const answer = bundle.answers.subarray(32 * i, 32 * i + 32);
-        claims.push({ hashPart, index: base + position, answer });
+        const j = 32 * (position - bundle.skip);
+        claims.push({ hashPart, index: base + position, leaf: bundle.leaves.subarray(j, j + 32) });
         if (newPaths.length <= MANY_PATHS) newPaths.push(hashPart);
       });
       invalidCount += bundle.invalidCount;

@@ -4,11 +4,12 @@
  * verified trees (from the logs, proxies and witnesses), and its findings.
  *
  * Layout for speed: entries are kept as the bundles they arrive in (one row per 256 entries),
- * and the index holds one short row per claim — a 48-bit key from the path's hash part, the log,
- * the entry's index and the SHA-256 of its answer (NAR hash, size and references) — written in
- * large transactions (integer keys insert about half again as fast as the hash part's text).
- * Paths sharing a key are told apart by the entries themselves. Rows beyond a log's verified size are not trusted: queries ignore
- * them, and they are dropped when the entries they came from do not match the log's tree.
+ * and the index ({@link ClaimIndex}) holds one short record per claim — a 48-bit key from the
+ * path's hash part, the log, the entry's index and its leaf hash. Paths sharing a key are told
+ * apart by the entries themselves, and so are answers: equal leaf hashes are equal entries, and
+ * only claims whose entries differ are read to compare what they say. Claims beyond a
+ * log's verified size are not trusted: queries ignore them, and they are dropped when the
+ * entries they came from do not match the log's tree.
  */
 import { hash, randomBytes } from 'node:crypto';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
@@ -19,9 +20,12 @@ import {
   type TileEdge,
   edgeFromTiles,
   edgeTiles,
+  equalBytes,
+  hashLeaf,
   formatEntryBundle,
   parseEntryBundle,
 } from '../tlog/index.js';
+import { ClaimIndex, type IndexRecord } from './claim-index.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -36,13 +40,6 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 -- id: log id × 2^32 + bundle index
 CREATE TABLE IF NOT EXISTS bundles (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS claims (
-  path_key INTEGER NOT NULL,
-  log INTEGER NOT NULL,
-  idx INTEGER NOT NULL,
-  answer BLOB NOT NULL,
-  PRIMARY KEY (path_key, log, idx)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tiles (
   log INTEGER NOT NULL,
   level INTEGER NOT NULL,
@@ -70,6 +67,21 @@ CREATE TABLE IF NOT EXISTS findings (
 `;
 
 const BUNDLE_KEY = 2 ** 32;
+
+const NAR_HASH_LINE = Buffer.from('\nnar-hash ');
+const DERIVER_LINE = Buffer.from('\nderiver ');
+
+/**
+ * SHA-256 of what a canonical entry says about its path's contents — its nar-hash, nar-size
+ * and reference lines, not the deriver (which may differ between builders): equal digests are
+ * equal answers.
+ */
+export function answerDigest(entry: Uint8Array): Uint8Array {
+  const bytes = Buffer.from(entry.buffer, entry.byteOffset, entry.length);
+  const start = bytes.indexOf(NAR_HASH_LINE) + 1;
+  const deriver = bytes.indexOf(DERIVER_LINE, start);
+  return hash('sha256', bytes.subarray(start, deriver < 0 ? bytes.length : deriver + 1), 'buffer');
+}
 /** Claims read per path (a log may claim one path any number of times). */
 export const MAX_CLAIMS = 1000;
 /** Beyond this many new paths, one pass over the index beats looking each one up. */
@@ -115,8 +127,8 @@ export interface IndexedClaim {
 export interface NewClaim {
   readonly hashPart: string;
   readonly index: number;
-  /** SHA-256 of the answer: NAR hash, size and references. */
-  readonly answer: Uint8Array;
+  /** The entry's leaf hash. */
+  readonly leaf: Uint8Array;
 }
 
 interface FindingRow {
@@ -134,6 +146,7 @@ function toFinding(row: FindingRow): Finding {
 export class MonitorStore {
   readonly db: SqliteDatabase;
   private readonly q;
+  private readonly index: ClaimIndex;
   private readonly ids = new Map<string, number>();
   /** The path-key secret, followed by room for a hash part: the keyed hash's input. */
   private readonly keyInput: Buffer;
@@ -179,34 +192,15 @@ export class MonitorStore {
       bundle: db.prepare('INSERT OR REPLACE INTO bundles (id, data) VALUES (?, ?)'),
       getBundle: db.prepare<[number], Buffer>('SELECT data FROM bundles WHERE id = ?').pluck(),
       dropBundles: db.prepare('DELETE FROM bundles WHERE id >= ? AND id < ?'),
-      claim: db.prepare(
-        'INSERT OR REPLACE INTO claims (path_key, log, idx, answer) VALUES (?, ?, ?, ?)',
-      ),
-      dropClaims: db.prepare('DELETE FROM claims WHERE log = ? AND idx >= ?'),
       tile: db.prepare('INSERT OR REPLACE INTO tiles (log, level, idx, data) VALUES (?, ?, ?, ?)'),
       getTile: db
         .prepare<[number, number, number], Buffer>(
           'SELECT data FROM tiles WHERE log = ? AND level = ? AND idx = ?',
         )
         .pluck(),
-      claimsAt: db.prepare<[number], { origin: string; idx: number; answer: Buffer }>(
-        `SELECT l.origin, c.idx, c.answer FROM claims c
-         JOIN logs l ON l.id = c.log AND c.idx < l.verified_size
-         WHERE c.path_key = ? ORDER BY l.origin, c.idx LIMIT ${MAX_CLAIMS}`,
+      verifiedSizes: db.prepare<[], { id: number; origin: string; verified_size: number }>(
+        'SELECT id, origin, verified_size FROM logs',
       ),
-      answersAt: db
-        .prepare<[number], number>(
-          `SELECT COUNT(DISTINCT c.answer) FROM claims c
-           JOIN logs l ON l.id = c.log AND c.idx < l.verified_size WHERE c.path_key = ?`,
-        )
-        .pluck(),
-      conflictScan: db
-        .prepare<[number, number, number], number>(
-          `SELECT c.path_key FROM claims c JOIN logs l ON l.id = c.log AND c.idx < l.verified_size
-           GROUP BY c.path_key
-           HAVING COUNT(DISTINCT c.answer) > 1 AND MAX(c.log = ? AND c.idx >= ? AND c.idx < ?)`,
-        )
-        .pluck(),
       seen: db.prepare(
         'INSERT OR IGNORE INTO seen_checkpoints (origin, size, root, note, source, at) VALUES (?, ?, ?, ?, ?, ?)',
       ),
@@ -228,6 +222,36 @@ export class MonitorStore {
         'SELECT id, kind, summary, evidence, at FROM findings WHERE id > ? ORDER BY id',
       ),
     };
+    this.index = new ClaimIndex(db);
+    this.migrateClaims();
+  }
+
+  /**
+   * State from before the claim index kept one table row per claim (`claims`): its rows move
+   * into the index, each with the leaf hash of its stored entry, and the table goes.
+   */
+  private migrateClaims(): void {
+    const { db } = this;
+    if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'claims'").get() === undefined) return;
+    db.transaction(() => {
+      const rows = db
+        .prepare<[], { key: number; log: number; idx: number }>(
+          'SELECT path_key AS key, log, idx FROM claims ORDER BY log, idx',
+        )
+        .all();
+      let bundle: { id: number; entries: Uint8Array[] } | undefined;
+      const records = rows.map(({ key, log, idx }) => {
+        const id = log * BUNDLE_KEY + Math.floor(idx / TILE_WIDTH);
+        if (bundle?.id !== id)
+          bundle = { id, entries: parseEntryBundle(this.q.getBundle.get(id) ?? new Uint8Array()) };
+        const entry = bundle.entries[idx % TILE_WIDTH];
+        if (entry === undefined)
+          throw new Error(`bug: claim of entry ${idx} of log ${log} without its entry`);
+        return { key, log, index: idx, leaf: hashLeaf(entry) };
+      });
+      this.index.add(records);
+      db.exec('DROP TABLE claims');
+    })();
   }
 
   /**
@@ -299,7 +323,14 @@ export class MonitorStore {
     this.db.transaction(() => {
       this.q.setWrittenTo.run(writtenTo, id);
       for (const b of bundles) this.q.bundle.run(id * BUNDLE_KEY + b.index, b.data);
-      for (const c of claims) this.q.claim.run(this.pathKey(c.hashPart), id, c.index, c.answer);
+      this.index.add(
+        claims.map((c) => ({
+          key: this.pathKey(c.hashPart),
+          log: id,
+          index: c.index,
+          leaf: c.leaf,
+        })),
+      );
       for (const t of tiles) this.q.tile.run(id, t.tile.level, t.tile.index, t.data);
     })();
   }
@@ -327,7 +358,7 @@ export class MonitorStore {
         const entries = parseEntryBundle(straddling).slice(0, keep);
         this.q.bundle.run(id * BUNDLE_KEY + first, formatEntryBundle(entries));
       }
-      this.q.dropClaims.run(id, size);
+      this.index.drop(id, size);
       this.q.resetWrittenTo.run(size, id);
     })();
   }
@@ -340,24 +371,43 @@ export class MonitorStore {
     return entry;
   }
 
+  /** Each log's origin and verified size, by id. */
+  private verifiedLogs(): Map<number, { origin: string; size: number }> {
+    return new Map(
+      this.q.verifiedSizes.all().map((l) => [l.id, { origin: l.origin, size: l.verified_size }]),
+    );
+  }
+
+  /** The verified records of the index with key `key`. */
+  private verifiedRecords(key: number): IndexRecord[] {
+    const logs = this.verifiedLogs();
+    return this.index.lookup(key).filter((r) => r.index < (logs.get(r.log)?.size ?? 0));
+  }
+
   /** Verified claims about the paths whose key is `key`, with the hash part of each. */
   private claimsAt(key: number): (IndexedClaim & { hashPart: string })[] {
-    return this.q.claimsAt.all(key).map((r) => {
-      const entry = Buffer.from(this.entry(r.origin, r.idx)).toString('utf8');
-      // Verified entries are canonical: the second line is `store-path <dir>/<hash part>-<name>`.
-      const line = entry.slice(
-        entry.indexOf('\n') + 1,
-        entry.indexOf('\n', entry.indexOf('\n') + 1),
-      );
-      const at = line.lastIndexOf('/') + 1;
-      return {
-        origin: r.origin,
-        index: r.idx,
-        answer: r.answer.toString('hex'),
-        entry,
-        hashPart: line.slice(at, at + 32),
-      };
-    });
+    const logs = this.verifiedLogs();
+    const origin = (r: IndexRecord) => logs.get(r.log)?.origin ?? '';
+    return this.verifiedRecords(key)
+      .sort((a, b) => (origin(a) < origin(b) ? -1 : origin(a) > origin(b) ? 1 : a.index - b.index))
+      .slice(0, MAX_CLAIMS)
+      .map((r) => {
+        const bytes = this.entry(origin(r), r.index);
+        const entry = Buffer.from(bytes).toString('utf8');
+        // Verified entries are canonical: the second line is `store-path <dir>/<hash part>-<name>`.
+        const line = entry.slice(
+          entry.indexOf('\n') + 1,
+          entry.indexOf('\n', entry.indexOf('\n') + 1),
+        );
+        const at = line.lastIndexOf('/') + 1;
+        return {
+          origin: origin(r),
+          index: r.index,
+          answer: Buffer.from(answerDigest(bytes)).toString('hex'),
+          entry,
+          hashPart: line.slice(at, at + 32),
+        };
+      });
   }
 
   /** Verified claims about a store path, from every log. */
@@ -375,10 +425,11 @@ export class MonitorStore {
   conflictingPaths(origin: string, from: number, to: number, hashParts: readonly string[]) {
     const keys =
       hashParts.length > MANY_PATHS
-        ? this.q.conflictScan.all(this.id(origin), from, to)
-        : [...new Set(hashParts.map((h) => this.pathKey(h)))].filter(
-            (k) => (this.q.answersAt.get(k) ?? 0) > 1,
-          );
+        ? this.conflictScan(this.id(origin), from, to)
+        : [...new Set(hashParts.map((h) => this.pathKey(h)))].filter((k) => {
+            const [first, ...rest] = this.verifiedRecords(k);
+            return rest.some((r) => !equalBytes(r.leaf, (first as IndexRecord).leaf));
+          });
     return keys.flatMap((key) => {
       const answers = new Map<string, Set<string>>();
       for (const c of this.claimsAt(key)) {
@@ -386,6 +437,29 @@ export class MonitorStore {
       }
       return [...answers].filter(([, a]) => a.size > 1).map(([hashPart]) => hashPart);
     });
+  }
+
+  /**
+   * The keys whose verified records have more than one leaf hash (so perhaps more than one
+   * answer), one of them from the   * entries `from…to−1` of log `log`: one pass over the whole index, in key order.
+   */
+  private conflictScan(log: number, from: number, to: number): number[] {
+    const logs = this.verifiedLogs();
+    const keys: number[] = [];
+    let group: { key: number; leaf: Uint8Array; differs: boolean; touched: boolean } | undefined;
+    const close = () => {
+      if (group?.differs === true && group.touched) keys.push(group.key);
+    };
+    for (const r of this.index.scan()) {
+      if (r.index >= (logs.get(r.log)?.size ?? 0)) continue;
+      if (group?.key !== r.key) {
+        close();
+        group = { key: r.key, leaf: r.leaf, differs: false, touched: false };
+      } else if (!group.differs) group.differs = !equalBytes(group.leaf, r.leaf);
+      if (r.log === log && r.index >= from && r.index < to) group.touched = true;
+    }
+    close();
+    return keys;
   }
 
   sawCheckpoint(origin: string, seen: SeenCheckpoint): void {

@@ -1,0 +1,130 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type SqliteDatabase, openSqlite } from '../db/index.js';
+import { ClaimIndex, type IndexRecord } from './claim-index.js';
+
+const leafOf = (n: number) => Buffer.alloc(32, n % 256);
+const record = (key: number, log: number, index: number, leaf = index): IndexRecord => ({
+  key,
+  log,
+  index,
+  leaf: leafOf(leaf),
+});
+const plain = (records: Iterable<IndexRecord>) =>
+  [...records].map((r) => [r.key, r.log, r.index, Buffer.from(r.leaf).toString('hex')]);
+const order = (a: IndexRecord, b: IndexRecord) =>
+  a.key - b.key || a.log - b.log || a.index - b.index;
+
+function withIndex(test: (index: ClaimIndex, db: SqliteDatabase) => void, blockRecords = 3) {
+  const db = openSqlite(':memory:');
+  try {
+    test(new ClaimIndex(db, { blockRecords, fanout: 3 }), db);
+  } finally {
+    db.close();
+  }
+}
+
+describe('ClaimIndex', () => {
+  it('finds a key whose records span several blocks of several runs', () => {
+    withIndex((index) => {
+      index.add([
+        record(5, 1, 0),
+        record(5, 1, 1),
+        record(5, 1, 2),
+        record(5, 1, 3),
+        record(9, 1, 4),
+      ]);
+      index.add([record(1, 2, 0), record(5, 2, 1), record(7, 2, 2)]);
+      expect(plain(index.lookup(5))).toEqual(
+        plain([
+          record(5, 1, 0),
+          record(5, 1, 1),
+          record(5, 1, 2),
+          record(5, 1, 3),
+          record(5, 2, 1),
+        ]),
+      );
+      expect(index.lookup(6)).toEqual([]);
+      expect(index.lookup(2 ** 48 - 1)).toEqual([]);
+    });
+  });
+
+  it('merges the runs of a tier once there are fanout of them, keeping every record', () => {
+    withIndex((index, db) => {
+      const runs = () => db.prepare('SELECT count FROM claim_runs ORDER BY count').pluck().all();
+      index.add([record(3, 1, 0)]);
+      index.add([record(1, 1, 1)]);
+      expect(runs()).toEqual([1, 1]);
+      index.add([record(2, 1, 2)]);
+      expect(runs()).toEqual([3]);
+      index.add([record(0, 1, 3), record(4, 1, 4), record(4, 1, 5)]);
+      index.add([record(6, 1, 6), record(7, 1, 7), record(8, 1, 8)]);
+      expect(runs()).toEqual([9]);
+      expect(plain(index.scan()).map((r) => r[0])).toEqual([0, 1, 2, 3, 4, 4, 6, 7, 8]);
+    });
+  });
+
+  it('drops the records of one log from an index on', () => {
+    withIndex((index) => {
+      index.add([record(1, 1, 0), record(1, 2, 0), record(2, 1, 5), record(3, 1, 9)]);
+      index.add([record(2, 2, 7)]);
+      index.drop(1, 5);
+      expect(plain(index.scan())).toEqual(
+        plain([record(1, 1, 0), record(1, 2, 0), record(2, 2, 7)]),
+      );
+      index.drop(2, 0);
+      index.drop(1, 0);
+      expect(plain(index.scan())).toEqual([]);
+    });
+  });
+
+  it('agrees with a plain list under any adds and drops', () => {
+    const op = fc.oneof(
+      fc.record({
+        add: fc.array(
+          fc.record({
+            key: fc.integer({ min: 0, max: 12 }),
+            log: fc.integer({ min: 1, max: 3 }),
+            index: fc.integer({ min: 0, max: 40 }),
+          }),
+          { maxLength: 20 },
+        ),
+      }),
+      fc.record({ drop: fc.integer({ min: 1, max: 3 }), from: fc.integer({ min: 0, max: 40 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 25 }), fc.integer({ min: 1, max: 4 }), (ops, block) => {
+        withIndex((index) => {
+          let model: IndexRecord[] = [];
+          for (const o of ops) {
+            if ('add' in o) {
+              const records = o.add.map((r) => record(r.key, r.log, r.index));
+              index.add(records);
+              model.push(...records);
+            } else {
+              index.drop(o.drop, o.from);
+              model = model.filter((r) => r.log !== o.drop || r.index < o.from);
+            }
+          }
+          const expected = plain(
+            model
+              .sort(order)
+              .filter((r, i, all) => i === 0 || order(all[i - 1] as IndexRecord, r) !== 0),
+          );
+          expect(plain(index.scan())).toEqual(expected);
+          for (let key = 0; key <= 12; key++)
+            expect(plain(index.lookup(key))).toEqual(expected.filter((r) => r[0] === key));
+        }, block);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps full 48-bit keys and indexes', () => {
+    withIndex((index) => {
+      const big = record(2 ** 48 - 1, 2 ** 32 - 1, 2 ** 48 - 2);
+      index.add([big, record(0, 0, 0)]);
+      expect(plain(index.lookup(2 ** 48 - 1))).toEqual(plain([big]));
+    });
+  });
+});

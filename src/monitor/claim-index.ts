@@ -1,0 +1,310 @@
+/**
+ * The monitor's index of claims by path key, kept in SQLite as a log-structured merge of sorted
+ * runs. Each batch of claims becomes one new run: sorted in memory and written as blocks of
+ * records, so adding a claim costs a share of one block's insert instead of a B-tree insert at a
+ * random place (whose pages are all rewritten by every large transaction). Runs of one size tier
+ * are merged once there are `fanout` of them, so a lookup reads one or two blocks in each of a
+ * few dozen runs at most, and each claim is rewritten about log_fanout(claims) times in all.
+ *
+ * A record is 48 bytes: the 48-bit path key, the log id (32 bits) and the entry index (48 bits),
+ * all big-endian, then the entry's 32-byte leaf hash. Runs are sorted by (key, log, index).
+ */
+import type { SqliteDatabase } from '../db/index.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS claim_runs (id INTEGER PRIMARY KEY, count INTEGER NOT NULL);
+-- per run and log: one past the largest entry index of the log in the run
+CREATE TABLE IF NOT EXISTS claim_run_logs (
+  run INTEGER NOT NULL,
+  log INTEGER NOT NULL,
+  end_index INTEGER NOT NULL,
+  PRIMARY KEY (run, log)
+) WITHOUT ROWID;
+-- block seq of a run holds its records seq × block … , the last of which has key last_key
+CREATE TABLE IF NOT EXISTS claim_blocks (
+  run INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  last_key INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (run, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS claim_blocks_by_key ON claim_blocks (run, last_key, seq);
+`;
+
+/** Bytes per record. */
+export const RECORD_BYTES = 48;
+const LOG_AT = 6;
+const INDEX_AT = 10;
+const LEAF_AT = 16;
+
+/** One claim in the index. */
+export interface IndexRecord {
+  /** 48-bit key of the store path (the index does not know how it was made). */
+  readonly key: number;
+  readonly log: number;
+  readonly index: number;
+  /** The entry's leaf hash: equal hashes are equal entries. */
+  readonly leaf: Uint8Array;
+}
+
+function recordAt(block: Buffer, at: number): IndexRecord {
+  return {
+    key: block.readUIntBE(at, 6),
+    log: block.readUInt32BE(at + LOG_AT),
+    index: block.readUIntBE(at + INDEX_AT, 6),
+    leaf: block.subarray(at + LEAF_AT, at + RECORD_BYTES),
+  };
+}
+
+/** Orders records by key, then log, then index. */
+function compare(a: IndexRecord, b: IndexRecord): number {
+  return a.key - b.key || a.log - b.log || a.index - b.index;
+}
+
+/** Reads one run's records in order, a block at a time. */
+class RunCursor {
+  record: IndexRecord | undefined;
+  private block: Buffer = Buffer.alloc(0);
+  private at = 0;
+  private seq = 0;
+
+  constructor(
+    readonly run: number,
+    private readonly readBlock: (run: number, seq: number) => Buffer | undefined,
+  ) {
+    this.advance();
+  }
+
+  advance(): void {
+    if (this.at >= this.block.length) {
+      const block = this.readBlock(this.run, this.seq++);
+      if (block === undefined) {
+        this.record = undefined;
+        return;
+      }
+      this.block = block;
+      this.at = 0;
+    }
+    this.record = recordAt(this.block, this.at);
+    this.at += RECORD_BYTES;
+  }
+}
+
+/**
+ * The records of several runs in order, a record added twice once: a k-way merge over a binary
+ * heap of cursors.
+ */
+function* merged(cursors: RunCursor[]): Generator<IndexRecord> {
+  const heap = cursors.filter((c) => c.record !== undefined);
+  const less = (i: number, j: number) =>
+    compare(heap[i]?.record as IndexRecord, heap[j]?.record as IndexRecord) < 0;
+  const swap = (i: number, j: number) => {
+    [heap[i], heap[j]] = [heap[j] as RunCursor, heap[i] as RunCursor];
+  };
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const smallest = l + 1 < heap.length && less(l + 1, l) ? l + 1 : l;
+      if (smallest >= heap.length || !less(smallest, i)) return;
+      swap(i, smallest);
+      i = smallest;
+    }
+  };
+  for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
+  let last: IndexRecord | undefined;
+  while (heap.length > 0) {
+    const top = heap[0] as RunCursor;
+    const record = top.record as IndexRecord;
+    if (last === undefined || compare(last, record) !== 0) yield record;
+    last = record;
+    top.advance();
+    if (top.record === undefined) {
+      const last = heap.pop() as RunCursor;
+      if (heap.length === 0) return;
+      heap[0] = last;
+    }
+    down(0);
+  }
+}
+
+/** Tuning: records per block and runs merged at once (small values in tests). */
+export interface ClaimIndexOptions {
+  readonly blockRecords?: number;
+  readonly fanout?: number;
+}
+
+export class ClaimIndex {
+  private readonly q;
+  private readonly blockRecords: number;
+  private readonly fanout: number;
+  private readonly readBlock: (run: number, seq: number) => Buffer | undefined;
+
+  constructor(
+    private readonly db: SqliteDatabase,
+    options: ClaimIndexOptions = {},
+  ) {
+    this.blockRecords = options.blockRecords ?? 256;
+    this.fanout = options.fanout ?? 8;
+    db.exec(SCHEMA);
+    this.q = {
+      newRun: db
+        .prepare<[], number>('INSERT INTO claim_runs (count) VALUES (0) RETURNING id')
+        .pluck(),
+      setCount: db.prepare('UPDATE claim_runs SET count = ? WHERE id = ?'),
+      runs: db.prepare<[], { id: number; count: number }>(
+        'SELECT id, count FROM claim_runs ORDER BY id',
+      ),
+      runIds: db.prepare<[], number>('SELECT id FROM claim_runs ORDER BY id').pluck(),
+      runLog: db.prepare('INSERT INTO claim_run_logs (run, log, end_index) VALUES (?, ?, ?)'),
+      runsOf: db
+        .prepare<[number, number], number>(
+          'SELECT run FROM claim_run_logs WHERE log = ? AND end_index > ? ORDER BY run',
+        )
+        .pluck(),
+      block: db.prepare('INSERT INTO claim_blocks (run, seq, last_key, data) VALUES (?, ?, ?, ?)'),
+      readBlock: db
+        .prepare<[number, number], Buffer>(
+          'SELECT data FROM claim_blocks WHERE run = ? AND seq = ?',
+        )
+        .pluck(),
+      firstBlock: db.prepare<[number, number], { seq: number; data: Buffer }>(
+        `SELECT seq, data FROM claim_blocks WHERE run = ? AND last_key >= ?
+         ORDER BY last_key, seq LIMIT 1`,
+      ),
+      dropRun: [
+        db.prepare('DELETE FROM claim_blocks WHERE run = ?'),
+        db.prepare('DELETE FROM claim_run_logs WHERE run = ?'),
+        db.prepare('DELETE FROM claim_runs WHERE id = ?'),
+      ],
+    };
+    const read = this.q.readBlock;
+    this.readBlock = (run, seq) => read.get(run, seq);
+  }
+
+  /**
+   * Adds records as a new run, then merges any tier that has `fanout` runs. Runs in a
+   * transaction of its caller's or its own.
+   */
+  add(records: readonly IndexRecord[]): void {
+    if (records.length === 0) return;
+    this.db.transaction(() => {
+      this.write([...records].sort(compare));
+      this.compact();
+    })();
+  }
+
+  /** The records of `key`, ordered by log and index. */
+  lookup(key: number): IndexRecord[] {
+    const found: IndexRecord[] = [];
+    for (const run of this.q.runIds.all()) {
+      const first = this.q.firstBlock.get(run, key);
+      if (first === undefined) continue;
+      let block: Buffer | undefined = first.data;
+      for (let seq = first.seq; block !== undefined; block = this.readBlock(run, ++seq)) {
+        for (let at = this.lowerBound(block, key); at < block.length; at += RECORD_BYTES) {
+          if (block.readUIntBE(at, 6) !== key) break;
+          found.push(recordAt(block, at));
+        }
+        // The key may go on in the next block only when it ends this one.
+        if (block.readUIntBE(block.length - RECORD_BYTES, 6) !== key) break;
+      }
+    }
+    return found
+      .sort(compare)
+      .filter((r, i) => i === 0 || compare(found[i - 1] as IndexRecord, r) !== 0);
+  }
+
+  /** Every record, in order. */
+  scan(): Generator<IndexRecord> {
+    return merged(this.q.runIds.all().map((run) => new RunCursor(run, this.readBlock)));
+  }
+
+  /** Removes the records of `log` with an index of `from` or more. */
+  drop(log: number, from: number): void {
+    this.db.transaction(() => {
+      for (const run of this.q.runsOf.all(log, from)) {
+        this.write(
+          merged([new RunCursor(run, this.readBlock)]),
+          (r) => r.log !== log || r.index < from,
+        );
+        this.dropRun(run);
+      }
+    })();
+  }
+
+  /** Byte offset of the first record in `block` whose key is not below `key`. */
+  private lowerBound(block: Buffer, key: number): number {
+    let lo = 0;
+    let hi = block.length / RECORD_BYTES;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (block.readUIntBE(mid * RECORD_BYTES, 6) < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo * RECORD_BYTES;
+  }
+
+  /** Writes ordered records as a new run (none when no record is kept); returns its size. */
+  private write(
+    records: Iterable<IndexRecord>,
+    keep: (r: IndexRecord) => boolean = () => true,
+  ): number {
+    const run = this.q.newRun.get() as number;
+    const ends = new Map<number, number>();
+    const block = Buffer.alloc(this.blockRecords * RECORD_BYTES);
+    let count = 0;
+    let at = 0;
+    let seq = 0;
+    let last: IndexRecord | undefined;
+    const flush = () => {
+      this.q.block.run(run, seq++, (last as IndexRecord).key, block.subarray(0, at));
+      at = 0;
+    };
+    for (const r of records) {
+      if (!keep(r) || (last !== undefined && compare(last, r) === 0)) continue;
+      block.writeUIntBE(r.key, at, 6);
+      block.writeUInt32BE(r.log, at + LOG_AT);
+      block.writeUIntBE(r.index, at + INDEX_AT, 6);
+      block.set(r.leaf, at + LEAF_AT);
+      at += RECORD_BYTES;
+      count++;
+      last = r;
+      ends.set(r.log, Math.max(ends.get(r.log) ?? 0, r.index + 1));
+      if (at === block.length) flush();
+    }
+    if (at > 0) flush();
+    if (count === 0) {
+      this.dropRun(run);
+      return 0;
+    }
+    this.q.setCount.run(count, run);
+    for (const [log, end] of ends) this.q.runLog.run(run, log, end);
+    return count;
+  }
+
+  private dropRun(run: number): void {
+    for (const statement of this.q.dropRun) statement.run(run);
+  }
+
+  /** The size tier of a run of `count` records: ⌊log_fanout(count)⌋. */
+  private tier(count: number): number {
+    let tier = 0;
+    for (let n = count; n >= this.fanout; n = Math.floor(n / this.fanout)) tier++;
+    return tier;
+  }
+
+  /** Merges the runs of each tier that has `fanout` of them, until none has. */
+  private compact(): void {
+    for (;;) {
+      const tiers = new Map<number, number[]>();
+      for (const { id, count } of this.q.runs.all()) {
+        const t = this.tier(count);
+        tiers.set(t, [...(tiers.get(t) ?? []), id]);
+      }
+      const full = [...tiers.values()].find((runs) => runs.length >= this.fanout);
+      if (full === undefined) return;
+      this.write(merged(full.map((run) => new RunCursor(run, this.readBlock))));
+      for (const run of full) this.dropRun(run);
+    }
+  }
+}

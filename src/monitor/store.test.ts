@@ -1,0 +1,139 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hashPartOf, makeClaim } from '../../test/support/claims.js';
+import { type ClaimJson, entryFromJson } from '../claim/index.js';
+import { openSqlite } from '../db/index.js';
+import { formatEntryBundle, hashLeaf } from '../tlog/index.js';
+import { MANY_PATHS, MonitorStore, answerDigest } from './store.js';
+
+const bytes = (c: ClaimJson) => Buffer.from(entryFromJson(c).entry);
+
+/** Stores and verifies a one-bundle log of `claims` (no tiles: not needed here). */
+function addLog(store: MonitorStore, origin: string, claims: readonly ClaimJson[]) {
+  const entries = claims.map(bytes);
+  store.addEntries(
+    origin,
+    [{ index: 0, data: formatEntryBundle(entries) }],
+    entries.map((e, index) => ({
+      hashPart: entryFromJson(claims[index] as ClaimJson).claim.storePath.hashPart,
+      index,
+      leaf: hashLeaf(e),
+    })),
+    [],
+    entries.length,
+  );
+  store.verified(origin, entries.length, new Uint8Array(32), `${origin} checkpoint`);
+}
+
+describe('answerDigest()', () => {
+  it('is equal for equal answers whatever the deriver, and differs with the NAR hash', () => {
+    const a = makeClaim(3);
+    const b = { ...a, deriver: `${hashPartOf(99)}-other.drv` };
+    expect(answerDigest(bytes(b))).toEqual(answerDigest(bytes(a)));
+    expect(answerDigest(bytes(makeClaim(3, 1)))).not.toEqual(answerDigest(bytes(a)));
+  });
+});
+
+describe('MonitorStore conflicts', () => {
+  // Log a claims paths 0…3; log b claims 0 and 1 the same (b with another deriver for 1), 2
+  // with another NAR hash, and 3 twice, the second time with another NAR hash.
+  const otherDeriver = { ...makeClaim(1), deriver: `${hashPartOf(77)}-other.drv` };
+  const a = [0, 1, 2, 3].map((i) => makeClaim(i));
+  const b = [makeClaim(0), otherDeriver, makeClaim(2, 1), makeClaim(3), makeClaim(3, 2)];
+
+  for (const many of [false, true]) {
+    it(`finds the paths whose answers differ, not those whose derivers do (${many ? 'one pass' : 'path by path'})`, () => {
+      const store = new MonitorStore(':memory:');
+      try {
+        addLog(store, 'a', a);
+        addLog(store, 'b', b);
+        const paths = b.map((c) => entryFromJson(c).claim.storePath.hashPart);
+        // More paths than MANY_PATHS take the pass over the whole index.
+        const asked = many ? [...paths, ...Array<string>(MANY_PATHS).fill(hashPartOf(0))] : paths;
+        expect(store.conflictingPaths('b', 0, b.length, asked).sort()).toEqual(
+          [hashPartOf(2), hashPartOf(3)].sort(),
+        );
+        expect(store.claims(hashPartOf(1)).map((c) => c.origin)).toEqual(['a', 'b']);
+        expect(new Set(store.claims(hashPartOf(1)).map((c) => c.answer)).size).toBe(1);
+        expect(store.claims(hashPartOf(3)).map((c) => [c.origin, c.index])).toEqual([
+          ['a', 3],
+          ['b', 3],
+          ['b', 4],
+        ]);
+      } finally {
+        store.close();
+      }
+    });
+  }
+
+  it('ignores claims beyond a log’s verified size, and drops them', () => {
+    const store = new MonitorStore(':memory:');
+    try {
+      addLog(store, 'a', a);
+      const entries = [...a, makeClaim(2, 1)].map(bytes);
+      store.addEntries(
+        'a',
+        [{ index: 0, data: formatEntryBundle(entries) }],
+        [{ hashPart: hashPartOf(2), index: 4, leaf: hashLeaf(entries[4] as Buffer) }],
+        [],
+        5,
+      );
+      expect(store.claims(hashPartOf(2)).map((c) => c.index)).toEqual([2]);
+      store.dropUnverified('a');
+      store.verified('a', 5, new Uint8Array(32), 'a checkpoint');
+      expect(store.claims(hashPartOf(2)).map((c) => c.index)).toEqual([2]);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('MonitorStore state from before the claim index', () => {
+  it('moves the rows of the claims table into the index', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-monitor-store-'));
+    const path = join(dir, 'monitor.db');
+    try {
+      const before = new MonitorStore(path);
+      addLog(
+        before,
+        'a',
+        [0, 1, 2].map((i) => makeClaim(i)),
+      );
+      before.close();
+      // Turn the state back into the old layout: one row per claim, no index.
+      const db = openSqlite(path);
+      const blocks = db.prepare<[], Buffer>('SELECT data FROM claim_blocks').pluck().all();
+      db.exec(`CREATE TABLE claims (path_key INTEGER NOT NULL, log INTEGER NOT NULL,
+        idx INTEGER NOT NULL, answer BLOB NOT NULL, PRIMARY KEY (path_key, log, idx)) WITHOUT ROWID;
+        DELETE FROM claim_blocks; DELETE FROM claim_run_logs; DELETE FROM claim_runs;`);
+      const insert = db.prepare('INSERT INTO claims VALUES (?, ?, ?, zeroblob(32))');
+      for (const block of blocks)
+        for (let at = 0; at < block.length; at += 48)
+          insert.run(
+            block.readUIntBE(at, 6),
+            block.readUInt32BE(at + 6),
+            block.readUIntBE(at + 10, 6),
+          );
+      expect(blocks).toHaveLength(1);
+      db.close();
+
+      const after = new MonitorStore(path);
+      try {
+        for (const i of [0, 1, 2])
+          expect(after.claims(hashPartOf(i)).map((c) => [c.origin, c.index])).toEqual([['a', i]]);
+        expect(
+          after.db
+            .prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'claims'")
+            .pluck()
+            .get(),
+        ).toBe(0);
+      } finally {
+        after.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
