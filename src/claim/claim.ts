@@ -31,6 +31,7 @@ export const ENTRY_HEADER = 'accord/build/v1';
 /** Largest entry accepted: far above any real claim, below the 65,535-byte tile limit. */
 export const MAX_ENTRY_SIZE = 60_000;
 
+const HEADER_LINE = `${ENTRY_HEADER}\n`;
 const DECIMAL = /^[1-9][0-9]{0,15}$/;
 const CANONICAL_HASH = /^sha256:[0-9a-df-np-sv-z]{52}$/;
 
@@ -101,20 +102,25 @@ export function formatEntry(claim: BuildClaim): string {
 export function parseEntry(entry: string | Uint8Array, storeDir = NIX_STORE_DIR): BuildClaim {
   const size = typeof entry === 'string' ? Buffer.byteLength(entry) : entry.length;
   if (size > MAX_ENTRY_SIZE) throw new ClaimError('limit', `entry of ${size} bytes is too large`);
-  const text = typeof entry === 'string' ? entry : Buffer.from(entry).toString('utf8');
+  const text =
+    typeof entry === 'string'
+      ? entry
+      : Buffer.from(entry.buffer, entry.byteOffset, entry.length).toString('utf8');
   if (!text.endsWith('\n')) throw malformed('does not end in a newline');
-  const lines = text.slice(0, -1).split('\n');
-  let at = 0;
-  const field = (name: string): string | undefined => {
-    const line = lines[at];
-    if (line?.startsWith(`${name} `) !== true) return undefined;
-    at++;
-    return line.slice(name.length + 1);
+  if (!text.startsWith(HEADER_LINE)) throw malformed(`first line is not ${ENTRY_HEADER}`);
+  /** Where the next line starts. */
+  let at = HEADER_LINE.length;
+  /** The value of the next line when it is `<prefix><value>`, which it moves past. */
+  const field = (prefix: string): string | undefined => {
+    if (!text.startsWith(prefix, at)) return undefined;
+    const end = text.indexOf('\n', at);
+    const value = text.slice(at + prefix.length, end);
+    at = end + 1;
+    return value;
   };
-  if (lines[at++] !== ENTRY_HEADER) throw malformed(`first line is not ${ENTRY_HEADER}`);
-  const path = field('store-path');
-  const hash = field('nar-hash');
-  const size_ = field('nar-size');
+  const path = field('store-path ');
+  const hash = field('nar-hash ');
+  const size_ = field('nar-size ');
   if (path === undefined || hash === undefined || size_ === undefined) {
     throw malformed('want store-path, nar-hash and nar-size lines in that order');
   }
@@ -133,7 +139,7 @@ export function parseEntry(entry: string | Uint8Array, storeDir = NIX_STORE_DIR)
     throw malformed(cause instanceof Error ? cause.message : String(cause), cause);
   }
   const references: string[] = [];
-  for (let r = field('reference'); r !== undefined; r = field('reference')) {
+  for (let r = field('reference '); r !== undefined; r = field('reference ')) {
     baseName(r, 'reference', storeDir);
     const last = references[references.length - 1];
     if (last !== undefined && last >= r) {
@@ -141,12 +147,14 @@ export function parseEntry(entry: string | Uint8Array, storeDir = NIX_STORE_DIR)
     }
     references.push(r);
   }
-  const deriver = field('deriver');
+  const deriver = field('deriver ');
   if (deriver !== undefined) {
     baseName(deriver, 'deriver', storeDir);
     if (!deriver.endsWith('.drv')) throw malformed('deriver does not end in .drv');
   }
-  if (at !== lines.length) throw malformed(`unexpected line ${JSON.stringify(lines[at])}`);
+  if (at !== text.length) {
+    throw malformed(`unexpected line ${JSON.stringify(text.slice(at, text.indexOf('\n', at)))}`);
+  }
   return {
     storePath,
     narHash,

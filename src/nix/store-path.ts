@@ -20,9 +20,23 @@ export interface StorePath {
   readonly name: string;
 }
 
-const HASH_PART = new RegExp(`^[${NIX32_ALPHABET}]{${HASH_PART_LENGTH}}$`);
-const NAME = /^[A-Za-z0-9+\-._?=]+$/;
 const STORE_DIR = /^(?:\/[^/\0]+)+$/;
+
+// Character classes by ASCII code (checked in loops: store paths are read by the million).
+const NIX32_CHAR = new Uint8Array(128);
+for (const c of NIX32_ALPHABET) NIX32_CHAR[c.charCodeAt(0)] = 1;
+const NAME_CHAR = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-._?=')
+  NAME_CHAR[c.charCodeAt(0)] = 1;
+
+/** True when `text[start…end)` is made of characters of `charClass` only. */
+function allOf(charClass: Uint8Array, text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const code = text.charCodeAt(i); // NaN beyond the end: not in any class
+    if (!(code < 128) || charClass[code] === 0) return false;
+  }
+  return true;
+}
 
 /**
  * Checks a store path name: 1 to 211 characters of `A-Za-z0-9+-._?=` (Nix 2.8's rule), and
@@ -33,13 +47,13 @@ export function checkStorePathName(name: string): void {
   if (name.length > MAX_NAME_LENGTH) {
     throw new NixError('malformed', `store path name is longer than ${MAX_NAME_LENGTH} characters`);
   }
-  if (!NAME.test(name)) {
+  if (!allOf(NAME_CHAR, name, 0, name.length)) {
     throw new NixError(
       'malformed',
       `store path name ${JSON.stringify(name)} has an illegal character`,
     );
   }
-  if (/^\.\.?(?:-|$)/.test(name)) {
+  if (name.startsWith('.') && /^\.\.?(?:-|$)/.test(name)) {
     throw new NixError('malformed', `store path name ${JSON.stringify(name)} is not valid`);
   }
 }
@@ -53,18 +67,23 @@ export function checkStoreDir(storeDir: string): void {
 
 /** Parses a base name `<hash part>-<name>`. */
 export function parseStorePathBaseName(baseName: string, storeDir = NIX_STORE_DIR): StorePath {
-  const hashPart = baseName.slice(0, HASH_PART_LENGTH);
-  if (!HASH_PART.test(hashPart) || baseName.charAt(HASH_PART_LENGTH) !== '-') {
+  if (!allOf(NIX32_CHAR, baseName, 0, HASH_PART_LENGTH) || baseName[HASH_PART_LENGTH] !== '-') {
     throw new NixError('malformed', `${JSON.stringify(baseName)} is not <nix32 hash>-<name>`);
   }
   const name = baseName.slice(HASH_PART_LENGTH + 1);
   checkStorePathName(name);
-  return { storeDir, baseName, hashPart, name };
+  return { storeDir, baseName, hashPart: baseName.slice(0, HASH_PART_LENGTH), name };
 }
+
+/** The store directory last checked by {@link parseStorePath}: each path need not check it again. */
+let checkedStoreDir: string | undefined;
 
 /** Parses a full store path in `storeDir` (default `/nix/store`); nothing but the exact form. */
 export function parseStorePath(path: string, storeDir = NIX_STORE_DIR): StorePath {
-  checkStoreDir(storeDir);
+  if (storeDir !== checkedStoreDir) {
+    checkStoreDir(storeDir);
+    checkedStoreDir = storeDir;
+  }
   const prefix = `${storeDir}/`;
   if (!path.startsWith(prefix)) {
     throw new NixError('malformed', `${JSON.stringify(path)} is not in the store ${storeDir}`);
@@ -79,5 +98,5 @@ export function formatStorePath(path: StorePath): string {
 
 /** True when `text` is a valid store path hash part (32 nix32 characters). */
 export function isHashPart(text: string): boolean {
-  return HASH_PART.test(text);
+  return text.length === HASH_PART_LENGTH && allOf(NIX32_CHAR, text, 0, HASH_PART_LENGTH);
 }
