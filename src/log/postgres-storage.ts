@@ -33,6 +33,7 @@ const SCHEMA = [
   // The two indexes it replaces, in databases created before it.
   'ALTER TABLE entries DROP CONSTRAINT IF EXISTS entries_leaf_hash_key',
   'DROP INDEX IF EXISTS entries_hash_part',
+  'CREATE TABLE IF NOT EXISTS bundles (idx BIGINT PRIMARY KEY, gzip BYTEA NOT NULL)',
   `CREATE TABLE IF NOT EXISTS tiles (
      level INTEGER NOT NULL,
      idx BIGINT NOT NULL,
@@ -191,6 +192,21 @@ export async function openPostgresLogStorage(
         [hashPart],
       );
       return rows.map((r): StoredEntry => ({ index: toSafeInteger(r.idx), data: r.data }));
+    },
+    async compressedBundle(index) {
+      const { rows } = await pool.query<{ gzip: Buffer }>(
+        'SELECT gzip FROM bundles WHERE idx = $1',
+        [index],
+      );
+      return rows[0]?.gzip;
+    },
+    async putCompressedBundles(bundles) {
+      if (bundles.length === 0) return;
+      await pool.query(
+        `INSERT INTO bundles (idx, gzip) SELECT * FROM unnest($1::bigint[], $2::bytea[])
+         ON CONFLICT (idx) DO NOTHING`,
+        [bundles.map((b) => b.index), bundles.map((b) => Buffer.from(b.gzip))],
+      );
     },
     async tile(level, index) {
       const { rows } = await pool.query<{ data: Buffer }>(

@@ -16,6 +16,8 @@ import {
   HttpError,
   type Logger,
   type Registry,
+  acceptsGzip,
+  gzipBody,
   readBody,
   send,
   sendMetrics,
@@ -34,7 +36,8 @@ import {
   tileHashReader,
 } from '../tlog/index.js';
 import type { Submitters } from './auth.js';
-import type { LogStorage } from './storage.js';
+import { GroupCommit } from './group-commit.js';
+import type { CompressedBundle, LogStorage } from './storage.js';
 
 export interface LogServerOptions {
   readonly storage: LogStorage;
@@ -84,6 +87,13 @@ export function createLogHandler(options: LogServerOptions) {
     'Claims that were new entries',
   );
 
+  // Full entry bundles never change: each is compressed once, at its first request, and the
+  // encoding stored (several at a time, in one transaction).
+  const storeBundles = new GroupCommit(async (bundles: readonly CompressedBundle[]) => {
+    await storage.putCompressedBundles(bundles);
+    return bundles.map(() => undefined);
+  });
+
   // Proofs need hashes inside tiles; computed once, they hold for good (about 4 MB here).
   const subtrees = boundedSubtreeCache(100_000);
   const readTiles = (treeSize: number) =>
@@ -128,6 +138,25 @@ export function createLogHandler(options: LogServerOptions) {
     const { index, width } = target.bundle;
     const start = index * TILE_WIDTH;
     if (start + width > treeSize) throw new HttpError(404, `no entry bundle ${path}`);
+    if (width === TILE_WIDTH && acceptsGzip(req)) {
+      const stored = await storage.compressedBundle(index);
+      const gzip =
+        stored ?? gzipBody(formatEntryBundle(await storage.entries(start, start + width)));
+      if (stored === undefined) {
+        storeBundles.submit({ index, gzip }).catch((error: unknown) => {
+          logger.warn('cannot store a compressed entry bundle', {
+            index,
+            reason: (error as Error).message,
+          });
+        });
+      }
+      send(req, res, 200, gzip, {
+        type: BINARY,
+        cacheControl: IMMUTABLE,
+        headers: { 'Content-Encoding': 'gzip', Vary: 'Accept-Encoding' },
+      });
+      return;
+    }
     const bundle = formatEntryBundle(await storage.entries(start, start + width));
     send(req, res, 200, bundle, { type: BINARY, cacheControl: IMMUTABLE, gzip: true });
   }

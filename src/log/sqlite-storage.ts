@@ -1,7 +1,14 @@
 /** LogStorage on SQLite (the embedded default): one database file, one server process. */
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
 import { GroupCommit } from './group-commit.js';
-import type { LogState, LogStorage, NewEntry, StoredEntry, StoredTile } from './storage.js';
+import type {
+  CompressedBundle,
+  LogState,
+  LogStorage,
+  NewEntry,
+  StoredEntry,
+  StoredTile,
+} from './storage.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS log_state (
@@ -18,6 +25,7 @@ CREATE TABLE IF NOT EXISTS entries (
   data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_hash_part ON entries (hash_part);
+CREATE TABLE IF NOT EXISTS bundles (idx INTEGER PRIMARY KEY, gzip BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tiles (
   level INTEGER NOT NULL,
   idx INTEGER NOT NULL,
@@ -52,6 +60,8 @@ export function openSqliteLogStorage(path: string): LogStorage {
     lookup: db.prepare<[string], { idx: number; data: Buffer }>(
       'SELECT idx, data FROM entries WHERE hash_part = ? ORDER BY idx',
     ),
+    bundle: db.prepare<[number], Buffer>('SELECT gzip FROM bundles WHERE idx = ?').pluck(),
+    putBundle: db.prepare('INSERT OR IGNORE INTO bundles (idx, gzip) VALUES (?, ?)'),
     tile: db.prepare<[number, number], { data: Buffer }>(
       'SELECT data FROM tiles WHERE level = ? AND idx = ?',
     ),
@@ -99,6 +109,9 @@ export function openSqliteLogStorage(path: string): LogStorage {
       return true;
     },
   );
+  const putBundles = db.transaction((bundles: readonly CompressedBundle[]) => {
+    for (const b of bundles) q.putBundle.run(b.index, b.gzip);
+  });
   return {
     addEntries: (entries) => group.submit(entries),
     state: () => Promise.resolve(readState()),
@@ -108,6 +121,11 @@ export function openSqliteLogStorage(path: string): LogStorage {
       Promise.resolve(
         q.lookup.all(hashPart).map((r): StoredEntry => ({ index: r.idx, data: r.data })),
       ),
+    compressedBundle: (index) => Promise.resolve(q.bundle.get(index)),
+    putCompressedBundles: (bundles) => {
+      putBundles(bundles);
+      return Promise.resolve();
+    },
     tile: (level, index) => Promise.resolve(q.tile.get(level, index)?.data),
     publish: (oldSize, newSize, tiles, checkpoint) =>
       Promise.resolve(publish.immediate(oldSize, newSize, tiles, checkpoint)),

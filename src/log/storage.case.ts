@@ -107,6 +107,22 @@ export function describeLogStorage(
       expect(await store.tile(0, 9)).toBeUndefined();
     });
 
+    test('compressed bundles are stored once, the first encoding kept', async () => {
+      expect(await store.compressedBundle(3)).toBeUndefined();
+      await store.putCompressedBundles([]);
+      await store.putCompressedBundles([
+        { index: 3, gzip: Buffer.from('first') },
+        { index: 2 ** 33, gzip: Buffer.from('far') },
+      ]);
+      await store.putCompressedBundles([
+        { index: 3, gzip: Buffer.from('second') },
+        { index: 4, gzip: Buffer.from('four') },
+      ]);
+      expect(Buffer.from((await store.compressedBundle(3)) ?? []).toString()).toBe('first');
+      expect(Buffer.from((await store.compressedBundle(4)) ?? []).toString()).toBe('four');
+      expect(Buffer.from((await store.compressedBundle(2 ** 33)) ?? []).toString()).toBe('far');
+    });
+
     test('trySequencerLock() can be taken and kept', async () => {
       expect(await store.trySequencerLock()).toBe(true);
       expect(await store.trySequencerLock()).toBe(true);

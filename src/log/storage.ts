@@ -15,6 +15,8 @@
  *   prefix, never shortened).
  * - Consistency: after a call resolves, every later call (from any process sharing the store)
  *   sees its effects.
+ * - Compressed bundles are a cache beside the entries, which stay the truth: the first encoding
+ *   stored for a bundle is kept.
  * - Sequencing: `trySequencerLock` makes at most one process the sequencer at a time (SQLite:
  *   one process per database file; PostgreSQL: a session advisory lock, released by `close`
  *   or when the holder's connection ends).
@@ -43,6 +45,12 @@ export interface StoredEntry {
   readonly data: Uint8Array;
 }
 
+/** The gzip encoding of a full entry bundle. */
+export interface CompressedBundle {
+  readonly index: number;
+  readonly gzip: Uint8Array;
+}
+
 /** A tile's latest contents. */
 export interface StoredTile {
   readonly level: number;
@@ -61,6 +69,10 @@ export interface LogStorage {
   entries(start: number, end: number): Promise<Uint8Array[]>;
   /** Entries claiming about `hashPart`, by ascending index. */
   lookup(hashPart: string): Promise<StoredEntry[]>;
+  /** The stored gzip encoding of full entry bundle `index`, if one was stored. */
+  compressedBundle(index: number): Promise<Uint8Array | undefined>;
+  /** Stores gzip encodings of full entry bundles; a bundle stored before keeps its first one. */
+  putCompressedBundles(bundles: readonly CompressedBundle[]): Promise<void>;
   /** The latest contents of tile (`level`, `index`), if any. */
   tile(level: number, index: number): Promise<Uint8Array | undefined>;
   /**

