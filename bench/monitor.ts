@@ -2,15 +2,20 @@
  * Monitor ingestion: entries per second downloaded (entry bundles over HTTP), verified (leaf
  * hashes into the monitor's tree, root checked against the signed checkpoint) and indexed (SQLite)
  * from a local `accord log serve` holding N entries — beside the rate at which that same log
- * server serves the same entry bundles to a client that does nothing with them. Then the
- * index: time to answer "which logs claim what about this path" for random paths.
+ * server serves the same entry bundles to a client that does nothing with them. That client
+ * reads the log twice: the first pass is the one in which the log compresses each full bundle
+ * and stores the encoding, the second (the baseline) and the monitor are served stored
+ * encodings. Then the index: time to answer "which logs claim what about this path" for
+ * random paths.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { entryFromJson } from '../src/claim/index.js';
 import { Sequencer, newToken, openSqliteLogStorage, submitterLine } from '../src/log/index.js';
 import { startMonitor } from '../src/monitor/index.js';
+import { encodeNix32 } from '../src/nix/index.js';
 import { parsePolicy } from '../src/policy/index.js';
 import { fetchBytes, silentLogger } from '../src/server/index.js';
 import {
@@ -23,9 +28,39 @@ import {
   parseSignerKey,
 } from '../src/tlog/index.js';
 import { type Row, formatRate } from './harness.js';
-import { claim, percentile, startServer } from './log.js';
+import { percentile, startServer } from './log.js';
 
 const CONCURRENCY = 16;
+const NAMES = [
+  'glibc-2.40',
+  'bash-5.2p37',
+  'python3.12-numpy-2.1.3',
+  'perl5.40.0-Test-Simple',
+  'hello-2.12.1',
+  'libxml2-2.13.4-dev',
+  'gcc-14.2.1-lib',
+  'source',
+];
+
+/**
+ * A claim like real ones for entry `i`: hash parts and NAR hash that look random (so entry
+ * bundles compress as real ones do, to about 40%), 0 to 5 references, a deriver.
+ */
+function realisticClaim(i: number) {
+  const digest = (what: string) => createHash('sha256').update(`${what} ${i}`).digest();
+  const part = (k: number) => encodeNix32(digest(`part ${k}`).subarray(0, 20));
+  const name = NAMES[i % NAMES.length] as string;
+  return {
+    storePath: `/nix/store/${part(0)}-${name}`,
+    narHash: `sha256:${encodeNix32(digest('nar'))}`,
+    narSize: 1000 + ((i * 7919) % 10_000_000),
+    references: Array.from(
+      { length: i % 6 },
+      (_, k) => `${part(k + 1)}-${NAMES[(i + k) % 8]}`,
+    ).sort(),
+    deriver: `${part(9)}-${name}.drv`,
+  };
+}
 
 /** Writes a log of `size` entries straight into its storage, as the sequencer would. */
 export async function buildLog(dir: string, size: number) {
@@ -37,7 +72,7 @@ export async function buildLog(dir: string, size: number) {
   const hashParts: string[] = [];
   for (let start = 0; start < size; start += 10_000) {
     const batch = Array.from({ length: Math.min(10_000, size - start) }, (_, k) => {
-      const { claim: c, entry } = entryFromJson(claim(start + k, 1));
+      const { claim: c, entry } = entryFromJson(realisticClaim(start + k));
       const data = Buffer.from(entry);
       hashParts.push(c.storePath.hashPart);
       return { data, leafHash: hashLeaf(data), hashPart: c.storePath.hashPart };
@@ -80,6 +115,7 @@ export async function benchMonitor(size: number): Promise<Row[]> {
       `sqlite:${join(dir, 'log.db')}`,
     ]);
     try {
+      const firstPass = await fetchAllBundles(log.url, size);
       const served = await fetchAllBundles(log.url, size);
       const monitor = await startMonitor({
         policy: parsePolicy(
@@ -105,7 +141,7 @@ export async function benchMonitor(size: number): Promise<Row[]> {
           value: formatRate(rate, 'entries'),
           baseline: `${formatRate(served, 'entries')} (the log serving the same bundles, fetch only)`,
           ratio: (rate / served).toFixed(2),
-          note: 'target ≥ 100,000 entries/s',
+          note: `target ≥ 100,000 entries/s; the log's first pass (compressing): ${formatRate(firstPass, 'entries')}`,
         });
         const sample = Array.from(
           { length: 2000 },
