@@ -1,10 +1,17 @@
 import { type Server, createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPartOf, makeClaim } from '../../test/support/claims.js';
 import { entryFromJson } from '../claim/index.js';
 import { FetchError, close, listen } from '../server/index.js';
 import { TILE_WIDTH, formatEntryBundle, hashLeaf } from '../tlog/index.js';
-import { type ReadBundle, bundlesOnWorker, fetchBundles, readBundle } from './bundles.js';
+import {
+  type ReadBundle,
+  bundlesOnWorker,
+  decodeBundle,
+  fetchBundles,
+  readBundle,
+} from './bundles.js';
 
 const entry = (i: number, variant = 0) => Buffer.from(entryFromJson(makeClaim(i, variant)).entry);
 const bundleOf = (b: number, width = TILE_WIDTH) =>
@@ -56,7 +63,8 @@ describe('readBundle()', () => {
 
 describe('bundlesOnWorker()', () => {
   // A log of 3.5 bundles whose bundle 2 is missing and whose bundle 5 is malformed; bundle 0
-  // comes last, so that an answer in arrival order would be seen.
+  // comes last, so that an answer in arrival order would be seen. Bundle 1 comes gzip-encoded,
+  // bundle 6 as something else that claims to be gzip.
   const size = 3 * TILE_WIDTH + 128;
   let server: Server;
   let url: string;
@@ -88,7 +96,9 @@ describe('bundlesOnWorker()', () => {
       const b = Number(m?.[1]);
       if (m === null || b === 2) return void res.writeHead(404).end();
       const body = b === 5 ? Buffer.from([0, 9, 1]) : bundleOf(b, Number(m[3] ?? TILE_WIDTH));
-      setTimeout(() => res.writeHead(200).end(body), b === 0 ? 100 : 0);
+      const headers = b === 1 || b === 6 ? { 'Content-Encoding': 'gzip' } : {};
+      const sent = b === 1 ? gzipSync(body) : body;
+      setTimeout(() => res.writeHead(200, headers).end(sent), b === 0 ? 100 : 0);
     });
     url = await listen(server, '127.0.0.1', 0);
   });
@@ -99,7 +109,19 @@ describe('bundlesOnWorker()', () => {
     const onWorker = await collect(bundlesOnWorker(twoBundles));
     expect(onWorker.map((b) => b.index)).toEqual([0, 1]);
     expect(onWorker.map(fields)).toEqual((await collect(fetchBundles(twoBundles))).map(fields));
-    expect(Buffer.from(onWorker[1]?.data ?? [])).toEqual(bundleOf(1));
+    // Bundle 1 is kept as it came, gzip-encoded.
+    expect(onWorker.map((b) => b.gzip)).toEqual([false, true]);
+    expect(Buffer.from(decodeBundle(onWorker[1]?.data ?? new Uint8Array(), true))).toEqual(
+      bundleOf(1),
+    );
+  });
+
+  it('fails with a FetchError when a body said to be gzip does not decode', async () => {
+    const error = await collect(fetchBundles(job(6 * TILE_WIDTH, 7 * TILE_WIDTH))).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(FetchError);
+    expect((error as Error).message).toMatch(/entries\/006: the gzip body does not decode/);
   });
 
   it('waits for the consumer when its read-ahead is used up', async () => {

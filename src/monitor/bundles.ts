@@ -4,8 +4,9 @@
  * are many, so that the main thread only hashes the tree and writes the index.
  */
 import { Worker } from 'node:worker_threads';
+import { gunzipSync } from 'node:zlib';
 import { parseEntry } from '../claim/index.js';
-import { FetchError, fetchBytes } from '../server/index.js';
+import { FetchError, fetchEncoded } from '../server/index.js';
 import { TILE_WIDTH, entryBundlePath, hashLeaf, parseEntryBundle } from '../tlog/index.js';
 
 /** Largest entry bundle: 256 entries of at most 65,535 bytes each, with their lengths. */
@@ -29,8 +30,9 @@ const MAX_REASON_LENGTH = 200;
 export interface ReadBundle {
   readonly index: number;
   readonly skip: number;
-  /** The whole bundle as the log served it. */
+  /** The whole bundle as the log served it, gzip-encoded when `gzip` (the monitor keeps it so). */
   readonly data: Uint8Array;
+  readonly gzip: boolean;
   /** The leaf hash of each entry from `skip` on, 32 bytes each. */
   readonly leaves: Uint8Array;
   /** Positions in the bundle of the entries that are valid claims. */
@@ -53,9 +55,14 @@ export interface BundleJob {
   readonly concurrency: number;
 }
 
+/** A bundle's bytes from its encoding (gzip when `gzip`); throws when they are not valid gzip. */
+export function decodeBundle(data: Uint8Array, gzip: boolean): Uint8Array {
+  return gzip ? gunzipSync(data, { maxOutputLength: MAX_BUNDLE_BYTES }) : data;
+}
+
 /**
- * Reads bundle `index` (`width` entries, as the log served it) from position `skip` on.
- * Throws when the bundle is malformed.
+ * Reads bundle `index` (`width` entries, not encoded) from position `skip` on. Throws when the
+ * bundle is malformed.
  */
 export function readBundle(
   index: number,
@@ -93,6 +100,7 @@ export function readBundle(
     index,
     skip,
     data,
+    gzip: false,
     leaves,
     positions: Uint16Array.from(positions),
     hashParts,
@@ -136,8 +144,15 @@ export function fetchBundles(job: BundleJob): AsyncGenerator<ReadBundle> {
     const index = first + i;
     const width = Math.min(TILE_WIDTH, job.size - index * TILE_WIDTH);
     const url = `${job.url}/${entryBundlePath({ index, width })}`;
-    const data = await fetchBytes(url, job.timeoutMs, MAX_BUNDLE_BYTES);
-    return readBundle(index, data, width, job.storeDir, Math.max(0, job.from - index * TILE_WIDTH));
+    const { bytes, gzip } = await fetchEncoded(url, job.timeoutMs, MAX_BUNDLE_BYTES);
+    let data;
+    try {
+      data = decodeBundle(bytes, gzip);
+    } catch (error) {
+      throw new FetchError(`${url}: the gzip body does not decode (${(error as Error).message})`);
+    }
+    const skip = Math.max(0, job.from - index * TILE_WIDTH);
+    return { ...readBundle(index, data, width, job.storeDir, skip), data: bytes, gzip };
   });
 }
 

@@ -36,9 +36,10 @@ import {
   MANY_PATHS,
   type MonitorStore,
   type NewClaim,
+  type StoredBundle,
   type SeenCheckpoint,
 } from './store.js';
-import { readBundles } from './bundles.js';
+import { decodeBundle, readBundles } from './bundles.js';
 
 /** Largest checkpoint note accepted from a log, a proxy or a witness. */
 export const MAX_CHECKPOINT_BYTES = 64 * 1024;
@@ -367,7 +368,7 @@ export class Monitor {
       );
       return new Error(why);
     };
-    let batch: { index: number; data: Uint8Array }[] = [];
+    let batch: StoredBundle[] = [];
     let batchBytes = 0;
     let claims: NewClaim[] = [];
     let leaves: Uint8Array[] = [];
@@ -388,9 +389,10 @@ export class Monitor {
         // The partial bundle verified before: the log must serve the same entries again. Its
         // stored copy encodes exactly those entries, so the new bundle must begin with it.
         const stored = store.bundle(origin, bundle.index) ?? new Uint8Array();
+        const served = decodeBundle(bundle.data, bundle.gzip);
         if (
           parseEntryBundle(stored).length !== bundle.skip ||
-          !equalBytes(stored, bundle.data.subarray(0, stored.length))
+          !equalBytes(stored, served.subarray(0, stored.length))
         ) {
           throw mismatch(
             undefined,
@@ -398,7 +400,7 @@ export class Monitor {
           );
         }
       }
-      batch.push({ index: bundle.index, data: bundle.data });
+      batch.push({ index: bundle.index, data: bundle.data, gzip: bundle.gzip });
       batchBytes += bundle.data.length;
       for (let j = 0; j < bundle.leaves.length; j += 32)
         leaves.push(bundle.leaves.subarray(j, j + 32));

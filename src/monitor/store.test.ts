@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { hashPartOf, makeClaim } from '../../test/support/claims.js';
 import { type ClaimJson, entryFromJson } from '../claim/index.js';
@@ -11,11 +12,12 @@ import { MANY_PATHS, MonitorStore, answerDigest } from './store.js';
 const bytes = (c: ClaimJson) => Buffer.from(entryFromJson(c).entry);
 
 /** Stores and verifies a one-bundle log of `claims` (no tiles: not needed here). */
-function addLog(store: MonitorStore, origin: string, claims: readonly ClaimJson[]) {
+function addLog(store: MonitorStore, origin: string, claims: readonly ClaimJson[], gzip = false) {
   const entries = claims.map(bytes);
+  const bundle = formatEntryBundle(entries);
   store.addEntries(
     origin,
-    [{ index: 0, data: formatEntryBundle(entries) }],
+    [{ index: 0, data: gzip ? gzipSync(bundle) : bundle, gzip }],
     entries.map((e, index) => ({
       hashPart: entryFromJson(claims[index] as ClaimJson).claim.storePath.hashPart,
       index,
@@ -68,20 +70,21 @@ describe('MonitorStore conflicts', () => {
     });
   }
 
-  it('ignores claims beyond a log’s verified size, and drops them', () => {
+  it('ignores claims beyond a log’s verified size, and drops them (bundles kept gzip-encoded)', () => {
     const store = new MonitorStore(':memory:');
     try {
-      addLog(store, 'a', a);
+      addLog(store, 'a', a, true);
       const entries = [...a, makeClaim(2, 1)].map(bytes);
       store.addEntries(
         'a',
-        [{ index: 0, data: formatEntryBundle(entries) }],
+        [{ index: 0, data: gzipSync(formatEntryBundle(entries)), gzip: true }],
         [{ hashPart: hashPartOf(2), index: 4, leaf: hashLeaf(entries[4] as Buffer) }],
         [],
         5,
       );
       expect(store.claims(hashPartOf(2)).map((c) => c.index)).toEqual([2]);
       store.dropUnverified('a');
+      expect(store.bundle('a', 0)).toEqual(formatEntryBundle(entries.slice(0, 4)));
       store.verified('a', 5, new Uint8Array(32), 'a checkpoint');
       expect(store.claims(hashPartOf(2)).map((c) => c.index)).toEqual([2]);
     } finally {
@@ -90,8 +93,8 @@ describe('MonitorStore conflicts', () => {
   });
 });
 
-describe('MonitorStore state from before the claim index', () => {
-  it('moves the rows of the claims table into the index', () => {
+describe('MonitorStore state from before the claim index and gzip-encoded bundles', () => {
+  it('moves the rows of the claims table into the index, and reads plain bundles', () => {
     const dir = mkdtempSync(join(tmpdir(), 'accord-monitor-store-'));
     const path = join(dir, 'monitor.db');
     try {
@@ -107,7 +110,10 @@ describe('MonitorStore state from before the claim index', () => {
       const blocks = db.prepare<[], Buffer>('SELECT data FROM claim_blocks').pluck().all();
       db.exec(`CREATE TABLE claims (path_key INTEGER NOT NULL, log INTEGER NOT NULL,
         idx INTEGER NOT NULL, answer BLOB NOT NULL, PRIMARY KEY (path_key, log, idx)) WITHOUT ROWID;
-        DELETE FROM claim_blocks; DELETE FROM claim_run_logs; DELETE FROM claim_runs;`);
+        DELETE FROM claim_blocks; DELETE FROM claim_run_logs; DELETE FROM claim_runs;
+        CREATE TABLE plain (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+        INSERT INTO plain SELECT id, data FROM bundles; DROP TABLE bundles;
+        ALTER TABLE plain RENAME TO bundles;`);
       const insert = db.prepare('INSERT INTO claims VALUES (?, ?, ?, zeroblob(32))');
       for (const block of blocks)
         for (let at = 0; at < block.length; at += 48)

@@ -25,6 +25,7 @@ import {
   formatEntryBundle,
   parseEntryBundle,
 } from '../tlog/index.js';
+import { decodeBundle } from './bundles.js';
 import { ClaimIndex, type IndexRecord } from './claim-index.js';
 
 const SCHEMA = `
@@ -38,8 +39,12 @@ CREATE TABLE IF NOT EXISTS logs (
   -- rows beyond verified_size may exist up to here, from an ingest not (yet) verified
   written_to INTEGER NOT NULL DEFAULT 0
 );
--- id: log id × 2^32 + bundle index
-CREATE TABLE IF NOT EXISTS bundles (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+-- id: log id × 2^32 + bundle index; data gzip-encoded when gzip = 1
+CREATE TABLE IF NOT EXISTS bundles (
+  id INTEGER PRIMARY KEY,
+  data BLOB NOT NULL,
+  gzip INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS tiles (
   log INTEGER NOT NULL,
   level INTEGER NOT NULL,
@@ -123,6 +128,13 @@ export interface IndexedClaim {
   readonly entry: string;
 }
 
+/** An entry bundle to store: as the log served it, gzip-encoded when `gzip`. */
+export interface StoredBundle {
+  readonly index: number;
+  readonly data: Uint8Array;
+  readonly gzip?: boolean;
+}
+
 /** A new claim for the index. */
 export interface NewClaim {
   readonly hashPart: string;
@@ -159,6 +171,14 @@ export class MonitorStore {
     this.db.pragma('cache_size = -131072');
     this.db.exec(SCHEMA);
     const db = this.db;
+    // State from before bundles were kept gzip-encoded: all of them are plain.
+    if (
+      !db
+        .prepare<[], { name: string }>('PRAGMA table_info(bundles)')
+        .all()
+        .some((c) => c.name === 'gzip')
+    )
+      db.exec('ALTER TABLE bundles ADD COLUMN gzip INTEGER NOT NULL DEFAULT 0');
     db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('path-key-secret', ?)").run(
       randomBytes(16),
     );
@@ -189,8 +209,10 @@ export class MonitorStore {
       ),
       setWrittenTo: db.prepare('UPDATE logs SET written_to = max(written_to, ?) WHERE id = ?'),
       resetWrittenTo: db.prepare('UPDATE logs SET written_to = ? WHERE id = ?'),
-      bundle: db.prepare('INSERT OR REPLACE INTO bundles (id, data) VALUES (?, ?)'),
-      getBundle: db.prepare<[number], Buffer>('SELECT data FROM bundles WHERE id = ?').pluck(),
+      bundle: db.prepare('INSERT OR REPLACE INTO bundles (id, data, gzip) VALUES (?, ?, ?)'),
+      getBundle: db.prepare<[number], { data: Buffer; gzip: number }>(
+        'SELECT data, gzip FROM bundles WHERE id = ?',
+      ),
       dropBundles: db.prepare('DELETE FROM bundles WHERE id >= ? AND id < ?'),
       tile: db.prepare('INSERT OR REPLACE INTO tiles (log, level, idx, data) VALUES (?, ?, ?, ?)'),
       getTile: db
@@ -243,7 +265,7 @@ export class MonitorStore {
       const records = rows.map(({ key, log, idx }) => {
         const id = log * BUNDLE_KEY + Math.floor(idx / TILE_WIDTH);
         if (bundle?.id !== id)
-          bundle = { id, entries: parseEntryBundle(this.q.getBundle.get(id) ?? new Uint8Array()) };
+          bundle = { id, entries: parseEntryBundle(this.bundleAt(id) ?? new Uint8Array()) };
         const entry = bundle.entries[idx % TILE_WIDTH];
         if (entry === undefined)
           throw new Error(`bug: claim of entry ${idx} of log ${log} without its entry`);
@@ -304,7 +326,12 @@ export class MonitorStore {
 
   /** A stored entry bundle (as received: full, or the partial one at the end). */
   bundle(origin: string, index: number): Uint8Array | undefined {
-    return this.q.getBundle.get(this.id(origin) * BUNDLE_KEY + index);
+    return this.bundleAt(this.id(origin) * BUNDLE_KEY + index);
+  }
+
+  private bundleAt(id: number): Uint8Array | undefined {
+    const row = this.q.getBundle.get(id);
+    return row === undefined ? undefined : decodeBundle(row.data, row.gzip === 1);
   }
 
   /**
@@ -314,7 +341,7 @@ export class MonitorStore {
    */
   addEntries(
     origin: string,
-    bundles: readonly { index: number; data: Uint8Array }[],
+    bundles: readonly StoredBundle[],
     claims: readonly NewClaim[],
     tiles: readonly TileData[],
     writtenTo: number,
@@ -322,7 +349,8 @@ export class MonitorStore {
     const id = this.id(origin);
     this.db.transaction(() => {
       this.q.setWrittenTo.run(writtenTo, id);
-      for (const b of bundles) this.q.bundle.run(id * BUNDLE_KEY + b.index, b.data);
+      for (const b of bundles)
+        this.q.bundle.run(id * BUNDLE_KEY + b.index, b.data, b.gzip === true ? 1 : 0);
       this.index.add(
         claims.map((c) => ({
           key: this.pathKey(c.hashPart),
@@ -352,11 +380,11 @@ export class MonitorStore {
     this.db.transaction(() => {
       const first = Math.floor(size / TILE_WIDTH);
       const keep = size % TILE_WIDTH;
-      const straddling = this.q.getBundle.get(id * BUNDLE_KEY + first);
+      const straddling = this.bundleAt(id * BUNDLE_KEY + first);
       this.q.dropBundles.run(id * BUNDLE_KEY + first, (id + 1) * BUNDLE_KEY);
       if (straddling !== undefined && keep > 0) {
         const entries = parseEntryBundle(straddling).slice(0, keep);
-        this.q.bundle.run(id * BUNDLE_KEY + first, formatEntryBundle(entries));
+        this.q.bundle.run(id * BUNDLE_KEY + first, formatEntryBundle(entries), 0);
       }
       this.index.drop(id, size);
       this.q.resetWrittenTo.run(size, id);

@@ -1,6 +1,9 @@
+import { createServer as httpServer } from 'node:http';
 import { type Server, type Socket, createServer } from 'node:net';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FetchError, fetchBytes, postBytes } from './fetch.js';
+import { FetchError, fetchBytes, fetchEncoded, postBytes } from './fetch.js';
+import { close, listen } from './http.js';
 
 /**
  * A raw HTTP server that answers the first request on each connection (keeping it alive) and
@@ -90,5 +93,28 @@ describe('fetchBytes()', () => {
     );
     expect(error).toBeInstanceOf(FetchError);
     expect((error as FetchError).message).toMatch(/unreachable/);
+  });
+});
+
+describe('fetchEncoded()', () => {
+  it('returns a gzip body as sent, the limit applying to the bytes sent', async () => {
+    const text = 'entry '.repeat(1000);
+    const server = httpServer((req, res) => {
+      const gzip = req.url === '/gz';
+      res.writeHead(200, gzip ? { 'Content-Encoding': 'gzip' } : {});
+      res.end(gzip ? gzipSync(text) : text);
+    });
+    try {
+      const url = await listen(server, '127.0.0.1', 0);
+      const sent = await fetchEncoded(`${url}/gz`, 5000, 200);
+      expect(sent.gzip).toBe(true);
+      expect(gunzipSync(sent.bytes).toString()).toBe(text);
+      expect((await fetchBytes(`${url}/gz`, 5000, 10_000)).toString()).toBe(text);
+      const plain = await fetchEncoded(`${url}/plain`, 5000, 10_000);
+      expect([plain.gzip, plain.bytes.toString()]).toEqual([false, text]);
+      await expect(fetchEncoded(`${url}/plain`, 5000, 200)).rejects.toThrow(/larger than 200/);
+    } finally {
+      await close(server);
+    }
   });
 });

@@ -110,7 +110,7 @@ export async function fetchBytes(
   timeoutMs: number,
   maxBytes: number,
 ): Promise<Buffer> {
-  if (!url.startsWith('file://')) return readResponse(url, timeoutMs, maxBytes);
+  if (!url.startsWith('file://')) return (await readResponse(url, timeoutMs, maxBytes)).bytes;
   let file;
   try {
     file = await open(fileURLToPath(url));
@@ -129,26 +129,49 @@ export async function fetchBytes(
   }
 }
 
+/** A body as the server sent it. */
+export interface EncodedBody {
+  readonly bytes: Buffer;
+  /** True when `bytes` are gzip-encoded (`Content-Encoding: gzip`). */
+  readonly gzip: boolean;
+}
+
+/**
+ * Fetches `url` like {@link fetchBytes}, but returns the body as the server sent it, gzip-encoded
+ * when it compressed it (for a caller that keeps the encoding); `maxBytes` bounds the bytes sent.
+ */
+export async function fetchEncoded(
+  url: string,
+  timeoutMs: number,
+  maxBytes: number,
+): Promise<EncodedBody> {
+  if (url.startsWith('file://'))
+    return { bytes: await fetchBytes(url, timeoutMs, maxBytes), gzip: false };
+  return readResponse(url, timeoutMs, maxBytes, undefined, false);
+}
+
 /**
  * POSTs `body` to `url` (http or https) and returns the answer's body; any 2xx status is a
  * success, others are a FetchError. Same deadline and cap as {@link fetchBytes}.
  */
-export function postBytes(
+export async function postBytes(
   url: string,
   body: string | Uint8Array,
   type: string,
   timeoutMs: number,
   maxBytes: number,
 ): Promise<Buffer> {
-  return readResponse(url, timeoutMs, maxBytes, { body, type });
+  return (await readResponse(url, timeoutMs, maxBytes, { body, type })).bytes;
 }
 
+/** Reads a response's body: gunzipped when `decode` and the server compressed it. */
 async function readResponse(
   url: string,
   timeoutMs: number,
   maxBytes: number,
   post?: Post,
-): Promise<Buffer> {
+  decode = true,
+): Promise<EncodedBody> {
   const deadline = AbortSignal.timeout(timeoutMs);
   const res = await request(url, timeoutMs, deadline, post).catch((e: unknown) => {
     throw deadline.aborted ? new FetchError(`${url}: no answer within ${timeoutMs} ms`) : e;
@@ -157,10 +180,12 @@ async function readResponse(
     res.destroy();
     throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
   }
+  const gzip = !decode && res.headers['content-encoding'] === 'gzip';
   const chunks: Uint8Array[] = [];
   let size = 0;
   try {
-    for await (const chunk of body(res)) {
+    const stream: AsyncIterable<Uint8Array> = decode ? body(res) : res;
+    for await (const chunk of stream) {
       size += chunk.length;
       if (size > maxBytes) throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
       chunks.push(chunk);
@@ -173,7 +198,7 @@ async function readResponse(
       : `body interrupted (${(cause as Error).message})`;
     throw new FetchError(`${url}: ${why}`, undefined, { cause });
   }
-  return Buffer.concat(chunks);
+  return { bytes: Buffer.concat(chunks), gzip };
 }
 
 /** Streams `url` (http, https or file); fails when no data arrives for `idleMs`. */

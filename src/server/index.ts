@@ -16,4 +16,11 @@ export {
   sendError,
   sendMetrics,
 } from './http.js';
-export { FetchError, download, fetchBytes, postBytes } from './fetch.js';
+export {
+  type EncodedBody,
+  FetchError,
+  download,
+  fetchBytes,
+  fetchEncoded,
+  postBytes,
+} from './fetch.js';
