@@ -140,8 +140,13 @@ export function createLogHandler(options: LogServerOptions) {
     if (start + width > treeSize) throw new HttpError(404, `no entry bundle ${path}`);
     if (width === TILE_WIDTH && acceptsGzip(req)) {
       const stored = await storage.compressedBundle(index);
-      const gzip =
-        stored ?? gzipBody(formatEntryBundle(await storage.entries(start, start + width)));
+      let gzip = stored;
+      if (gzip === undefined) {
+        const entries = await storage.entries(start, start + width);
+        // The encoding is kept for good: it must hold the whole bundle.
+        if (entries.length !== width) throw new Error(`bug: bundle ${index} read short`);
+        gzip = gzipBody(formatEntryBundle(entries));
+      }
       if (stored === undefined) {
         storeBundles.submit({ index, gzip }).catch((error: unknown) => {
           logger.warn('cannot store a compressed entry bundle', {

@@ -27,8 +27,8 @@ try {
     while (room <= 0) await new Promise<void>((resolve) => (wake = resolve));
     room -= bundle.data.length;
     // Arrays this worker made are moved, not copied.
-    const { leaves, positions } = bundle;
-    send({ bundle }, [leaves.buffer, positions.buffer] as ArrayBuffer[]);
+    const { leaves, positions, answers } = bundle;
+    send({ bundle }, [leaves.buffer, positions.buffer, answers.buffer] as ArrayBuffer[]);
   }
 } catch (error) {
   const e = error as Error;

@@ -3,6 +3,7 @@
  * each entry's leaf hash, and its claim or why it is not one — on a worker thread when there
  * are many, so that the main thread only hashes the tree and writes the index.
  */
+import { hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import { parseEntry } from '../claim/index.js';
@@ -39,6 +40,8 @@ export interface ReadBundle {
   readonly positions: Uint16Array;
   /** Their store paths' hash parts. */
   readonly hashParts: readonly string[];
+  /** Their answer digests ({@link answerDigest}), 32 bytes each. */
+  readonly answers: Uint8Array;
   /** How many entries are not valid claims; the first few are listed with why (cut short). */
   readonly invalidCount: number;
   readonly invalid: readonly { readonly position: number; readonly reason: string }[];
@@ -53,6 +56,21 @@ export interface BundleJob {
   readonly timeoutMs: number;
   /** Bundles fetched at once. */
   readonly concurrency: number;
+}
+
+const NAR_HASH_LINE = Buffer.from('\nnar-hash ');
+const DERIVER_LINE = Buffer.from('\nderiver ');
+
+/**
+ * SHA-256 of what a canonical entry says about its path's contents — its nar-hash, nar-size
+ * and reference lines, not the deriver (which may differ between builders): equal digests are
+ * equal answers.
+ */
+export function answerDigest(entry: Uint8Array): Uint8Array {
+  const bytes = Buffer.from(entry.buffer, entry.byteOffset, entry.length);
+  const start = bytes.indexOf(NAR_HASH_LINE) + 1;
+  const deriver = bytes.indexOf(DERIVER_LINE, start);
+  return hash('sha256', bytes.subarray(start, deriver < 0 ? bytes.length : deriver + 1), 'buffer');
 }
 
 /** A bundle's bytes from its encoding (gzip when `gzip`); throws when they are not valid gzip. */
@@ -74,6 +92,7 @@ export function readBundle(
   const entries = parseEntryBundle(data, width);
   const leaves = new Uint8Array(32 * (entries.length - skip));
   const positions: number[] = [];
+  const answers = new Uint8Array(32 * (entries.length - skip));
   const hashParts: string[] = [];
   const invalid: { position: number; reason: string }[] = [];
   let invalidCount = 0;
@@ -82,6 +101,7 @@ export function readBundle(
     leaves.set(hashLeaf(entry), 32 * (position - skip));
     try {
       const { hashPart } = parseEntry(entry, storeDir).storePath;
+      answers.set(answerDigest(entry), 32 * positions.length);
       positions.push(position);
       hashParts.push(hashPart);
     } catch (error) {
@@ -104,6 +124,7 @@ export function readBundle(
     leaves,
     positions: Uint16Array.from(positions),
     hashParts,
+    answers: answers.subarray(0, 32 * positions.length),
     invalidCount,
     invalid,
   };

@@ -7,7 +7,10 @@
  * few dozen runs at most, and each claim is rewritten about log_fanout(claims) times in all.
  *
  * A record is 48 bytes: the 48-bit path key, the log id (32 bits) and the entry index (48 bits),
- * all big-endian, then the entry's 32-byte leaf hash. Runs are sorted by (key, log, index).
+ * all big-endian, then the 32-byte digest of the entry's answer. Runs are sorted by (key, log,
+ * index). A (key, log, index) is added once: to write an entry's claim again (the log served
+ * other entries at those indexes), drop it first — the index keeps one of two records for it,
+ * not knowing which is newer once runs are merged.
  */
 import type { SqliteDatabase } from '../db/index.js';
 
@@ -35,7 +38,7 @@ CREATE INDEX IF NOT EXISTS claim_blocks_by_key ON claim_blocks (run, last_key, s
 export const RECORD_BYTES = 48;
 const LOG_AT = 6;
 const INDEX_AT = 10;
-const LEAF_AT = 16;
+const ANSWER_AT = 16;
 
 /** One claim in the index. */
 export interface IndexRecord {
@@ -43,8 +46,8 @@ export interface IndexRecord {
   readonly key: number;
   readonly log: number;
   readonly index: number;
-  /** The entry's leaf hash: equal hashes are equal entries. */
-  readonly leaf: Uint8Array;
+  /** SHA-256 of the entry's answer: equal digests are equal answers. */
+  readonly answer: Uint8Array;
 }
 
 function recordAt(block: Buffer, at: number): IndexRecord {
@@ -52,7 +55,7 @@ function recordAt(block: Buffer, at: number): IndexRecord {
     key: block.readUIntBE(at, 6),
     log: block.readUInt32BE(at + LOG_AT),
     index: block.readUIntBE(at + INDEX_AT, 6),
-    leaf: block.subarray(at + LEAF_AT, at + RECORD_BYTES),
+    answer: block.subarray(at + ANSWER_AT, at + RECORD_BYTES),
   };
 }
 
@@ -91,8 +94,8 @@ class RunCursor {
 }
 
 /**
- * The records of several runs in order, a record added twice once: a k-way merge over a binary
- * heap of cursors.
+ * The records of several runs in order, each (key, log, index) once: a k-way merge over a
+ * binary heap of cursors.
  */
 function* merged(cursors: RunCursor[]): Generator<IndexRecord> {
   const heap = cursors.filter((c) => c.record !== undefined);
@@ -183,8 +186,8 @@ export class ClaimIndex {
   }
 
   /**
-   * Adds records as a new run, then merges any tier that has `fanout` runs. Runs in a
-   * transaction of its caller's or its own.
+   * Adds records (not in the index) as a new run, then merges any tier that has `fanout` runs.
+   * Runs in a transaction of its caller's or its own.
    */
   add(records: readonly IndexRecord[]): void {
     if (records.length === 0) return;
@@ -266,7 +269,7 @@ export class ClaimIndex {
       block.writeUIntBE(r.key, at, 6);
       block.writeUInt32BE(r.log, at + LOG_AT);
       block.writeUIntBE(r.index, at + INDEX_AT, 6);
-      block.set(r.leaf, at + LEAF_AT);
+      block.set(r.answer, at + ANSWER_AT);
       at += RECORD_BYTES;
       count++;
       last = r;

@@ -349,6 +349,9 @@ export class Monitor {
     const { origin } = log;
     const from = state.verifiedSize;
     const size = checkpoint.treeSize;
+    // What an earlier ingest cut short wrote beyond the verified size goes first: the log may
+    // serve other entries at those indexes now.
+    store.dropUnverified(origin);
     let edge: TileEdge = from === 0 ? EMPTY_EDGE : store.edge(origin, from);
     const invalid: { index: number; reason: string }[] = [];
     let invalidCount = 0;
@@ -406,8 +409,8 @@ export class Monitor {
         leaves.push(bundle.leaves.subarray(j, j + 32));
       bundle.positions.forEach((position, i) => {
         const hashPart = bundle.hashParts[i] as string;
-        const j = 32 * (position - bundle.skip);
-        claims.push({ hashPart, index: base + position, leaf: bundle.leaves.subarray(j, j + 32) });
+        const answer = bundle.answers.subarray(32 * i, 32 * i + 32);
+        claims.push({ hashPart, index: base + position, answer });
         if (newPaths.length <= MANY_PATHS) newPaths.push(hashPart);
       });
       invalidCount += bundle.invalidCount;

@@ -6,8 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { hashPartOf, makeClaim } from '../../test/support/claims.js';
 import { type ClaimJson, entryFromJson } from '../claim/index.js';
 import { openSqlite } from '../db/index.js';
-import { formatEntryBundle, hashLeaf } from '../tlog/index.js';
-import { MANY_PATHS, MonitorStore, answerDigest } from './store.js';
+import { formatEntryBundle } from '../tlog/index.js';
+import { answerDigest } from './bundles.js';
+import { MANY_PATHS, MonitorStore } from './store.js';
 
 const bytes = (c: ClaimJson) => Buffer.from(entryFromJson(c).entry);
 
@@ -21,7 +22,7 @@ function addLog(store: MonitorStore, origin: string, claims: readonly ClaimJson[
     entries.map((e, index) => ({
       hashPart: entryFromJson(claims[index] as ClaimJson).claim.storePath.hashPart,
       index,
-      leaf: hashLeaf(e),
+      answer: answerDigest(e),
     })),
     [],
     entries.length,
@@ -70,6 +71,32 @@ describe('MonitorStore conflicts', () => {
     });
   }
 
+  it('answers with the claim written again for an entry after an ingest cut short', () => {
+    const store = new MonitorStore(':memory:');
+    try {
+      // Entry 0 written unverified with one answer; the next ingest drops it first, as the log
+      // may now serve another entry at that index, which is verified.
+      const first = bytes(makeClaim(0));
+      const second = bytes(makeClaim(0, 1));
+      for (const e of [first, second]) {
+        store.dropUnverified('a');
+        store.addEntries(
+          'a',
+          [{ index: 0, data: formatEntryBundle([e]) }],
+          [{ hashPart: hashPartOf(0), index: 0, answer: answerDigest(e) }],
+          [],
+          1,
+        );
+      }
+      store.verified('a', 1, new Uint8Array(32), 'a checkpoint');
+      expect(store.claims(hashPartOf(0)).map((c) => c.answer)).toEqual([
+        Buffer.from(answerDigest(second)).toString('hex'),
+      ]);
+    } finally {
+      store.close();
+    }
+  });
+
   it('ignores claims beyond a log’s verified size, and drops them (bundles kept gzip-encoded)', () => {
     const store = new MonitorStore(':memory:');
     try {
@@ -78,7 +105,7 @@ describe('MonitorStore conflicts', () => {
       store.addEntries(
         'a',
         [{ index: 0, data: gzipSync(formatEntryBundle(entries)), gzip: true }],
-        [{ hashPart: hashPartOf(2), index: 4, leaf: hashLeaf(entries[4] as Buffer) }],
+        [{ hashPart: hashPartOf(2), index: 4, answer: answerDigest(entries[4] as Buffer) }],
         [],
         5,
       );
@@ -114,21 +141,25 @@ describe('MonitorStore state from before the claim index and gzip-encoded bundle
         CREATE TABLE plain (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
         INSERT INTO plain SELECT id, data FROM bundles; DROP TABLE bundles;
         ALTER TABLE plain RENAME TO bundles;`);
-      const insert = db.prepare('INSERT INTO claims VALUES (?, ?, ?, zeroblob(32))');
+      const insert = db.prepare('INSERT INTO claims VALUES (?, ?, ?, ?)');
       for (const block of blocks)
         for (let at = 0; at < block.length; at += 48)
           insert.run(
             block.readUIntBE(at, 6),
             block.readUInt32BE(at + 6),
             block.readUIntBE(at + 10, 6),
+            block.subarray(at + 16, at + 48),
           );
       expect(blocks).toHaveLength(1);
       db.close();
 
       const after = new MonitorStore(path);
       try {
-        for (const i of [0, 1, 2])
-          expect(after.claims(hashPartOf(i)).map((c) => [c.origin, c.index])).toEqual([['a', i]]);
+        for (const i of [0, 1, 2]) {
+          expect(after.claims(hashPartOf(i)).map((c) => [c.origin, c.index, c.answer])).toEqual([
+            ['a', i, Buffer.from(answerDigest(bytes(makeClaim(i)))).toString('hex')],
+          ]);
+        }
         expect(
           after.db
             .prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'claims'")

@@ -5,9 +5,8 @@
  *
  * Layout for speed: entries are kept as the bundles they arrive in (one row per 256 entries),
  * and the index ({@link ClaimIndex}) holds one short record per claim — a 48-bit key from the
- * path's hash part, the log, the entry's index and its leaf hash. Paths sharing a key are told
- * apart by the entries themselves, and so are answers: equal leaf hashes are equal entries, and
- * only claims whose entries differ are read to compare what they say. Claims beyond a
+ * path's hash part, the log, the entry's index and the SHA-256 of its answer (NAR hash, size and
+ * references). Paths sharing a key are told apart by the entries themselves. Claims beyond a
  * log's verified size are not trusted: queries ignore them, and they are dropped when the
  * entries they came from do not match the log's tree.
  */
@@ -21,7 +20,6 @@ import {
   edgeFromTiles,
   edgeTiles,
   equalBytes,
-  hashLeaf,
   formatEntryBundle,
   parseEntryBundle,
 } from '../tlog/index.js';
@@ -73,20 +71,6 @@ CREATE TABLE IF NOT EXISTS findings (
 
 const BUNDLE_KEY = 2 ** 32;
 
-const NAR_HASH_LINE = Buffer.from('\nnar-hash ');
-const DERIVER_LINE = Buffer.from('\nderiver ');
-
-/**
- * SHA-256 of what a canonical entry says about its path's contents — its nar-hash, nar-size
- * and reference lines, not the deriver (which may differ between builders): equal digests are
- * equal answers.
- */
-export function answerDigest(entry: Uint8Array): Uint8Array {
-  const bytes = Buffer.from(entry.buffer, entry.byteOffset, entry.length);
-  const start = bytes.indexOf(NAR_HASH_LINE) + 1;
-  const deriver = bytes.indexOf(DERIVER_LINE, start);
-  return hash('sha256', bytes.subarray(start, deriver < 0 ? bytes.length : deriver + 1), 'buffer');
-}
 /** Claims read per path (a log may claim one path any number of times). */
 export const MAX_CLAIMS = 1000;
 /** Beyond this many new paths, one pass over the index beats looking each one up. */
@@ -139,8 +123,8 @@ export interface StoredBundle {
 export interface NewClaim {
   readonly hashPart: string;
   readonly index: number;
-  /** The entry's leaf hash. */
-  readonly leaf: Uint8Array;
+  /** SHA-256 of the answer: NAR hash, size and references ({@link answerDigest}). */
+  readonly answer: Uint8Array;
 }
 
 interface FindingRow {
@@ -250,28 +234,21 @@ export class MonitorStore {
 
   /**
    * State from before the claim index kept one table row per claim (`claims`): its rows move
-   * into the index, each with the leaf hash of its stored entry, and the table goes.
+   * into the index, 65,536 at a time in key order, and the table goes.
    */
   private migrateClaims(): void {
     const { db } = this;
     if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'claims'").get() === undefined) return;
+    const page = db.prepare<[number, number, number], IndexRecord & { index: number }>(
+      `SELECT path_key AS key, log, idx AS "index", answer FROM claims
+       WHERE (path_key, log, idx) > (?, ?, ?) ORDER BY path_key, log, idx LIMIT 65536`,
+    );
     db.transaction(() => {
-      const rows = db
-        .prepare<[], { key: number; log: number; idx: number }>(
-          'SELECT path_key AS key, log, idx FROM claims ORDER BY log, idx',
-        )
-        .all();
-      let bundle: { id: number; entries: Uint8Array[] } | undefined;
-      const records = rows.map(({ key, log, idx }) => {
-        const id = log * BUNDLE_KEY + Math.floor(idx / TILE_WIDTH);
-        if (bundle?.id !== id)
-          bundle = { id, entries: parseEntryBundle(this.bundleAt(id) ?? new Uint8Array()) };
-        const entry = bundle.entries[idx % TILE_WIDTH];
-        if (entry === undefined)
-          throw new Error(`bug: claim of entry ${idx} of log ${log} without its entry`);
-        return { key, log, index: idx, leaf: hashLeaf(entry) };
-      });
-      this.index.add(records);
+      for (let rows = page.all(-1, -1, -1); rows.length > 0;) {
+        this.index.add(rows);
+        const last = rows[rows.length - 1] as IndexRecord;
+        rows = page.all(last.key, last.log, last.index);
+      }
       db.exec('DROP TABLE claims');
     })();
   }
@@ -356,7 +333,7 @@ export class MonitorStore {
           key: this.pathKey(c.hashPart),
           log: id,
           index: c.index,
-          leaf: c.leaf,
+          answer: c.answer,
         })),
       );
       for (const t of tiles) this.q.tile.run(id, t.tile.level, t.tile.index, t.data);
@@ -420,8 +397,7 @@ export class MonitorStore {
       .sort((a, b) => (origin(a) < origin(b) ? -1 : origin(a) > origin(b) ? 1 : a.index - b.index))
       .slice(0, MAX_CLAIMS)
       .map((r) => {
-        const bytes = this.entry(origin(r), r.index);
-        const entry = Buffer.from(bytes).toString('utf8');
+        const entry = Buffer.from(this.entry(origin(r), r.index)).toString('utf8');
         // Verified entries are canonical: the second line is `store-path <dir>/<hash part>-<name>`.
         const line = entry.slice(
           entry.indexOf('\n') + 1,
@@ -431,7 +407,7 @@ export class MonitorStore {
         return {
           origin: origin(r),
           index: r.index,
-          answer: Buffer.from(answerDigest(bytes)).toString('hex'),
+          answer: Buffer.from(r.answer).toString('hex'),
           entry,
           hashPart: line.slice(at, at + 32),
         };
@@ -456,7 +432,7 @@ export class MonitorStore {
         ? this.conflictScan(this.id(origin), from, to)
         : [...new Set(hashParts.map((h) => this.pathKey(h)))].filter((k) => {
             const [first, ...rest] = this.verifiedRecords(k);
-            return rest.some((r) => !equalBytes(r.leaf, (first as IndexRecord).leaf));
+            return rest.some((r) => !equalBytes(r.answer, (first as IndexRecord).answer));
           });
     return keys.flatMap((key) => {
       const answers = new Map<string, Set<string>>();
@@ -468,13 +444,13 @@ export class MonitorStore {
   }
 
   /**
-   * The keys whose verified records have more than one leaf hash (so perhaps more than one
-   * answer), one of them from the   * entries `from…to−1` of log `log`: one pass over the whole index, in key order.
+   * The keys with more than one answer among the verified records, one of them from the entries
+   * `from…to−1` of log `log`: one pass over the whole index, in key order.
    */
   private conflictScan(log: number, from: number, to: number): number[] {
     const logs = this.verifiedLogs();
     const keys: number[] = [];
-    let group: { key: number; leaf: Uint8Array; differs: boolean; touched: boolean } | undefined;
+    let group: { key: number; answer: Uint8Array; differs: boolean; touched: boolean } | undefined;
     const close = () => {
       if (group?.differs === true && group.touched) keys.push(group.key);
     };
@@ -482,8 +458,8 @@ export class MonitorStore {
       if (r.index >= (logs.get(r.log)?.size ?? 0)) continue;
       if (group?.key !== r.key) {
         close();
-        group = { key: r.key, leaf: r.leaf, differs: false, touched: false };
-      } else if (!group.differs) group.differs = !equalBytes(group.leaf, r.leaf);
+        group = { key: r.key, answer: r.answer, differs: false, touched: false };
+      } else if (!group.differs) group.differs = !equalBytes(group.answer, r.answer);
       if (r.log === log && r.index >= from && r.index < to) group.touched = true;
     }
     close();
