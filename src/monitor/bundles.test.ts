@@ -64,7 +64,7 @@ describe('readBundle()', () => {
 describe('bundlesOnWorker()', () => {
   // A log of 3.5 bundles whose bundle 2 is missing and whose bundle 5 is malformed; bundle 0
   // comes last, so that an answer in arrival order would be seen. Bundle 1 comes gzip-encoded,
-  // bundle 6 as something else that claims to be gzip.
+  // bundle 6 as something else that claims to be gzip, bundle 7 gzip-encoded and padded.
   const size = 3 * TILE_WIDTH + 128;
   let server: Server;
   let url: string;
@@ -96,8 +96,9 @@ describe('bundlesOnWorker()', () => {
       const b = Number(m?.[1]);
       if (m === null || b === 2) return void res.writeHead(404).end();
       const body = b === 5 ? Buffer.from([0, 9, 1]) : bundleOf(b, Number(m[3] ?? TILE_WIDTH));
-      const headers = b === 1 || b === 6 ? { 'Content-Encoding': 'gzip' } : {};
-      const sent = b === 1 ? gzipSync(body) : body;
+      const headers = b === 1 || b >= 6 ? { 'Content-Encoding': 'gzip' } : {};
+      const padded = () => Buffer.concat([gzipSync(body), Buffer.alloc(1 << 20)]);
+      const sent = b === 1 ? gzipSync(body) : b === 7 ? padded() : body;
       setTimeout(() => res.writeHead(200, headers).end(sent), b === 0 ? 100 : 0);
     });
     url = await listen(server, '127.0.0.1', 0);
@@ -114,6 +115,12 @@ describe('bundlesOnWorker()', () => {
     expect(Buffer.from(decodeBundle(onWorker[1]?.data ?? new Uint8Array(), true))).toEqual(
       bundleOf(1),
     );
+  });
+
+  it('keeps a gzip encoding only when it is smaller than the bundle', async () => {
+    const [padded] = await collect(fetchBundles(job(7 * TILE_WIDTH, 8 * TILE_WIDTH)));
+    expect(padded?.gzip).toBe(false);
+    expect(Buffer.from(padded?.data ?? new Uint8Array())).toEqual(bundleOf(7));
   });
 
   it('fails with a FetchError when a body said to be gzip does not decode', async () => {

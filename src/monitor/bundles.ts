@@ -173,7 +173,11 @@ export function fetchBundles(job: BundleJob): AsyncGenerator<ReadBundle> {
       throw new FetchError(`${url}: the gzip body does not decode (${(error as Error).message})`);
     }
     const skip = Math.max(0, job.from - index * TILE_WIDTH);
-    return { ...readBundle(index, data, width, job.storeDir, skip), data: bytes, gzip };
+    // The encoding is kept only when it is smaller: a log could pad it (gunzip skips trailing
+    // zeros) to make the monitor store far more than the entries.
+    const encoded = gzip && bytes.length < data.length;
+    const read = readBundle(index, data, width, job.storeDir, skip);
+    return encoded ? { ...read, data: bytes, gzip } : read;
   });
 }
 

@@ -369,9 +369,16 @@ export class MonitorStore {
   }
 
   /** The verified entry at `index` of a log. */
-  entry(origin: string, index: number): Uint8Array {
-    const bundle = this.bundle(origin, Math.floor(index / TILE_WIDTH));
-    const entry = bundle === undefined ? undefined : parseEntryBundle(bundle)[index % TILE_WIDTH];
+  entry(origin: string, index: number, read = new Map<string, Uint8Array[]>()): Uint8Array {
+    // `read` keeps the bundles read so far, parsed, for a caller reading many entries.
+    const at = Math.floor(index / TILE_WIDTH);
+    let entries = read.get(`${origin} ${at}`);
+    if (entries === undefined) {
+      const bundle = this.bundle(origin, at);
+      entries = bundle === undefined ? [] : parseEntryBundle(bundle);
+      read.set(`${origin} ${at}`, entries);
+    }
+    const entry = entries[index % TILE_WIDTH];
     if (entry === undefined) throw new Error(`bug: entry ${index} of ${origin} is missing`);
     return entry;
   }
@@ -393,11 +400,12 @@ export class MonitorStore {
   private claimsAt(key: number): (IndexedClaim & { hashPart: string })[] {
     const logs = this.verifiedLogs();
     const origin = (r: IndexRecord) => logs.get(r.log)?.origin ?? '';
+    const read = new Map<string, Uint8Array[]>();
     return this.verifiedRecords(key)
       .sort((a, b) => (origin(a) < origin(b) ? -1 : origin(a) > origin(b) ? 1 : a.index - b.index))
       .slice(0, MAX_CLAIMS)
       .map((r) => {
-        const entry = Buffer.from(this.entry(origin(r), r.index)).toString('utf8');
+        const entry = Buffer.from(this.entry(origin(r), r.index, read)).toString('utf8');
         // Verified entries are canonical: the second line is `store-path <dir>/<hash part>-<name>`.
         const line = entry.slice(
           entry.indexOf('\n') + 1,
