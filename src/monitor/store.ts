@@ -70,7 +70,6 @@ CREATE TABLE IF NOT EXISTS findings (
 `;
 
 const BUNDLE_KEY = 2 ** 32;
-
 /** Claims read per path (a log may claim one path any number of times). */
 export const MAX_CLAIMS = 1000;
 /** Beyond this many new paths, one pass over the index beats looking each one up. */
@@ -239,7 +238,7 @@ export class MonitorStore {
   private migrateClaims(): void {
     const { db } = this;
     if (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'claims'").get() === undefined) return;
-    const page = db.prepare<[number, number, number], IndexRecord & { index: number }>(
+    const page = db.prepare<[number, number, number], IndexRecord>(
       `SELECT path_key AS key, log, idx AS "index", answer FROM claims
        WHERE (path_key, log, idx) > (?, ?, ?) ORDER BY path_key, log, idx LIMIT 65536`,
     );
