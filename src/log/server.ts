@@ -139,15 +139,12 @@ export function createLogHandler(options: LogServerOptions) {
     const start = index * TILE_WIDTH;
     if (start + width > treeSize) throw new HttpError(404, `no entry bundle ${path}`);
     if (width === TILE_WIDTH && acceptsGzip(req)) {
-      const stored = await storage.compressedBundle(index);
-      let gzip = stored;
+      let gzip = await storage.compressedBundle(index);
       if (gzip === undefined) {
         const entries = await storage.entries(start, start + width);
         // The encoding is kept for good: it must hold the whole bundle.
         if (entries.length !== width) throw new Error(`bug: bundle ${index} read short`);
         gzip = gzipBody(formatEntryBundle(entries));
-      }
-      if (stored === undefined) {
         storeBundles.submit({ index, gzip }).catch((error: unknown) => {
           logger.warn('cannot store a compressed entry bundle', {
             index,

@@ -9,8 +9,7 @@
  * A record is 48 bytes: the 48-bit path key, the log id (32 bits) and the entry index (48 bits),
  * all big-endian, then the 32-byte digest of the entry's answer. Runs are sorted by (key, log,
  * index). A (key, log, index) is added once: to write an entry's claim again (the log served
- * other entries at those indexes), drop it first — the index keeps one of two records for it,
- * not knowing which is newer once runs are merged.
+ * other entries at those indexes), drop it first.
  */
 import type { SqliteDatabase } from '../db/index.js';
 
@@ -93,10 +92,7 @@ class RunCursor {
   }
 }
 
-/**
- * The records of several runs in order, each (key, log, index) once: a k-way merge over a
- * binary heap of cursors.
- */
+/** The records of several runs in order: a k-way merge over a binary heap of cursors. */
 function* merged(cursors: RunCursor[]): Generator<IndexRecord> {
   const heap = cursors.filter((c) => c.record !== undefined);
   const less = (i: number, j: number) =>
@@ -114,12 +110,9 @@ function* merged(cursors: RunCursor[]): Generator<IndexRecord> {
     }
   };
   for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
-  let last: IndexRecord | undefined;
   while (heap.length > 0) {
     const top = heap[0] as RunCursor;
-    const record = top.record as IndexRecord;
-    if (last === undefined || compare(last, record) !== 0) yield record;
-    last = record;
+    yield top.record as IndexRecord;
     top.advance();
     if (top.record === undefined) {
       const last = heap.pop() as RunCursor;
@@ -158,7 +151,6 @@ export class ClaimIndex {
       runs: db.prepare<[], { id: number; count: number }>(
         'SELECT id, count FROM claim_runs ORDER BY id',
       ),
-      runIds: db.prepare<[], number>('SELECT id FROM claim_runs ORDER BY id').pluck(),
       runLog: db.prepare('INSERT INTO claim_run_logs (run, log, end_index) VALUES (?, ?, ?)'),
       runsOf: db
         .prepare<[number, number], number>(
@@ -200,7 +192,7 @@ export class ClaimIndex {
   /** The records of `key`, ordered by log and index. */
   lookup(key: number): IndexRecord[] {
     const found: IndexRecord[] = [];
-    for (const run of this.q.runIds.all()) {
+    for (const { id: run } of this.q.runs.all()) {
       const first = this.q.firstBlock.get(run, key);
       if (first === undefined) continue;
       let block: Buffer | undefined = first.data;
@@ -213,14 +205,12 @@ export class ClaimIndex {
         if (block.readUIntBE(block.length - RECORD_BYTES, 6) !== key) break;
       }
     }
-    return found
-      .sort(compare)
-      .filter((r, i) => i === 0 || compare(found[i - 1] as IndexRecord, r) !== 0);
+    return found.sort(compare);
   }
 
   /** Every record, in order. */
   scan(): Generator<IndexRecord> {
-    return merged(this.q.runIds.all().map((run) => new RunCursor(run, this.readBlock)));
+    return merged(this.q.runs.all().map(({ id }) => new RunCursor(id, this.readBlock)));
   }
 
   /** Removes the records of `log` with an index of `from` or more. */
@@ -248,42 +238,41 @@ export class ClaimIndex {
     return lo * RECORD_BYTES;
   }
 
-  /** Writes ordered records as a new run (none when no record is kept); returns its size. */
+  /** Writes ordered records as a new run (none when no record is kept). */
   private write(
     records: Iterable<IndexRecord>,
     keep: (r: IndexRecord) => boolean = () => true,
-  ): number {
+  ): void {
     const run = this.q.newRun.get() as number;
     const ends = new Map<number, number>();
     const block = Buffer.alloc(this.blockRecords * RECORD_BYTES);
     let count = 0;
     let at = 0;
     let seq = 0;
-    let last: IndexRecord | undefined;
+    let lastKey = 0;
     const flush = () => {
-      this.q.block.run(run, seq++, (last as IndexRecord).key, block.subarray(0, at));
+      this.q.block.run(run, seq++, lastKey, block.subarray(0, at));
       at = 0;
     };
     for (const r of records) {
-      if (!keep(r) || (last !== undefined && compare(last, r) === 0)) continue;
+      if (!keep(r)) continue;
       block.writeUIntBE(r.key, at, 6);
       block.writeUInt32BE(r.log, at + LOG_AT);
       block.writeUIntBE(r.index, at + INDEX_AT, 6);
       block.set(r.answer, at + ANSWER_AT);
       at += RECORD_BYTES;
       count++;
-      last = r;
+      lastKey = r.key;
       ends.set(r.log, Math.max(ends.get(r.log) ?? 0, r.index + 1));
       if (at === block.length) flush();
     }
     if (at > 0) flush();
     if (count === 0) {
       this.dropRun(run);
-      return 0;
+      return;
     }
     this.q.setCount.run(count, run);
     for (const [log, end] of ends) this.q.runLog.run(run, log, end);
-    return count;
   }
 
   private dropRun(run: number): void {

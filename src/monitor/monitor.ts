@@ -107,7 +107,6 @@ export class Monitor {
 
   constructor(private readonly options: MonitorOptions) {
     this.logs = new Map(options.logs.map((l) => [l.origin, l]));
-    for (const l of options.logs) options.store.dropUnverified(l.origin);
   }
 
   get followed(): readonly BuilderLog[] {

@@ -390,8 +390,7 @@ export class MonitorStore {
   }
 
   /** The verified records of the index with key `key`. */
-  private verifiedRecords(key: number): IndexRecord[] {
-    const logs = this.verifiedLogs();
+  private verifiedRecords(key: number, logs = this.verifiedLogs()): IndexRecord[] {
     return this.index.lookup(key).filter((r) => r.index < (logs.get(r.log)?.size ?? 0));
   }
 
@@ -400,7 +399,7 @@ export class MonitorStore {
     const logs = this.verifiedLogs();
     const origin = (r: IndexRecord) => logs.get(r.log)?.origin ?? '';
     const read = new Map<string, Uint8Array[]>();
-    return this.verifiedRecords(key)
+    return this.verifiedRecords(key, logs)
       .sort((a, b) => (origin(a) < origin(b) ? -1 : origin(a) > origin(b) ? 1 : a.index - b.index))
       .slice(0, MAX_CLAIMS)
       .map((r) => {
