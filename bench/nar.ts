@@ -49,12 +49,20 @@ interface WorkerResult {
   narSize: number;
   narHash: string;
   maxRssKiB: number;
+  native: boolean;
 }
 
-function runWorker(path: string): WorkerResult {
+/** The best of three fresh processes hashing `path` (with `--js`, the JavaScript serialiser). */
+function bestWorker(path: string, ...flags: string[]): WorkerResult {
   const worker = new URL('./nar-worker.js', import.meta.url).pathname;
-  const out = execFileSync(process.execPath, [worker, path], { encoding: 'utf8' });
-  return JSON.parse(out) as WorkerResult;
+  let best: WorkerResult | undefined;
+  for (let i = 0; i < 3; i++) {
+    const out = execFileSync(process.execPath, [worker, path, ...flags], { encoding: 'utf8' });
+    const r = JSON.parse(out) as WorkerResult;
+    if (best === undefined || r.seconds < best.seconds) best = r;
+  }
+  if (best === undefined) throw new Error('bug: no run');
+  return best;
 }
 
 /** Best-of-3 wall seconds of a command (page cache warm); undefined if it cannot run. */
@@ -100,22 +108,24 @@ export function benchNar(sizes: readonly number[]): Row[] {
         const baseline = commandSeconds('sha256sum', [nar]);
         if (baseline === undefined) throw new Error('sha256sum failed');
         const nixSeconds = commandSeconds('nix', ['hash', 'path', path]);
-        let best: WorkerResult | undefined;
-        for (let i = 0; i < 3; i++) {
-          const r = runWorker(path);
-          if (best === undefined || r.seconds < best.seconds) best = r;
-        }
-        if (best === undefined) throw new Error('bug: no run');
+        const best = bestWorker(path);
+        const js = best.native ? bestWorker(path, '--js') : best;
+        if (js.narHash !== best.narHash) throw new Error(`${name}: serialisers disagree`);
         const mbps = (n: number, s: number) => `${(n / MB / s).toFixed(0)} MB/s`;
         rows.push({
           name: `NAR serialise+hash, ${name}`,
-          value: `${mbps(best.narSize, best.seconds)} (${formatTime(best.seconds * 1e6)}), peak RSS ${(best.maxRssKiB / 1024).toFixed(0)} MiB`,
+          value: `${mbps(best.narSize, best.seconds)} (${formatTime(best.seconds * 1e6)}, ${best.native ? 'native' : 'JavaScript'} serialiser), peak RSS ${(best.maxRssKiB / 1024).toFixed(0)} MiB`,
           baseline: `${mbps(best.narSize, baseline)} (sha256sum of the NAR)`,
           ratio: (baseline / best.seconds).toFixed(2),
-          note:
+          note: [
+            best.native &&
+              `JavaScript serialiser: ${mbps(js.narSize, js.seconds)} (ratio ${(baseline / js.seconds).toFixed(2)}), peak RSS ${(js.maxRssKiB / 1024).toFixed(0)} MiB`,
             nixSeconds === undefined
               ? 'nix not installed'
               : `nix hash path: ${mbps(best.narSize, nixSeconds)}`,
+          ]
+            .filter(Boolean)
+            .join('; '),
         });
         rmSync(nar);
       }

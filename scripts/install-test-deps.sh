@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a Debian machine (run as root):
 # Nix (Debian's nix-bin, single-user), PostgreSQL with an `accord` role and test database,
-# and the tools the tests and benchmarks compare against. Safe to run again.
+# a C compiler for the native NAR serialiser, and the tools the tests and benchmarks compare
+# against. Safe to run again.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -9,8 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 2
 fi
 
-packages=(nix-bin postgresql nginx-light xz-utils zstd bzip2 brotli hyperfine ca-certificates
-  golang-go golang-golang-x-mod-dev wrk curl)
+packages=(nix-bin postgresql gcc libc6-dev nginx-light xz-utils zstd bzip2 brotli hyperfine
+  ca-certificates golang-go golang-golang-x-mod-dev wrk curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

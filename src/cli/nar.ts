@@ -1,7 +1,7 @@
 /** `accord nar dump|hash PATH`: NAR serialisation and hashing, to check Accord against Nix. */
 import { once } from 'node:events';
-import { narSourceFromPath } from '../host/index.js';
-import { formatHash, hashNarSource, writeNar } from '../nix/index.js';
+import { hashNarPath, narSourceFromPath } from '../host/index.js';
+import { formatHash, writeNar } from '../nix/index.js';
 import { type Command, EXIT, defineCommand } from './command.js';
 
 const dump = defineCommand({
@@ -35,7 +35,7 @@ Options:
   options: { json: { type: 'boolean' } },
   positionals: { min: 1, max: 1 },
   run(values, [path]) {
-    const { narHash, narSize } = hashNarSource(narSourceFromPath(path ?? ''));
+    const { narHash, narSize } = hashNarPath(path ?? '');
     const text = formatHash(narHash);
     process.stdout.write(
       values.json === true

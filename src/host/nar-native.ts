@@ -1,0 +1,72 @@
+/**
+ * The native NAR serialiser (`native/nar-serialise.c`, built by `npm run build` when a C
+ * compiler is present): the same bytes as `writeNar(narSourceFromPath(path))`, without
+ * JavaScript's cost per system call, which dominates for trees of many small files.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { NixError, type NixErrorCode, type NarSummary, hashNarSource } from '../nix/index.js';
+import { narSourceFromPath } from './nar-fs.js';
+
+interface Addon {
+  serialise(path: Buffer, buffer: Buffer, emit: (length: number) => void): void;
+}
+
+// From src/ (tests run the TypeScript) the addon is in dist/; from dist/src/host, next door.
+const ADDON = import.meta.url.endsWith('.ts')
+  ? new URL('../../dist/native/nar-serialise.node', import.meta.url)
+  : new URL('../../native/nar-serialise.node', import.meta.url);
+
+function load(): Addon | undefined {
+  if (!existsSync(ADDON)) return undefined;
+  try {
+    return createRequire(import.meta.url)(ADDON.pathname) as Addon;
+  } catch {
+    return undefined; // built for another platform: the JavaScript serialiser does the work
+  }
+}
+const addon = load();
+
+/** Whether the native serialiser was built and loads. */
+export const HAVE_NATIVE_NAR = addon !== undefined;
+
+const NIX_CODES: ReadonlySet<string> = new Set<NixErrorCode>(['mismatch', 'unsupported', 'limit']);
+// 64 KiB: the bytes are hashed while still in the CPU's cache.
+const BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Serialises the tree at `path` natively, calling `emit` with each piece of the NAR in order.
+ * The piece's memory is reused once `emit` returns: copy what must be kept. Throws what
+ * `narSourceFromPath` and `writeNar` throw: `NixError` for a file that changed while read or an
+ * unsupported file type, a system error (with `code`, e.g. `ENOENT`) otherwise.
+ */
+export function serialiseNative(path: string | Buffer, emit: (piece: Uint8Array) => void): void {
+  if (addon === undefined) throw new Error('bug: the native NAR serialiser is not built');
+  const buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  try {
+    addon.serialise(Buffer.from(path), buffer, (length) => {
+      emit(buffer.subarray(0, length));
+    });
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NIX_CODES.has(code))
+      throw new NixError(code as NixErrorCode, (e as Error).message);
+    throw e;
+  }
+}
+
+/**
+ * NAR hash and size of the tree at `path`, as `nix hash path` computes them: natively when the
+ * serialiser was built, otherwise with `hashNarSource(narSourceFromPath(path))`.
+ */
+export function hashNarPath(path: string | Buffer): NarSummary {
+  if (addon === undefined) return hashNarSource(narSourceFromPath(path));
+  const hash = createHash('sha256');
+  let narSize = 0;
+  serialiseNative(path, (piece) => {
+    hash.update(piece);
+    narSize += piece.length;
+  });
+  return { narHash: { algorithm: 'sha256', digest: hash.digest() }, narSize };
+}
