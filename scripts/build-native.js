@@ -1,27 +1,27 @@
 #!/usr/bin/env node
-// Builds native/nar-serialise.c into dist/native/nar-serialise.node, the NAR serialiser that
-// `accord nar hash` uses when it exists. Without a C compiler or Node's headers, Accord uses its
-// JavaScript serialiser (same bytes, slower on trees of many small files): this says so and
-// succeeds, except under CI=true, where the tests need the native one.
+// Builds each native/NAME.c into dist/native/NAME.node: the NAR serialiser `accord nar hash`
+// uses, and the batched SHA-256 the tree and the monitor use. Without a C compiler or Node's
+// headers, Accord does the same in JavaScript (same results, slower): this says so and
+// succeeds, except under CI=true, where the tests need the native code.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const source = join(root, 'native', 'nar-serialise.c');
-const target = join(root, 'dist', 'native', 'nar-serialise.node');
+const NAMES = ['nar-serialise', 'sha256-spans'];
 
 function skip(why) {
-  const message = `build-native: ${why}; accord nar hash uses the JavaScript serialiser`;
+  const message = `build-native: ${why}; Accord uses its JavaScript code instead`;
   if (process.env.CI === 'true') {
-    console.error(`${message} — not in CI, where the native one is tested`);
+    console.error(`${message}; under CI=true that is an error, as the tests need the native code`);
     process.exit(1);
   }
   console.warn(message);
   process.exit(0);
 }
 
-rmSync(target, { force: true });
+const targets = NAMES.map((name) => join(root, 'dist', 'native', `${name}.node`));
+for (const target of targets) rmSync(target, { force: true });
 const nodedir = process.env.npm_config_nodedir;
 const headers = [
   nodedir && join(nodedir, 'include', 'node'),
@@ -29,9 +29,13 @@ const headers = [
 ].find((dir) => dir && existsSync(join(dir, 'node_api.h')));
 if (headers === undefined) skip("Node's headers (node_api.h) were not found");
 
-mkdirSync(dirname(target), { recursive: true });
 const cc = process.env.CC || 'cc';
-const args = ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-shared', '-fPIC'];
-const built = spawnSync(cc, [...args, '-I', headers, '-o', target, source], { stdio: 'inherit' });
-if (built.error !== undefined) skip(`${cc} could not run (${built.error.message})`);
-if (built.status !== 0) skip(`${cc} failed on ${source}`);
+const args = ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-shared', '-fPIC', '-I', headers];
+for (const [i, name] of NAMES.entries()) {
+  const source = join(root, 'native', `${name}.c`);
+  const target = targets[i];
+  mkdirSync(dirname(target), { recursive: true });
+  const built = spawnSync(cc, [...args, '-o', target, source], { stdio: 'inherit' });
+  if (built.error !== undefined) skip(`${cc} could not run (${built.error.message})`);
+  if (built.status !== 0) skip(`${cc} failed on ${source}`);
+}

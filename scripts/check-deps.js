@@ -12,7 +12,7 @@ const ALLOWED = {
   tlog: ['crypto'],
   nix: ['crypto'],
   policy: ['crypto', 'tlog', 'nix', 'claim'],
-  host: ['nix', 'claim'],
+  host: ['crypto', 'nix', 'claim'],
   claim: ['nix'],
   db: [],
   server: [],

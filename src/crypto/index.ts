@@ -13,3 +13,5 @@ export {
   importPublicKey,
   importSeed,
 } from './ed25519.js';
+export { loadAddon } from './native.js';
+export { HAVE_NATIVE_SHA256, sha256Spans } from './sha256.js';

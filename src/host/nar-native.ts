@@ -4,8 +4,7 @@
  * JavaScript's cost per system call, which dominates for trees of many small files.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { loadAddon } from '../crypto/index.js';
 import { NixError, type NixErrorCode, type NarSummary, hashNarSource } from '../nix/index.js';
 import { narSourceFromPath } from './nar-fs.js';
 
@@ -13,20 +12,7 @@ interface Addon {
   serialise(path: Buffer, buffer: Buffer, emit: (length: number) => void): void;
 }
 
-// From src/ (tests run the TypeScript) the addon is in dist/; from dist/src/host, next door.
-const ADDON = import.meta.url.endsWith('.ts')
-  ? new URL('../../dist/native/nar-serialise.node', import.meta.url)
-  : new URL('../../native/nar-serialise.node', import.meta.url);
-
-function load(): Addon | undefined {
-  if (!existsSync(ADDON)) return undefined;
-  try {
-    return createRequire(import.meta.url)(ADDON.pathname) as Addon;
-  } catch {
-    return undefined; // built for another platform: the JavaScript serialiser does the work
-  }
-}
-const addon = load();
+const addon = loadAddon('nar-serialise') as Addon | undefined;
 
 /** Whether the native serialiser was built and loads. */
 export const HAVE_NATIVE_NAR = addon !== undefined;

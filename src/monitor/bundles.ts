@@ -7,8 +7,9 @@ import { hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import { parseEntry } from '../claim/index.js';
+import { sha256Spans } from '../crypto/index.js';
 import { FetchError, fetchEncoded } from '../server/index.js';
-import { TILE_WIDTH, entryBundlePath, hashLeaf, parseEntryBundle } from '../tlog/index.js';
+import { TILE_WIDTH, entryBundlePath, parseEntryBundle } from '../tlog/index.js';
 
 /** Largest entry bundle: 256 entries of at most 65,535 bytes each, with their lengths. */
 const MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + 0xffff);
@@ -67,11 +68,20 @@ const DERIVER_LINE = Buffer.from('\nderiver ');
  * equal answers.
  */
 export function answerDigest(entry: Uint8Array): Uint8Array {
+  const [start, end] = answerSpan(entry);
+  return hash('sha256', entry.subarray(start, end), 'buffer');
+}
+
+/** Where in a canonical entry the bytes {@link answerDigest} hashes are. */
+function answerSpan(entry: Uint8Array): [start: number, end: number] {
   const bytes = Buffer.from(entry.buffer, entry.byteOffset, entry.length);
   const start = bytes.indexOf(NAR_HASH_LINE) + 1;
   const deriver = bytes.indexOf(DERIVER_LINE, start);
-  return hash('sha256', bytes.subarray(start, deriver < 0 ? bytes.length : deriver + 1), 'buffer');
+  return [start, deriver < 0 ? bytes.length : deriver + 1];
 }
+
+const LEAF_PREFIX = new Uint8Array([0]);
+const NO_PREFIX = new Uint8Array(0);
 
 /** A bundle's bytes from its encoding (gzip when `gzip`); throws when they are not valid gzip. */
 export function decodeBundle(data: Uint8Array, gzip: boolean): Uint8Array {
@@ -90,18 +100,23 @@ export function readBundle(
   skip = 0,
 ): ReadBundle {
   const entries = parseEntryBundle(data, width);
-  const leaves = new Uint8Array(32 * (entries.length - skip));
+  // The entries' spans in `data`, for leaf hashes and answer digests each made in one call.
+  const leafSpans = new Uint32Array(2 * (entries.length - skip));
+  const answerSpans = new Uint32Array(2 * (entries.length - skip));
   const positions: number[] = [];
-  const answers = new Uint8Array(32 * (entries.length - skip));
   const hashParts: string[] = [];
   const invalid: { position: number; reason: string }[] = [];
   let invalidCount = 0;
   for (let position = skip; position < entries.length; position++) {
     const entry = entries[position] as Uint8Array;
-    leaves.set(hashLeaf(entry), 32 * (position - skip));
+    const offset = entry.byteOffset - data.byteOffset;
+    leafSpans[2 * (position - skip)] = offset;
+    leafSpans[2 * (position - skip) + 1] = offset + entry.length;
     try {
       const { hashPart } = parseEntry(entry, storeDir).storePath;
-      answers.set(answerDigest(entry), 32 * positions.length);
+      const [start, end] = answerSpan(entry);
+      answerSpans[2 * positions.length] = offset + start;
+      answerSpans[2 * positions.length + 1] = offset + end;
       positions.push(position);
       hashParts.push(hashPart);
     } catch (error) {
@@ -116,6 +131,8 @@ export function readBundle(
       }
     }
   }
+  const leaves = sha256Spans(LEAF_PREFIX, data, leafSpans);
+  const answers = sha256Spans(NO_PREFIX, data, answerSpans.subarray(0, 2 * positions.length));
   return {
     index,
     skip,
@@ -124,7 +141,7 @@ export function readBundle(
     leaves,
     positions: Uint16Array.from(positions),
     hashParts,
-    answers: answers.subarray(0, 32 * positions.length),
+    answers,
     invalidCount,
     invalid,
   };

@@ -10,7 +10,8 @@
  * log's verified size are not trusted: queries ignore them, and they are dropped when the
  * entries they came from do not match the log's tree.
  */
-import { hash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256Spans } from '../crypto/index.js';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
 import { HASH_PART_LENGTH } from '../nix/index.js';
 import {
@@ -143,9 +144,8 @@ export class MonitorStore {
   private readonly q;
   private readonly index: ClaimIndex;
   private readonly ids = new Map<string, number>();
-  /** The path-key secret, followed by room for a hash part: the keyed hash's input. */
-  private readonly keyInput: Buffer;
-  private readonly secretLength: number;
+  /** The key of {@link pathKey}'s keyed hash. */
+  private readonly secret: Buffer;
 
   constructor(path: string) {
     // NORMAL: a crash of the machine may lose the last writes, which are fetched again.
@@ -165,12 +165,10 @@ export class MonitorStore {
     db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('path-key-secret', ?)").run(
       randomBytes(16),
     );
-    const secret = db
+    this.secret = db
       .prepare<[], Buffer>("SELECT value FROM meta WHERE name = 'path-key-secret'")
       .pluck()
       .get() as Buffer;
-    this.secretLength = secret.length;
-    this.keyInput = Buffer.concat([secret, Buffer.alloc(HASH_PART_LENGTH)]);
     this.q = {
       addLog: db.prepare('INSERT OR IGNORE INTO logs (origin) VALUES (?)'),
       logId: db.prepare<[string], { id: number }>('SELECT id FROM logs WHERE origin = ?'),
@@ -258,10 +256,21 @@ export class MonitorStore {
    * many paths share one key.
    */
   private pathKey(hashPart: string): number {
-    if (hashPart.length !== HASH_PART_LENGTH) throw new Error(`bug: hash part ${hashPart}`);
-    // One reused input buffer and a hex digest: no allocation but the digest's string.
-    this.keyInput.write(hashPart, this.secretLength, HASH_PART_LENGTH, 'latin1');
-    return parseInt(hash('sha256', this.keyInput, 'hex').slice(0, 12), 16);
+    return this.pathKeys([hashPart])[0] as number;
+  }
+
+  /** {@link pathKey} of many hash parts, hashed in one call. */
+  private pathKeys(hashParts: readonly string[]): number[] {
+    const input = Buffer.allocUnsafe(HASH_PART_LENGTH * hashParts.length);
+    const spans = new Uint32Array(2 * hashParts.length);
+    hashParts.forEach((hashPart, i) => {
+      if (hashPart.length !== HASH_PART_LENGTH) throw new Error(`bug: hash part ${hashPart}`);
+      input.write(hashPart, HASH_PART_LENGTH * i, HASH_PART_LENGTH, 'latin1');
+      spans[2 * i] = HASH_PART_LENGTH * i;
+      spans[2 * i + 1] = HASH_PART_LENGTH * (i + 1);
+    });
+    const digests = sha256Spans(this.secret, input, spans);
+    return hashParts.map((_, i) => digests.readUIntBE(32 * i, 6));
   }
 
   private id(origin: string): number {
@@ -327,9 +336,10 @@ export class MonitorStore {
       this.q.setWrittenTo.run(writtenTo, id);
       for (const b of bundles)
         this.q.bundle.run(id * BUNDLE_KEY + b.index, b.data, b.gzip === true ? 1 : 0);
+      const keys = this.pathKeys(claims.map((c) => c.hashPart));
       this.index.add(
-        claims.map((c) => ({
-          key: this.pathKey(c.hashPart),
+        claims.map((c, i) => ({
+          key: keys[i] as number,
           log: id,
           index: c.index,
           answer: c.answer,
@@ -436,7 +446,7 @@ export class MonitorStore {
     const keys =
       hashParts.length > MANY_PATHS
         ? this.conflictScan(this.id(origin), from, to)
-        : [...new Set(hashParts.map((h) => this.pathKey(h)))].filter((k) => {
+        : [...new Set(this.pathKeys(hashParts))].filter((k) => {
             const [first, ...rest] = this.verifiedRecords(k);
             return rest.some((r) => !equalBytes(r.answer, (first as IndexRecord).answer));
           });

@@ -3,6 +3,7 @@
  * algorithm here follows: first compute which stored hashes are needed, then read them in one
  * batch through a {@link HashReader}, then compute.
  */
+import { sha256Spans } from '../crypto/index.js';
 import { TlogError } from './errors.js';
 import { checkIndex } from './encoding.js';
 import { EMPTY_ROOT, hashChildren } from './hash.js';
@@ -83,15 +84,28 @@ export function subtreeHash(hashes: readonly Uint8Array[]): Uint8Array {
   if (hashes.length === 0 || (hashes.length & (hashes.length - 1)) !== 0) {
     throw new Error(`bug: subtree of ${hashes.length} hashes is not a power of two`);
   }
-  let level = hashes.slice();
-  while (level.length > 1) {
-    const next: Uint8Array[] = [];
-    for (let i = 0; i < level.length; i += 2) {
-      next.push(hashChildren(level[i] as Uint8Array, level[i + 1] as Uint8Array));
-    }
-    level = next;
+  if (hashes.length === 1) return hashes[0] as Uint8Array;
+  // Level by level, each level's nodes hashed in one call.
+  let level: Uint8Array = Buffer.concat(hashes);
+  for (let pairs = hashes.length / 2; pairs >= 1; pairs /= 2) {
+    level = sha256Spans(NODE_PREFIX, level, pairSpans(pairs));
   }
-  return level[0] as Uint8Array;
+  return level;
+}
+
+const NODE_PREFIX = new Uint8Array([1]);
+let PAIR_SPANS = new Uint32Array(0);
+
+/** Spans of `pairs` consecutive pairs of hashes: [0, 64, 64, 128, …]. */
+function pairSpans(pairs: number): Uint32Array {
+  if (PAIR_SPANS.length < 2 * pairs) {
+    PAIR_SPANS = new Uint32Array(2 * Math.max(pairs, 128));
+    for (let i = 0; i < PAIR_SPANS.length / 2; i++) {
+      PAIR_SPANS[2 * i] = 64 * i;
+      PAIR_SPANS[2 * i + 1] = 64 * i + 64;
+    }
+  }
+  return PAIR_SPANS.subarray(0, 2 * pairs);
 }
 
 /** A plan whose result is the Merkle tree hash of each of several leaf ranges. */

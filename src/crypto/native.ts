@@ -1,0 +1,18 @@
+/**
+ * Loads one of Accord's native addons (`native/NAME.c`, built into `dist/native/NAME.node` by
+ * `npm run build` where a C compiler is present). Each has a JavaScript twin that its caller
+ * uses when this returns undefined.
+ */
+import { createRequire } from 'node:module';
+
+export function loadAddon(name: string): unknown {
+  // From src/ (tests run the TypeScript) the addons are in dist/; from dist/src/crypto, nearby.
+  const url = import.meta.url.endsWith('.ts')
+    ? new URL(`../../dist/native/${name}.node`, import.meta.url)
+    : new URL(`../../native/${name}.node`, import.meta.url);
+  try {
+    return createRequire(import.meta.url)(url.pathname) as unknown;
+  } catch {
+    return undefined; // not built, or built for another platform
+  }
+}
