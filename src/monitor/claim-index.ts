@@ -63,64 +63,88 @@ function compare(a: IndexRecord, b: IndexRecord): number {
   return a.key - b.key || a.log - b.log || a.index - b.index;
 }
 
-/** Reads one run's records in order, a block at a time. */
+/**
+ * A position in one run, read a block at a time: the record under it is `block[at, at + 48)`,
+ * with its key, log and index decoded. Merges copy records as bytes, never as objects.
+ */
 class RunCursor {
-  record: IndexRecord | undefined;
-  private block: Buffer = Buffer.alloc(0);
-  private at = 0;
+  key = 0;
+  log = 0;
+  index = 0;
+  done = false;
+  block: Buffer = Buffer.alloc(0);
+  at = 0;
   private seq = 0;
 
-  constructor(
-    readonly run: number,
-    private readonly readBlock: (run: number, seq: number) => Buffer | undefined,
-  ) {
+  constructor(private readonly readBlock: (seq: number) => Buffer | undefined) {
+    this.at = -RECORD_BYTES;
     this.advance();
   }
 
   advance(): void {
+    this.at += RECORD_BYTES;
     if (this.at >= this.block.length) {
-      const block = this.readBlock(this.run, this.seq++);
+      const block = this.readBlock(this.seq++);
       if (block === undefined) {
-        this.record = undefined;
+        this.done = true;
         return;
       }
       this.block = block;
       this.at = 0;
     }
-    this.record = recordAt(this.block, this.at);
-    this.at += RECORD_BYTES;
+    this.key = this.block.readUIntBE(this.at, 6);
+    this.log = this.block.readUInt32BE(this.at + LOG_AT);
+    this.index = this.block.readUIntBE(this.at + INDEX_AT, 6);
   }
 }
 
-/** The records of several runs in order: a k-way merge over a binary heap of cursors. */
-function* merged(cursors: RunCursor[]): Generator<IndexRecord> {
-  const heap = cursors.filter((c) => c.record !== undefined);
-  const less = (i: number, j: number) =>
-    compare(heap[i]?.record as IndexRecord, heap[j]?.record as IndexRecord) < 0;
-  const swap = (i: number, j: number) => {
-    [heap[i], heap[j]] = [heap[j] as RunCursor, heap[i] as RunCursor];
-  };
+function before(a: RunCursor, b: RunCursor): boolean {
+  return (a.key - b.key || a.log - b.log || a.index - b.index) < 0;
+}
+
+/**
+ * The records of several runs in order, a k-way merge over a binary heap: yields the cursor
+ * standing on each record in turn (use it before asking for the next).
+ */
+function* merged(cursors: RunCursor[]): Generator<RunCursor> {
+  const heap = cursors.filter((c) => !c.done);
   const down = (i: number) => {
     for (;;) {
       const l = 2 * i + 1;
-      const smallest = l + 1 < heap.length && less(l + 1, l) ? l + 1 : l;
-      if (smallest >= heap.length || !less(smallest, i)) return;
-      swap(i, smallest);
-      i = smallest;
+      if (l >= heap.length) return;
+      const r = l + 1;
+      const least = r < heap.length && before(heap[r] as RunCursor, heap[l] as RunCursor) ? r : l;
+      if (!before(heap[least] as RunCursor, heap[i] as RunCursor)) return;
+      [heap[i], heap[least]] = [heap[least] as RunCursor, heap[i] as RunCursor];
+      i = least;
     }
   };
   for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
   while (heap.length > 0) {
     const top = heap[0] as RunCursor;
-    yield top.record as IndexRecord;
+    yield top;
     top.advance();
-    if (top.record === undefined) {
+    if (top.done) {
       const last = heap.pop() as RunCursor;
       if (heap.length === 0) return;
       heap[0] = last;
     }
     down(0);
   }
+}
+
+/** Records sorted and encoded as one block, to be written through a cursor like a run. */
+function encodeSorted(records: readonly IndexRecord[]): Buffer {
+  const sorted = [...records].sort(compare);
+  const data = Buffer.allocUnsafe(sorted.length * RECORD_BYTES);
+  sorted.forEach((r, i) => {
+    const at = i * RECORD_BYTES;
+    data.writeUIntBE(r.key, at, 6);
+    data.writeUInt32BE(r.log, at + LOG_AT);
+    data.writeUIntBE(r.index, at + INDEX_AT, 6);
+    data.set(r.answer, at + ANSWER_AT);
+  });
+  return data;
 }
 
 /** Tuning: records per block and runs merged at once (small values in tests). */
@@ -184,7 +208,8 @@ export class ClaimIndex {
   add(records: readonly IndexRecord[]): void {
     if (records.length === 0) return;
     this.db.transaction(() => {
-      this.write([...records].sort(compare));
+      const data = encodeSorted(records);
+      this.write(merged([new RunCursor((seq) => (seq === 0 ? data : undefined))]));
       this.compact();
     })();
   }
@@ -210,17 +235,17 @@ export class ClaimIndex {
 
   /** Every record, in order. */
   scan(): Generator<IndexRecord> {
-    return merged(this.q.runs.all().map(({ id }) => new RunCursor(id, this.readBlock)));
+    const cursors = this.q.runs.all().map(({ id }) => this.cursor(id));
+    return (function* () {
+      for (const c of merged(cursors)) yield recordAt(c.block, c.at);
+    })();
   }
 
   /** Removes the records of `log` with an index of `from` or more. */
   drop(log: number, from: number): void {
     this.db.transaction(() => {
       for (const run of this.q.runsOf.all(log, from)) {
-        this.write(
-          merged([new RunCursor(run, this.readBlock)]),
-          (r) => r.log !== log || r.index < from,
-        );
+        this.write(merged([this.cursor(run)]), (r) => r.log !== log || r.index < from);
         this.dropRun(run);
       }
     })();
@@ -238,11 +263,12 @@ export class ClaimIndex {
     return lo * RECORD_BYTES;
   }
 
+  private cursor(run: number): RunCursor {
+    return new RunCursor((seq) => this.readBlock(run, seq));
+  }
+
   /** Writes ordered records as a new run (none when no record is kept). */
-  private write(
-    records: Iterable<IndexRecord>,
-    keep: (r: IndexRecord) => boolean = () => true,
-  ): void {
+  private write(records: Iterable<RunCursor>, keep: (r: RunCursor) => boolean = () => true): void {
     const run = this.q.newRun.get() as number;
     const ends = new Map<number, number>();
     const block = Buffer.alloc(this.blockRecords * RECORD_BYTES);
@@ -256,10 +282,7 @@ export class ClaimIndex {
     };
     for (const r of records) {
       if (!keep(r)) continue;
-      block.writeUIntBE(r.key, at, 6);
-      block.writeUInt32BE(r.log, at + LOG_AT);
-      block.writeUIntBE(r.index, at + INDEX_AT, 6);
-      block.set(r.answer, at + ANSWER_AT);
+      r.block.copy(block, at, r.at, r.at + RECORD_BYTES);
       at += RECORD_BYTES;
       count++;
       lastKey = r.key;
@@ -296,7 +319,7 @@ export class ClaimIndex {
       }
       const full = [...tiers.values()].find((runs) => runs.length >= this.fanout);
       if (full === undefined) return;
-      this.write(merged(full.map((run) => new RunCursor(run, this.readBlock))));
+      this.write(merged(full.map((run) => this.cursor(run))));
       for (const run of full) this.dropRun(run);
     }
   }
