@@ -64,6 +64,8 @@ export interface MonitorOptions {
   readonly onFinding?: (finding: Finding) => void;
   /** Called as entries of a log are ingested: `done` of `total` new entries. */
   readonly onProgress?: (origin: string, done: number, total: number) => void;
+  /** Entries stored per transaction at most (65,536; tests make it small). */
+  readonly batchEntries?: number;
 }
 
 /** What became of a checkpoint handed to {@link Monitor.observe}. */
@@ -416,7 +418,11 @@ export class Monitor {
       for (const { position, reason } of bundle.invalid) {
         if (invalid.length < MAX_REPORTED_INVALID) invalid.push({ index: base + position, reason });
       }
-      if (leaves.length >= BATCH_ENTRIES || batchBytes >= BATCH_BYTES) flush();
+      if (
+        leaves.length >= (this.options.batchEntries ?? BATCH_ENTRIES) ||
+        batchBytes >= BATCH_BYTES
+      )
+        flush();
     }
     if (leaves.length > 0) flush();
     const rootHash = edgeRootHash(edge);

@@ -9,7 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { entryFromJson } from '../../src/claim/index.js';
-import { type Finding, type MonitorService, startMonitor } from '../../src/monitor/index.js';
+import {
+  type Finding,
+  Monitor,
+  type MonitorService,
+  MonitorStore,
+  startMonitor,
+} from '../../src/monitor/index.js';
 import { formatNixSecretKey, generateNixSecretKey } from '../../src/nix/index.js';
 import { parsePolicy } from '../../src/policy/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
@@ -496,6 +502,66 @@ describe('a log of many bundles', () => {
       expect(watcher.store.findings()).toEqual([]);
     } finally {
       await watcher.close();
+      await log.close();
+    }
+  });
+});
+
+describe('a poll cut short after storing some entries', () => {
+  test('leaves nothing of them behind: the next poll stores each claim once, as served then', async () => {
+    const log = await startTestLog({ origin: 'cut.test/log' });
+    for (let i = 0; i < 5000; i += 1000) {
+      const claims = Array.from({ length: 1000 }, (_, j) => makeClaim(i + j));
+      expect((await log.submit(claims)).status).toBe(200);
+    }
+    await log.waitForSize(5000);
+    // A front that swaps entry 1 for another valid claim and fails every bundle from 8 on.
+    let lie = true;
+    const front = createServer((req: IncomingMessage, res: ServerResponse) => {
+      void fetch(`${log.url}${req.url ?? '/'}`).then(async (r) => {
+        let body = Buffer.from(await r.arrayBuffer());
+        const bundle = /^\/tile\/entries\/(?:x\d+\/)*(\d+)/.exec(req.url ?? '');
+        if (lie && bundle !== null) {
+          if (Number(bundle[1]) >= 8) return void res.writeHead(500).end();
+          const entries = parseEntryBundle(body);
+          if (Number(bundle[1]) === 0)
+            entries[1] = Buffer.from(entryFromJson(makeClaim(9999)).entry);
+          body = Buffer.from(formatEntryBundle(entries));
+        }
+        res.writeHead(r.status).end(body);
+      });
+    });
+    const url = await listen(front, '127.0.0.1', 0);
+    const dir = mkdtempSync(join(tmpdir(), 'accord-monitor-cut-'));
+    const store = new MonitorStore(join(dir, 'monitor.db'));
+    const monitor = new Monitor({
+      store,
+      logs: parsePolicy(policyText([log], [], [url])).logs,
+      witnesses: [],
+      storeDir: '/nix/store',
+      logger: silentLogger,
+      timeoutMs: 5000,
+      concurrency: 4,
+      batchEntries: 512, // two bundles per transaction: bundles 0–7 are stored before the failure
+    });
+    try {
+      expect((await monitor.poll('cut.test/log')).error).toMatch(/500/);
+      expect(store.log('cut.test/log')).toBeUndefined();
+      // The swapped claim and the first entries were written, but are not verified.
+      expect(store.claims(hashPartOf(9999))).toEqual([]);
+      expect(store.claims(hashPartOf(0))).toEqual([]);
+      lie = false;
+      expect(await monitor.poll('cut.test/log')).toMatchObject({ size: 5000, added: 5000 });
+      for (const i of [0, 1, 2, 2047, 2048, 4999])
+        expect(store.claims(hashPartOf(i)).map((c) => c.index)).toEqual([i]);
+      expect(store.claims(hashPartOf(9999))).toEqual([]);
+      expect(store.findings()).toEqual([]);
+      // Every claim is in the index once: 5,000 records, no leftovers of the first poll.
+      const records = store.db.prepare('SELECT sum(count) FROM claim_runs').pluck().get();
+      expect(records).toBe(5000);
+    } finally {
+      store.close();
+      await close(front);
       await log.close();
     }
   });
