@@ -59,8 +59,8 @@ export interface BundleJob {
   readonly concurrency: number;
 }
 
-const NAR_HASH_LINE = Buffer.from('\nnar-hash ');
-const DERIVER_LINE = Buffer.from('\nderiver ');
+const NEWLINE = 0x0a;
+const DERIVER = Buffer.from('deriver ');
 
 /**
  * SHA-256 of what a canonical entry says about its path's contents — its nar-hash, nar-size
@@ -72,12 +72,16 @@ export function answerDigest(entry: Uint8Array): Uint8Array {
   return hash('sha256', entry.subarray(start, end), 'buffer');
 }
 
-/** Where in a canonical entry the bytes {@link answerDigest} hashes are. */
+/**
+ * Where in a canonical entry the bytes {@link answerDigest} hashes are: its lines are the
+ * header, store-path, nar-hash, nar-size, any references, and last the deriver if it has one.
+ */
 function answerSpan(entry: Uint8Array): [start: number, end: number] {
   const bytes = Buffer.from(entry.buffer, entry.byteOffset, entry.length);
-  const start = bytes.indexOf(NAR_HASH_LINE) + 1;
-  const deriver = bytes.indexOf(DERIVER_LINE, start);
-  return [start, deriver < 0 ? bytes.length : deriver + 1];
+  const start = bytes.indexOf(NEWLINE, bytes.indexOf(NEWLINE) + 1) + 1;
+  const last = bytes.lastIndexOf(NEWLINE, bytes.length - 2) + 1;
+  const deriver = bytes.compare(DERIVER, 0, DERIVER.length, last, last + DERIVER.length) === 0;
+  return [start, deriver ? last : bytes.length];
 }
 
 const LEAF_PREFIX = new Uint8Array([0]);

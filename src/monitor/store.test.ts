@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,24 @@ describe('answerDigest()', () => {
     const b = { ...a, deriver: `${hashPartOf(99)}-other.drv` };
     expect(answerDigest(bytes(b))).toEqual(answerDigest(bytes(a)));
     expect(answerDigest(bytes(makeClaim(3, 1)))).not.toEqual(answerDigest(bytes(a)));
+  });
+
+  it('hashes the entry from its nar-hash line to its last reference line, deriver or not', () => {
+    const noDeriver: ClaimJson = { ...makeClaim(5) };
+    delete noDeriver.deriver;
+    const manyReferences = {
+      ...makeClaim(6),
+      references: ['a', 'b', 'c'].map((s) => `${hashPartOf(7, s)}-r`),
+    };
+    for (const claim of [makeClaim(0), makeClaim(5), noDeriver, manyReferences]) {
+      const text = Buffer.from(bytes(claim)).toString('latin1');
+      const end = claim.deriver === undefined ? text.length : text.indexOf('deriver ');
+      const expected = createHash('sha256')
+        .update(text.slice(text.indexOf('nar-hash '), end), 'latin1')
+        .digest();
+      expect(Buffer.from(answerDigest(bytes(claim)))).toEqual(expected);
+    }
+    expect(answerDigest(bytes(noDeriver))).toEqual(answerDigest(bytes(makeClaim(5))));
   });
 });
 
