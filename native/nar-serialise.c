@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 struct out {
   napi_env env;
   napi_value emit;
+  napi_value memory; /* the ArrayBuffer behind data: emit must leave it attached */
   uint8_t *data;
   size_t cap, used;
   char *path; /* the path being archived, for error messages */
@@ -49,25 +51,49 @@ static void fail(struct out *o, const char *code, const char *message) {
   napi_throw_error(o->env, code, message);
 }
 
+/* A system error: its message is strerror's; `errno`, `syscall` and `path` (the bytes of the
+ * path) are properties, from which src/host/nar-native.ts makes an error like Node's. */
 static void fail_errno(struct out *o, const char *syscall, int err) {
-  char message[256];
-  const char *name = strerrorname_np(err);
-  snprintf(message, sizeof message, "%s: %s, %s '%.150s%s'", name ? name : "EIO", strerror(err),
-           syscall, o->path, o->path_len > 150 ? "…" : "");
-  fail(o, name ? name : "EIO", message);
+  if (o->failed) return;
+  o->failed = 1;
+  napi_env env = o->env;
+  napi_value message, error, number, call, path;
+  void *copy;
+  if (napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &message) != napi_ok ||
+      napi_create_error(env, NULL, message, &error) != napi_ok ||
+      napi_create_int32(env, err, &number) != napi_ok ||
+      napi_set_named_property(env, error, "errno", number) != napi_ok ||
+      napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &call) != napi_ok ||
+      napi_set_named_property(env, error, "syscall", call) != napi_ok ||
+      napi_create_buffer_copy(env, o->path_len, o->path, &copy, &path) != napi_ok ||
+      napi_set_named_property(env, error, "path", path) != napi_ok ||
+      napi_throw(env, error) != napi_ok)
+    napi_throw_error(env, NULL, strerror(err));
 }
 
 static int flush(struct out *o) {
   if (o->failed) return -1;
   if (o->used == 0) return 0;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(o->env, &scope) != napi_ok) {
+    fail(o, NULL, "cannot open a handle scope");
+    return -1;
+  }
   napi_value length, result;
+  bool detached = false;
+  int rc = 0;
   if (napi_create_uint32(o->env, (uint32_t)o->used, &length) != napi_ok ||
       napi_call_function(o->env, o->emit, o->emit, 1, &length, &result) != napi_ok) {
     o->failed = 1; /* emit threw: its exception is the one pending */
-    return -1;
+    rc = -1;
+  } else if (napi_is_detached_arraybuffer(o->env, o->memory, &detached) != napi_ok || detached) {
+    /* The memory is gone (emit transferred it): writing on would write into another's. */
+    fail(o, NULL, "bug: emit must not transfer or detach the buffer");
+    rc = -1;
   }
+  napi_close_handle_scope(o->env, scope);
   o->used = 0;
-  return 0;
+  return rc;
 }
 
 static int put(struct out *o, const void *bytes, size_t n) {
@@ -247,6 +273,12 @@ static int put_directory(struct out *o, int fd) {
   int rc = names == NULL ? -1 : put_tokens(o, OPEN_DIRECTORY);
   for (size_t i = 0; rc == 0 && i < count; i++) {
     const char *name = names[i];
+    if (i > 0 && strcmp(names[i - 1], name) == 0) {
+      /* A listing taken while the directory changed may repeat a name; a NAR may not. */
+      fail(o, "malformed", "a directory lists one file name twice");
+      rc = -1;
+      break;
+    }
     size_t old = path_push(o, name);
     rc = put_tokens(o, ENTRY_NAME);
     if (rc == 0) rc = put_string(o, name, strlen(name));
@@ -337,12 +369,15 @@ static napi_value serialise(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   void *path_data, *data;
-  size_t path_len, cap;
+  size_t path_len, cap, offset;
   napi_valuetype emit_type;
+  napi_typedarray_type type;
+  napi_value memory;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 ||
       napi_get_buffer_info(env, argv[0], &path_data, &path_len) != napi_ok ||
-      napi_get_buffer_info(env, argv[1], &data, &cap) != napi_ok || cap < 64 ||
-      napi_typeof(env, argv[2], &emit_type) != napi_ok || emit_type != napi_function) {
+      napi_get_typedarray_info(env, argv[1], &type, &cap, &data, &memory, &offset) != napi_ok ||
+      type != napi_uint8_array || cap < 64 || napi_typeof(env, argv[2], &emit_type) != napi_ok ||
+      emit_type != napi_function) {
     napi_throw_type_error(env, NULL, "serialise(path: Buffer, buffer: Buffer, emit: Function)");
     return NULL;
   }
@@ -350,7 +385,13 @@ static napi_value serialise(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ENOENT", "ENOENT: a path must not be empty or contain NUL");
     return NULL;
   }
-  struct out o = {env, argv[2], data, cap, 0, malloc(path_len + 256), 0, path_len + 256, 0, 0};
+  struct out o = {.env = env,
+                  .emit = argv[2],
+                  .memory = memory,
+                  .data = data,
+                  .cap = cap,
+                  .path = malloc(path_len + 256),
+                  .path_cap = path_len + 256};
   if (o.path == NULL) {
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;

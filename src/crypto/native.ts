@@ -7,11 +7,12 @@ import { createRequire } from 'node:module';
 
 export function loadAddon(name: string): unknown {
   // From src/ (tests run the TypeScript) the addons are in dist/; from dist/src/crypto, nearby.
-  const url = import.meta.url.endsWith('.ts')
-    ? new URL(`../../dist/native/${name}.node`, import.meta.url)
-    : new URL(`../../native/${name}.node`, import.meta.url);
+  // A relative path is resolved by require against this file's directory, spaces and all.
+  const path = import.meta.url.endsWith('.ts')
+    ? `../../dist/native/${name}.node`
+    : `../../native/${name}.node`;
   try {
-    return createRequire(import.meta.url)(url.pathname) as unknown;
+    return createRequire(import.meta.url)(path) as unknown;
   } catch {
     return undefined; // not built, or built for another platform
   }

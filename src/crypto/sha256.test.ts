@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { MessageChannel } from 'node:worker_threads';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { requireAvailable, shouldRun } from '../../test/support/requirements.js';
@@ -59,7 +60,19 @@ describe.each([
     const none = new Uint8Array(0);
     expect(() => hashSpans(none, data, new Uint32Array([0, 11]))).toThrow(RangeError);
     expect(() => hashSpans(none, data, new Uint32Array([5, 4]))).toThrow(RangeError);
-    expect(() => sha256Spans(none, data, new Uint32Array([0]))).toThrow(RangeError);
+    expect(() => hashSpans(none, data, new Uint32Array([0]))).toThrow(RangeError);
+  });
+
+  test('returns memory of its own, which can be moved to another thread', () => {
+    const out = hashSpans(new Uint8Array(0), new Uint8Array(8), new Uint32Array([0, 8]));
+    const { port1, port2 } = new MessageChannel();
+    try {
+      port1.postMessage(out, [out.buffer as ArrayBuffer]);
+      expect(out.buffer.byteLength).toBe(0); // moved, not copied
+    } finally {
+      port1.close();
+      port2.close();
+    }
   });
 });
 

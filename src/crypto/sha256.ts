@@ -6,10 +6,22 @@
 import { hash } from 'node:crypto';
 import { loadAddon } from './native.js';
 
+const EMPTY_LEAF = '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d';
+
 interface Addon {
   sha256Spans(prefix: Uint8Array, data: Uint8Array, spans: Uint32Array, out: Uint8Array): void;
 }
-const addon = loadAddon('sha256-spans') as Addon | undefined;
+/** The addon, if it loads and hashes the empty RFC 6962 leaf right. */
+const addon = ((): Addon | undefined => {
+  const loaded = loadAddon('sha256-spans') as Addon | undefined;
+  const out = new Uint8Array(32);
+  try {
+    loaded?.sha256Spans(new Uint8Array([0]), new Uint8Array(0), new Uint32Array([0, 0]), out);
+  } catch {
+    return undefined;
+  }
+  return Buffer.from(out).toString('hex') === EMPTY_LEAF ? loaded : undefined;
+})();
 
 /** Whether batched SHA-256 runs natively (for tests and benchmarks). */
 export const HAVE_NATIVE_SHA256 = addon !== undefined;
@@ -20,7 +32,8 @@ export const HAVE_NATIVE_SHA256 = addon !== undefined;
  */
 export function sha256Spans(prefix: Uint8Array, data: Uint8Array, spans: Uint32Array): Buffer {
   if (spans.length % 2 !== 0) throw new RangeError('spans are start, end pairs');
-  const out = Buffer.allocUnsafe(16 * spans.length);
+  // Memory of its own (not Node's shared pool): the result may be transferred to a thread.
+  const out = Buffer.allocUnsafeSlow(16 * spans.length);
   if (addon !== undefined) {
     try {
       addon.sha256Spans(prefix, data, spans, out);
@@ -37,8 +50,9 @@ export function sha256SpansNodeCrypto(
   prefix: Uint8Array,
   data: Uint8Array,
   spans: Uint32Array,
-  out: Buffer = Buffer.allocUnsafe(16 * spans.length),
+  out: Buffer = Buffer.allocUnsafeSlow(16 * spans.length),
 ): Buffer {
+  if (spans.length % 2 !== 0) throw new RangeError('spans are start, end pairs');
   for (let i = 0; i < spans.length; i += 2) {
     const start = spans[i] as number;
     const end = spans[i + 1] as number;

@@ -38,8 +38,11 @@ function* readChunks(fd: number, size: number): Generator<Uint8Array> {
 }
 
 function* fileContents(path: Buffer, size: number): Generator<Uint8Array> {
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, OPEN_FILE);
   try {
+    // Opened without following a symlink; it must still be the regular file lstat saw.
+    if (!fstatSync(fd).isFile())
+      throw new NixError('unsupported', `${path.toString()} is not a regular file any more`);
     yield* readChunks(fd, size);
   } finally {
     closeSync(fd);

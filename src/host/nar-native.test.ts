@@ -100,8 +100,12 @@ describe.runIf(shouldRun(HAVE_NATIVE_NAR))('serialiseNative()', () => {
 
   test('reports a missing path with its errno code and the path', () => {
     const missing = join(base, 'missing');
-    expect(() => nativeBytes(missing)).toThrow(missing);
-    expect(() => nativeBytes(missing)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => nativeBytes(missing)).toThrow(
+      `ENOENT: no such file or directory, lstat '${missing}'`,
+    );
+    expect(() => nativeBytes(missing)).toThrow(
+      expect.objectContaining({ code: 'ENOENT', errno: -2, syscall: 'lstat', path: missing }),
+    );
   });
 
   test('stops at an exception thrown by emit, with every file closed', () => {
@@ -129,6 +133,21 @@ describe.runIf(shouldRun(HAVE_NATIVE_NAR))('serialiseNative()', () => {
     expect(() => nativeBytes(root)).toThrow(
       expect.objectContaining({ name: 'NixError', code: 'limit' }),
     );
+    // hashNarPath then lets the JavaScript serialiser decide, which fails on the path length.
+    const javascript = thrown(() => javascriptBytes(root)) as { code?: string };
+    expect(javascript.code).toBe('ENAMETOOLONG');
+    expect(() => hashNarPath(root)).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+  });
+
+  test('refuses an emit that takes the buffer away', () => {
+    const root = join(base, 'taken');
+    mkdirSync(root);
+    writeFileSync(join(root, 'big'), Buffer.alloc(200_000, 1));
+    expect(() =>
+      serialiseNative(root, (piece) =>
+        structuredClone(piece, { transfer: [piece.buffer as ArrayBuffer] }),
+      ),
+    ).toThrow(/must not transfer/);
   });
 
   test('rejects a path with a NUL byte or an empty path', () => {

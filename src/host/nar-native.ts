@@ -4,6 +4,7 @@
  * JavaScript's cost per system call, which dominates for trees of many small files.
  */
 import { createHash } from 'node:crypto';
+import { getSystemErrorName } from 'node:util';
 import { loadAddon } from '../crypto/index.js';
 import { NixError, type NixErrorCode, type NarSummary, hashNarSource } from '../nix/index.js';
 import { narSourceFromPath } from './nar-fs.js';
@@ -17,7 +18,12 @@ const addon = loadAddon('nar-serialise') as Addon | undefined;
 /** Whether the native serialiser was built and loads. */
 export const HAVE_NATIVE_NAR = addon !== undefined;
 
-const NIX_CODES: ReadonlySet<string> = new Set<NixErrorCode>(['mismatch', 'unsupported', 'limit']);
+const NIX_CODES: ReadonlySet<string> = new Set<NixErrorCode>([
+  'malformed',
+  'mismatch',
+  'unsupported',
+  'limit',
+]);
 // 64 KiB: the bytes are hashed while still in the CPU's cache.
 const BUFFER_BYTES = 64 * 1024;
 
@@ -35,11 +41,26 @@ export function serialiseNative(path: string | Buffer, emit: (piece: Uint8Array)
       emit(buffer.subarray(0, length));
     });
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && NIX_CODES.has(code))
-      throw new NixError(code as NixErrorCode, (e as Error).message);
-    throw e;
+    throw nodeError(e as NativeError);
   }
+}
+
+interface NativeError extends Error {
+  code?: unknown;
+  errno?: unknown;
+  syscall?: unknown;
+  path?: unknown;
+}
+
+/** The native serialiser's errors as Node's own: `NixError`s, and system errors by name. */
+function nodeError(e: NativeError): Error {
+  if (typeof e.code === 'string' && NIX_CODES.has(e.code))
+    return new NixError(e.code as NixErrorCode, e.message);
+  if (typeof e.errno !== 'number' || !Buffer.isBuffer(e.path)) return e;
+  const code = getSystemErrorName(-e.errno);
+  const path = e.path.toString();
+  const message = `${code}: ${e.message.toLowerCase()}, ${String(e.syscall)} '${path}'`;
+  return Object.assign(new Error(message), { code, errno: -e.errno, syscall: e.syscall, path });
 }
 
 /**
@@ -50,9 +71,18 @@ export function hashNarPath(path: string | Buffer): NarSummary {
   if (addon === undefined) return hashNarSource(narSourceFromPath(path));
   const hash = createHash('sha256');
   let narSize = 0;
-  serialiseNative(path, (piece) => {
-    hash.update(piece);
-    narSize += piece.length;
-  });
+  try {
+    serialiseNative(path, (piece) => {
+      hash.update(piece);
+      narSize += piece.length;
+    });
+  } catch (e) {
+    // A tree too deep for the native serialiser (2048 levels, or one file descriptor per level
+    // beyond what the process may open): the JavaScript one holds none and decides.
+    const code = (e as { code?: unknown }).code;
+    if (code === 'limit' || code === 'EMFILE' || code === 'ENFILE')
+      return hashNarSource(narSourceFromPath(path));
+    throw e;
+  }
   return { narHash: { algorithm: 'sha256', digest: hash.digest() }, narSize };
 }

@@ -87,6 +87,7 @@ export function subtreeHash(hashes: readonly Uint8Array[]): Uint8Array {
   if (hashes.length === 1) return hashes[0] as Uint8Array;
   // Level by level, each level's nodes hashed in one call.
   let level: Uint8Array = Buffer.concat(hashes);
+  if (level.length !== 32 * hashes.length) throw new Error('bug: a subtree hash is not 32 bytes');
   for (let pairs = hashes.length / 2; pairs >= 1; pairs /= 2) {
     level = sha256Spans(NODE_PREFIX, level, pairSpans(pairs));
   }
