@@ -46,10 +46,12 @@ export function describeStoreUrl(store: StoreUrl): string {
  */
 export function openSqlite(
   path: string,
-  options: { synchronous?: 'FULL' | 'NORMAL' } = {},
+  options: { synchronous?: 'FULL' | 'NORMAL'; pageSize?: number } = {},
 ): SqliteDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
+  // The page size of a new file (an existing one keeps its own): before WAL fixes it.
+  if (options.pageSize !== undefined) db.pragma(`page_size = ${options.pageSize}`);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
   db.pragma('busy_timeout = 5000');

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
-import { ClaimIndex, type IndexRecord } from './claim-index.js';
+import { ClaimIndex, sameAnswer, type IndexRecord } from './claim-index.js';
 
 const record = (key: number, log: number, index: number, answer = index): IndexRecord => ({
   key,
@@ -24,6 +24,31 @@ function withIndex(test: (index: ClaimIndex, db: SqliteDatabase) => void, blockR
 }
 
 describe('ClaimIndex', () => {
+  it('scans views whose earlier blocks stay readable as the scan moves on', () => {
+    withIndex((index) => {
+      // Key 5 spans two blocks of 3 records; its last record has another answer.
+      index.add([
+        record(5, 1, 0, 7),
+        record(5, 1, 1, 7),
+        record(5, 1, 2, 7),
+        record(5, 1, 3, 7),
+        record(5, 1, 4, 8),
+        record(9, 1, 5),
+      ]);
+      let first: { block: Buffer; at: number } | undefined;
+      const same: boolean[] = [];
+      const seen: number[] = [];
+      for (const view of index.scanViews()) {
+        seen.push(view.index);
+        if (view.key !== 5) continue;
+        if (first === undefined) first = { block: view.block, at: view.at };
+        else same.push(sameAnswer(first.block, first.at, view.block, view.at));
+      }
+      expect(seen).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(same).toEqual([true, true, true, false]);
+    });
+  });
+
   it('finds a key whose records span several blocks of several runs', () => {
     withIndex((index) => {
       index.add([

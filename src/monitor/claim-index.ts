@@ -63,11 +63,27 @@ function compare(a: IndexRecord, b: IndexRecord): number {
   return a.key - b.key || a.log - b.log || a.index - b.index;
 }
 
+/** A record where it is stored: `block[at, at + RECORD_BYTES)`, its numbers decoded. */
+export interface RecordView {
+  readonly key: number;
+  readonly log: number;
+  readonly index: number;
+  readonly block: Buffer;
+  readonly at: number;
+}
+
+/** Whether the records at `a[aAt…]` and `b[bAt…]` have the same answer digest. */
+export function sameAnswer(a: Buffer, aAt: number, b: Buffer, bAt: number): boolean {
+  return (
+    b.compare(a, aAt + ANSWER_AT, aAt + RECORD_BYTES, bAt + ANSWER_AT, bAt + RECORD_BYTES) === 0
+  );
+}
+
 /**
  * A position in one run, read a block at a time: the record under it is `block[at, at + 48)`,
  * with its key, log and index decoded. Merges copy records as bytes, never as objects.
  */
-class RunCursor {
+class RunCursor implements RecordView {
   key = 0;
   log = 0;
   index = 0;
@@ -234,11 +250,16 @@ export class ClaimIndex {
   }
 
   /** Every record, in order. */
-  scan(): Generator<IndexRecord> {
-    const cursors = this.q.runs.all().map(({ id }) => this.cursor(id));
-    return (function* () {
-      for (const c of merged(cursors)) yield recordAt(c.block, c.at);
-    })();
+  *scan(): Generator<IndexRecord> {
+    for (const view of this.scanViews()) yield recordAt(view.block, view.at);
+  }
+
+  /**
+   * Every record, in order, without an object for each: the view is valid until the next is
+   * asked for (its record's bytes, `block[at, at + 48)`, stay valid).
+   */
+  scanViews(): Generator<RecordView> {
+    return merged(this.q.runs.all().map(({ id }) => this.cursor(id)));
   }
 
   /** Removes the records of `log` with an index of `from` or more. */

