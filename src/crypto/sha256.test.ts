@@ -48,7 +48,7 @@ describe.each([
     );
   });
 
-  test('hashes the RFC 6962 leaf and node of the empty entry', () => {
+  test('hashes the RFC 6962 leaf of the empty entry', () => {
     const leaf = hashSpans(new Uint8Array([0]), new Uint8Array(0), new Uint32Array([0, 0]));
     expect(leaf.toString('hex')).toBe(
       '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
