@@ -12,8 +12,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const NAMES = ['nar-serialise', 'sha256-spans'];
 
 let failed = false;
-function skip(why, what = 'Accord') {
-  console.warn(`build-native: ${why}; ${what} uses JavaScript instead`);
+function skip(why, what = 'the native code') {
+  console.warn(`build-native: ${why}; Accord uses JavaScript in place of ${what}`);
   failed = true;
 }
 
