@@ -24,20 +24,22 @@ const headers = [
   nodedir && join(nodedir, 'include', 'node'),
   join(dirname(process.execPath), '..', 'include', 'node'),
 ].find((dir) => dir && existsSync(join(dir, 'node_api.h')));
-if (headers === undefined) skip("Node's headers (node_api.h) were not found");
-
 const cc = process.env.CC || 'cc';
 // -z now: a symbol Node does not export makes loading fail (and JavaScript take over), rather
 // than the first call kill the process.
 const args = ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-shared', '-fPIC', '-Wl,-z,now'];
-for (const [i, name] of NAMES.entries()) {
-  if (headers === undefined) break;
-  const source = join(root, 'native', `${name}.c`);
-  const target = targets[i];
-  mkdirSync(dirname(target), { recursive: true });
-  const built = spawnSync(cc, [...args, '-I', headers, '-o', target, source], { stdio: 'inherit' });
-  if (built.error !== undefined) skip(`${cc} could not run (${built.error.message})`, name);
-  else if (built.status !== 0) skip(`${cc} failed on ${source}`, name);
+if (headers === undefined) skip("Node's headers (node_api.h) were not found");
+else {
+  for (const [i, name] of NAMES.entries()) {
+    const source = join(root, 'native', `${name}.c`);
+    const target = targets[i];
+    mkdirSync(dirname(target), { recursive: true });
+    const built = spawnSync(cc, [...args, '-I', headers, '-o', target, source], {
+      stdio: 'inherit',
+    });
+    if (built.error !== undefined) skip(`${cc} could not run (${built.error.message})`, name);
+    else if (built.status !== 0) skip(`${cc} failed on ${source}`, name);
+  }
 }
 if (failed && process.env.CI === 'true') {
   console.error('build-native: under CI=true this is an error, as the tests need the native code');

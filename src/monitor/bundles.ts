@@ -3,13 +3,12 @@
  * each entry's leaf hash, and its claim or why it is not one — on a worker thread when there
  * are many, so that the main thread only hashes the tree and writes the index.
  */
-import { hash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import { parseEntry } from '../claim/index.js';
 import { sha256Spans } from '../crypto/index.js';
 import { FetchError, fetchEncoded } from '../server/index.js';
-import { TILE_WIDTH, entryBundlePath, parseEntryBundle } from '../tlog/index.js';
+import { TILE_WIDTH, entryBundlePath, hashLeavesAt, parseEntryBundle } from '../tlog/index.js';
 
 /** Largest entry bundle: 256 entries of at most 65,535 bytes each, with their lengths. */
 const MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + 0xffff);
@@ -59,6 +58,7 @@ export interface BundleJob {
   readonly concurrency: number;
 }
 
+const NO_PREFIX = new Uint8Array(0);
 const NEWLINE = 0x0a;
 const DERIVER = Buffer.from('deriver ');
 
@@ -68,8 +68,7 @@ const DERIVER = Buffer.from('deriver ');
  * equal answers.
  */
 export function answerDigest(entry: Uint8Array): Uint8Array {
-  const [start, end] = answerSpan(entry);
-  return hash('sha256', entry.subarray(start, end), 'buffer');
+  return sha256Spans(NO_PREFIX, entry, new Uint32Array(answerSpan(entry)));
 }
 
 /**
@@ -83,9 +82,6 @@ function answerSpan(entry: Uint8Array): [start: number, end: number] {
   const deriver = bytes.compare(DERIVER, 0, DERIVER.length, last, last + DERIVER.length) === 0;
   return [start, deriver ? last : bytes.length];
 }
-
-const LEAF_PREFIX = new Uint8Array([0]);
-const NO_PREFIX = new Uint8Array(0);
 
 /** A bundle's bytes from its encoding (gzip when `gzip`); throws when they are not valid gzip. */
 export function decodeBundle(data: Uint8Array, gzip: boolean): Uint8Array {
@@ -135,7 +131,7 @@ export function readBundle(
       }
     }
   }
-  const leaves = sha256Spans(LEAF_PREFIX, data, leafSpans);
+  const leaves = hashLeavesAt(data, leafSpans);
   const answers = sha256Spans(NO_PREFIX, data, answerSpans.subarray(0, 2 * positions.length));
   return {
     index,

@@ -6,7 +6,7 @@
  */
 export { TlogError, type TlogErrorCode } from './errors.js';
 export { decodeBase64, encodeBase64, equalBytes, parseDecimal } from './encoding.js';
-export { EMPTY_ROOT, HASH_SIZE, hashChildren, hashLeaf } from './hash.js';
+export { EMPTY_ROOT, HASH_SIZE, hashChildren, hashLeaf, hashLeavesAt, hashPairs } from './hash.js';
 export {
   type HashPlan,
   type HashReader,

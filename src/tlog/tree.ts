@@ -3,10 +3,9 @@
  * algorithm here follows: first compute which stored hashes are needed, then read them in one
  * batch through a {@link HashReader}, then compute.
  */
-import { sha256Spans } from '../crypto/index.js';
 import { TlogError } from './errors.js';
 import { checkIndex } from './encoding.js';
-import { EMPTY_ROOT, hashChildren } from './hash.js';
+import { EMPTY_ROOT, HASH_SIZE, hashChildren, hashPairs } from './hash.js';
 
 /**
  * A complete subtree: the 2^level leaves starting at leaf `index · 2^level`. Its hash never
@@ -84,29 +83,11 @@ export function subtreeHash(hashes: readonly Uint8Array[]): Uint8Array {
   if (hashes.length === 0 || (hashes.length & (hashes.length - 1)) !== 0) {
     throw new Error(`bug: subtree of ${hashes.length} hashes is not a power of two`);
   }
-  if (hashes.length === 1) return hashes[0] as Uint8Array;
   // Level by level, each level's nodes hashed in one call.
   let level: Uint8Array = Buffer.concat(hashes);
-  if (level.length !== 32 * hashes.length) throw new Error('bug: a subtree hash is not 32 bytes');
-  for (let pairs = hashes.length / 2; pairs >= 1; pairs /= 2) {
-    level = sha256Spans(NODE_PREFIX, level, pairSpans(pairs));
-  }
+  if (level.length !== HASH_SIZE * hashes.length) throw new Error('bug: a hash is not 32 bytes');
+  while (level.length > HASH_SIZE) level = hashPairs(level);
   return level;
-}
-
-const NODE_PREFIX = new Uint8Array([1]);
-let PAIR_SPANS = new Uint32Array(0);
-
-/** Spans of `pairs` consecutive pairs of hashes: [0, 64, 64, 128, …]. */
-function pairSpans(pairs: number): Uint32Array {
-  if (PAIR_SPANS.length < 2 * pairs) {
-    PAIR_SPANS = new Uint32Array(2 * Math.max(pairs, 128));
-    for (let i = 0; i < PAIR_SPANS.length / 2; i++) {
-      PAIR_SPANS[2 * i] = 64 * i;
-      PAIR_SPANS[2 * i + 1] = 64 * i + 64;
-    }
-  }
-  return PAIR_SPANS.subarray(0, 2 * pairs);
 }
 
 /** A plan whose result is the Merkle tree hash of each of several leaf ranges. */
