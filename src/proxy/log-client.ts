@@ -254,7 +254,7 @@ export class LogClient {
     const kept: { index: number; entry: string; treeSize: number }[] = [];
     for (const e of entries) {
       if (e.proof === undefined || e.index >= checkpoint.treeSize) continue; // not yet sequenced
-      const proof = parseTlogProof(e.proof);
+      const proof = parseTlogProof(e.proof, { parsedCheckpoint: note });
       if (proof.checkpoint !== note || proof.index !== e.index) {
         throw new Error(`entry ${e.index}: proof is not against the answer's checkpoint`);
       }

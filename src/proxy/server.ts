@@ -212,9 +212,10 @@ export function createProxyHandler(options: {
       if (!head) narBytes.inc({}, cached.length);
       return;
     }
+    // A client that goes away stops the download (not one whose response was sent whole).
     const abort = new AbortController();
     res.on('close', () => {
-      abort.abort();
+      if (!res.writableFinished) abort.abort();
     });
     const keep = !head && narCache.accepts(served.narSize);
     const outcome = await streamNar(res, served, upstream, abort.signal, { head, keep });

@@ -171,9 +171,12 @@ export class ProxyState {
     return this.q.distrusted.get(origin);
   }
 
-  /** Runs `fn` in one transaction (many writes, one commit). */
+  /**
+   * Runs `fn` in one transaction (many writes, one commit); inside a transaction already, `fn`
+   * joins it.
+   */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.inTransaction ? fn() : this.db.transaction(fn)();
   }
 
   /** Stores verified claims (entry texts) for a path. */
@@ -182,10 +185,11 @@ export class ProxyState {
     hashPart: string,
     claims: readonly { index: number; entry: string; treeSize: number }[],
   ): void {
-    if (claims.length === 0) return;
-    this.db.transaction(() => {
+    const save = () => {
       for (const c of claims) this.q.saveClaim.run(origin, c.index, hashPart, c.entry, c.treeSize);
-    })();
+    };
+    if (claims.length > 1) this.transaction(save);
+    else save();
   }
 
   /** Claims about a path verified earlier, by log. */

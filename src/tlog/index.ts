@@ -112,6 +112,7 @@ export {
 export {
   TLOG_PROOF_HEADER,
   type TlogProof,
+  type TlogProofOptions,
   type VerifiedTlogProof,
   formatTlogProof,
   parseTlogProof,

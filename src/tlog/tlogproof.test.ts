@@ -108,6 +108,20 @@ describe('tlog-proof', () => {
     expect(() => parseTlogProof(mutate(text))).toThrow(TlogError);
   });
 
+  test('parsedCheckpoint skips parsing only that exact note', async () => {
+    const proof = await makeProof(6);
+    const text = formatTlogProof(proof);
+    const parsed = parseTlogProof(text, { parsedCheckpoint: proof.checkpoint });
+    expect(normalise(parsed)).toEqual(normalise(proof));
+    // The named note is taken as parsed: even text that is no note passes (the caller vouches).
+    const odd = `${text.slice(0, text.indexOf('\n\n'))}\n\nnot a note`;
+    expect(() => parseTlogProof(odd)).toThrow(TlogError);
+    expect(parseTlogProof(odd, { parsedCheckpoint: 'not a note' }).checkpoint).toBe('not a note');
+    // Any other checkpoint text is parsed as usual, so a broken one is still refused.
+    const broken = text.slice(0, -10);
+    expect(() => parseTlogProof(broken, { parsedCheckpoint: proof.checkpoint })).toThrow(TlogError);
+  });
+
   test('arbitrary and mutated proofs throw only TlogError (property)', async () => {
     const text = formatTlogProof(await makeProof(6));
     const mutated = fc

@@ -46,12 +46,21 @@ export function formatTlogProof(proof: TlogProof): string {
   return `${lines.join('\n')}\n\n${proof.checkpoint}`;
 }
 
+/** Options for {@link parseTlogProof}. */
+export interface TlogProofOptions extends NoteLimits {
+  /**
+   * A signed note the caller has parsed already (typically the checkpoint it verified): a proof
+   * whose checkpoint is exactly this text does not parse it again. Any other is parsed.
+   */
+  readonly parsedCheckpoint?: string;
+}
+
 /**
  * Parses a proof (attacker-controlled) strictly: the header; an optional `extra <base64>`;
  * `index <decimal>`; up to 63 canonical base64 hashes; a blank line; a signed note. Nothing is
  * verified: see {@link verifyTlogProof}.
  */
-export function parseTlogProof(text: string, limits: NoteLimits = {}): TlogProof {
+export function parseTlogProof(text: string, limits: TlogProofOptions = {}): TlogProof {
   const maxSize = (limits.maxSize ?? 1 << 20) + 4096;
   if (Buffer.byteLength(text) > maxSize) throw new TlogError('limit', 'tlog-proof too large');
   let at = 0;
@@ -79,7 +88,7 @@ export function parseTlogProof(text: string, limits: NoteLimits = {}): TlogProof
     inclusionProof.push(hash);
   }
   const checkpoint = text.slice(at);
-  parseSignedNote(checkpoint, limits);
+  if (checkpoint !== limits.parsedCheckpoint) parseSignedNote(checkpoint, limits);
   return extra === undefined
     ? { index, inclusionProof, checkpoint }
     : { extra, index, inclusionProof, checkpoint };
