@@ -1,8 +1,8 @@
 import { createServer as httpServer } from 'node:http';
 import { type Server, type Socket, createServer } from 'node:net';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { constants as zlibConstants, createGzip, gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FetchError, fetchBytes, fetchEncoded, postBytes } from './fetch.js';
+import { FetchError, download, fetchBytes, fetchEncoded, postBytes } from './fetch.js';
 import { close, listen } from './http.js';
 
 /**
@@ -114,6 +114,107 @@ describe('fetchEncoded()', () => {
       expect([plain.gzip, plain.bytes.toString()]).toEqual([false, text]);
       await expect(fetchEncoded(`${url}/plain`, 5000, 200)).rejects.toThrow(/larger than 200/);
     } finally {
+      await close(server);
+    }
+  });
+});
+
+describe('deadlines, limits and aborts', () => {
+  /** Serves routes; each handler gets the response and may write slowly. */
+  async function serve(
+    handlers: Record<string, (res: import('node:http').ServerResponse) => void>,
+  ) {
+    const server = httpServer((req, res) => {
+      const h = handlers[req.url ?? ''];
+      if (h === undefined) res.writeHead(404).end();
+      else h(res);
+    });
+    const url = await listen(server, '127.0.0.1', 0);
+    return { url, server };
+  }
+  /** Writes a byte every 20 ms, for ever (until the connection goes). */
+  const trickle = (res: import('node:http').ServerResponse, gzip = false) => {
+    res.writeHead(200, gzip ? { 'Content-Encoding': 'gzip' } : {});
+    const z = gzip ? createGzip({ flush: zlibConstants.Z_SYNC_FLUSH }) : undefined;
+    z?.pipe(res);
+    const timer = setInterval(() => (z ?? res).write('x'), 20);
+    res.on('close', () => clearInterval(timer));
+  };
+
+  it('a body that keeps coming fails at the deadline, gzip or not', async () => {
+    const { url, server } = await serve({
+      '/plain': (r) => trickle(r),
+      '/gz': (r) => trickle(r, true),
+    });
+    try {
+      for (const path of ['/plain', '/gz']) {
+        await expect(fetchBytes(`${url}${path}`, 300, 1 << 20)).rejects.toThrow(
+          /no answer within 300 ms/,
+        );
+      }
+    } finally {
+      server.closeAllConnections();
+      await close(server);
+    }
+  });
+
+  it('a body without a length that grows past the limit is refused', async () => {
+    const { url, server } = await serve({
+      '/big': (res) => {
+        res.writeHead(200);
+        res.write(Buffer.alloc(600));
+        res.end(Buffer.alloc(600));
+      },
+    });
+    try {
+      await expect(fetchBytes(`${url}/big`, 5000, 1000)).rejects.toThrow(/larger than 1000/);
+      expect((await fetchBytes(`${url}/big`, 5000, 1200)).length).toBe(1200);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('a connection closed in the middle of the body is an interrupted body', async () => {
+    const { url, server } = await serve({
+      '/cut': (res) => {
+        res.writeHead(200, { 'Content-Length': '100' });
+        res.write('part');
+        setTimeout(() => res.destroy(), 20);
+      },
+    });
+    try {
+      await expect(fetchBytes(`${url}/cut`, 5000, 1000)).rejects.toThrow(/body interrupted/);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('a download stops when its signal aborts, mid-body', async () => {
+    let closed = false;
+    const { url, server } = await serve({
+      '/slow': (res) => {
+        res.on('close', () => (closed = true));
+        trickle(res);
+      },
+    });
+    try {
+      const abort = new AbortController();
+      const chunks = download(`${url}/slow`, 5000, abort.signal);
+      await chunks.next();
+      abort.abort();
+      // The bytes already received may still come out; then the download fails.
+      await expect(
+        (async () => {
+          for await (const chunk of chunks) expect(chunk.length).toBeGreaterThan(0);
+        })(),
+      ).rejects.toThrow(/aborted/);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(closed).toBe(true);
+      const before = new AbortController();
+      before.abort();
+      await expect(download(`${url}/slow`, 5000, before.signal).next()).rejects.toThrow(/aborted/);
+    } finally {
+      server.closeAllConnections();
       await close(server);
     }
   });

@@ -5,8 +5,9 @@
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import http, { type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 
@@ -31,17 +32,31 @@ const agents = {
   https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
 };
 
+/** How {@link request} is stopped from outside: a client gone, or the caller's deadline. */
+interface Stop {
+  readonly signal?: AbortSignal;
+  /** Called with each request sent (a retry sends another), so a deadline can destroy it. */
+  readonly onRequest?: (req: ClientRequest) => void;
+}
+
 /**
- * Starts a GET and resolves with the response once its status is 200 (else a FetchError).
- * `idleMs` bounds every wait: for the headers and between body chunks.
+ * Starts a GET (or a POST) and resolves with the response once its status is 200 (for a POST
+ * any 2xx), else a FetchError. `idleMs` bounds every wait: for the headers and between body
+ * chunks. The signal is watched with one listener, not handed to node:http, which costs more
+ * per request than the rest of a small fetch.
  */
 function request(
   url: string,
   idleMs: number,
-  signal?: AbortSignal,
+  stop: Stop = {},
   post?: Post,
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
+    const { signal } = stop;
+    if (signal?.aborted === true) {
+      reject(new FetchError(`${url}: aborted`));
+      return;
+    }
     let answered = false;
     const secure = url.startsWith('https:');
     const headers: Record<string, string | number> = { 'Accept-Encoding': 'gzip, identity' };
@@ -55,7 +70,6 @@ function request(
         method: post === undefined ? 'GET' : 'POST',
         agent: secure ? agents.https : agents.http,
         headers,
-        ...(signal === undefined ? {} : { signal }),
       },
       (res) => {
         answered = true;
@@ -68,6 +82,14 @@ function request(
         resolve(res);
       },
     );
+    stop.onRequest?.(req);
+    if (signal !== undefined) {
+      const abort = () => req.destroy(new FetchError(`${url}: aborted`));
+      signal.addEventListener('abort', abort, { once: true });
+      req.once('close', () => {
+        signal.removeEventListener('abort', abort);
+      });
+    }
     req.setTimeout(idleMs, () => {
       req.destroy(new FetchError(`${url}: no data for ${idleMs} ms`));
     });
@@ -77,7 +99,7 @@ function request(
       // Each retry uses up one such connection of the pool; one on a new connection is final.
       const reset = (cause as NodeJS.ErrnoException).code === 'ECONNRESET';
       if (reset && req.reusedSocket && !answered && post === undefined) {
-        request(url, idleMs, signal, post).then(resolve, reject);
+        request(url, idleMs, stop, post).then(resolve, reject);
         return;
       }
       reject(
@@ -164,6 +186,40 @@ export async function postBytes(
   return (await readResponse(url, timeoutMs, maxBytes, { body, type })).bytes;
 }
 
+/**
+ * Collects a response body (gunzipped when `decode`) up to `maxBytes`. Events, not async
+ * iteration: for the small bodies most fetches are, that is a good part of the cost.
+ */
+function collect(res: IncomingMessage, url: string, maxBytes: number, decode: boolean) {
+  return new Promise<Buffer>((resolve, reject) => {
+    const stream: Readable =
+      decode && res.headers['content-encoding'] === 'gzip' ? res.pipe(createGunzip()) : res;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let ended = false;
+    const fail = (error: Error) => {
+      res.destroy();
+      if (stream !== res) stream.destroy();
+      reject(error);
+    };
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) fail(new FetchError(`${url}: larger than ${maxBytes} bytes`));
+      else chunks.push(chunk);
+    });
+    stream.once('end', () => {
+      ended = true;
+      resolve(Buffer.concat(chunks, size));
+    });
+    stream.once('error', fail);
+    if (stream !== res) res.once('error', fail);
+    // A connection closed before the end of the body (the server, or a deadline).
+    res.once('close', () => {
+      if (!ended && !res.complete) fail(new Error('connection closed before the end'));
+    });
+  });
+}
+
 /** Reads a response's body: gunzipped when `decode` and the server compressed it. */
 async function readResponse(
   url: string,
@@ -172,33 +228,32 @@ async function readResponse(
   post?: Post,
   decode = true,
 ): Promise<EncodedBody> {
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const res = await request(url, timeoutMs, deadline, post).catch((e: unknown) => {
-    throw deadline.aborted ? new FetchError(`${url}: no answer within ${timeoutMs} ms`) : e;
-  });
-  if (Number(res.headers['content-length'] ?? 0) > maxBytes) {
-    res.destroy();
-    throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
-  }
-  const gzip = !decode && res.headers['content-encoding'] === 'gzip';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  // The whole exchange has one deadline: when it passes, the request in flight is destroyed.
+  let current: ClientRequest | undefined;
+  const deadline = { passed: false };
+  const timer = setTimeout(() => {
+    deadline.passed = true;
+    current?.destroy(new FetchError(`${url}: no answer within ${timeoutMs} ms`));
+  }, timeoutMs);
   try {
-    const stream: AsyncIterable<Uint8Array> = decode ? body(res) : res;
-    for await (const chunk of stream) {
-      size += chunk.length;
-      if (size > maxBytes) throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
-      chunks.push(chunk);
+    const res = await request(url, timeoutMs, { onRequest: (r) => (current = r) }, post);
+    if (Number(res.headers['content-length'] ?? 0) > maxBytes) {
+      res.destroy();
+      throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
     }
-  } catch (cause) {
-    res.destroy();
-    if (cause instanceof FetchError) throw cause;
-    const why = deadline.aborted
-      ? `no answer within ${timeoutMs} ms`
-      : `body interrupted (${(cause as Error).message})`;
-    throw new FetchError(`${url}: ${why}`, undefined, { cause });
+    const gzip = !decode && res.headers['content-encoding'] === 'gzip';
+    try {
+      return { bytes: await collect(res, url, maxBytes, decode), gzip };
+    } catch (cause) {
+      if (cause instanceof FetchError && !deadline.passed) throw cause;
+      const why = deadline.passed
+        ? `no answer within ${timeoutMs} ms`
+        : `body interrupted (${(cause as Error).message})`;
+      throw new FetchError(`${url}: ${why}`, undefined, { cause });
+    }
+  } finally {
+    clearTimeout(timer);
   }
-  return { bytes: Buffer.concat(chunks), gzip };
 }
 
 /** Streams `url` (http, https or file); fails when no data arrives for `idleMs`. */
@@ -211,7 +266,7 @@ export async function* download(
     yield* createReadStream(fileURLToPath(url), { signal, highWaterMark: 1 << 20 });
     return;
   }
-  const res = await request(url, idleMs, signal);
+  const res = await request(url, idleMs, { signal });
   try {
     yield* body(res);
   } finally {
