@@ -89,7 +89,7 @@ function decoder(compression: string, input: AsyncIterable<Uint8Array>): AsyncIt
  */
 export async function* decompress(
   compression: string,
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: DecompressOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const max = options.maxOutput ?? Number.MAX_SAFE_INTEGER;

@@ -1,7 +1,8 @@
 /**
  * Serving a NAR: download it from the upstream, decompress, validate and hash while streaming,
  * and hold back the last piece until the hash and size are checked — on a mismatch the
- * response is cut, so the client never receives a complete wrong NAR.
+ * response is cut, so the client never receives a complete wrong NAR. A small NAR is fetched
+ * whole and checked before a byte of it is sent.
  */
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
@@ -15,6 +16,60 @@ export type NarOutcome =
   | { readonly kind: 'ok'; readonly bytes: number; readonly nar?: Buffer }
   | { readonly kind: 'mismatch'; readonly reason: string }
   | { readonly kind: 'failed'; readonly reason: string; readonly started: boolean };
+
+/**
+ * NARs up to this size are fetched whole, not streamed: small enough to come within an
+ * upstream's timeout on a slow link (64 KiB in 3 s is 22 KB/s).
+ */
+export const WHOLE_NAR_BYTES = 64 << 10;
+
+/** How fetching a whole NAR ended: the checked bytes, or why there are none. */
+export type WholeNarOutcome =
+  | { readonly kind: 'ok'; readonly nar: Buffer }
+  | { readonly kind: 'mismatch'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly reason: string };
+
+/**
+ * Fetches the NAR of `served` whole, decompresses it and checks its hash, size and archive
+ * format. Nothing is sent, so on a mismatch the caller can still try another upstream. For
+ * small NARs this costs about half of what streaming does.
+ */
+export async function fetchWholeNar(
+  served: ServedNar,
+  upstream: Upstream,
+): Promise<WholeNarOutcome> {
+  let body: Buffer;
+  try {
+    // Compressed data can be a little larger than what it holds, never this much.
+    body = await upstream.fetchWhole(served.narUrl, 2 * served.narSize + 65_536);
+  } catch (error) {
+    return { kind: 'failed', reason: (error as Error).message };
+  }
+  try {
+    const parts: Buffer[] = [];
+    const hasher = new NarHasher();
+    for await (const chunk of decompress(served.compression, [body], {
+      maxOutput: served.narSize,
+    })) {
+      hasher.update(chunk);
+      parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    }
+    const { narHash, narSize } = hasher.digest();
+    if (formatHash(narHash) !== served.narHash || narSize !== served.narSize) {
+      return {
+        kind: 'mismatch',
+        reason: `NAR has ${formatHash(narHash)} (${narSize} bytes), expected ${served.narHash} (${served.narSize})`,
+      };
+    }
+    return { kind: 'ok', nar: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts) };
+  } catch (error) {
+    // Not valid compressed data, too large, or not a NAR: the upstream's fault.
+    const reason = error instanceof Error ? error.message : String(error);
+    return error instanceof Error && error.name === 'NixError'
+      ? { kind: 'mismatch', reason }
+      : { kind: 'failed', reason };
+  }
+}
 
 /**
  * Streams the NAR of `served` to `res`. Before the first byte arrives nothing is written (the

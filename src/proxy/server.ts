@@ -15,10 +15,11 @@ import {
 } from '../server/index.js';
 import type { ProxyConfig } from './config.js';
 import { NarCache } from './nar-cache.js';
-import { streamNar } from './nar-stream.js';
+import { WHOLE_NAR_BYTES, fetchWholeNar, streamNar } from './nar-stream.js';
 import { MAX_BATCH } from './log-client.js';
 import type { Resolution, Resolver } from './resolver.js';
-import type { ProxyState } from './state.js';
+import type { ProxyState, ServedNar } from './state.js';
+import type { Upstream } from './upstream.js';
 
 /** A narinfo answer kept in memory, ready to write. */
 interface CacheEntry {
@@ -188,30 +189,77 @@ export function createProxyHandler(options: {
     answer(req, res, hashPart, cached(hashPart) ?? (await resolveOnce(hashPart)).entry);
   }
 
-  async function nar(req: IncomingMessage, res: ServerResponse, hashPart: string, narHash: string) {
-    let served = state.served(hashPart);
-    if (served?.narHash !== `sha256:${narHash}`) {
-      // Not resolved by this proxy yet (or since a restart): decide now.
-      served = (await resolveOnce(hashPart)).resolution.served;
-    }
-    if (served?.narHash !== `sha256:${narHash}`)
-      throw new HttpError(404, 'no trusted NAR with this hash');
+  const NAR_HEADERS = {
+    'Content-Type': 'application/x-nix-nar',
+    'Cache-Control': 'public, max-age=31536000, immutable',
+  };
+
+  /** Sends a NAR held in memory (checked already) in one write. */
+  function sendNar(req: IncomingMessage, res: ServerResponse, nar: Buffer, outcome: string) {
+    const head = req.method === 'HEAD';
+    res.writeHead(200, { ...NAR_HEADERS, 'Content-Length': String(nar.length) });
+    res.end(head ? undefined : nar);
+    nars.inc({ outcome });
+    if (!head) narBytes.inc({}, nar.length);
+  }
+
+  /** An upstream served something other than the agreed NAR: never use it for this path. */
+  function caught(hashPart: string, upstream: string, reason: string, what: string) {
+    logger.error(`upstream NAR does not match: ${what}`, { hashPart, upstream, reason });
+    state.markBadUpstream(upstream, hashPart, reason);
+    state.forgetServed(hashPart);
+    answers.delete(hashPart);
+  }
+
+  /** The upstream of a served NAR, or 404 when it is no longer configured. */
+  function upstreamOf(served: ServedNar): Upstream {
     const upstream = resolver.upstreams.find((u) => u.url === served.upstream);
     if (upstream === undefined)
       throw new HttpError(404, 'the upstream of this NAR is no longer configured');
-    const head = req.method === 'HEAD';
-    const cached = narCache.get(served.narHash);
+    return upstream;
+  }
+
+  async function nar(req: IncomingMessage, res: ServerResponse, hashPart: string, narHash: string) {
+    const wanted = `sha256:${narHash}`;
+    let served = state.served(hashPart);
+    if (served?.narHash !== wanted) {
+      // Not resolved by this proxy yet (or since a restart): decide now.
+      served = (await resolveOnce(hashPart)).resolution.served;
+    }
+    if (served?.narHash !== wanted) throw new HttpError(404, 'no trusted NAR with this hash');
+    const cached = narCache.get(wanted);
     if (cached !== undefined) {
-      res.writeHead(200, {
-        'Content-Type': 'application/x-nix-nar',
-        'Content-Length': String(cached.length),
-        'Cache-Control': 'public, max-age=31536000, immutable',
-      });
-      res.end(head ? undefined : cached);
-      nars.inc({ outcome: 'cached' });
-      if (!head) narBytes.inc({}, cached.length);
+      sendNar(req, res, cached, 'cached');
       return;
     }
+    if (served.narSize <= WHOLE_NAR_BYTES) {
+      // Checked before a byte is sent: an upstream caught with a wrong NAR is passed over for
+      // the next one that has the agreed NAR, within this same request.
+      for (let tries = 0; tries < resolver.upstreams.length; tries++) {
+        const upstream = upstreamOf(served);
+        const outcome = await fetchWholeNar(served, upstream);
+        if (outcome.kind === 'ok') {
+          narCache.put(wanted, outcome.nar);
+          sendNar(req, res, outcome.nar, 'ok');
+          return;
+        }
+        nars.inc({ outcome: outcome.kind });
+        if (outcome.kind === 'failed') {
+          logger.warn('NAR download failed', {
+            hashPart,
+            upstream: upstream.url,
+            reason: outcome.reason,
+          });
+          throw new HttpError(404, `NAR not available: ${outcome.reason}`);
+        }
+        caught(hashPart, upstream.url, outcome.reason, 'another upstream is tried');
+        served = (await resolveOnce(hashPart)).resolution.served;
+        if (served?.narHash !== wanted) break;
+      }
+      throw new HttpError(404, 'no upstream cache has the agreed NAR');
+    }
+    const upstream = upstreamOf(served);
+    const head = req.method === 'HEAD';
     // A client that goes away stops the download (not one whose response was sent whole).
     const abort = new AbortController();
     res.on('close', () => {
@@ -222,19 +270,13 @@ export function createProxyHandler(options: {
     nars.inc({ outcome: outcome.kind });
     if (outcome.kind === 'ok') {
       narBytes.inc({}, outcome.bytes);
-      if (outcome.nar !== undefined) narCache.put(served.narHash, outcome.nar);
+      if (outcome.nar !== undefined) narCache.put(wanted, outcome.nar);
       return;
     }
     if (outcome.kind === 'mismatch') {
-      // The upstream served something other than the agreed NAR: never use it for this path.
-      logger.error('upstream NAR does not match: response cut', {
-        hashPart,
-        upstream: upstream.url,
-        reason: outcome.reason,
-      });
-      state.markBadUpstream(upstream.url, hashPart, outcome.reason);
-      state.forgetServed(hashPart);
-      answers.delete(hashPart);
+      caught(hashPart, upstream.url, outcome.reason, 'response cut');
+      // Caught at the first bytes, before the response began: it is still a plain 404.
+      if (!res.headersSent) throw new HttpError(404, 'the upstream NAR does not match');
       return;
     }
     logger.warn('NAR download failed', {

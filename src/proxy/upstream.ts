@@ -81,6 +81,11 @@ export class Upstream {
     return new URL(info.url, `${this.url}/`).toString();
   }
 
+  /** Fetches a (compressed) NAR whole, at most `maxBytes`, within the cache's timeout. */
+  fetchWhole(url: string, maxBytes: number): Promise<Buffer> {
+    return fetchBytes(url, this.config.timeoutMs, maxBytes);
+  }
+
   /**
    * Streams a (compressed) NAR; fails when no data arrives for the cache's timeout, so a
    * stalled download cannot hold a client forever.

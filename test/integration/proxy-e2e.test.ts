@@ -4,7 +4,7 @@
  * the proxy and trusting only the proxy's key.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -52,6 +52,7 @@ describe.runIf(shouldRun(HAVE_NIX))('accord proxy with real Nix, 3 builders, 2-o
   let tampered = '';
   let single = '';
   let wrongNar = '';
+  let wrongBig = ''; // its NAR (over 64 KiB) is streamed, not fetched whole
   let earlier = '';
   let never = '';
 
@@ -125,9 +126,17 @@ describe.runIf(shouldRun(HAVE_NIX))('accord proxy with real Nix, 3 builders, 2-o
     tampered = await one('tampered');
     single = await one('single');
     wrongNar = await one('wrongnar');
+    const filler = 'i=0; while [ $i -lt 8000 ]; do echo filler line $i; i=$((i+1)); done';
+    [wrongBig = ''] = await build(
+      shDerivation(
+        'wrongbig',
+        `/bin/mkdir $out; echo wrongbig payload 0 > $out/data; ${filler} > $out/filler`,
+        run,
+      ),
+    );
     earlier = await one('earlier');
     never = await one('never');
-    const agreed = [...chain, tampered, wrongNar, earlier, never];
+    const agreed = [...chain, tampered, wrongNar, wrongBig, earlier, never];
     for (let i = 0; i < 3; i++) await copy(i, agreed);
     await copy(0, [single]);
     // Builders 1 and 2 are honest about everything; builder 3 too, except for `tampered`.
@@ -158,9 +167,15 @@ describe.runIf(shouldRun(HAVE_NIX))('accord proxy with real Nix, 3 builders, 2-o
       references: [...info.references],
     };
     expect((await logs[2]?.submit([evilClaim]))?.status).toBe(200);
-    // Builder 3's cache serves a corrupted NAR for `wrongNar` under its honest narinfo.
-    const bad = corruptNar(2, wrongNar);
-    writeFileSync(join(cacheDir(2), parseNarInfo(readFileSync(bad.narinfo, 'utf8')).url), bad.nar);
+    // Builder 3's cache serves corrupted NARs for `wrongNar` and `wrongBig` under their honest
+    // narinfos.
+    for (const path of [wrongNar, wrongBig]) {
+      const bad = corruptNar(2, path);
+      writeFileSync(
+        join(cacheDir(2), parseNarInfo(readFileSync(bad.narinfo, 'utf8')).url),
+        bad.nar,
+      );
+    }
     for (const log of logs) await log.waitForSize((await log.service.storage.state()).nextIndex);
     for (const c of cacheDirs) caches.push(await serveDirectory(c));
     // The proxy: 2-of-3, builder 3's cache preferred (so its bad data is tried first).
@@ -230,19 +245,35 @@ describe.runIf(shouldRun(HAVE_NIX))('accord proxy with real Nix, 3 builders, 2-o
     expect(JSON.parse(explain.stdout)).toMatchObject({ verdict: 'no-quorum', served: false });
   });
 
-  test('an upstream serving a NAR that does not match its narinfo is caught while streaming', async () => {
+  /** NAR requests for `path` that cache i received. */
+  const narRequests = (i: number, path: string) => {
+    const info = readFileSync(join(cacheDir(i), `${path.slice(11, 43)}.narinfo`), 'utf8');
+    const url = `/${parseNarInfo(info).url}`;
+    return caches[i]?.requests.filter((r) => r === url).length ?? 0;
+  };
+
+  test('an upstream serving a small NAR that does not match its narinfo is caught before a byte is sent', async () => {
     // Builder 3's cache is preferred and its NAR is corrupted under an honest narinfo: the
-    // proxy cuts that response, never uses that cache for the path again, and Nix's retry
-    // gets the honest NAR from another cache.
+    // proxy checks the whole (small) NAR first, never uses that cache for the path again, and
+    // answers the same request with the honest NAR of another cache.
     await substitute([wrongNar]);
     expect(readFileSync(join(wrongNar, 'data'), 'utf8')).toBe('wrongnar payload 0\n');
     const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
     expect(metrics).toMatch(/accord_proxy_nar_total\{outcome="mismatch"\} 1\n/);
-    const narUrl = (i: number) =>
-      `/${parseNarInfo(readFileSync(join(cacheDir(i), `${wrongNar.slice(11, 43)}.narinfo`), 'utf8')).url}`;
-    expect(caches[2]?.requests.filter((r) => r === narUrl(2))).toHaveLength(1);
-    const honest = [0, 1].flatMap((i) => caches[i]?.requests.filter((r) => r === narUrl(i)) ?? []);
-    expect(honest).toHaveLength(1);
+    expect(narRequests(2, wrongNar)).toBe(1);
+    expect(narRequests(0, wrongNar) + narRequests(1, wrongNar)).toBe(1);
+  });
+
+  test('an upstream serving a large NAR that does not match its narinfo is caught while streaming', async () => {
+    // Streamed: the proxy cuts the response before its last piece, and Nix's retry gets the
+    // honest NAR from another cache.
+    await substitute([wrongBig]);
+    expect(readFileSync(join(wrongBig, 'data'), 'utf8')).toBe('wrongbig payload 0\n');
+    expect(statSync(join(wrongBig, 'filler')).size).toBeGreaterThan(64 << 10);
+    const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
+    expect(metrics).toMatch(/accord_proxy_nar_total\{outcome="mismatch"\} 2\n/);
+    expect(narRequests(2, wrongBig)).toBe(1);
+    expect(narRequests(0, wrongBig) + narRequests(1, wrongBig)).toBe(1);
   });
 
   test('with two logs stopped: a new path is refused, a path verified earlier still substitutes', async () => {

@@ -22,9 +22,9 @@ import { hashPartOf, makeNar } from '../support/claims.js';
 import { type GatewayMode, gateway } from '../support/gateway.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 
-/** A claim for test path `i` with a real NAR behind it. */
-function pathWithNar(i: number) {
-  const { nar, hash, size } = makeNar(`contents of path ${i}\n`);
+/** A claim for test path `i` with a real NAR behind it (`pad` more bytes of contents). */
+function pathWithNar(i: number, pad = 0) {
+  const { nar, hash, size } = makeNar(`contents of path ${i}\n${'x'.repeat(pad)}`);
   const hashPart = hashPartOf(i, 'faults');
   const claim: ClaimJson = {
     storePath: `/nix/store/${hashPart}-p${i}`,
@@ -62,6 +62,10 @@ describe('accord proxy against hostile logs and upstreams', () => {
   };
   let proxy: ProxyService;
   const paths = Array.from({ length: 40 }, (_, i) => pathWithNar(i));
+  // Paths whose NARs the upstream corrupts, one per case: four small (fetched whole), four
+  // large (over 64 KiB, streamed). Logs 1 and 2 claim them.
+  const corruptible = Array.from({ length: 8 }, (_, i) => pathWithNar(40 + i, i < 4 ? 0 : 70_000));
+  const big = pathWithNar(48, 70_000); // a large NAR served honestly
   const narinfo = (p: (typeof paths)[number]) =>
     formatNarInfo({
       storePath: parseStorePath(p.claim.storePath),
@@ -83,8 +87,8 @@ describe('accord proxy against hostile logs and upstreams', () => {
     shadow = await startTestLog({ origin: 'f3.example/log', seed });
     gate = await gateway(() => logs[2]?.url ?? '');
     // Log 1 claims every path; log 2 only the first 10 ("agreed"); log 3 all but those.
-    await logs[0]?.submit(paths.map((p) => p.claim));
-    await logs[1]?.submit(paths.slice(0, 10).map((p) => p.claim));
+    await logs[0]?.submit([...paths, ...corruptible, big].map((p) => p.claim));
+    await logs[1]?.submit([...paths.slice(0, 10), ...corruptible, big].map((p) => p.claim));
     await logs[2]?.submit(paths.slice(10).map((p) => p.claim));
     // The shadow log has as many entries as log 3, in another order: a fork of equal size.
     await shadow.submit(
@@ -105,7 +109,7 @@ describe('accord proxy against hostile logs and upstreams', () => {
         res.writeHead(special.status).end(special.body);
         return;
       }
-      const p = paths.find(
+      const p = [...paths, ...corruptible, big].find(
         (x) => path === `/${x.hashPart}.narinfo` || path === `/nar/${x.hashPart}.nar`,
       );
       if (p === undefined) res.writeHead(404).end();
@@ -169,6 +173,11 @@ describe('accord proxy against hostile logs and upstreams', () => {
     const url = /URL: (\S+)/.exec(text)?.[1] ?? '';
     const nar = Buffer.from(await (await fetch(`${proxy.url}/${url}`)).arrayBuffer());
     expect(nar.equals(paths[10]?.nar ?? Buffer.alloc(0))).toBe(true);
+    // A NAR over 64 KiB is streamed rather than fetched whole.
+    const bigInfo = await (await get(big)).text();
+    const bigUrl = /URL: (\S+)/.exec(bigInfo)?.[1] ?? '';
+    const bigNar = Buffer.from(await (await fetch(`${proxy.url}/${bigUrl}`)).arrayBuffer());
+    expect([bigNar.length > 64 << 10, bigNar.equals(big.nar)]).toEqual([true, true]);
   });
 
   test('a verified NAR is served again from memory, without asking the upstream', async () => {
@@ -319,6 +328,67 @@ describe('accord proxy against hostile logs and upstreams', () => {
   });
 
   // Paths 0–9 are claimed by logs 1 and 2 (trusted); the upstream misbehaves.
+  const corruptions: [string, (nar: Buffer) => Buffer][] = [
+    ['bytes that are not a NAR', (nar) => Buffer.alloc(nar.length, 7)],
+    [
+      'a NAR with one byte changed',
+      (nar) => Buffer.from(nar).fill(0x41, nar.length - 20, nar.length - 19),
+    ],
+    ['a NAR one byte short', (nar) => nar.subarray(0, nar.length - 1)],
+    ['a NAR with trailing bytes', (nar) => Buffer.concat([nar, Buffer.alloc(8)])],
+  ];
+
+  /** Has the upstream serve `corrupt(nar)` for `p`, and asks the proxy for p's NAR. */
+  async function fetchCorrupted(p: (typeof paths)[number], corrupt: (nar: Buffer) => Buffer) {
+    cache.set((path) =>
+      path === `/nar/${p.hashPart}.nar` ? { status: 200, body: corrupt(p.nar) } : undefined,
+    );
+    try {
+      const info = await (await get(p)).text();
+      const url = /URL: (\S+)/.exec(info)?.[1];
+      if (url === undefined) throw new Error(`no narinfo: ${info}`);
+      let status: number | undefined;
+      try {
+        const res = await fetch(`${proxy.url}/${url}`);
+        status = res.status;
+        return { status, body: Buffer.from(await res.arrayBuffer()) };
+      } catch {
+        return { status, body: undefined }; // the connection was cut
+      }
+    } finally {
+      cache.set(() => undefined);
+    }
+  }
+
+  test.each(corruptions.map(([name, corrupt], i) => [name, corrupt, i] as const))(
+    'upstream serving %s for a small NAR: 404 before a byte of it is sent',
+    async (_, corrupt, i) => {
+      const p = corruptible[i] as (typeof paths)[number];
+      const { status, body } = await fetchCorrupted(p, corrupt);
+      expect(status).toBe(404);
+      expect(body?.toString()).toMatch(/no upstream cache has the agreed NAR/);
+      // The only upstream is never used for this path again.
+      expect((await get(p)).status).toBe(404);
+    },
+  );
+
+  test.each(corruptions.map(([name, corrupt], i) => [name, corrupt, i] as const))(
+    'upstream serving %s for a large NAR: the response is cut, never a complete wrong NAR',
+    async (_, corrupt, i) => {
+      const p = corruptible[4 + i] as (typeof paths)[number];
+      expect(p.nar.length).toBeGreaterThan(64 << 10);
+      const { status, body } = await fetchCorrupted(p, corrupt);
+      // Bytes that are not a NAR are caught at once: a 404. Otherwise the response began (or
+      // was about to) and is cut.
+      if (status === 404) expect(body?.toString()).toMatch(/does not match/);
+      else if (body !== undefined) {
+        expect(body.equals(corrupt(p.nar))).toBe(false);
+        expect(body.length).toBeLessThan(p.nar.length);
+      }
+      expect((await get(p)).status).toBe(404);
+    },
+  );
+
   test.each<
     [
       string,
@@ -349,36 +419,6 @@ describe('accord proxy against hostile logs and upstreams', () => {
       const res = await get(paths[1] as (typeof paths)[number]);
       expect(res.status).toBe(404);
       expect(res.headers.get('x-accord-reason')).toMatch(reason);
-    } finally {
-      cache.set(() => undefined);
-    }
-  });
-
-  test.each<[string, (nar: Buffer) => Buffer]>([
-    ['bytes that are not a NAR', (nar) => Buffer.alloc(nar.length, 7)],
-    [
-      'a NAR with one byte changed',
-      (nar) => Buffer.from(nar).fill(0x41, nar.length - 20, nar.length - 19),
-    ],
-    ['a NAR one byte short', (nar) => nar.subarray(0, nar.length - 1)],
-    ['a NAR with trailing bytes', (nar) => Buffer.concat([nar, Buffer.alloc(8)])],
-  ])('upstream serving %s: the response is cut, never a complete wrong NAR', async (_, corrupt) => {
-    const p = paths[2] as (typeof paths)[number];
-    cache.set((path) =>
-      path === `/nar/${p.hashPart}.nar` ? { status: 200, body: corrupt(p.nar) } : undefined,
-    );
-    try {
-      const info = await (await get(p)).text();
-      const url = /URL: (\S+)/.exec(info)?.[1] ?? '';
-      let received: Buffer | undefined;
-      try {
-        const res = await fetch(`${proxy.url}/${url}`);
-        received = Buffer.from(await res.arrayBuffer());
-      } catch {
-        received = undefined; // the connection was cut
-      }
-      if (received !== undefined) expect(received.equals(corrupt(p.nar))).toBe(false);
-      if (received !== undefined) expect(received.length).toBeLessThan(p.nar.length);
     } finally {
       cache.set(() => undefined);
     }
