@@ -40,8 +40,6 @@ import { type Running, have, startAccord, startNginx, wrk } from './processes.js
 const MB = 1_000_000;
 
 interface Env {
-  /** A path with references, then one of them: asked to warm a fresh proxy up. */
-  warmUp?: { hashPart: string; claim: ClaimJson }[];
   dir: string;
   cache: string;
   logs: Running[];
@@ -215,18 +213,7 @@ export async function benchProxy(seconds: number, withNix: boolean): Promise<Row
     const block = randomBytes(1 << 20);
     const bigSize = 512 * (1 << 20);
     const big = addToCache(cacheDir, 'big', () => Array<Uint8Array>(512).fill(block), bigSize);
-    // A path referring to 100 small paths the other benchmarks never ask for: asking a fresh
-    // proxy for it runs every code path of a decision once (a running proxy's warm-up).
-    const warmData = Buffer.from('warm-up path\n');
-    const warmTop = addToCache(
-      cacheDir,
-      'warm-top',
-      () => [warmData],
-      warmData.length,
-      small.slice(200).map((x) => x.claim.storePath.slice('/nix/store/'.length)),
-    );
-    await submitAll(env, [...small.map((s) => s.claim), big.claim, warmTop.claim]);
-    env.warmUp = [warmTop, small[250] ?? warmTop];
+    await submitAll(env, [...small.map((s) => s.claim), big.claim]);
 
     // Cold decisions: a fresh proxy, each path asked once, one after another.
     const proxy = await startProxy(env, 'cold');
@@ -300,17 +287,6 @@ export async function benchProxy(seconds: number, withNix: boolean): Promise<Row
   return rows;
 }
 
-/** Asks a fresh proxy for `paths` (narinfo, then NAR), and waits for its prefetches. */
-async function warmUp(url: string, paths: readonly { hashPart: string; claim: ClaimJson }[]) {
-  for (const p of paths) {
-    const info = await (await fetch(`${url}/${p.hashPart}.narinfo`)).text();
-    const nar = /URL: (\S+)/.exec(info)?.[1];
-    if (nar === undefined) throw new Error(`warm-up: proxy refused ${p.hashPart}`);
-    await (await fetch(`${url}/${nar}`)).arrayBuffer();
-  }
-  await new Promise((r) => setTimeout(r, 1000));
-}
-
 /** nix-store -r of a 200-path closure through the proxy against directly from the cache. */
 async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
   const nixEnv = {
@@ -321,21 +297,30 @@ async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
   const nix = (cmd: string, args: string[]) =>
     execFileSync(cmd, args, { env: nixEnv, encoding: 'utf8', maxBuffer: 1 << 26 });
   const tag = Date.now().toString(36);
-  const leaves = Array.from(
-    { length: 199 },
-    (_, i) =>
-      `l${i} = derivation { name = "leaf-${i}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/mkdir $out; echo leaf ${i} ${tag} > $out/data" ]; };`,
-  );
-  const refs = Array.from({ length: 199 }, (_, i) => `\${l${i}}`).join(' ');
-  const expr = `let\n${leaves.join('\n')}\nin derivation { name = "closure-top"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/mkdir $out; echo ${refs} > $out/refs" ]; }\n`;
-  writeFileSync(join(env.dir, 'closure.nix'), expr);
-  const top = nix('nix-build', ['--no-out-link', join(env.dir, 'closure.nix')]).trim();
-  const closure = nix('nix-store', ['--query', '--requisites', top]).trim().split('\n');
+  /** Builds a closure: a top path referring to 199 leaves; returns the top and every path. */
+  const buildClosure = (name: string) => {
+    const leaves = Array.from(
+      { length: 199 },
+      (_, i) =>
+        `l${i} = derivation { name = "${name}-leaf-${i}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/mkdir $out; echo leaf ${i} ${tag} > $out/data" ]; };`,
+    );
+    const refs = Array.from({ length: 199 }, (_, i) => `\${l${i}}`).join(' ');
+    const expr = `let\n${leaves.join('\n')}\nin derivation { name = "${name}-top"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/mkdir $out; echo ${refs} > $out/refs" ]; }\n`;
+    writeFileSync(join(env.dir, `${name}.nix`), expr);
+    const top = nix('nix-build', ['--no-out-link', join(env.dir, `${name}.nix`)]).trim();
+    return { top, paths: nix('nix-store', ['--query', '--requisites', top]).trim().split('\n') };
+  };
+  const measured = buildClosure('closure');
+  // Substituted through the "running" proxy before the measured closure.
+  const previous = buildClosure('previous');
+  const closure = measured.paths;
   // The cache: signed narinfos (compression none) next to the synthetic ones.
   const cacheKey = generateNixSecretKey('bench-cache-1');
   writeFileSync(join(env.dir, 'cache.sk'), formatNixSecretKey(cacheKey));
-  nix('nix', ['store', 'sign', '--key-file', join(env.dir, 'cache.sk'), '-r', top]);
-  nix('nix', ['copy', '--to', `file://${join(env.dir, 'cache')}?compression=none`, top]);
+  for (const c of [measured, previous]) {
+    nix('nix', ['store', 'sign', '--key-file', join(env.dir, 'cache.sk'), '-r', c.top]);
+    nix('nix', ['copy', '--to', `file://${join(env.dir, 'cache')}?compression=none`, c.top]);
+  }
   for (const [i, log] of env.logs.entries()) {
     writeFileSync(join(env.dir, `token${i}`), env.tokens[i] ?? '');
     execFileSync(process.execPath, [
@@ -349,6 +334,7 @@ async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
       '--spool',
       join(env.dir, `spool${i}.db`),
       ...closure,
+      ...previous.paths,
     ]);
   }
   // Two ways to run Nix: with its defaults and a fresh narinfo cache per run (what a user
@@ -369,16 +355,20 @@ async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
     }),
   };
   let runs = 0;
-  const realise = (mode: keyof typeof modes, substituter: string, key: string) => {
-    nix('nix-store', ['--delete', ...closure.reverse()]);
-    closure.reverse();
+  const realise = (
+    mode: keyof typeof modes,
+    substituter: string,
+    key: string,
+    which: { top: string; paths: string[] } = measured,
+  ) => {
+    nix('nix-store', ['--delete', ...[...which.paths].reverse()]);
     const { env: runEnv, options } = modes[mode](join(env.dir, `xdg-${runs++}`));
     const t = performance.now();
     execFileSync(
       'nix-store',
       [
         '--realise',
-        top,
+        which.top,
         '--option',
         'substituters',
         substituter,
@@ -413,10 +403,11 @@ async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
         );
       }
       await proxy.stop();
-      // A proxy that has been running (warmed up on other paths) but never saw this closure.
+      // A proxy that has been running (it substituted another 200-path closure) but never saw
+      // this one.
       const other = await startProxy(env, `nix-${mode}-${run}-running`);
       stops.push(other);
-      await warmUp(other.url, env.warmUp ?? []);
+      realise(mode, other.url, env.proxyKey, previous);
       running.push(realise(mode, other.url, env.proxyKey));
       await other.stop();
     }
@@ -429,7 +420,7 @@ async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
         note: 'time ratio; target ≤ 1.25',
       },
       {
-        name: `the same, a running proxy that has not seen it, Nix ${mode} (median of 3)`,
+        name: `the same, a running proxy (after another 200-path closure) that has not seen it, Nix ${mode} (median of 3)`,
         value: `${median(running).toFixed(2)} s through the proxy (cold paths)`,
         baseline: `${median(direct).toFixed(2)} s directly from the cache (nginx)`,
         ratio: (median(running) / median(direct)).toFixed(2),

@@ -27,6 +27,9 @@ describe('proxy config', () => {
     expect(parse(`${base}nar-cache-mib = 0\n${upstream}`).narCacheBytes).toBe(0);
     expect(() => parse(`${base}nar-cache-mib = -1\n${upstream}`)).toThrow(/nar-cache-mib/);
     expect(c.policy.logs.map((l) => l.origin)).toEqual(['a.test/log']);
+    expect([c.prefetchReferences, c.prefetchNars]).toEqual([true, true]);
+    const off = parse(`${base}prefetch-references = false\nprefetch-nars = false\n${upstream}`);
+    expect([off.prefetchReferences, off.prefetchNars]).toEqual([false, false]);
   });
 
   test('monitors are http(s) URLs, trailing slashes dropped', () => {
@@ -49,6 +52,7 @@ describe('proxy config', () => {
       [`${base}priority = -1\n${upstream}`, /priority must be an integer/],
       [`${base}[[upstream]]\nurl = "gopher://x"\n`, /url must be an http/],
       [`${base}${upstream}intermittent = "yes"\n`, /intermittent must be true or false/],
+      [`${base}prefetch-nars = 1\n${upstream}`, /prefetch-nars must be true or false/],
       [`${base}= 1`, /not valid TOML/],
       [`signing-key = "missing.sk"\npolicy = "policy"\n${upstream}`, /cannot read signing-key/],
     ];

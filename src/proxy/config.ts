@@ -40,6 +40,8 @@ export interface ProxyConfig {
   readonly narCacheBytes: number;
   /** Decide a trusted path's references before Nix asks (one batched lookup per log). */
   readonly prefetchReferences: boolean;
+  /** Fetch and check a small NAR when its narinfo is answered, before Nix asks for it. */
+  readonly prefetchNars: boolean;
   readonly upstreams: readonly UpstreamConfig[];
   /** Monitors to hand every checkpoint seen to (`<url>/checkpoints`). */
   readonly monitors: readonly string[];
@@ -59,6 +61,7 @@ const TOP_KEYS = new Set([
   'negative-ttl-seconds',
   'nar-cache-mib',
   'prefetch-references',
+  'prefetch-nars',
   'upstream',
   'monitors',
 ]);
@@ -164,9 +167,11 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     };
   });
   if (upstreams.length === 0) throw new ConfigError('config: at least one [[upstream]] is needed');
-  const prefetchReferences = doc['prefetch-references'] ?? true;
-  if (typeof prefetchReferences !== 'boolean')
-    throw new ConfigError('config: prefetch-references must be true or false');
+  const flag = (key: string) => {
+    const value = doc[key] ?? true;
+    if (typeof value !== 'boolean') throw new ConfigError(`config: ${key} must be true or false`);
+    return value;
+  };
   const monitors = doc.monitors ?? [];
   if (
     !Array.isArray(monitors) ||
@@ -186,7 +191,8 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     cacheTtlSeconds: int(doc, 'cache-ttl-seconds', 'config', 60, 86_400),
     negativeTtlSeconds: int(doc, 'negative-ttl-seconds', 'config', 10, 86_400),
     narCacheBytes: int(doc, 'nar-cache-mib', 'config', 256, 1 << 20) * (1 << 20),
-    prefetchReferences,
+    prefetchReferences: flag('prefetch-references'),
+    prefetchNars: flag('prefetch-nars'),
     upstreams: [...upstreams].sort((a, b) => a.priority - b.priority),
     monitors: monitors.map((m: string) => m.replace(/\/+$/, '')),
   };

@@ -24,6 +24,11 @@ export class NarCache {
     return this.maxBytes > 0 && size <= Math.floor(this.maxBytes / ENTRY_SHARE);
   }
 
+  /** Whether the NAR is held (without making it the most recently used). */
+  has(narHash: string): boolean {
+    return this.nars.has(narHash);
+  }
+
   get(narHash: string): Buffer | undefined {
     const nar = this.nars.get(narHash);
     if (nar !== undefined) {

@@ -30,10 +30,18 @@ interface CacheEntry {
   readonly reason: string;
   readonly expires: number;
   readonly count: () => void;
+  /** Where the NAR of a trusted answer comes from. */
+  readonly served?: ServedNar;
+  /** Set once its NAR was queued to be fetched ahead. */
+  ahead?: boolean;
 }
 
 /** Most answers kept in memory (oldest dropped first). */
 const MAX_CACHED = 100_000;
+/** NARs fetched ahead at the same time, and most waiting their turn. */
+const AHEAD_RUNNING = 8;
+const AHEAD_QUEUED = 1000;
+
 /** Prefetching stops while this many paths are being resolved. */
 const MAX_PREFETCHING = 5000;
 
@@ -147,6 +155,7 @@ export function createProxyHandler(options: {
       reason: r.reason,
       expires: Date.now() + 1000 * (trusted ? config.cacheTtlSeconds : config.negativeTtlSeconds),
       count: countVerdict(verdict),
+      ...(r.served === undefined ? {} : { served: r.served }),
     };
     if (prefetched && !trusted) return entry;
     answers.delete(hashPart);
@@ -177,6 +186,51 @@ export function createProxyHandler(options: {
     state.countRequest(hashPart, entry.verdict);
     res.writeHead(entry.status, entry.headers);
     res.end(req.method === 'HEAD' ? undefined : entry.body);
+    if (entry.served !== undefined && entry.ahead !== true) {
+      entry.ahead = true;
+      fetchAhead(hashPart, entry.served);
+    }
+  }
+
+  // Nix downloads a NAR right after reading its narinfo. A small NAR is fetched and checked
+  // as the narinfo goes out, so it waits in memory when Nix asks; a wrong one is caught then.
+  const aheadQueue: { hashPart: string; served: ServedNar }[] = [];
+  const aheadRunning = new Map<string, Promise<void>>();
+
+  function fetchAhead(hashPart: string, served: ServedNar) {
+    if (!config.prefetchNars || served.narSize > WHOLE_NAR_BYTES) return;
+    if (!narCache.accepts(served.narSize) || aheadQueue.length >= AHEAD_QUEUED) return;
+    aheadQueue.push({ hashPart, served });
+    startAhead();
+  }
+
+  function startAhead() {
+    while (aheadRunning.size < AHEAD_RUNNING) {
+      const next = aheadQueue.shift();
+      if (next === undefined) return;
+      const { hashPart, served } = next;
+      const upstream = resolver.upstreams.find((u) => u.url === served.upstream);
+      if (upstream === undefined || aheadRunning.has(served.narHash)) continue;
+      if (narCache.has(served.narHash)) continue;
+      const done = fetchWholeNar(served, upstream)
+        .then((outcome) => {
+          if (outcome.kind === 'ok') {
+            narCache.put(served.narHash, outcome.nar);
+            nars.inc({ outcome: 'prefetched' });
+          } else if (outcome.kind === 'mismatch') {
+            nars.inc({ outcome: 'mismatch' });
+            caught(hashPart, upstream.url, outcome.reason, 'caught ahead');
+          } else {
+            // Asked for later, it is fetched again (and the failure reported then).
+            logger.debug('NAR fetch ahead failed', { hashPart, reason: outcome.reason });
+          }
+        })
+        .finally(() => {
+          aheadRunning.delete(served.narHash);
+          startAhead();
+        });
+      aheadRunning.set(served.narHash, done);
+    }
   }
 
   /** The kept answer for a path, if still fresh. */
@@ -227,6 +281,15 @@ export function createProxyHandler(options: {
       served = (await resolveOnce(hashPart)).resolution.served;
     }
     if (served?.narHash !== wanted) throw new HttpError(404, 'no trusted NAR with this hash');
+    const ahead = aheadRunning.get(wanted);
+    if (ahead !== undefined) {
+      await ahead;
+      // Caught ahead with a wrong NAR, its upstream is out for this path: decide again.
+      if (state.served(hashPart)?.narHash !== wanted)
+        served = (await resolveOnce(hashPart)).resolution.served;
+      if (served?.narHash !== wanted)
+        throw new HttpError(404, 'no upstream cache has the agreed NAR');
+    }
     const cached = narCache.get(wanted);
     if (cached !== undefined) {
       sendNar(req, res, cached, 'cached');

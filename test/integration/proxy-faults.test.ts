@@ -66,6 +66,9 @@ describe('accord proxy against hostile logs and upstreams', () => {
   // large (over 64 KiB, streamed). Logs 1 and 2 claim them.
   const corruptible = Array.from({ length: 8 }, (_, i) => pathWithNar(40 + i, i < 4 ? 0 : 70_000));
   const big = pathWithNar(48, 70_000); // a large NAR served honestly
+  // For the proxy that fetches NARs ahead: honest small, wrong small, large.
+  const aheadPaths = [pathWithNar(50), pathWithNar(51), pathWithNar(52, 70_000)];
+  const extra = [...corruptible, big, ...aheadPaths];
   const narinfo = (p: (typeof paths)[number]) =>
     formatNarInfo({
       storePath: parseStorePath(p.claim.storePath),
@@ -87,8 +90,8 @@ describe('accord proxy against hostile logs and upstreams', () => {
     shadow = await startTestLog({ origin: 'f3.example/log', seed });
     gate = await gateway(() => logs[2]?.url ?? '');
     // Log 1 claims every path; log 2 only the first 10 ("agreed"); log 3 all but those.
-    await logs[0]?.submit([...paths, ...corruptible, big].map((p) => p.claim));
-    await logs[1]?.submit([...paths.slice(0, 10), ...corruptible, big].map((p) => p.claim));
+    await logs[0]?.submit([...paths, ...extra].map((p) => p.claim));
+    await logs[1]?.submit([...paths.slice(0, 10), ...extra].map((p) => p.claim));
     await logs[2]?.submit(paths.slice(10).map((p) => p.claim));
     // The shadow log has as many entries as log 3, in another order: a fork of equal size.
     await shadow.submit(
@@ -109,7 +112,7 @@ describe('accord proxy against hostile logs and upstreams', () => {
         res.writeHead(special.status).end(special.body);
         return;
       }
-      const p = [...paths, ...corruptible, big].find(
+      const p = [...paths, ...extra].find(
         (x) => path === `/${x.hashPart}.narinfo` || path === `/nar/${x.hashPart}.nar`,
       );
       if (p === undefined) res.writeHead(404).end();
@@ -145,7 +148,7 @@ describe('accord proxy against hostile logs and upstreams', () => {
     );
     writeFileSync(
       join(dir, 'proxy.toml'),
-      `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "proxy.db"\nlog-timeout-ms = 800\nnarinfo-deadline-ms = 2000\nupstream-timeout-ms = 800\ncache-ttl-seconds = 0\nnegative-ttl-seconds = 0\n[[upstream]]\nurl = "${cache.url}"\n`,
+      `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "proxy.db"\nlog-timeout-ms = 800\nnarinfo-deadline-ms = 2000\nupstream-timeout-ms = 800\ncache-ttl-seconds = 0\nnegative-ttl-seconds = 0\nprefetch-nars = false\n[[upstream]]\nurl = "${cache.url}"\n`,
     );
     const logger = createLogger({ level: 'debug', write: (line) => logLines.push(line) });
     proxy = await startProxy(loadProxyConfig(join(dir, 'proxy.toml')), logger, '127.0.0.1:0');
@@ -328,6 +331,62 @@ describe('accord proxy against hostile logs and upstreams', () => {
   });
 
   // Paths 0–9 are claimed by logs 1 and 2 (trusted); the upstream misbehaves.
+  test('a small NAR is fetched ahead with its narinfo; a wrong one is caught then, never sent', async () => {
+    writeFileSync(
+      join(dir, 'ahead.toml'),
+      `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "ahead.db"\n[[upstream]]\nurl = "${cache.url}"\n`,
+    );
+    const ahead = await startProxy(
+      loadProxyConfig(join(dir, 'ahead.toml')),
+      createLogger({ level: 'debug', write: (line) => logLines.push(line) }),
+      '127.0.0.1:0',
+    );
+    const [honest, wrong, large] = aheadPaths as [
+      (typeof paths)[number],
+      (typeof paths)[number],
+      (typeof paths)[number],
+    ];
+    const seen: string[] = [];
+    cache.set((path) => {
+      seen.push(path);
+      return path === `/nar/${wrong.hashPart}.nar`
+        ? { status: 200, body: Buffer.alloc(wrong.nar.length, 7) }
+        : undefined;
+    });
+    try {
+      const urls: string[] = [];
+      for (const p of aheadPaths) {
+        const info = await (await fetch(`${ahead.url}/${p.hashPart}.narinfo`)).text();
+        urls.push(/URL: (\S+)/.exec(info)?.[1] ?? '');
+      }
+      let metrics = '';
+      for (let i = 0; i < 100 && !/outcome="mismatch"\} 1\n/.test(metrics); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        metrics = await (await fetch(`${ahead.url}/metrics`)).text();
+      }
+      expect(metrics).toMatch(/accord_proxy_nar_total\{outcome="prefetched"\} 1\n/);
+      expect(metrics).toMatch(/accord_proxy_nar_total\{outcome="mismatch"\} 1\n/);
+      const narRequests = (p: (typeof paths)[number]) =>
+        seen.filter((x) => x === `/nar/${p.hashPart}.nar`).length;
+      // Before Nix asks: the small NARs were fetched, the large one was not.
+      expect([narRequests(honest), narRequests(wrong), narRequests(large)]).toEqual([1, 1, 0]);
+      const honestNar = await fetch(`${ahead.url}/${urls[0] ?? ''}`);
+      expect(Buffer.from(await honestNar.arrayBuffer()).equals(honest.nar)).toBe(true);
+      expect(narRequests(honest)).toBe(1);
+      // The only upstream is out for the wrong one: 404, and its bytes are never sent.
+      const wrongNar = await fetch(`${ahead.url}/${urls[1] ?? ''}`);
+      expect(wrongNar.status).toBe(404);
+      expect(logLines.some((l) => l.includes('upstream NAR does not match: caught ahead'))).toBe(
+        true,
+      );
+      const largeNar = await fetch(`${ahead.url}/${urls[2] ?? ''}`);
+      expect(Buffer.from(await largeNar.arrayBuffer()).equals(large.nar)).toBe(true);
+    } finally {
+      cache.set(() => undefined);
+      await ahead.close();
+    }
+  });
+
   const corruptions: [string, (nar: Buffer) => Buffer][] = [
     ['bytes that are not a NAR', (nar) => Buffer.alloc(nar.length, 7)],
     [
