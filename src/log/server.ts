@@ -32,7 +32,7 @@ import {
   formatTlogProof,
   hashLeaf,
   parseTilePath,
-  proveInclusion,
+  proveInclusions,
   tileHashReader,
 } from '../tlog/index.js';
 import type { Submitters } from './auth.js';
@@ -163,20 +163,27 @@ export function createLogHandler(options: LogServerOptions) {
     send(req, res, 200, bundle, { type: BINARY, cacheControl: IMMUTABLE, gzip: true });
   }
 
-  /** Every entry for `hashPart`, each with a tlog-proof against checkpoint `cp` when sequenced. */
+  /**
+   * Every entry for each of `hashParts`, each with a tlog-proof against checkpoint `cp` when
+   * sequenced. All the proofs read their hashes in one batch, each hash once.
+   */
   async function entriesFor(
-    hashPart: string,
+    hashParts: readonly string[],
     treeSize: number,
     cp: string | undefined,
     reader: ReturnType<typeof readTiles>,
-  ): Promise<LookupEntry[]> {
-    const found = await storage.lookup(hashPart);
-    return Promise.all(
-      found.map(async ({ index, data }) => {
+  ): Promise<LookupEntry[][]> {
+    const found = await Promise.all(hashParts.map((h) => storage.lookup(h)));
+    const sequenced =
+      cp === undefined ? [] : found.flat().flatMap((e) => (e.index < treeSize ? [e.index] : []));
+    const proofs = await proveInclusions(sequenced, treeSize, reader);
+    const proofOf = new Map(sequenced.map((index, i) => [index, proofs[i]] as const));
+    return found.map((entries) =>
+      entries.map(({ index, data }) => {
         const entry = Buffer.from(data).toString('utf8');
         const claim = claimToJson(parseEntry(entry, storeDir));
-        if (index >= treeSize || cp === undefined) return { index, claim, entry };
-        const inclusionProof = await proveInclusion(index, treeSize, reader);
+        const inclusionProof = proofOf.get(index);
+        if (inclusionProof === undefined || cp === undefined) return { index, claim, entry };
         return {
           index,
           claim,
@@ -196,7 +203,7 @@ export function createLogHandler(options: LogServerOptions) {
   async function lookup(req: IncomingMessage, res: ServerResponse, hashPart: string) {
     if (!isHashPart(hashPart)) throw new HttpError(400, 'not a store path hash part');
     const { treeSize, checkpoint: cp } = await storage.state();
-    const entries = await entriesFor(hashPart, treeSize, cp, readTiles(treeSize));
+    const [entries = []] = await entriesFor([hashPart], treeSize, cp, readTiles(treeSize));
     sendLookup(req, res, JSON.stringify({ hashPart, treeSize, checkpoint: cp ?? null, entries }));
   }
 
@@ -237,8 +244,7 @@ export function createLogHandler(options: LogServerOptions) {
     }
     const unique = [...new Set(hashParts as string[])];
     const { treeSize, checkpoint: cp } = await storage.state();
-    const reader = readTiles(treeSize);
-    const found = await Promise.all(unique.map((h) => entriesFor(h, treeSize, cp, reader)));
+    const found = await entriesFor(unique, treeSize, cp, readTiles(treeSize));
     const paths = Object.fromEntries(unique.map((h, i) => [h, found[i] ?? []]));
     sendLookup(req, res, JSON.stringify({ treeSize, checkpoint: cp ?? null, paths }));
   }

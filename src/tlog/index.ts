@@ -14,6 +14,7 @@ export {
   planTreeHash,
   rangeNodes,
   runPlan,
+  runPlans,
   subtreeHash,
   treeHash,
 } from './tree.js';
@@ -22,6 +23,7 @@ export {
   planInclusionProof,
   proveConsistency,
   proveInclusion,
+  proveInclusions,
   rootFromInclusionProof,
   verifyConsistency,
   verifyInclusion,

@@ -14,6 +14,7 @@ import {
   planInclusionProof,
   proveConsistency,
   proveInclusion,
+  proveInclusions,
   verifyConsistency,
   verifyInclusion,
 } from './proof.js';
@@ -132,6 +133,25 @@ describe('exhaustive small trees', () => {
 
   test('treeHash() matches the RFC 6962 definition for every size 1..128', async () => {
     for (let n = 1; n <= MAX; n++) expect(await treeHash(n, tree)).toEqual(roots[n]);
+  });
+
+  test('proveInclusions() gives each proof of proveInclusion(), reading each hash once', async () => {
+    for (const n of [1, 2, 37, 100, 128]) {
+      const leaves = [0, n - 1, Math.floor(n / 2), 3 % n, 0].filter((m) => m < n);
+      const reads: string[][] = [];
+      const counting = {
+        readHashes: (nodes: readonly { level: number; index: number }[]) => {
+          reads.push(nodes.map((x) => `${x.level}/${x.index}`));
+          return tree.readHashes(nodes);
+        },
+      };
+      const proofs = await proveInclusions(leaves, n, counting);
+      for (const [i, m] of leaves.entries())
+        expect(proofs[i]).toEqual(await proveInclusion(m, n, tree));
+      expect(reads.length).toBe(n === 1 ? 0 : 1);
+      const read = reads.flat();
+      expect(new Set(read).size).toBe(read.length);
+    }
   });
 
   test('every inclusion proof equals PATH(), verifies, and fails with any hash bit flipped', async () => {

@@ -12,6 +12,7 @@ import {
   floorPowerOfTwo,
   planRanges,
   runPlan,
+  runPlans,
 } from './tree.js';
 
 /** The largest power of two strictly below `n` (n ≥ 2): where RFC 6962 splits a tree. */
@@ -49,6 +50,18 @@ export function proveInclusion(
   reader: HashReader,
 ): Promise<Uint8Array[]> {
   return runPlan(planInclusionProof(leafIndex, treeSize), reader);
+}
+
+/** {@link proveInclusion} for many leaves, reading every stored hash they need once. */
+export function proveInclusions(
+  leafIndexes: readonly number[],
+  treeSize: number,
+  reader: HashReader,
+): Promise<Uint8Array[][]> {
+  return runPlans(
+    leafIndexes.map((i) => planInclusionProof(i, treeSize)),
+    reader,
+  );
 }
 
 /**

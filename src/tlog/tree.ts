@@ -39,6 +39,34 @@ export async function runPlan<T>(plan: HashPlan<T>, reader: HashReader): Promise
   return plan.finish(hashes);
 }
 
+/**
+ * Runs several plans with one batched read of the nodes they need, each node read once (proofs
+ * for many leaves share most of their upper nodes).
+ */
+export async function runPlans<T>(plans: readonly HashPlan<T>[], reader: HashReader): Promise<T[]> {
+  const slot = new Map<string, number>();
+  const nodes: TreeNode[] = [];
+  const slots = plans.map((plan) =>
+    plan.nodes.map((node) => {
+      const key = `${node.level}/${node.index}`;
+      let at = slot.get(key);
+      if (at === undefined) {
+        at = nodes.length;
+        slot.set(key, at);
+        nodes.push(node);
+      }
+      return at;
+    }),
+  );
+  const hashes = nodes.length === 0 ? [] : await reader.readHashes(nodes);
+  if (hashes.length !== nodes.length) {
+    throw new Error(`bug: hash reader returned ${hashes.length} hashes for ${nodes.length}`);
+  }
+  return plans.map((plan, i) =>
+    plan.finish((slots[i] ?? []).map((at) => hashes[at] as Uint8Array)),
+  );
+}
+
 /** The largest power of two `≤ n` (n ≥ 1) and its exponent; exact for every safe integer. */
 export function floorPowerOfTwo(n: number): { power: number; exponent: number } {
   let power = 1;
