@@ -302,7 +302,7 @@ async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
     const leaves = Array.from(
       { length: 199 },
       (_, i) =>
-        `l${i} = derivation { name = "${name}-leaf-${i}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/mkdir $out; echo leaf ${i} ${tag} > $out/data" ]; };`,
+        `l${i} = derivation { name = "${name}-leaf-${i}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/mkdir $out; echo ${name} leaf ${i} ${tag} > $out/data" ]; };`,
     );
     const refs = Array.from({ length: 199 }, (_, i) => `\${l${i}}`).join(' ');
     const expr = `let\n${leaves.join('\n')}\nin derivation { name = "${name}-top"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "/bin/mkdir $out; echo ${refs} > $out/refs" ]; }\n`;

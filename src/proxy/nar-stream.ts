@@ -17,10 +17,7 @@ export type NarOutcome =
   | { readonly kind: 'mismatch'; readonly reason: string }
   | { readonly kind: 'failed'; readonly reason: string; readonly started: boolean };
 
-/**
- * NARs up to this size are fetched whole, not streamed: small enough to come within an
- * upstream's timeout on a slow link (64 KiB in 3 s is 22 KB/s).
- */
+/** NARs up to this size are fetched whole and checked before a byte is sent, not streamed. */
 export const WHOLE_NAR_BYTES = 64 << 10;
 
 /** How fetching a whole NAR ended: the checked bytes, or why there are none. */
@@ -38,7 +35,7 @@ export async function fetchWholeNar(
   served: ServedNar,
   upstream: Upstream,
 ): Promise<WholeNarOutcome> {
-  let body: Buffer;
+  let body: Uint8Array[];
   try {
     // Compressed data can be a little larger than what it holds, never this much.
     body = await upstream.fetchWhole(served.narUrl, 2 * served.narSize + 65_536);
@@ -46,13 +43,17 @@ export async function fetchWholeNar(
     return { kind: 'failed', reason: (error as Error).message };
   }
   try {
-    const parts: Buffer[] = [];
+    // The NAR gets its own exact-size memory: views into decoder or pool buffers would keep
+    // those alive in the cache, which counts only the NAR's length.
+    const nar = Buffer.allocUnsafeSlow(served.narSize);
     const hasher = new NarHasher();
-    for await (const chunk of decompress(served.compression, [body], {
+    let at = 0;
+    for await (const chunk of decompress(served.compression, body, {
       maxOutput: served.narSize,
     })) {
       hasher.update(chunk);
-      parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      if (at + chunk.length <= nar.length) nar.set(chunk, at);
+      at += chunk.length;
     }
     const { narHash, narSize } = hasher.digest();
     if (formatHash(narHash) !== served.narHash || narSize !== served.narSize) {
@@ -61,7 +62,7 @@ export async function fetchWholeNar(
         reason: `NAR has ${formatHash(narHash)} (${narSize} bytes), expected ${served.narHash} (${served.narSize})`,
       };
     }
-    return { kind: 'ok', nar: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts) };
+    return { kind: 'ok', nar };
   } catch (error) {
     // Not valid compressed data, too large, or not a NAR: the upstream's fault.
     const reason = error instanceof Error ? error.message : String(error);

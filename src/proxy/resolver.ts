@@ -120,7 +120,8 @@ export class Resolver {
     const wanted = parseHash(agreed.narHash);
     const refs = [...agreed.references].sort().join(' ');
     for (const { upstream, info } of found) {
-      if (info === undefined) continue;
+      // Checked again here: one may have been caught with a wrong NAR while this ran.
+      if (info === undefined || this.state.isBadUpstream(upstream.url, hashPart)) continue;
       if (!hashesEqual(info.narHash, wanted) || info.narSize !== agreed.narSize) {
         this.logger.warn('upstream has a different NAR than the builders agree on', {
           upstream: upstream.url,

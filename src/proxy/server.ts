@@ -15,7 +15,7 @@ import {
 } from '../server/index.js';
 import type { ProxyConfig } from './config.js';
 import { NarCache } from './nar-cache.js';
-import { WHOLE_NAR_BYTES, fetchWholeNar, streamNar } from './nar-stream.js';
+import { WHOLE_NAR_BYTES, type WholeNarOutcome, fetchWholeNar, streamNar } from './nar-stream.js';
 import { MAX_BATCH } from './log-client.js';
 import type { Resolution, Resolver } from './resolver.js';
 import type { ProxyState, ServedNar } from './state.js';
@@ -45,6 +45,10 @@ const AHEAD_QUEUED = 1000;
 /** Prefetching stops while this many paths are being resolved. */
 const MAX_PREFETCHING = 5000;
 
+/**
+ * The proxy's request handler; its `drain()` stops fetching NARs ahead and waits for the
+ * fetches under way, before the state closes.
+ */
 export function createProxyHandler(options: {
   readonly config: ProxyConfig;
   readonly resolver: Resolver;
@@ -186,51 +190,89 @@ export function createProxyHandler(options: {
     state.countRequest(hashPart, entry.verdict);
     res.writeHead(entry.status, entry.headers);
     res.end(req.method === 'HEAD' ? undefined : entry.body);
-    if (entry.served !== undefined && entry.ahead !== true) {
+    if (req.method === 'GET' && entry.served !== undefined && entry.ahead !== true) {
       entry.ahead = true;
       fetchAhead(hashPart, entry.served);
     }
   }
 
+  // Whole fetches of small NARs under way, by path and upstream URL: a request and a fetch
+  // ahead of the same NAR share one download, whose outcome is dealt with once, here.
+  const wholeFetches = new Map<string, Promise<WholeNarOutcome>>();
+
+  function fetchWhole(
+    hashPart: string,
+    served: ServedNar,
+    upstream: Upstream,
+    ahead: boolean,
+  ): Promise<WholeNarOutcome> {
+    const key = `${hashPart} ${served.narUrl}`;
+    const running = wholeFetches.get(key);
+    if (running !== undefined) return running;
+    const done = fetchWholeNar(served, upstream)
+      .then((outcome) => {
+        if (outcome.kind === 'ok') {
+          narCache.put(served.narHash, outcome.nar);
+          if (ahead) nars.inc({ outcome: 'prefetched' });
+        } else if (outcome.kind === 'mismatch') {
+          nars.inc({ outcome: 'mismatch' });
+          caught(hashPart, upstream.url, outcome.reason, ahead ? 'caught ahead' : 'next cache');
+        } else if (ahead) {
+          // Asked for later, it is fetched again (and a failure reported then).
+          logger.debug('NAR fetch ahead failed', { hashPart, reason: outcome.reason });
+        }
+        return outcome;
+      })
+      .catch((error: unknown): WholeNarOutcome => {
+        // Recording a wrong NAR failed (the state is closing): nothing is sent of it anyway.
+        logger.error('NAR check failed', { hashPart, error });
+        return { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
+      })
+      .finally(() => {
+        wholeFetches.delete(key);
+      });
+    wholeFetches.set(key, done);
+    return done;
+  }
+
   // Nix downloads a NAR right after reading its narinfo. A small NAR is fetched and checked
   // as the narinfo goes out, so it waits in memory when Nix asks; a wrong one is caught then.
   const aheadQueue: { hashPart: string; served: ServedNar }[] = [];
-  const aheadRunning = new Map<string, Promise<void>>();
+  let aheadRunning = 0;
+  let closing = false;
 
   function fetchAhead(hashPart: string, served: ServedNar) {
-    if (!config.prefetchNars || served.narSize > WHOLE_NAR_BYTES) return;
+    if (closing || !config.prefetchNars || served.narSize > WHOLE_NAR_BYTES) return;
     if (!narCache.accepts(served.narSize) || aheadQueue.length >= AHEAD_QUEUED) return;
     aheadQueue.push({ hashPart, served });
     startAhead();
   }
 
   function startAhead() {
-    while (aheadRunning.size < AHEAD_RUNNING) {
+    while (!closing && aheadRunning < AHEAD_RUNNING) {
       const next = aheadQueue.shift();
       if (next === undefined) return;
       const { hashPart, served } = next;
+      // Not a NAR already here or on its way, nor one whose path was decided again since.
+      if (narCache.has(served.narHash) || wholeFetches.has(`${hashPart} ${served.narUrl}`))
+        continue;
+      const now = state.served(hashPart);
+      if (now?.narUrl !== served.narUrl || now.upstream !== served.upstream) continue;
       const upstream = resolver.upstreams.find((u) => u.url === served.upstream);
-      if (upstream === undefined || aheadRunning.has(served.narHash)) continue;
-      if (narCache.has(served.narHash)) continue;
-      const done = fetchWholeNar(served, upstream)
-        .then((outcome) => {
-          if (outcome.kind === 'ok') {
-            narCache.put(served.narHash, outcome.nar);
-            nars.inc({ outcome: 'prefetched' });
-          } else if (outcome.kind === 'mismatch') {
-            nars.inc({ outcome: 'mismatch' });
-            caught(hashPart, upstream.url, outcome.reason, 'caught ahead');
-          } else {
-            // Asked for later, it is fetched again (and the failure reported then).
-            logger.debug('NAR fetch ahead failed', { hashPart, reason: outcome.reason });
-          }
-        })
-        .finally(() => {
-          aheadRunning.delete(served.narHash);
-          startAhead();
-        });
-      aheadRunning.set(served.narHash, done);
+      if (upstream === undefined) continue;
+      aheadRunning++;
+      void fetchWhole(hashPart, served, upstream, true).then(() => {
+        aheadRunning--;
+        startAhead();
+      });
     }
+  }
+
+  /** Stops fetching ahead and waits for the fetches under way (before the state closes). */
+  async function drain(): Promise<void> {
+    closing = true;
+    aheadQueue.length = 0;
+    await Promise.all(wholeFetches.values());
   }
 
   /** The kept answer for a path, if still fresh. */
@@ -261,8 +303,11 @@ export function createProxyHandler(options: {
   function caught(hashPart: string, upstream: string, reason: string, what: string) {
     logger.error(`upstream NAR does not match: ${what}`, { hashPart, upstream, reason });
     state.markBadUpstream(upstream, hashPart, reason);
-    state.forgetServed(hashPart);
-    answers.delete(hashPart);
+    // The answer that sends Nix there goes (not one decided since, with another upstream).
+    if (state.served(hashPart)?.upstream === upstream) {
+      state.forgetServed(hashPart);
+      answers.delete(hashPart);
+    }
   }
 
   /** The upstream of a served NAR, or 404 when it is no longer configured. */
@@ -281,15 +326,6 @@ export function createProxyHandler(options: {
       served = (await resolveOnce(hashPart)).resolution.served;
     }
     if (served?.narHash !== wanted) throw new HttpError(404, 'no trusted NAR with this hash');
-    const ahead = aheadRunning.get(wanted);
-    if (ahead !== undefined) {
-      await ahead;
-      // Caught ahead with a wrong NAR, its upstream is out for this path: decide again.
-      if (state.served(hashPart)?.narHash !== wanted)
-        served = (await resolveOnce(hashPart)).resolution.served;
-      if (served?.narHash !== wanted)
-        throw new HttpError(404, 'no upstream cache has the agreed NAR');
-    }
     const cached = narCache.get(wanted);
     if (cached !== undefined) {
       sendNar(req, res, cached, 'cached');
@@ -300,14 +336,13 @@ export function createProxyHandler(options: {
       // the next one that has the agreed NAR, within this same request.
       for (let tries = 0; tries < resolver.upstreams.length; tries++) {
         const upstream = upstreamOf(served);
-        const outcome = await fetchWholeNar(served, upstream);
+        const outcome = await fetchWhole(hashPart, served, upstream, false);
         if (outcome.kind === 'ok') {
-          narCache.put(wanted, outcome.nar);
           sendNar(req, res, outcome.nar, 'ok');
           return;
         }
-        nars.inc({ outcome: outcome.kind });
         if (outcome.kind === 'failed') {
+          nars.inc({ outcome: 'failed' });
           logger.warn('NAR download failed', {
             hashPart,
             upstream: upstream.url,
@@ -315,9 +350,9 @@ export function createProxyHandler(options: {
           });
           throw new HttpError(404, `NAR not available: ${outcome.reason}`);
         }
-        caught(hashPart, upstream.url, outcome.reason, 'another upstream is tried');
+        // A wrong NAR (its upstream is now out for this path): decide again.
         served = (await resolveOnce(hashPart)).resolution.served;
-        if (served?.narHash !== wanted) break;
+        if (served?.narHash !== wanted || state.isBadUpstream(served.upstream, hashPart)) break;
       }
       throw new HttpError(404, 'no upstream cache has the agreed NAR');
     }
@@ -397,7 +432,7 @@ export function createProxyHandler(options: {
   }
 
   const NARINFO = /^\/([0-9a-df-np-sv-z]{32})\.narinfo$/;
-  return (req: IncomingMessage, res: ServerResponse): void => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     // Warm narinfo answers are written at once, without the general routing.
     const hit = req.method === 'GET' ? NARINFO.exec(req.url ?? '') : null;
     const entry = hit === null ? undefined : cached(hit[1] ?? '');
@@ -417,4 +452,5 @@ export function createProxyHandler(options: {
       );
     });
   };
+  return Object.assign(handle, { drain });
 }

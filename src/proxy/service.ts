@@ -66,6 +66,7 @@ export async function startProxy(
     async close() {
       clearInterval(flush);
       await close(server);
+      await handler.drain();
       await gossip.drain();
       state.close();
     },

@@ -81,9 +81,19 @@ export class Upstream {
     return new URL(info.url, `${this.url}/`).toString();
   }
 
-  /** Fetches a (compressed) NAR whole, at most `maxBytes`, within the cache's timeout. */
-  fetchWhole(url: string, maxBytes: number): Promise<Buffer> {
-    return fetchBytes(url, this.config.timeoutMs, maxBytes);
+  /**
+   * Fetches a (compressed) NAR whole, at most `maxBytes`. Like a stream, it fails when no data
+   * comes for the cache's timeout, not after a fixed time: a slow link still gets it.
+   */
+  async fetchWhole(url: string, maxBytes: number): Promise<Uint8Array[]> {
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of download(url, this.config.timeoutMs)) {
+      size += chunk.length;
+      if (size > maxBytes) throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
+      parts.push(chunk);
+    }
+    return parts;
   }
 
   /**

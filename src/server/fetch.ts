@@ -260,13 +260,14 @@ async function readResponse(
 export async function* download(
   url: string,
   idleMs: number,
-  signal: AbortSignal,
+  signal?: AbortSignal,
 ): AsyncGenerator<Uint8Array> {
+  const stop = signal === undefined ? {} : { signal };
   if (url.startsWith('file://')) {
-    yield* createReadStream(fileURLToPath(url), { signal, highWaterMark: 1 << 20 });
+    yield* createReadStream(fileURLToPath(url), { ...stop, highWaterMark: 1 << 20 });
     return;
   }
-  const res = await request(url, idleMs, { signal });
+  const res = await request(url, idleMs, stop);
   try {
     yield* body(res);
   } finally {

@@ -68,7 +68,8 @@ describe('accord proxy against hostile logs and upstreams', () => {
   const big = pathWithNar(48, 70_000); // a large NAR served honestly
   // For the proxy that fetches NARs ahead: honest small, wrong small, large.
   const aheadPaths = [pathWithNar(50), pathWithNar(51), pathWithNar(52, 70_000)];
-  const extra = [...corruptible, big, ...aheadPaths];
+  const twoCaches = pathWithNar(53); // the preferred cache serves a wrong NAR, the other the right one
+  const extra = [...corruptible, big, ...aheadPaths, twoCaches];
   const narinfo = (p: (typeof paths)[number]) =>
     formatNarInfo({
       storePath: parseStorePath(p.claim.storePath),
@@ -360,7 +361,9 @@ describe('accord proxy against hostile logs and upstreams', () => {
         urls.push(/URL: (\S+)/.exec(info)?.[1] ?? '');
       }
       let metrics = '';
-      for (let i = 0; i < 100 && !/outcome="mismatch"\} 1\n/.test(metrics); i++) {
+      const settled = (m: string) =>
+        /outcome="mismatch"\} 1\n/.test(m) && /outcome="prefetched"\} 1\n/.test(m);
+      for (let i = 0; i < 100 && !settled(metrics); i++) {
         await new Promise((r) => setTimeout(r, 20));
         metrics = await (await fetch(`${ahead.url}/metrics`)).text();
       }
@@ -384,6 +387,50 @@ describe('accord proxy against hostile logs and upstreams', () => {
     } finally {
       cache.set(() => undefined);
       await ahead.close();
+    }
+  });
+
+  test("a wrong small NAR from the preferred cache: the same request gets the next cache's copy", async () => {
+    // A second, honest cache with the same narinfo and NAR for this path.
+    const honestRequests: string[] = [];
+    const honestCache = createServer((req, res) => {
+      honestRequests.push(req.url ?? '');
+      if (req.url === `/${twoCaches.hashPart}.narinfo`) res.writeHead(200).end(narinfo(twoCaches));
+      else if (req.url === `/nar/${twoCaches.hashPart}.nar`) res.writeHead(200).end(twoCaches.nar);
+      else res.writeHead(404).end();
+    });
+    const honestUrl = await listen(honestCache, '127.0.0.1', 0);
+    writeFileSync(
+      join(dir, 'two.toml'),
+      `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "two.db"\nprefetch-nars = false\n` +
+        `[[upstream]]\nurl = "${cache.url}"\npriority = 10\n[[upstream]]\nurl = "${honestUrl}"\npriority = 20\n`,
+    );
+    const two = await startProxy(
+      loadProxyConfig(join(dir, 'two.toml')),
+      createLogger({ level: 'debug', write: (line) => logLines.push(line) }),
+      '127.0.0.1:0',
+    );
+    let wrongServed = 0;
+    cache.set((path) => {
+      if (path !== `/nar/${twoCaches.hashPart}.nar`) return undefined;
+      wrongServed++;
+      return { status: 200, body: Buffer.from(twoCaches.nar).fill(0x41, 60, 61) };
+    });
+    try {
+      const info = await (await fetch(`${two.url}/${twoCaches.hashPart}.narinfo`)).text();
+      const url = /URL: (\S+)/.exec(info)?.[1] ?? '';
+      const res = await fetch(`${two.url}/${url}`);
+      expect(res.status).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(twoCaches.nar)).toBe(true);
+      expect(wrongServed).toBe(1);
+      expect(honestRequests.filter((r) => r.startsWith('/nar/'))).toHaveLength(1);
+      const metrics = await (await fetch(`${two.url}/metrics`)).text();
+      expect(metrics).toMatch(/accord_proxy_nar_total\{outcome="mismatch"\} 1\n/);
+      expect(metrics).toMatch(/accord_proxy_nar_total\{outcome="ok"\} 1\n/);
+    } finally {
+      cache.set(() => undefined);
+      await two.close();
+      await close(honestCache);
     }
   });
 
