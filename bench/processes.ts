@@ -59,7 +59,16 @@ export function startAccord(args: readonly string[]): Promise<Running> {
 /** Serves `root` with nginx (Debian's) on a free port, as a static binary cache would be. */
 export async function startNginx(root: string, work: string): Promise<Running> {
   mkdirSync(join(work, 'nginx'), { recursive: true });
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // Below Linux's ephemeral range (32768–60999), so no outgoing connection holds the port;
+  // another process may still, so a port nginx cannot bind is replaced by another.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const started = await tryNginx(root, work, 20000 + Math.floor(Math.random() * 12000));
+    if (started !== undefined) return started;
+  }
+  throw new Error('nginx did not start');
+}
+
+async function tryNginx(root: string, work: string, port: number): Promise<Running | undefined> {
   const conf = join(work, 'nginx', 'nginx.conf');
   writeFileSync(
     conf,
@@ -87,7 +96,7 @@ http {
   );
   const child = spawn('nginx', ['-c', conf, '-p', join(work, 'nginx')], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 100 && child.exitCode === null; i++) {
     try {
       await fetch(`${url}/nix-cache-info`);
       return { url, child, stop: stopper(child) };
@@ -95,7 +104,8 @@ http {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  throw new Error('nginx did not start');
+  await stopper(child)();
+  return undefined;
 }
 
 /** True when a command exists on PATH (whatever its exit status for `args`). */
