@@ -256,7 +256,14 @@ export function createProxyHandler(options: {
       // Not a NAR already here or on its way, nor one whose path was decided again since.
       if (narCache.has(served.narHash) || wholeFetches.has(`${hashPart} ${served.narUrl}`))
         continue;
-      const now = state.served(hashPart);
+      let now: ServedNar | undefined;
+      try {
+        now = state.served(hashPart);
+      } catch (error) {
+        // Called from request handlers: a state that cannot be read stops only this.
+        logger.error('fetch ahead skipped', { hashPart, error });
+        continue;
+      }
       if (now?.narUrl !== served.narUrl || now.upstream !== served.upstream) continue;
       const upstream = resolver.upstreams.find((u) => u.url === served.upstream);
       if (upstream === undefined) continue;
