@@ -15,6 +15,13 @@ describe('fetchWholeNar()', () => {
     '/huge.nar': Buffer.alloc(2 * size + 70_000),
   };
   const server = createServer((req, res) => {
+    if (req.url === '/trickle.nar') {
+      // A byte every 50 ms: never idle long enough to time out, never done.
+      res.writeHead(200);
+      const timer = setInterval(() => res.write('x'), 50);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     const body = bodies[req.url ?? ''];
     if (body === undefined) res.writeHead(404).end();
     else res.writeHead(200).end(body);
@@ -28,7 +35,10 @@ describe('fetchWholeNar()', () => {
       silentLogger,
     );
   });
-  afterAll(() => close(server));
+  afterAll(() => {
+    server.closeAllConnections();
+    return close(server);
+  });
 
   const served = (path: string, compression = 'none') => ({
     upstream: url,
@@ -61,5 +71,12 @@ describe('fetchWholeNar()', () => {
       kind: 'failed',
       reason: expect.stringMatching(/larger than/) as unknown,
     });
+  });
+
+  test('a NAR that trickles in is given up at 8 KiB/s after the timeout', async () => {
+    // 1,000 bytes allowed: 2 s of timeout, then 1000 / 8192 s more.
+    await expect(upstream.fetchWhole(`${url}/trickle.nar`, 1000)).rejects.toThrow(
+      /not received within 2123 ms/,
+    );
   });
 });

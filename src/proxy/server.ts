@@ -60,7 +60,10 @@ export function createProxyHandler(options: {
   const answers = new Map<string, CacheEntry>();
   const inflight = new Map<string, Promise<Resolved>>();
   const narinfos = metrics.counter('accord_proxy_narinfo_total', 'narinfo answers by verdict');
-  const nars = metrics.counter('accord_proxy_nar_total', 'NAR responses by outcome');
+  const nars = metrics.counter(
+    'accord_proxy_nar_total',
+    'NARs by outcome: responses (ok, cached, failed, mismatch) and fetches ahead (prefetched)',
+  );
   const narBytes = metrics.counter('accord_proxy_nar_bytes_total', 'Verified NAR bytes served');
   const narCache = new NarCache(config.narCacheBytes);
   metrics.gauge(
@@ -196,9 +199,14 @@ export function createProxyHandler(options: {
     }
   }
 
-  // Whole fetches of small NARs under way, by path and upstream URL: a request and a fetch
-  // ahead of the same NAR share one download, whose outcome is dealt with once, here.
+  // Whole fetches of small NARs under way, by path and everything the answer says of its NAR:
+  // a request and a fetch ahead of the same NAR share one download, whose outcome is dealt
+  // with once, here.
   const wholeFetches = new Map<string, Promise<WholeNarOutcome>>();
+  const fetchKey = (hashPart: string, s: ServedNar) =>
+    `${hashPart} ${s.narHash} ${s.narSize} ${s.upstream} ${s.narUrl} ${s.compression}`;
+  const sameServed = (a: ServedNar | undefined, b: ServedNar) =>
+    a !== undefined && fetchKey('', a) === fetchKey('', b);
 
   function fetchWhole(
     hashPart: string,
@@ -206,7 +214,7 @@ export function createProxyHandler(options: {
     upstream: Upstream,
     ahead: boolean,
   ): Promise<WholeNarOutcome> {
-    const key = `${hashPart} ${served.narUrl}`;
+    const key = fetchKey(hashPart, served);
     const running = wholeFetches.get(key);
     if (running !== undefined) return running;
     const done = fetchWholeNar(served, upstream)
@@ -216,7 +224,7 @@ export function createProxyHandler(options: {
           if (ahead) nars.inc({ outcome: 'prefetched' });
         } else if (outcome.kind === 'mismatch') {
           nars.inc({ outcome: 'mismatch' });
-          caught(hashPart, upstream.url, outcome.reason, ahead ? 'caught ahead' : 'next cache');
+          caught(hashPart, served, outcome.reason, ahead ? 'caught ahead' : 'next cache');
         } else if (ahead) {
           // Asked for later, it is fetched again (and a failure reported then).
           logger.debug('NAR fetch ahead failed', { hashPart, reason: outcome.reason });
@@ -254,8 +262,7 @@ export function createProxyHandler(options: {
       if (next === undefined) return;
       const { hashPart, served } = next;
       // Not a NAR already here or on its way, nor one whose path was decided again since.
-      if (narCache.has(served.narHash) || wholeFetches.has(`${hashPart} ${served.narUrl}`))
-        continue;
+      if (narCache.has(served.narHash) || wholeFetches.has(fetchKey(hashPart, served))) continue;
       let now: ServedNar | undefined;
       try {
         now = state.served(hashPart);
@@ -264,14 +271,18 @@ export function createProxyHandler(options: {
         logger.error('fetch ahead skipped', { hashPart, error });
         continue;
       }
-      if (now?.narUrl !== served.narUrl || now.upstream !== served.upstream) continue;
+      if (!sameServed(now, served)) continue;
       const upstream = resolver.upstreams.find((u) => u.url === served.upstream);
       if (upstream === undefined) continue;
       aheadRunning++;
-      void fetchWhole(hashPart, served, upstream, true).then(() => {
-        aheadRunning--;
-        startAhead();
-      });
+      void fetchWhole(hashPart, served, upstream, true)
+        .then(() => {
+          aheadRunning--;
+          startAhead();
+        })
+        .catch((error: unknown) => {
+          logger.error('fetch ahead stopped', { error });
+        });
     }
   }
 
@@ -307,11 +318,12 @@ export function createProxyHandler(options: {
   }
 
   /** An upstream served something other than the agreed NAR: never use it for this path. */
-  function caught(hashPart: string, upstream: string, reason: string, what: string) {
+  function caught(hashPart: string, served: ServedNar, reason: string, what: string) {
+    const upstream = served.upstream;
     logger.error(`upstream NAR does not match: ${what}`, { hashPart, upstream, reason });
     state.markBadUpstream(upstream, hashPart, reason);
-    // The answer that sends Nix there goes (not one decided since, with another upstream).
-    if (state.served(hashPart)?.upstream === upstream) {
+    // The answer that sends Nix there goes (not one decided since, with another NAR source).
+    if (sameServed(state.served(hashPart), served)) {
       state.forgetServed(hashPart);
       answers.delete(hashPart);
     }
@@ -343,7 +355,11 @@ export function createProxyHandler(options: {
       // the next one that has the agreed NAR, within this same request.
       for (let tries = 0; tries < resolver.upstreams.length; tries++) {
         const upstream = upstreamOf(served);
-        const outcome = await fetchWhole(hashPart, served, upstream, false);
+        // A fetch ahead under way is joined; if it failed, this request tries once itself.
+        const joined = wholeFetches.has(fetchKey(hashPart, served));
+        let outcome = await fetchWhole(hashPart, served, upstream, false);
+        if (outcome.kind === 'failed' && joined)
+          outcome = await fetchWhole(hashPart, served, upstream, false);
         if (outcome.kind === 'ok') {
           sendNar(req, res, outcome.nar, 'ok');
           return;
@@ -379,7 +395,7 @@ export function createProxyHandler(options: {
       return;
     }
     if (outcome.kind === 'mismatch') {
-      caught(hashPart, upstream.url, outcome.reason, 'response cut');
+      caught(hashPart, served, outcome.reason, 'response cut');
       // Caught at the first bytes, before the response began: it is still a plain 404.
       if (!res.headersSent) throw new HttpError(404, 'the upstream NAR does not match');
       return;

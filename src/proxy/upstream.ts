@@ -83,15 +83,28 @@ export class Upstream {
 
   /**
    * Fetches a (compressed) NAR whole, at most `maxBytes`. Like a stream, it fails when no data
-   * comes for the cache's timeout, not after a fixed time: a slow link still gets it.
+   * comes for the cache's timeout; and it must come at 8 KiB/s at least, after the timeout
+   * (a slow link still gets it, a trickle does not hold a request for ever).
    */
   async fetchWhole(url: string, maxBytes: number): Promise<Uint8Array[]> {
+    const allowedMs = this.config.timeoutMs + Math.ceil((maxBytes / 8192) * 1000);
+    const stop = new AbortController();
+    const timer = setTimeout(() => {
+      stop.abort();
+    }, allowedMs);
     const parts: Uint8Array[] = [];
     let size = 0;
-    for await (const chunk of download(url, this.config.timeoutMs)) {
-      size += chunk.length;
-      if (size > maxBytes) throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
-      parts.push(chunk);
+    try {
+      for await (const chunk of download(url, this.config.timeoutMs, stop.signal)) {
+        size += chunk.length;
+        if (size > maxBytes) throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
+        parts.push(chunk);
+      }
+    } catch (error) {
+      if (stop.signal.aborted) throw new FetchError(`${url}: not received within ${allowedMs} ms`);
+      throw error;
+    } finally {
+      clearTimeout(timer);
     }
     return parts;
   }

@@ -158,6 +158,33 @@ describe('deadlines, limits and aborts', () => {
     }
   });
 
+  it('a gzip body that stalls or is cut halfway fails, by fetch or by download', async () => {
+    const half = gzipSync(Buffer.alloc(100_000, 'x')).subarray(0, 200);
+    const { url, server } = await serve({
+      '/stall': (res) => {
+        res.writeHead(200, { 'Content-Encoding': 'gzip' });
+        res.write(half); // and then nothing
+      },
+      '/cut': (res) => {
+        res.writeHead(200, { 'Content-Encoding': 'gzip' });
+        res.write(half);
+        setTimeout(() => res.destroy(), 20);
+      },
+    });
+    try {
+      const drain = async (path: string) => {
+        for await (const chunk of download(`${url}${path}`, 300)) expect(chunk).toBeDefined();
+      };
+      await expect(drain('/stall')).rejects.toThrow(FetchError);
+      await expect(drain('/cut')).rejects.toThrow(/download interrupted/);
+      await expect(fetchBytes(`${url}/stall`, 300, 1 << 20)).rejects.toThrow(/no answer/);
+      await expect(fetchBytes(`${url}/cut`, 5000, 1 << 20)).rejects.toThrow(/body interrupted/);
+    } finally {
+      server.closeAllConnections();
+      await close(server);
+    }
+  });
+
   it('a body without a length that grows past the limit is refused', async () => {
     const { url, server } = await serve({
       '/big': (res) => {

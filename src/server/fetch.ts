@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
+import { type Readable, pipeline } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 
@@ -118,9 +118,15 @@ interface Post {
   readonly type: string;
 }
 
-/** The body of a response, gunzipped when the server compressed it. */
-function body(res: IncomingMessage): AsyncIterable<Uint8Array> {
-  return res.headers['content-encoding'] === 'gzip' ? res.pipe(createGunzip()) : res;
+/**
+ * The body of a response, gunzipped when the server compressed it. A pipeline, not `pipe`: a
+ * response that fails or stops early must fail the gunzip too, or a reader would wait for ever.
+ */
+function body(res: IncomingMessage): Readable {
+  if (res.headers['content-encoding'] !== 'gzip') return res;
+  const gunzip = createGunzip();
+  pipeline(res, gunzip, () => undefined);
+  return gunzip;
 }
 
 /**
@@ -192,8 +198,7 @@ export async function postBytes(
  */
 function collect(res: IncomingMessage, url: string, maxBytes: number, decode: boolean) {
   return new Promise<Buffer>((resolve, reject) => {
-    const stream: Readable =
-      decode && res.headers['content-encoding'] === 'gzip' ? res.pipe(createGunzip()) : res;
+    const stream = decode ? body(res) : res;
     const chunks: Buffer[] = [];
     let size = 0;
     let ended = false;
@@ -270,6 +275,12 @@ export async function* download(
   const res = await request(url, idleMs, stop);
   try {
     yield* body(res);
+  } catch (cause) {
+    throw cause instanceof FetchError
+      ? cause
+      : new FetchError(`${url}: download interrupted (${(cause as Error).message})`, undefined, {
+          cause,
+        });
   } finally {
     res.destroy();
   }
