@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { NarHasher, decompress, formatHash } from '../nix/index.js';
+import { NarHasher, type NarSummary, decompress, formatHash } from '../nix/index.js';
 import type { ServedNar } from './state.js';
 import type { Upstream } from './upstream.js';
 
@@ -16,6 +16,31 @@ export type NarOutcome =
   | { readonly kind: 'ok'; readonly bytes: number; readonly nar?: Buffer }
   | { readonly kind: 'mismatch'; readonly reason: string }
   | { readonly kind: 'failed'; readonly reason: string; readonly started: boolean };
+
+/** Headers of every NAR response (its length added). */
+export const NAR_HEADERS = {
+  'Content-Type': 'application/x-nix-nar',
+  'Cache-Control': 'public, max-age=31536000, immutable',
+} as const;
+
+/** Why a NAR's hash and size are not the agreed ones, or undefined when they are. */
+function mismatch(summary: NarSummary, served: ServedNar): string | undefined {
+  const got = formatHash(summary.narHash);
+  if (got === served.narHash && summary.narSize === served.narSize) return undefined;
+  return `NAR has ${got} (${summary.narSize} bytes), expected ${served.narHash} (${served.narSize})`;
+}
+
+/**
+ * A failure while decompressing and checking: malformed or oversized data is the upstream's
+ * fault, like a hash mismatch; anything else (the download) a failure.
+ */
+function classify(error: unknown): { kind: 'mismatch' | 'failed'; reason: string } {
+  const reason = error instanceof Error ? error.message : String(error);
+  return {
+    kind: error instanceof Error && error.name === 'NixError' ? 'mismatch' : 'failed',
+    reason,
+  };
+}
 
 /** NARs up to this size are fetched whole and checked before a byte is sent, not streamed. */
 export const WHOLE_NAR_BYTES = 64 << 10;
@@ -55,20 +80,10 @@ export async function fetchWholeNar(
       if (at + chunk.length <= nar.length) nar.set(chunk, at);
       at += chunk.length;
     }
-    const { narHash, narSize } = hasher.digest();
-    if (formatHash(narHash) !== served.narHash || narSize !== served.narSize) {
-      return {
-        kind: 'mismatch',
-        reason: `NAR has ${formatHash(narHash)} (${narSize} bytes), expected ${served.narHash} (${served.narSize})`,
-      };
-    }
-    return { kind: 'ok', nar };
+    const wrong = mismatch(hasher.digest(), served);
+    return wrong === undefined ? { kind: 'ok', nar } : { kind: 'mismatch', reason: wrong };
   } catch (error) {
-    // Not valid compressed data, too large, or not a NAR: the upstream's fault.
-    const reason = error instanceof Error ? error.message : String(error);
-    return error instanceof Error && error.name === 'NixError'
-      ? { kind: 'mismatch', reason }
-      : { kind: 'failed', reason };
+    return classify(error);
   }
 }
 
@@ -113,11 +128,7 @@ export async function streamNar(
       hasher.update(step.value);
       if (!started) {
         started = true;
-        res.writeHead(200, {
-          'Content-Type': 'application/x-nix-nar',
-          'Content-Length': String(served.narSize),
-          'Cache-Control': 'public, max-age=31536000, immutable',
-        });
+        res.writeHead(200, { ...NAR_HEADERS, 'Content-Length': String(served.narSize) });
         if (head) {
           res.end();
           await chunks.return(undefined);
@@ -129,14 +140,13 @@ export async function streamNar(
       if (keep) kept.push(step.value);
       if (heldBytes >= 1 << 20) await flush(true);
     }
-    const { narHash, narSize } = hasher.digest();
-    if (formatHash(narHash) !== served.narHash || narSize !== served.narSize) {
+    const summary = hasher.digest();
+    const wrong = mismatch(summary, served);
+    if (wrong !== undefined) {
       res.destroy();
-      return {
-        kind: 'mismatch',
-        reason: `NAR has ${formatHash(narHash)} (${narSize} bytes), expected ${served.narHash} (${served.narSize})`,
-      };
+      return { kind: 'mismatch', reason: wrong };
     }
+    const { narSize } = summary;
     if (!started) return { kind: 'failed', reason: 'empty NAR', started };
     await flush(false);
     res.end();
@@ -146,9 +156,7 @@ export async function streamNar(
   } catch (error) {
     await chunks.return(undefined).catch(() => undefined);
     if (started) res.destroy();
-    const reason = error instanceof Error ? error.message : String(error);
-    // A NAR that is malformed or too large is the upstream's fault, like a hash mismatch.
-    const bad = error instanceof Error && error.name === 'NixError';
-    return bad ? { kind: 'mismatch', reason } : { kind: 'failed', reason, started };
+    const { kind, reason } = classify(error);
+    return kind === 'mismatch' ? { kind, reason } : { kind, reason, started };
   }
 }

@@ -15,7 +15,13 @@ import {
 } from '../server/index.js';
 import type { ProxyConfig } from './config.js';
 import { NarCache } from './nar-cache.js';
-import { WHOLE_NAR_BYTES, type WholeNarOutcome, fetchWholeNar, streamNar } from './nar-stream.js';
+import {
+  NAR_HEADERS,
+  WHOLE_NAR_BYTES,
+  type WholeNarOutcome,
+  fetchWholeNar,
+  streamNar,
+} from './nar-stream.js';
 import { MAX_BATCH } from './log-client.js';
 import type { Resolution, Resolver } from './resolver.js';
 import type { ProxyState, ServedNar } from './state.js';
@@ -272,7 +278,7 @@ export function createProxyHandler(options: {
         continue;
       }
       if (!sameServed(now, served)) continue;
-      const upstream = resolver.upstreams.find((u) => u.url === served.upstream);
+      const upstream = configured(served);
       if (upstream === undefined) continue;
       aheadRunning++;
       void fetchWhole(hashPart, served, upstream, true)
@@ -303,11 +309,6 @@ export function createProxyHandler(options: {
     answer(req, res, hashPart, cached(hashPart) ?? (await resolveOnce(hashPart)).entry);
   }
 
-  const NAR_HEADERS = {
-    'Content-Type': 'application/x-nix-nar',
-    'Cache-Control': 'public, max-age=31536000, immutable',
-  };
-
   /** Sends a NAR held in memory (checked already) in one write. */
   function sendNar(req: IncomingMessage, res: ServerResponse, nar: Buffer, outcome: string) {
     const head = req.method === 'HEAD';
@@ -329,9 +330,14 @@ export function createProxyHandler(options: {
     }
   }
 
+  /** The upstream a served NAR comes from, if it is still configured. */
+  function configured(served: ServedNar): Upstream | undefined {
+    return resolver.upstreams.find((u) => u.url === served.upstream);
+  }
+
   /** The upstream of a served NAR, or 404 when it is no longer configured. */
   function upstreamOf(served: ServedNar): Upstream {
-    const upstream = resolver.upstreams.find((u) => u.url === served.upstream);
+    const upstream = configured(served);
     if (upstream === undefined)
       throw new HttpError(404, 'the upstream of this NAR is no longer configured');
     return upstream;

@@ -32,11 +32,8 @@ export interface HashPlan<T> {
 
 /** Runs a plan against a reader: one batched read, then the computation. */
 export async function runPlan<T>(plan: HashPlan<T>, reader: HashReader): Promise<T> {
-  const hashes = await reader.readHashes(plan.nodes);
-  if (hashes.length !== plan.nodes.length) {
-    throw new Error(`bug: hash reader returned ${hashes.length} hashes for ${plan.nodes.length}`);
-  }
-  return plan.finish(hashes);
+  const [result] = await runPlans([plan], reader);
+  return result as T;
 }
 
 /**
