@@ -16,3 +16,17 @@ export {
   parseEntry,
   sameOutput,
 } from './claim.js';
+export {
+  type BatchLookupAnswer,
+  type LookupAnswer,
+  type LookupEntry,
+  MAX_BATCH_LOOKUP_BYTES,
+  MAX_LOOKUP_BYTES,
+  MAX_LOOKUP_ENTRIES,
+  MAX_LOOKUP_PATHS,
+  MAX_LOOKUP_REQUEST_BYTES,
+  formatBatchLookup,
+  formatLookup,
+  parseBatchLookup,
+  parseLookup,
+} from './lookup.js';

@@ -8,7 +8,7 @@ export { openSqliteLogStorage } from './sqlite-storage.js';
 export { openPostgresLogStorage } from './postgres-storage.js';
 export { Sequencer, type SequencerOptions } from './sequencer.js';
 export { WitnessClient, type WitnessEndpoint } from './witnesses.js';
-export { type LogServerOptions, type LookupEntry, createLogHandler } from './server.js';
+export { type LogServerOptions, createLogHandler } from './server.js';
 export {
   type LogService,
   type LogServiceConfig,

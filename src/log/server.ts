@@ -5,9 +5,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type BuildClaim,
-  type ClaimJson,
+  type LookupEntry,
+  MAX_LOOKUP_PATHS,
+  MAX_LOOKUP_REQUEST_BYTES,
   claimToJson,
   entryFromJson,
+  formatBatchLookup,
+  formatLookup,
   parseEntry,
 } from '../claim/index.js';
 import { NIX_STORE_DIR, isHashPart } from '../nix/index.js';
@@ -55,19 +59,6 @@ const TEXT = 'text/plain; charset=utf-8';
 const BINARY = 'application/octet-stream';
 const JSON_TYPE = 'application/json';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
-/** Most store paths one `POST /lookup` may ask about. */
-export const MAX_LOOKUP_PATHS = 1000;
-
-/** What `/lookup/<hash part>` returns for each entry. */
-export interface LookupEntry {
-  readonly index: number;
-  readonly claim: ClaimJson;
-  /** The entry text (hash it as a leaf to check the proof). */
-  readonly entry: string;
-  /** A C2SP tlog-proof@v1 against the checkpoint; absent while not yet sequenced. */
-  readonly proof?: string;
-}
-
 /** Creates the request handler of a log server. */
 export function createLogHandler(options: LogServerOptions) {
   const { storage, logger, metrics } = options;
@@ -204,7 +195,7 @@ export function createLogHandler(options: LogServerOptions) {
     if (!isHashPart(hashPart)) throw new HttpError(400, 'not a store path hash part');
     const { treeSize, checkpoint: cp } = await storage.state();
     const [entries = []] = await entriesFor([hashPart], treeSize, cp, readTiles(treeSize));
-    sendLookup(req, res, JSON.stringify({ hashPart, treeSize, checkpoint: cp ?? null, entries }));
+    sendLookup(req, res, formatLookup({ hashPart, treeSize, checkpoint: cp ?? null, entries }));
   }
 
   /**
@@ -236,7 +227,7 @@ export function createLogHandler(options: LogServerOptions) {
 
   /** `POST /lookup`: many paths at once, all proved against one checkpoint. */
   async function lookupMany(req: IncomingMessage, res: ServerResponse) {
-    const limits = { maxBytes: 64 << 10, timeoutMs: bodyLimits.timeoutMs };
+    const limits = { maxBytes: MAX_LOOKUP_REQUEST_BYTES, timeoutMs: bodyLimits.timeoutMs };
     const hashParts = await readJsonList(req, limits, 'hashParts', MAX_LOOKUP_PATHS);
     for (const [i, h] of hashParts.entries()) {
       if (typeof h !== 'string' || !isHashPart(h))
@@ -246,7 +237,7 @@ export function createLogHandler(options: LogServerOptions) {
     const { treeSize, checkpoint: cp } = await storage.state();
     const found = await entriesFor(unique, treeSize, cp, readTiles(treeSize));
     const paths = Object.fromEntries(unique.map((h, i) => [h, found[i] ?? []]));
-    sendLookup(req, res, JSON.stringify({ treeSize, checkpoint: cp ?? null, paths }));
+    sendLookup(req, res, formatBatchLookup({ treeSize, checkpoint: cp ?? null, paths }));
   }
 
   async function submit(req: IncomingMessage, res: ServerResponse) {

@@ -19,15 +19,35 @@ export {
   treeHash,
 } from './tree.js';
 export {
+  completeConsistencyProof,
+  planCompleteConsistencyProof,
   planConsistencyProof,
   planInclusionProof,
+  proveCompleteConsistency,
   proveConsistency,
   proveInclusion,
   proveInclusions,
   rootFromInclusionProof,
+  rootsFromConsistencyProof,
   verifyConsistency,
   verifyInclusion,
 } from './proof.js';
+export {
+  type CheckpointRelation,
+  type ForkEvidence,
+  type VerifiedCheckpoint,
+  consistencyProofSizes,
+  relateCheckpoints,
+  relateCheckpointsWith,
+} from './relation.js';
+export {
+  FORK_EVIDENCE_HEADER,
+  MAX_FORK_EVIDENCE_BYTES,
+  type VerifiedForkEvidence,
+  formatForkEvidence,
+  parseForkEvidence,
+  verifyForkEvidence,
+} from './evidence.js';
 export {
   type EntryBundleTile,
   MAX_TILE_LEVEL,

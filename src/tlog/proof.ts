@@ -70,6 +70,27 @@ export function proveInclusions(
  * tree is consistent with every tree and has no proof: asking for one is a range error.
  */
 export function planConsistencyProof(oldSize: number, newSize: number): HashPlan<Uint8Array[]> {
+  return planProof(oldSize, newSize, false);
+}
+
+/**
+ * Plans the _complete_ consistency proof from `oldSize` to `newSize` leaves (`0 < oldSize <
+ * newSize`): RFC 6962 PROOF, preceded — when `oldSize` is a power of two — by the hash of the
+ * first `oldSize` leaves as the larger tree has it, which PROOF leaves out because a verifier
+ * takes it from the old checkpoint. With it, the proof can be checked against the new root
+ * alone, so a wrong proof is told apart from a wrong old root (see `relateCheckpoints`).
+ */
+export function planCompleteConsistencyProof(
+  oldSize: number,
+  newSize: number,
+): HashPlan<Uint8Array[]> {
+  if (oldSize === newSize) {
+    throw new TlogError('range', `no complete consistency proof between equal sizes ${oldSize}`);
+  }
+  return planProof(oldSize, newSize, true);
+}
+
+function planProof(oldSize: number, newSize: number, complete: boolean): HashPlan<Uint8Array[]> {
   checkIndex(oldSize, 'old tree size');
   checkIndex(newSize, 'new tree size');
   if (oldSize === 0 || oldSize > newSize) {
@@ -79,7 +100,7 @@ export function planConsistencyProof(oldSize: number, newSize: number): HashPlan
   let lo = 0;
   let hi = newSize;
   let m = oldSize;
-  let complete = true; // SUBPROOF's flag b: the old tree is this whole subtree, its hash is known
+  let omitted = true; // SUBPROOF's flag b: the old tree is this whole subtree, its hash is known
   while (m !== hi - lo) {
     const k = split(hi - lo);
     if (m <= k) {
@@ -89,10 +110,10 @@ export function planConsistencyProof(oldSize: number, newSize: number): HashPlan
       ranges.push([lo, lo + k]);
       lo += k;
       m -= k;
-      complete = false;
+      omitted = false;
     }
   }
-  if (!complete) ranges.push([lo, hi]);
+  if ((!omitted || complete) && oldSize !== newSize) ranges.push([lo, hi]);
   return planRanges(ranges.reverse());
 }
 
@@ -103,6 +124,31 @@ export function proveConsistency(
   reader: HashReader,
 ): Promise<Uint8Array[]> {
   return runPlan(planConsistencyProof(oldSize, newSize), reader);
+}
+
+/** Reads and returns the complete consistency proof ({@link planCompleteConsistencyProof}). */
+export function proveCompleteConsistency(
+  oldSize: number,
+  newSize: number,
+  reader: HashReader,
+): Promise<Uint8Array[]> {
+  return runPlan(planCompleteConsistencyProof(oldSize, newSize), reader);
+}
+
+/**
+ * The complete form of an RFC 6962 consistency proof from `oldSize` (`0 < oldSize`): when
+ * `oldSize` is a power of two, `oldRoot` goes first — the verifier's own belief, so a proof
+ * completed this way can show bad data but never a fork.
+ */
+export function completeConsistencyProof(
+  oldSize: number,
+  proof: readonly Uint8Array[],
+  oldRoot: Uint8Array,
+): Uint8Array[] {
+  checkIndex(oldSize, 'old tree size');
+  return oldSize > 0 && floorPowerOfTwo(oldSize).power === oldSize
+    ? [oldRoot, ...proof]
+    : [...proof];
 }
 
 function proofError(message: string): TlogError {
@@ -173,6 +219,53 @@ export function verifyInclusion(
 }
 
 /**
+ * The two root hashes a complete consistency proof ({@link planCompleteConsistencyProof}) from
+ * `oldSize` to `newSize` leaves leads to (RFC 9162 §2.1.4.2, whose first step is the complete
+ * proof's first hash): the old tree's and the new tree's. When the new one is the new tree's
+ * signed root, the old one is — short of a SHA-256 collision — the root of that tree's first
+ * `oldSize` leaves. Throws a `proof` error when the proof has the wrong shape for the sizes.
+ */
+export function rootsFromConsistencyProof(
+  oldSize: number,
+  newSize: number,
+  proof: readonly Uint8Array[],
+): { readonly oldRoot: Uint8Array; readonly newRoot: Uint8Array } {
+  checkIndex(oldSize, 'old tree size');
+  checkIndex(newSize, 'new tree size');
+  if (oldSize === 0 || oldSize >= newSize) {
+    throw proofError(`consistency: no proof from size ${oldSize} to size ${newSize}`);
+  }
+  checkProofHashes(proof, 'consistency proof');
+  const first = proof[0];
+  if (first === undefined) throw proofError('consistency proof: empty proof');
+  let fr = first;
+  let sr = first;
+  let fn = oldSize - 1;
+  let sn = newSize - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  for (const c of proof.slice(1)) {
+    if (sn === 0) throw proofError(`consistency proof: too many hashes (${proof.length})`);
+    if (fn % 2 === 1 || fn === sn) {
+      fr = hashChildren(c, fr);
+      sr = hashChildren(c, sr);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn /= 2;
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      sr = hashChildren(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) throw proofError(`consistency proof: too few hashes (${proof.length})`);
+  return { oldRoot: fr, newRoot: sr };
+}
+
+/**
  * Verifies that `proof` shows the tree of `oldSize` leaves with root `oldRoot` is a prefix of
  * the tree of `newSize` leaves with root `newRoot` (RFC 9162 §2.1.4.2). Equal sizes need an
  * empty proof and equal roots. A proof from the empty tree proves nothing and is rejected, as
@@ -197,35 +290,13 @@ export function verifyConsistency(
     return;
   }
   checkProofHashes(proof, 'consistency proof');
-  // RFC 9162 §2.1.4.2: when the old tree is a complete subtree its root starts the path.
-  const isPowerOfTwo = floorPowerOfTwo(oldSize).power === oldSize;
-  const path = isPowerOfTwo ? [oldRoot, ...proof] : proof;
-  const first = path[0];
-  if (first === undefined) throw proofError('consistency proof: empty proof');
-  let fr = first;
-  let sr = first;
-  let fn = oldSize - 1;
-  let sn = newSize - 1;
-  while (fn % 2 === 1) {
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  for (const c of path.slice(1)) {
-    if (sn === 0) throw proofError(`consistency proof: too many hashes (${proof.length})`);
-    if (fn % 2 === 1 || fn === sn) {
-      fr = hashChildren(c, fr);
-      sr = hashChildren(c, sr);
-      while (fn % 2 === 0 && fn !== 0) {
-        fn /= 2;
-        sn = Math.floor(sn / 2);
-      }
-    } else {
-      sr = hashChildren(sr, c);
-    }
-    fn = Math.floor(fn / 2);
-    sn = Math.floor(sn / 2);
-  }
-  if (sn !== 0) throw proofError(`consistency proof: too few hashes (${proof.length})`);
-  if (!equalBytes(fr, oldRoot)) throw proofError('consistency proof: old root hash does not match');
-  if (!equalBytes(sr, newRoot)) throw proofError('consistency proof: new root hash does not match');
+  const roots = rootsFromConsistencyProof(
+    oldSize,
+    newSize,
+    completeConsistencyProof(oldSize, proof, oldRoot),
+  );
+  if (!equalBytes(roots.oldRoot, oldRoot))
+    throw proofError('consistency proof: old root hash does not match');
+  if (!equalBytes(roots.newRoot, newRoot))
+    throw proofError('consistency proof: new root hash does not match');
 }
