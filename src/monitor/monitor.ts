@@ -6,28 +6,31 @@
  */
 import { createHash, hash } from 'node:crypto';
 import type { BuilderLog } from '../policy/index.js';
-import { FetchError, type Logger, fetchBytes } from '../server/index.js';
+import { FetchError, type Logger, fetchBytes, fetchIfPresent } from '../server/index.js';
 import {
   type Checkpoint,
+  type CheckpointRelation,
   EMPTY_EDGE,
   EMPTY_ROOT,
   type Tile,
   type TileEdge,
   TILE_WIDTH,
   TlogError,
+  type VerifiedCheckpoint,
   appendLeaves,
   edgeRootHash,
   encodeBase64,
   equalBytes,
+  formatForkEvidence,
   formatTlogProof,
   openCheckpoint,
   parseEntryBundle,
-  proveConsistency,
   proveInclusion,
+  relateCheckpoints,
+  relateCheckpointsWith,
   tileHashReader,
   tilePath,
-  treeHash,
-  verifyConsistency,
+  tilePathReader,
 } from '../tlog/index.js';
 import {
   type Finding,
@@ -68,13 +71,18 @@ export interface MonitorOptions {
   readonly batchEntries?: number;
 }
 
-/** What became of a checkpoint handed to {@link Monitor.observe}. */
+/**
+ * What became of a checkpoint handed to {@link Monitor.observe}: consistent with the verified
+ * tree, pending (beyond it), or a fork, with fork evidence (`accord/fork-evidence/v1`) that
+ * verifies with the log's key — a proxy acts on the evidence, not on the word.
+ */
 export type Observation =
   | { readonly status: 'consistent' | 'pending'; readonly origin: string; readonly size: number }
   | {
       readonly status: 'fork';
       readonly origin: string;
       readonly size: number;
+      readonly evidence: string;
       readonly finding: Finding;
     };
 
@@ -99,6 +107,21 @@ export class CheckpointRejected extends Error {
 
 function rootKey(size: number, root: Uint8Array): string {
   return `${size}:${encodeBase64(root)}`;
+}
+
+/** A checkpoint seen (or verified) as the kernel takes it. */
+function asVerified(c: SeenCheckpoint): VerifiedCheckpoint {
+  return { treeSize: c.size, rootHash: c.root, note: c.note };
+}
+
+/** The monitor's verified checkpoint of a log, as a seen checkpoint. */
+function verifiedCheckpoint(state: FollowedLog): SeenCheckpoint {
+  return {
+    size: state.verifiedSize,
+    root: state.root,
+    note: state.checkpoint,
+    source: 'verified by the monitor',
+  };
 }
 
 export class Monitor {
@@ -150,6 +173,8 @@ export class Monitor {
       const { checkpoint } = openCheckpoint(note, [log.verifier], [], {
         maxSize: MAX_CHECKPOINT_BYTES,
       });
+      if (checkpoint.treeSize === 0 && !equalBytes(checkpoint.rootHash, EMPTY_ROOT))
+        throw new TlogError('malformed', 'a checkpoint of size 0 must have the empty root');
       return { log, checkpoint };
     } catch (error) {
       const untrusted =
@@ -177,22 +202,24 @@ export class Monitor {
     });
   }
 
-  /** Reads a log's tiles over HTTP (unauthenticated: only used to compute checked proofs). */
-  private remoteTiles(log: BuilderLog, treeSize: number) {
-    return tileHashReader(treeSize, {
-      readTiles: (tiles: readonly Tile[]) =>
-        Promise.all(
-          tiles.map((t) =>
-            fetchBytes(`${log.url}/${tilePath(t)}`, this.options.timeoutMs, t.width * 32),
-          ),
-        ),
-    });
+  /**
+   * Reads a log's tiles over HTTP, unauthenticated (the kernel checks what it computes from
+   * them against a signed root); `fresh` asks caches on the way for new copies.
+   */
+  private remoteTiles(log: BuilderLog, treeSize: number, fresh: boolean) {
+    return tileHashReader(
+      treeSize,
+      tilePathReader((path) =>
+        fetchIfPresent(`${log.url}/${path}`, this.options.timeoutMs, TILE_WIDTH * 32, { fresh }),
+      ),
+    );
   }
 
   /**
-   * Checks a signed checkpoint against the monitor's verified copy of its log: another
-   * checkpoint of the same size with another root, or a root that differs from the verified
-   * tree's at that size, is a fork. Larger checkpoints wait until the log is followed that far.
+   * Checks a signed checkpoint against the monitor's verified copy of its log, through the
+   * trust kernel: another checkpoint of the same size with another root, or one the verified
+   * tree does not have as a prefix, is a fork. Larger checkpoints wait until the log is
+   * followed that far (the verified tree only grows, so the comparison never changes).
    */
   private async compare(
     log: BuilderLog,
@@ -205,59 +232,55 @@ export class Monitor {
     const size = checkpoint.treeSize;
     const seen: SeenCheckpoint = { size, root: checkpoint.rootHash, note, source };
     const state = store.log(origin);
-    // Checkpoints beyond the verified tree are kept until it gets there; others are compared
-    // with it at once (the verified tree only grows, so that comparison never changes).
     if (state === undefined || size > state.verifiedSize) store.sawCheckpoint(origin, seen);
     const twin = store
       .seenCheckpoints(origin, size, size)
       .find((other) => !equalBytes(other.root, seen.root));
     if (twin !== undefined) {
-      return { status: 'fork', origin, size, finding: this.forkFinding(origin, [twin, seen]) };
+      return this.fork(origin, size, relateCheckpoints(asVerified(twin), asVerified(seen)), [
+        twin,
+        seen,
+      ]);
     }
     if (state === undefined || size > state.verifiedSize)
       return { status: 'pending', origin, size };
-    const verified = this.localTiles(origin, state.verifiedSize);
-    const root = size === state.verifiedSize ? state.root : await treeHash(size, verified);
-    if (equalBytes(root, seen.root)) return { status: 'consistent', origin, size };
-    // The verified checkpoint, and the proof that the verified tree of that size has another
-    // root at `size`: together they show `note` is not a view of the same log.
-    const proof =
-      size === 0 || size === state.verifiedSize
-        ? []
-        : await proveConsistency(size, state.verifiedSize, verified);
-    const mine: SeenCheckpoint = {
-      size: state.verifiedSize,
-      root: state.root,
-      note: state.checkpoint,
-      source: 'verified by the monitor',
-    };
-    const finding = this.forkFinding(origin, [mine, seen], {
-      rootInVerifiedTree: encodeBase64(root),
-      consistencyProof: proof.map(encodeBase64),
-    });
-    return { status: 'fork', origin, size, finding };
+    const mine = verifiedCheckpoint(state);
+    // The monitor's own tiles of the verified tree were checked against its root: bad data
+    // from them is a bug, not a fault of the log.
+    const relation = await relateCheckpointsWith(asVerified(mine), asVerified(seen), [
+      this.localTiles(origin, state.verifiedSize),
+    ]);
+    if (relation.kind === 'same' || relation.kind === 'older')
+      return { status: 'consistent', origin, size };
+    if (relation.kind === 'fork') return this.fork(origin, size, relation, [mine, seen]);
+    throw new Error(`bug: the verified tree of ${origin} gives ${relation.kind}`);
   }
 
-  private forkFinding(
+  /** Records a fork the kernel found as a finding with its evidence, and answers with both. */
+  private fork(
     origin: string,
+    size: number,
+    relation: CheckpointRelation,
     checkpoints: readonly SeenCheckpoint[],
-    extra: Record<string, unknown> = {},
-  ): Finding {
+  ): Observation & { status: 'fork' } {
+    if (relation.kind !== 'fork') throw new Error(`bug: ${relation.kind} taken for a fork`);
+    const evidence = formatForkEvidence(relation.evidence);
     const key = `fork ${origin} ${checkpoints
       .map((c) => rootKey(c.size, c.root))
       .sort()
       .join(' ')}`;
-    const [a, b] = checkpoints;
-    const summary =
-      a?.size === b?.size
-        ? `fork: ${origin} signed two roots for size ${a?.size} (${a?.source} and ${b?.source})`
-        : `fork: ${origin} signed a checkpoint of size ${b?.size} (${b?.source}) that is not consistent with its verified checkpoint of size ${a?.size}`;
-    const evidence = {
-      origin,
-      checkpoints: checkpoints.map((c) => ({ source: c.source, note: c.note })),
-      ...extra,
-    };
-    return this.finding(key, 'fork', summary, evidence);
+    const finding = this.finding(
+      key,
+      'fork',
+      `fork: ${origin}: ${relation.reason} (${checkpoints.map((c) => c.source).join(' and ')})`,
+      {
+        origin,
+        reason: relation.reason,
+        evidence,
+        checkpoints: checkpoints.map((c) => ({ source: c.source, note: c.note })),
+      },
+    );
+    return { status: 'fork', origin, size, evidence, finding };
   }
 
   /**
@@ -314,20 +337,20 @@ export class Monitor {
     const seen: SeenCheckpoint = { size, root: checkpoint.rootHash, note, source: 'log' };
     store.sawCheckpoint(origin, seen);
     if (state.verifiedSize > 0) {
-      const proof = await proveConsistency(state.verifiedSize, size, this.remoteTiles(log, size));
-      try {
-        verifyConsistency(state.verifiedSize, size, proof, state.root, checkpoint.rootHash);
-      } catch {
-        const mine: SeenCheckpoint = {
-          size: state.verifiedSize,
-          root: state.root,
-          note: state.checkpoint,
-          source: 'verified by the monitor',
-        };
-        this.forkFinding(origin, [mine, seen], {
-          reason: `the log's tiles give no valid consistency proof from size ${state.verifiedSize} to ${size}`,
-        });
-        throw new Error(`checkpoint of size ${size} is not consistent with the verified tree`);
+      const mine = verifiedCheckpoint(state);
+      const relation = await relateCheckpointsWith(asVerified(mine), asVerified(seen), [
+        this.remoteTiles(log, size, false),
+        this.remoteTiles(log, size, true),
+      ]);
+      if (relation.kind === 'fork') {
+        this.fork(origin, size, relation, [mine, seen]);
+        throw new Error(`checkpoint of size ${size} forks from the verified tree`);
+      }
+      if (relation.kind === 'bad-data') {
+        // Nothing anyone could hold against the log: the next poll reads the tiles again.
+        throw new Error(
+          `the log's tiles do not relate its checkpoint of size ${size} to the verified size ${state.verifiedSize}: ${relation.reason}`,
+        );
       }
     }
     const added = await this.ingest(log, state, checkpoint, note);
@@ -357,19 +380,10 @@ export class Monitor {
     const invalid: { index: number; reason: string }[] = [];
     let invalidCount = 0;
     const bundles = readBundles({ url: log.url, from, size, storeDir, timeoutMs, concurrency });
-    const mismatch = (computedRoot: Uint8Array | undefined, why: string) => {
+    // Entries that do not hash to the signed root are bad data, not misbehaviour anyone could
+    // prove (whoever is on the path can corrupt them): they are dropped and fetched again.
+    const mismatch = (why: string) => {
       store.dropUnverified(origin);
-      this.finding(
-        `bad-entries ${origin} ${rootKey(size, checkpoint.rootHash)} ${computedRoot === undefined ? 'prefix' : 'root'}`,
-        'bad-entries',
-        `${origin}: ${why}`,
-        {
-          origin,
-          checkpoint: note,
-          from,
-          ...(computedRoot === undefined ? {} : { computedRoot: encodeBase64(computedRoot) }),
-        },
-      );
       return new Error(why);
     };
     let batch: StoredBundle[] = [];
@@ -398,10 +412,7 @@ export class Monitor {
           parseEntryBundle(stored).length !== bundle.skip ||
           !equalBytes(stored, served.subarray(0, stored.length))
         ) {
-          throw mismatch(
-            undefined,
-            `it serves entries below ${from} that differ from the verified ones`,
-          );
+          throw mismatch(`it serves entries below ${from} that differ from the verified ones`);
         }
       }
       batch.push({ index: bundle.index, data: bundle.data, gzip: bundle.gzip });
@@ -428,7 +439,6 @@ export class Monitor {
     const rootHash = edgeRootHash(edge);
     if (!equalBytes(rootHash, checkpoint.rootHash)) {
       throw mismatch(
-        rootHash,
         `the entries it serves from ${from} to ${size} do not match the checkpoint's root`,
       );
     }

@@ -1,24 +1,31 @@
 /**
  * Checkpoint gossip: every log checkpoint the proxy is shown (signed by the log, witnessed or
  * not) is handed to the configured monitors, which compare it with the tree they verified. A
- * log showing this proxy a private fork is thereby caught; when a monitor answers that the
- * checkpoint is a fork, the proxy distrusts the log as if it had found the fork itself.
+ * log showing this proxy a private fork is thereby caught. A monitor's word is not enough: its
+ * answer must carry fork evidence that verifies with the log's key from the policy, and only
+ * then does the proxy distrust the log, as if it had found the fork itself.
  */
+import type { BuilderLog } from '../policy/index.js';
 import { type Logger, postBytes } from '../server/index.js';
+import { verifyForkEvidence } from '../tlog/index.js';
 import type { ProxyState } from './state.js';
 
 export class CheckpointGossip {
   /** The last checkpoint note handed over per log, not to send the same one twice. */
   private readonly sent = new Map<string, string>();
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly logs: ReadonlyMap<string, BuilderLog>;
 
   constructor(
     private readonly monitors: readonly string[],
+    logs: readonly BuilderLog[],
     private readonly state: ProxyState,
     private readonly logger: Logger,
     private readonly timeoutMs: number,
     private readonly onFork?: (origin: string) => void,
-  ) {}
+  ) {
+    this.logs = new Map(logs.map((l) => [l.origin, l]));
+  }
 
   /** Hands `note`, a checkpoint of `origin` whose log signature verified, to every monitor. */
   offer(origin: string, note: string): void {
@@ -33,7 +40,7 @@ export class CheckpointGossip {
   }
 
   private async send(monitor: string, origin: string, note: string): Promise<void> {
-    let answer: { status?: unknown };
+    let answer: { status?: unknown; evidence?: unknown } | null;
     try {
       const body = await postBytes(
         `${monitor}/checkpoints`,
@@ -42,7 +49,7 @@ export class CheckpointGossip {
         this.timeoutMs,
         1 << 20,
       );
-      answer = JSON.parse(body.toString('utf8')) as { status?: unknown };
+      answer = JSON.parse(body.toString('utf8')) as typeof answer;
     } catch (error) {
       this.logger.warn('checkpoint gossip failed', {
         monitor,
@@ -51,11 +58,25 @@ export class CheckpointGossip {
       });
       return;
     }
-    if (answer.status !== 'fork') return;
-    const reason = `fork: monitor ${monitor} found this checkpoint outside the log's tree`;
+    if (answer?.status !== 'fork') return;
+    const log = this.logs.get(origin);
+    if (log === undefined) return;
+    let reason: string;
+    try {
+      if (typeof answer.evidence !== 'string') throw new Error('the answer carries no evidence');
+      reason = verifyForkEvidence(answer.evidence, [log.verifier]).reason;
+    } catch (error) {
+      this.logger.warn('a monitor reports a fork without evidence that verifies: ignored', {
+        monitor,
+        log: origin,
+        reason: (error as Error).message,
+      });
+      return;
+    }
     if (this.state.distrusted(origin) === undefined) {
-      this.state.distrust(origin, reason, note);
-      this.logger.error('log misbehaves: distrusted', { log: origin, reason });
+      const why = `fork: shown by monitor ${monitor}: ${reason}`;
+      this.state.distrust(origin, why, answer.evidence);
+      this.logger.error('log misbehaves: distrusted', { log: origin, reason: why });
       this.onFork?.(origin);
     }
   }

@@ -1,31 +1,39 @@
 /**
  * Asking a builder log about a path, trusting nothing it says until verified: the checkpoint
- * (log signature and witness quorum), its consistency with every checkpoint of that log seen
- * before (computed from the log's tiles), each entry's inclusion proof, and that each entry is
- * about the path asked. A rollback or a fork distrusts the log for good and is reported.
+ * (log signature and witness quorum), how it relates to the checkpoint of that log verified
+ * before (the trust kernel, with hashes from the log's tiles), each entry's inclusion proof, and
+ * that each entry is about the path asked. Only a fork, with evidence that verifies, distrusts a
+ * log (for good); data that does not check out is read again and is otherwise a missing vote.
  */
-import { type BuildClaim, parseEntry } from '../claim/index.js';
+import {
+  type BuildClaim,
+  type LookupEntry,
+  MAX_BATCH_LOOKUP_BYTES,
+  MAX_LOOKUP_BYTES,
+  parseBatchLookup,
+  parseEntry,
+  parseLookup,
+} from '../claim/index.js';
 import type { BuilderLog, LogObservation, ObservedClaim, Policy } from '../policy/index.js';
 import type { Logger } from '../server/index.js';
 import {
   type Checkpoint,
-  type Tile,
+  type VerifiedCheckpoint,
   SIG_TYPE_COSIGNATURE_V1,
-  equalBytes,
+  formatForkEvidence,
   hashLeaf,
   openCheckpoint,
   parseTlogProof,
-  proveConsistency,
   quorumSatisfied,
+  relateCheckpointsWith,
   tileHashReader,
-  tilePath,
-  verifyConsistency,
+  tilePathReader,
   verifyInclusion,
 } from '../tlog/index.js';
-import { FetchError, fetchBytes, postBytes } from '../server/index.js';
+import { FetchError, fetchBytes, fetchIfPresent, postBytes } from '../server/index.js';
 import type { ProxyState } from './state.js';
 
-/** Verification failed in a way that shows the log misbehaving (it is distrusted). */
+/** The log was caught signing two histories: `evidence` is fork evidence that verifies. */
 class Misbehaviour extends Error {
   override readonly name = 'Misbehaviour';
   constructor(
@@ -36,58 +44,8 @@ class Misbehaviour extends Error {
   }
 }
 
-const MAX_LOOKUP_BYTES = 4 << 20;
-/** A batch answer may be this large (it proves up to {@link MAX_BATCH} paths). */
-const MAX_BATCH_LOOKUP_BYTES = 64 << 20;
-/** Most paths asked in one `POST /lookup` (the log server's limit). */
-export const MAX_BATCH = 1000;
-
-type LookupEntry = { index: number; entry: string; proof: string | undefined };
-
-function parseJson(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new Error('lookup answer is not JSON');
-  }
-}
-
-/** One path's entries from a lookup answer (attacker-controlled), checking types. */
-function parseEntries(raw: unknown): LookupEntry[] {
-  if (!Array.isArray(raw) || raw.length > 10_000) throw new Error('lookup answer lacks entries');
-  return raw.map((item: unknown) => {
-    const e = item as { index?: unknown; entry?: unknown; proof?: unknown };
-    if (!Number.isSafeInteger(e.index) || typeof e.entry !== 'string')
-      throw new Error('bad lookup entry');
-    if (e.proof !== undefined && typeof e.proof !== 'string') throw new Error('bad lookup proof');
-    return { index: e.index as number, entry: e.entry, proof: e.proof };
-  });
-}
-
-/** Reads a `GET /lookup/<hash part>` answer into only the fields used. */
-function parseLookup(bytes: Buffer): { checkpoint: string; entries: LookupEntry[] } {
-  const o = parseJson(bytes) as { checkpoint?: unknown; entries?: unknown };
-  if (typeof o.checkpoint !== 'string') throw new Error('lookup answer lacks a checkpoint');
-  return { checkpoint: o.checkpoint, entries: parseEntries(o.entries) };
-}
-
-/** Reads a `POST /lookup` answer: every path asked must be there. */
-function parseBatchLookup(
-  bytes: Buffer,
-  hashParts: readonly string[],
-): { checkpoint: string; paths: Map<string, LookupEntry[]> } {
-  const o = parseJson(bytes) as { checkpoint?: unknown; paths?: unknown };
-  if (typeof o.checkpoint !== 'string') throw new Error('lookup answer lacks a checkpoint');
-  if (typeof o.paths !== 'object' || o.paths === null || Array.isArray(o.paths))
-    throw new Error('lookup answer lacks paths');
-  const all = o.paths as Record<string, unknown>;
-  const paths = new Map<string, LookupEntry[]>();
-  for (const h of hashParts) {
-    if (!Object.hasOwn(all, h)) throw new Error(`lookup answer lacks ${h}`);
-    paths.set(h, parseEntries(all[h]));
-  }
-  return { checkpoint: o.checkpoint, paths };
-}
+/** Older checkpoints remembered as prefixes of the stored one, so a replay is checked once. */
+const MAX_KNOWN_OLDER = 64;
 
 export interface LogClientOptions {
   readonly policy: Policy;
@@ -106,6 +64,7 @@ export class LogClient {
   private checkpointLock: Promise<unknown> = Promise.resolve();
   /** The last checkpoint note verified, to skip verifying the same bytes again. */
   private lastVerified: { note: string; checkpoint: Checkpoint } | undefined;
+  private readonly knownOlder = new Set<string>();
 
   constructor(
     readonly log: BuilderLog,
@@ -140,60 +99,61 @@ export class LogClient {
     return checkpoint;
   }
 
-  // Tiles come from the log unauthenticated: nothing computed from them is kept, only the
-  // verified outcome of the consistency check that uses them.
-  private readTiles(treeSize: number) {
-    return tileHashReader(treeSize, {
-      readTiles: (tiles: readonly Tile[]) =>
-        Promise.all(
-          tiles.map((t) =>
-            fetchBytes(`${this.log.url}/${tilePath(t)}`, this.options.timeoutMs, 8192),
-          ),
-        ),
-    });
+  /**
+   * The log's tiles for the tree of `treeSize` leaves, unauthenticated: only what the kernel
+   * checks against a signed root is used. `fresh` asks caches on the way for new copies.
+   */
+  private tiles(treeSize: number, fresh: boolean) {
+    return tileHashReader(
+      treeSize,
+      tilePathReader((path) =>
+        fetchIfPresent(`${this.log.url}/${path}`, this.options.timeoutMs, 8192, { fresh }),
+      ),
+    );
+  }
+
+  /** The kernel's relation of `next` to `last`, from the log's tiles; bad data read again, fresh. */
+  private relate(last: VerifiedCheckpoint, next: VerifiedCheckpoint) {
+    const size = Math.max(last.treeSize, next.treeSize);
+    return relateCheckpointsWith(last, next, [this.tiles(size, false), this.tiles(size, true)]);
   }
 
   /**
-   * Checks `next` against the stored checkpoint of this log and stores it when it is newer
-   * and consistent. Serialised per log, so concurrent lookups cannot race.
+   * Relates `next` to the stored checkpoint of this log (the trust kernel) and stores it when
+   * it extends it. An older checkpoint that is a prefix is left alone (its proofs still hold:
+   * what is in a prefix is in the log). Throws {@link Misbehaviour} on a fork, and an Error
+   * when the data does not check out. Serialised per log, so concurrent lookups cannot race.
    */
   private accept(next: Checkpoint, note: string): Promise<void> {
     const run = async () => {
       const { state } = this.options;
       const stored = state.checkpoint(this.log.origin);
-      if (stored !== undefined) {
-        if (next.treeSize < stored.size) {
-          throw new Misbehaviour(
-            `rollback: checkpoint of size ${next.treeSize} after size ${stored.size}`,
-            `${stored.note}\n${note}`,
-          );
-        }
-        if (next.treeSize === stored.size) {
-          if (!equalBytes(next.rootHash, stored.root)) {
-            throw new Misbehaviour(
-              `fork: two roots for size ${next.treeSize}`,
-              `${stored.note}\n${note}`,
-            );
-          }
-          return;
-        }
-        if (stored.size > 0) {
-          const proof = await proveConsistency(
-            stored.size,
-            next.treeSize,
-            this.readTiles(next.treeSize),
-          );
-          try {
-            verifyConsistency(stored.size, next.treeSize, proof, stored.root, next.rootHash);
-          } catch {
-            throw new Misbehaviour(
-              `fork: size ${next.treeSize} is not consistent with size ${stored.size}`,
-              `${stored.note}\n${note}`,
-            );
-          }
-        }
+      const cp = { treeSize: next.treeSize, rootHash: next.rootHash, note };
+      if (stored === undefined) {
+        state.saveCheckpoint(this.log.origin, { size: cp.treeSize, root: cp.rootHash, note });
+        return;
       }
-      state.saveCheckpoint(this.log.origin, { size: next.treeSize, root: next.rootHash, note });
+      if (this.knownOlder.has(note)) return;
+      const last = { treeSize: stored.size, rootHash: stored.root, note: stored.note };
+      const relation = await this.relate(last, cp);
+      switch (relation.kind) {
+        case 'same':
+          return;
+        case 'extends':
+          state.saveCheckpoint(this.log.origin, { size: cp.treeSize, root: cp.rootHash, note });
+          this.knownOlder.clear();
+          return;
+        case 'older':
+          if (this.knownOlder.size >= MAX_KNOWN_OLDER) this.knownOlder.clear();
+          this.knownOlder.add(note);
+          return;
+        case 'fork':
+          throw new Misbehaviour(`fork: ${relation.reason}`, formatForkEvidence(relation.evidence));
+        case 'bad-data':
+          throw new Error(
+            `checkpoint of size ${cp.treeSize} cannot be checked against the verified size ${stored.size}: ${relation.reason}`,
+          );
+      }
     };
     const result = this.checkpointLock.then(run, run);
     this.checkpointLock = result.catch(() => undefined);
@@ -208,6 +168,7 @@ export class LogClient {
         this.options.timeoutMs,
         MAX_LOOKUP_BYTES,
       ),
+      hashPart,
     );
     const checkpoint = this.verifyCheckpoint(body.checkpoint);
     await this.accept(checkpoint, body.checkpoint);
@@ -318,7 +279,7 @@ export class LogClient {
     return found.get(hashPart) ?? this.fallback(hashPart, '');
   }
 
-  /** {@link observe} for many paths in one `POST /lookup` (at most {@link MAX_BATCH}). */
+  /** {@link observe} for many paths in one `POST /lookup` (at most `MAX_LOOKUP_PATHS`). */
   observeMany(hashParts: readonly string[]): Promise<Map<string, LogObservation>> {
     return this.observeWith(hashParts, () => this.lookupBatch(hashParts));
   }
@@ -332,6 +293,9 @@ export class LogClient {
       return this.fallbackMany(hashParts, '');
     try {
       const live = await lookup();
+      // Caught forking while this lookup ran (here or by a monitor): nothing of it counts.
+      if (this.options.state.distrusted(origin) !== undefined)
+        return this.fallbackMany(hashParts, '');
       return new Map(
         hashParts.map((h) => {
           const claims = live.get(h) ?? [];

@@ -146,7 +146,7 @@ export class Resolver {
   }
 
   /**
-   * Resolves many paths (at most {@link MAX_BATCH}) with one `POST /lookup` per log, as when
+   * Resolves many paths (at most `MAX_LOOKUP_PATHS`) with one `POST /lookup` per log, as when
    * prefetching a closure: each path's resolution settles on its own.
    */
   resolveMany(hashParts: readonly string[]): Map<string, Promise<Resolution>> {

@@ -4,6 +4,7 @@
  * Nothing "not trusted" or "not found" is ever a 5xx (Nix 2.8 would fail the build): it is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MAX_LOOKUP_PATHS } from '../claim/index.js';
 import { formatCacheInfo, isHashPart } from '../nix/index.js';
 import {
   HttpError,
@@ -22,7 +23,6 @@ import {
   fetchWholeNar,
   streamNar,
 } from './nar-stream.js';
-import { MAX_BATCH } from './log-client.js';
 import type { Resolution, Resolver } from './resolver.js';
 import type { ProxyState, ServedNar } from './state.js';
 import type { Upstream } from './upstream.js';
@@ -138,8 +138,8 @@ export function createProxyHandler(options: {
     );
     const room = MAX_PREFETCHING - inflight.size;
     wanted.length = Math.max(0, Math.min(wanted.length, room));
-    for (let i = 0; i < wanted.length; i += MAX_BATCH) {
-      for (const [h, pending] of resolver.resolveMany(wanted.slice(i, i + MAX_BATCH))) {
+    for (let i = 0; i < wanted.length; i += MAX_LOOKUP_PATHS) {
+      for (const [h, pending] of resolver.resolveMany(wanted.slice(i, i + MAX_LOOKUP_PATHS))) {
         track(h, pending, true).catch((error: unknown) => {
           logger.warn('prefetch failed', { hashPart: h, error });
         });

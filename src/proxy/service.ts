@@ -20,12 +20,19 @@ export function openResolver(config: ProxyConfig, logger: Logger, metrics?: Regi
   const state = new ProxyState(config.statePath);
   const misbehaving = metrics?.counter(
     'accord_proxy_log_misbehaviour_total',
-    'Logs caught in a fork or rollback',
+    'Logs caught in a fork, with evidence that verifies',
   );
   const caught = (origin: string) => {
     misbehaving?.inc({ log: origin });
   };
-  const gossip = new CheckpointGossip(config.monitors, state, logger, config.logTimeoutMs, caught);
+  const gossip = new CheckpointGossip(
+    config.monitors,
+    config.policy.logs,
+    state,
+    logger,
+    config.logTimeoutMs,
+    caught,
+  );
   const resolver = new Resolver(config, state, logger, {
     onMisbehaviour: caught,
     onCheckpoint: (origin, note) => {

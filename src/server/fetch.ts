@@ -37,6 +37,8 @@ interface Stop {
   readonly signal?: AbortSignal;
   /** Called with each request sent (a retry sends another), so a deadline can destroy it. */
   readonly onRequest?: (req: ClientRequest) => void;
+  /** Ask caches on the way for a fresh copy (`Cache-Control: no-cache`). */
+  readonly fresh?: boolean;
 }
 
 /**
@@ -60,6 +62,7 @@ function request(
     let answered = false;
     const secure = url.startsWith('https:');
     const headers: Record<string, string | number> = { 'Accept-Encoding': 'gzip, identity' };
+    if (stop.fresh === true) headers['Cache-Control'] = 'no-cache';
     if (post !== undefined) {
       headers['Content-Type'] = post.type;
       headers['Content-Length'] = Buffer.byteLength(post.body);
@@ -129,6 +132,12 @@ function body(res: IncomingMessage): Readable {
   return gunzip;
 }
 
+/** Options of a fetch. */
+export interface FetchOptions {
+  /** Ask caches on the way (a CDN, a proxy) for a fresh copy: after a copy proved wrong. */
+  readonly fresh?: boolean;
+}
+
 /**
  * Fetches `url` (http, https or file) and returns its body, failing when no data comes for
  * `timeoutMs` or the body is larger than `maxBytes`.
@@ -137,8 +146,10 @@ export async function fetchBytes(
   url: string,
   timeoutMs: number,
   maxBytes: number,
+  options: FetchOptions = {},
 ): Promise<Buffer> {
-  if (!url.startsWith('file://')) return (await readResponse(url, timeoutMs, maxBytes)).bytes;
+  if (!url.startsWith('file://'))
+    return (await readResponse(url, timeoutMs, maxBytes, undefined, true, options)).bytes;
   let file;
   try {
     file = await open(fileURLToPath(url));
@@ -154,6 +165,21 @@ export async function fetchBytes(
     return await file.readFile();
   } finally {
     await file.close();
+  }
+}
+
+/** {@link fetchBytes}, but undefined when the server answers 404 (it has no such file). */
+export async function fetchIfPresent(
+  url: string,
+  timeoutMs: number,
+  maxBytes: number,
+  options: FetchOptions = {},
+): Promise<Buffer | undefined> {
+  try {
+    return await fetchBytes(url, timeoutMs, maxBytes, options);
+  } catch (error) {
+    if (error instanceof FetchError && error.status === 404) return undefined;
+    throw error;
   }
 }
 
@@ -232,6 +258,7 @@ async function readResponse(
   maxBytes: number,
   post?: Post,
   decode = true,
+  options: FetchOptions = {},
 ): Promise<EncodedBody> {
   // The whole exchange has one deadline: when it passes, the request in flight is destroyed.
   let current: ClientRequest | undefined;
@@ -241,7 +268,8 @@ async function readResponse(
     current?.destroy(new FetchError(`${url}: no answer within ${timeoutMs} ms`));
   }, timeoutMs);
   try {
-    const res = await request(url, timeoutMs, { onRequest: (r) => (current = r) }, post);
+    const stop = { onRequest: (r: ClientRequest) => (current = r), fresh: options.fresh === true };
+    const res = await request(url, timeoutMs, stop, post);
     if (Number(res.headers['content-length'] ?? 0) > maxBytes) {
       res.destroy();
       throw new FetchError(`${url}: larger than ${maxBytes} bytes`);

@@ -7,17 +7,24 @@ import { gzipSync } from 'node:zlib';
 import type { Logger } from './logger.js';
 import type { Registry } from './metrics.js';
 
-/** An error with the HTTP status to answer; the message is sent to the client. */
+/** An error with the HTTP status to answer; the message is sent to the client (as `type`). */
 export class HttpError extends Error {
   override readonly name = 'HttpError';
   constructor(
     readonly status: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly type = 'text/plain; charset=utf-8',
   ) {
     super(message);
   }
 }
+
+/**
+ * A server's one mapping from its modules' errors to HTTP answers: undefined for an error it
+ * does not know (an unexpected failure, a 500).
+ */
+export type ErrorMapper = (error: unknown) => HttpError | undefined;
 
 /** Options for reading a request body. */
 export interface BodyLimits {
@@ -120,14 +127,18 @@ export function sendMetrics(req: IncomingMessage, res: ServerResponse, metrics: 
   send(req, res, 200, metrics.render(), { type: 'text/plain; version=0.0.4' });
 }
 
-/** A request handler running an async route, whose errors become their HTTP answers. */
+/**
+ * A request handler running an async route, whose errors become their HTTP answers: an
+ * `HttpError` as it is, a module's error through `toHttp`, anything else a 500.
+ */
 export function routeHandler(
   route: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
   logger: Logger,
+  toHttp?: ErrorMapper,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     route(req, res).catch((error: unknown) => {
-      sendError(req, res, error, logger);
+      sendError(req, res, (error instanceof HttpError ? error : toHttp?.(error)) ?? error, logger);
     });
   };
 }
@@ -151,7 +162,7 @@ export function sendError(
   }
   const headers = error instanceof HttpError ? error.headers : {};
   send(req, res, status, `${message}\n`, {
-    type: 'text/plain; charset=utf-8',
+    type: error instanceof HttpError ? error.type : 'text/plain; charset=utf-8',
     cacheControl: 'no-store',
     headers: { ...headers, ...(status === 408 || status === 413 ? { Connection: 'close' } : {}) },
   });

@@ -3,6 +3,7 @@ export { type LogLevel, type Logger, createLogger, silentLogger } from './logger
 export { Counter, Gauge, Histogram, Registry } from './metrics.js';
 export {
   type BodyLimits,
+  type ErrorMapper,
   HttpError,
   type SendOptions,
   acceptsGzip,
@@ -19,8 +20,10 @@ export {
 export {
   type EncodedBody,
   FetchError,
+  type FetchOptions,
   download,
   fetchBytes,
+  fetchIfPresent,
   fetchEncoded,
   postBytes,
 } from './fetch.js';

@@ -65,6 +65,7 @@ export {
   tileHashReader,
   tileHashes,
   tilePath,
+  tilePathReader,
   tilesForNodes,
 } from './tile.js';
 export {

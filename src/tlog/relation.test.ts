@@ -31,7 +31,7 @@ describe('relateCheckpoints(): the kernel table', () => {
   test.each(KERNEL_CASES)('$name: $expect (read from tiles)', async (c) => {
     const last = await world.checkpoint(...c.last);
     const next = await world.checkpoint(...c.next);
-    const relation = await relateCheckpointsWith(last, next, world.reader(c));
+    const relation = await relateCheckpointsWith(last, next, [world.reader(c)]);
     expect(relation.kind).toBe(c.expect);
     if (relation.kind !== 'fork') return;
     // Each fork carries evidence that verifies with the log's key alone.
@@ -46,6 +46,26 @@ describe('relateCheckpoints(): the kernel table', () => {
 
 describe('relateCheckpoints()', () => {
   const at = async (size: number) => world.checkpoint('honest', size);
+
+  test('relateCheckpointsWith() tries the next source while the data is bad, and only then', async () => {
+    const last = await at(5);
+    const next = await at(9);
+    const bad = tileHashReader(9, world.tileReader('honest', 'flip-bit'));
+    const good = tileHashReader(9, world.tileReader('honest'));
+    let read = 0;
+    const counted = {
+      readHashes: (n: Parameters<typeof good.readHashes>[0]) => (read++, good.readHashes(n)),
+    };
+    expect((await relateCheckpointsWith(last, next, [bad, good])).kind).toBe('extends');
+    expect((await relateCheckpointsWith(last, next, [good, counted])).kind).toBe('extends');
+    expect(read).toBe(0);
+    const twice = await relateCheckpointsWith(last, next, [bad, bad]);
+    expect(twice.kind).toBe('bad-data');
+    // A fork from the first source is final: a second opinion cannot undo a proof.
+    const forked = await world.checkpoint('forked', 9);
+    const forkTiles = tileHashReader(9, world.tileReader('forked'));
+    expect((await relateCheckpointsWith(last, forked, [forkTiles, bad])).kind).toBe('fork');
+  });
 
   test('a non-empty proof between equal sizes is bad data, a second root a fork', async () => {
     const nine = await at(9);
@@ -158,15 +178,18 @@ describe('relateCheckpointsWith() on trees of many tile levels and more than 2³
     const last = await checkpoint(honest, 70_001);
     const next = await checkpoint(honest, big);
     expect(
-      (await relateCheckpointsWith(last, next, tileHashReader(big, tilesOf(honest)))).kind,
+      (await relateCheckpointsWith(last, next, [tileHashReader(big, tilesOf(honest))])).kind,
     ).toBe('extends');
     expect(
-      (await relateCheckpointsWith(last, next, tileHashReader(big, tilesOf(honest, { level: 2 }))))
-        .kind,
+      (
+        await relateCheckpointsWith(last, next, [
+          tileHashReader(big, tilesOf(honest, { level: 2 })),
+        ])
+      ).kind,
     ).toBe('bad-data');
     const pow = await checkpoint(honest, 65_536);
     const fork = await checkpoint(forked, big);
-    const relation = await relateCheckpointsWith(pow, fork, tileHashReader(big, tilesOf(forked)));
+    const relation = await relateCheckpointsWith(pow, fork, [tileHashReader(big, tilesOf(forked))]);
     expect(relation.kind).toBe('fork');
     if (relation.kind === 'fork') {
       expect(verifyForkEvidence(formatForkEvidence(relation.evidence), [verifier]).reason).toMatch(
@@ -175,7 +198,7 @@ describe('relateCheckpointsWith() on trees of many tile levels and more than 2³
     }
     // The rollback of a huge tree to an honest prefix is only older.
     expect(
-      (await relateCheckpointsWith(next, last, tileHashReader(big, tilesOf(honest)))).kind,
+      (await relateCheckpointsWith(next, last, [tileHashReader(big, tilesOf(honest))])).kind,
     ).toBe('older');
   });
 });

@@ -121,24 +121,31 @@ export function relateCheckpoints(
 }
 
 /**
- * {@link relateCheckpoints} with the proof read through `reader` (the larger tree's hashes,
- * for example from its tiles, unauthenticated). A malformed read (a tile of the wrong length)
- * is `bad-data`; a failed read (the network) is thrown.
+ * {@link relateCheckpoints} with the proof read from `sources` (each a reader of the larger
+ * tree's hashes, for example over its tiles: the log, the log bypassing caches, a mirror), tried
+ * in turn while what they give is bad data. A malformed read (a tile of the wrong length) is
+ * bad data; a failed one (the network) is thrown, as is a source list that is empty.
  */
 export async function relateCheckpointsWith(
   last: VerifiedCheckpoint,
   next: VerifiedCheckpoint,
-  reader: HashReader,
+  sources: readonly HashReader[],
 ): Promise<CheckpointRelation> {
   const sizes = consistencyProofSizes(last, next);
   if (sizes === undefined) return relateCheckpoints(last, next);
-  let proof: Uint8Array[];
-  try {
-    proof = await proveCompleteConsistency(sizes.oldSize, sizes.newSize, reader);
-  } catch (error) {
-    if (error instanceof TlogError && error.code === 'malformed')
-      return { kind: 'bad-data', reason: error.message };
-    throw error;
+  if (sources.length === 0) throw new Error('bug: no source of hashes to relate checkpoints');
+  const reasons: string[] = [];
+  for (const reader of sources) {
+    let relation: CheckpointRelation;
+    try {
+      const proof = await proveCompleteConsistency(sizes.oldSize, sizes.newSize, reader);
+      relation = relateCheckpoints(last, next, proof);
+    } catch (error) {
+      if (!(error instanceof TlogError && error.code === 'malformed')) throw error;
+      relation = { kind: 'bad-data', reason: error.message };
+    }
+    if (relation.kind !== 'bad-data') return relation;
+    reasons.push(relation.reason);
   }
-  return relateCheckpoints(last, next, proof);
+  return { kind: 'bad-data', reason: [...new Set(reasons)].join('; then: ') };
 }

@@ -163,6 +163,34 @@ export interface TileReader {
 }
 
 /**
+ * A {@link TileReader} over `get(path)`, which returns a file of the log or undefined when the
+ * log has no such file. A partial tile the log no longer serves is read from its full tile,
+ * whose first hashes it is (tlog-tiles: a log MAY delete a partial tile once the full tile
+ * exists, and clients MAY fall back to the full tile).
+ */
+export function tilePathReader(get: (path: string) => Promise<Uint8Array | undefined>): TileReader {
+  return {
+    readTiles: (tiles) =>
+      Promise.all(
+        tiles.map(async (tile) => {
+          const data = await get(tilePath(tile));
+          if (data !== undefined) return data;
+          const full =
+            tile.width < TILE_WIDTH
+              ? await get(tilePath({ ...tile, width: TILE_WIDTH }))
+              : undefined;
+          if (full === undefined) {
+            throw new TlogError('range', `the log serves no tile ${tilePath(tile)}`);
+          }
+          return full.length === TILE_WIDTH * HASH_SIZE
+            ? full.subarray(0, tile.width * HASH_SIZE)
+            : full;
+        }),
+      ),
+  };
+}
+
+/**
  * A store for subtree hashes already computed. A complete subtree's hash never changes, so a
  * cache keyed by its position (`level/index`) stays valid as the tree grows.
  */

@@ -5,6 +5,7 @@
 export type { WitnessStorage, WitnessedCheckpoint } from './storage.js';
 export { openSqliteWitnessStorage } from './sqlite-storage.js';
 export { openPostgresWitnessStorage } from './postgres-storage.js';
-export { type AddCheckpointResult, type Witness, addCheckpoint } from './witness.js';
-export { createWitnessHandler } from './server.js';
+export { WitnessError, type WitnessErrorCode } from './errors.js';
+export { type Witness, addCheckpoint } from './witness.js';
+export { createWitnessHandler, witnessErrors } from './server.js';
 export { type WitnessService, openWitnessStorage, startWitness } from './service.js';

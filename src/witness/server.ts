@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  type ErrorMapper,
   HttpError,
   type Logger,
   type Registry,
@@ -13,10 +14,28 @@ import {
   sendMetrics,
   routeHandler,
 } from '../server/index.js';
+import { WitnessError, type WitnessErrorCode } from './errors.js';
 import { type Witness, addCheckpoint } from './witness.js';
 
 /** Largest add-checkpoint body: 63 proof lines and a checkpoint with many signatures. */
 const MAX_BODY = 256 * 1024;
+
+/** The statuses c2sp.org/tlog-witness gives each refusal. */
+const STATUS: Readonly<Record<WitnessErrorCode, number>> = {
+  malformed: 400,
+  'unknown-log': 404,
+  untrusted: 403,
+  stale: 409,
+  inconsistent: 422,
+};
+
+/** The witness's one error mapping: a 409 carries the stored size as `text/x.tlog.size`. */
+export const witnessErrors: ErrorMapper = (error) => {
+  if (!(error instanceof WitnessError)) return undefined;
+  if (error.code === 'stale')
+    return new HttpError(409, String(error.details.size ?? 0), {}, 'text/x.tlog.size');
+  return new HttpError(STATUS[error.code], error.message);
+};
 
 export function createWitnessHandler(options: {
   witness: Witness;
@@ -39,21 +58,24 @@ export function createWitnessHandler(options: {
     const path = new URL(req.url ?? '/', 'http://witness').pathname;
     if (path === '/add-checkpoint') {
       if (req.method !== 'POST') throw new HttpError(405, 'use POST', { Allow: 'POST' });
-      const body = await readBody(req, { maxBytes: MAX_BODY, timeoutMs: 10_000 });
-      const result = await addCheckpoint(witness, body.toString('utf8'));
-      requests.inc({ status: String(result.status) });
-      if (result.status !== 200)
-        logger.info('add-checkpoint refused', {
-          status: result.status,
-          reason: result.body.trim(),
-        });
-      send(req, res, result.status, result.body, {
-        type:
-          result.status !== 200 && result.type !== undefined
-            ? result.type
-            : 'text/plain; charset=utf-8',
-        cacheControl: 'no-store',
+      res.once('finish', () => {
+        requests.inc({ status: String(res.statusCode) });
       });
+      const body = await readBody(req, { maxBytes: MAX_BODY, timeoutMs: 10_000 });
+      let line: string;
+      try {
+        line = await addCheckpoint(witness, body.toString('utf8'));
+      } catch (error) {
+        if (error instanceof WitnessError) {
+          // A refused checkpoint that proves the log forked is kept, in the log.
+          const evidence = error.details.evidence;
+          if (evidence === undefined)
+            logger.info('add-checkpoint refused', { code: error.code, reason: error.message });
+          else logger.warn('log fork shown to the witness', { reason: error.message, evidence });
+        }
+        throw error;
+      }
+      send(req, res, 200, line, { type: 'text/plain; charset=utf-8', cacheControl: 'no-store' });
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD')
@@ -76,5 +98,5 @@ export function createWitnessHandler(options: {
     throw new HttpError(404, 'not found');
   }
 
-  return routeHandler(route, logger);
+  return routeHandler(route, logger, witnessErrors);
 }

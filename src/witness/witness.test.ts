@@ -16,9 +16,27 @@ import {
   proveConsistency,
   signNote,
   treeHash,
+  verifyForkEvidence,
 } from '../tlog/index.js';
+import { WitnessError } from './errors.js';
+import { KERNEL_CASES, KernelWorld } from '../../test/support/kernel-cases.js';
+import { witnessErrors } from './server.js';
 import { openSqliteWitnessStorage } from './sqlite-storage.js';
 import { type Witness, addCheckpoint } from './witness.js';
+
+/** The answer a request gets: the cosignature line, or the error as the server maps it. */
+async function answer(
+  w: Witness,
+  body: string,
+): Promise<{ status: number; body: string; type?: string }> {
+  try {
+    return { status: 200, body: await addCheckpoint(w, body) };
+  } catch (error) {
+    const http = witnessErrors(error);
+    if (http === undefined) throw error;
+    return { status: http.status, body: `${http.message}\n`, type: http.type };
+  }
+}
 
 // The request body example of c2sp.org/tlog-witness §add-checkpoint.
 const SPEC_REQUEST = `old 20852014
@@ -91,7 +109,7 @@ describe('tlog-witness add-checkpoint', () => {
   });
 
   test('the spec example is 404 to a witness that does not know its origin', async () => {
-    expect((await addCheckpoint(freshWitness(), SPEC_REQUEST)).status).toBe(404);
+    expect((await answer(freshWitness(), SPEC_REQUEST)).status).toBe(404);
   });
 
   test('the spec example is 403 when its origin is known under another key', async () => {
@@ -102,12 +120,12 @@ describe('tlog-witness add-checkpoint', () => {
       ),
     );
     const known: Witness = { ...w, logs: new Map([['example.com/behind-the-sofa', [other]]]) };
-    expect((await addCheckpoint(known, SPEC_REQUEST)).status).toBe(403);
+    expect((await answer(known, SPEC_REQUEST)).status).toBe(403);
   });
 
   test('200: cosigns from size 0, returns a cosignature/v1 line, persists, then extends', async () => {
     const w = freshWitness();
-    const first = await addCheckpoint(w, await request(0, 10));
+    const first = await answer(w, await request(0, 10));
     expect(first.status).toBe(200);
     expect(first.body).toMatch(/^— w\.example\/witness \S+\n$/);
     // The line is a valid cosignature of the checkpoint, with the witness's timestamp.
@@ -118,8 +136,8 @@ describe('tlog-witness add-checkpoint', () => {
       1_800_000_000,
     );
     expect((await w.storage.latest(ORIGIN))?.size).toBe(10);
-    expect((await addCheckpoint(w, await request(10, 25))).status).toBe(200);
-    expect((await addCheckpoint(w, await request(25, 25))).status).toBe(200);
+    expect((await answer(w, await request(10, 25))).status).toBe(200);
+    expect((await answer(w, await request(25, 25))).status).toBe(200);
     const stored = await w.storage.latest(ORIGIN);
     expect(stored?.size).toBe(25);
     expect(stored?.note).toContain('— w.example/witness ');
@@ -128,10 +146,10 @@ describe('tlog-witness add-checkpoint', () => {
 
   test('409 with text/x.tlog.size when the old size is not the last cosigned one', async () => {
     const w = freshWitness();
-    await addCheckpoint(w, await request(0, 10));
-    const r = await addCheckpoint(w, await request(5, 20));
+    await answer(w, await request(0, 10));
+    const r = await answer(w, await request(5, 20));
     expect(r).toMatchObject({ status: 409, body: '10\n', type: 'text/x.tlog.size' });
-    expect(await addCheckpoint(w, await request(0, 20))).toMatchObject({
+    expect(await answer(w, await request(0, 20))).toMatchObject({
       status: 409,
       body: '10\n',
     });
@@ -183,14 +201,14 @@ describe('tlog-witness add-checkpoint', () => {
       422,
     ],
   ])('%s', async (_, make, status) => {
-    expect((await addCheckpoint(freshWitness(), await make())).status).toBe(status);
+    expect((await answer(freshWitness(), await make())).status).toBe(status);
   });
 
   test('422: an inconsistent extension, and a different root for the same size', async () => {
     const w = freshWitness();
-    await addCheckpoint(w, await request(0, 10));
+    await answer(w, await request(0, 10));
     const bad = await request(10, 20, { proof: await proveConsistency(9, 20, tree) });
-    expect((await addCheckpoint(w, bad)).status).toBe(422);
+    expect((await answer(w, bad)).status).toBe(422);
     const forked = formatAddCheckpoint({
       oldSize: 10,
       consistencyProof: [],
@@ -204,7 +222,64 @@ describe('tlog-witness add-checkpoint', () => {
         [log],
       ),
     });
-    expect((await addCheckpoint(w, forked)).status).toBe(422);
+    expect((await answer(w, forked)).status).toBe(422);
     expect((await w.storage.latest(ORIGIN))?.size).toBe(10);
+  });
+});
+
+describe('the witness runs the trust kernel table', () => {
+  const world = new KernelWorld(log);
+  const witnessFor = () => ({ ...freshWitness(), logs: new Map([[log.name, [logKey]]]) });
+  // What the witness answers for each relation: it cosigns the same or an extension; a fork or
+  // bad data is 422. A smaller checkpoint cannot have the stored old size: 409 whatever it is.
+  const STATUS = { same: 200, extends: 200, older: 409, fork: 422, 'bad-data': 422 } as const;
+
+  test.each(KERNEL_CASES)('$name: $expect', async (c) => {
+    const w = witnessFor();
+    const last = await world.checkpoint(...c.last);
+    const next = await world.checkpoint(...c.next);
+    const first = await answer(
+      w,
+      formatAddCheckpoint({ oldSize: 0, consistencyProof: [], checkpoint: last.note }),
+    );
+    expect(first.status).toBe(200);
+    const proof = next.treeSize > last.treeSize ? await world.proof(c, false) : [];
+    const r = await answer(
+      w,
+      formatAddCheckpoint({
+        oldSize: Math.min(last.treeSize, next.treeSize),
+        consistencyProof: proof,
+        checkpoint: next.note,
+      }),
+    );
+    expect(r.status).toBe(next.treeSize < last.treeSize ? 409 : STATUS[c.expect]);
+    // It never moves off a checkpoint it cannot show to be extended.
+    expect((await w.storage.latest(log.name))?.size).toBe(
+      r.status === 200 ? next.treeSize : last.treeSize,
+    );
+  });
+
+  test('a fork shown to the witness comes with evidence that verifies', async () => {
+    for (const [last, next] of [
+      [5, 9],
+      [9, 9],
+    ] as const) {
+      const w = witnessFor();
+      const honest = await world.checkpoint('honest', last);
+      const forked = await world.checkpoint('forked', next);
+      await answer(
+        w,
+        formatAddCheckpoint({ oldSize: 0, consistencyProof: [], checkpoint: honest.note }),
+      );
+      const proof = last === next ? [] : await proveConsistency(last, next, world.tree('forked'));
+      const refused = addCheckpoint(
+        w,
+        formatAddCheckpoint({ oldSize: last, consistencyProof: proof, checkpoint: forked.note }),
+      );
+      await expect(refused).rejects.toThrow(WitnessError);
+      const error = (await refused.catch((e: unknown) => e)) as WitnessError;
+      expect(error.code).toBe('inconsistent');
+      expect(verifyForkEvidence(error.details.evidence ?? '', [logKey]).origin).toBe(log.name);
+    }
   });
 });

@@ -1,31 +1,25 @@
 /**
- * The C2SP tlog-witness add-checkpoint decision: which status a request gets, and the
- * cosignature when it succeeds. The new checkpoint is stored (compare-and-set) before the
- * cosignature is returned.
+ * The C2SP tlog-witness add-checkpoint decision, through the trust kernel: a checkpoint is
+ * cosigned only when it is the same as, or a consistent extension of, the last one cosigned for
+ * its log. The new checkpoint is stored (compare-and-set) before the cosignature is returned.
  */
 import {
   EMPTY_ROOT,
   type NoteSigner,
   type NoteVerifier,
   TlogError,
-  equalBytes,
+  type VerifiedCheckpoint,
+  completeConsistencyProof,
+  formatForkEvidence,
   formatSignatureLine,
   openNote,
   parseAddCheckpoint,
   parseCheckpoint,
   parseSignedNote,
-  verifyConsistency,
+  relateCheckpoints,
 } from '../tlog/index.js';
+import { WitnessError } from './errors.js';
 import type { WitnessStorage } from './storage.js';
-
-/** The answer to an add-checkpoint request. */
-export type AddCheckpointResult =
-  | { readonly status: 200; readonly body: string }
-  | {
-      readonly status: 400 | 403 | 404 | 409 | 422;
-      readonly body: string;
-      readonly type?: string;
-    };
 
 export interface Witness {
   /** The witness's cosignature/v1 signer. */
@@ -35,8 +29,13 @@ export interface Witness {
   readonly storage: WitnessStorage;
 }
 
-/** Handles one add-checkpoint request body (tlog-witness §add-checkpoint). */
-export async function addCheckpoint(witness: Witness, body: string): Promise<AddCheckpointResult> {
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Handles one add-checkpoint request body (tlog-witness §add-checkpoint) and returns the
+ * cosignature line; throws a {@link WitnessError} saying why it is refused.
+ */
+export async function addCheckpoint(witness: Witness, body: string): Promise<string> {
   let request;
   let origin: string;
   try {
@@ -44,53 +43,54 @@ export async function addCheckpoint(witness: Witness, body: string): Promise<Add
     const note = parseSignedNote(request.checkpoint);
     origin = note.text.slice(0, note.text.indexOf('\n'));
   } catch (e) {
-    return { status: 400, body: `${e instanceof Error ? e.message : String(e)}\n` };
+    throw new WitnessError('malformed', message(e));
   }
   const keys = witness.logs.get(origin);
-  if (keys === undefined) return { status: 404, body: `unknown log origin ${origin}\n` };
+  if (keys === undefined) throw new WitnessError('unknown-log', `unknown log origin ${origin}`);
+  let opened;
   let checkpoint;
   try {
-    const opened = openNote(request.checkpoint, keys);
+    opened = openNote(request.checkpoint, keys);
     checkpoint = parseCheckpoint(opened.text);
   } catch (e) {
-    const status = e instanceof TlogError && e.code === 'malformed' ? 400 : 403;
-    return { status, body: `${e instanceof Error ? e.message : String(e)}\n` };
+    const code = e instanceof TlogError && e.code === 'malformed' ? 'malformed' : 'untrusted';
+    throw new WitnessError(code, message(e));
   }
   const { oldSize, consistencyProof } = request;
   if (oldSize > checkpoint.treeSize) {
-    return { status: 400, body: `old size ${oldSize} is larger than the checkpoint\n` };
+    throw new WitnessError('malformed', `old size ${oldSize} is larger than the checkpoint`);
   }
   const stored = await witness.storage.latest(origin);
   const storedSize = stored?.size ?? 0;
-  const conflict = (size: number): AddCheckpointResult => ({
-    status: 409,
-    body: `${size}\n`,
-    type: 'text/x.tlog.size',
-  });
-  if (oldSize !== storedSize) return conflict(storedSize);
-  if (checkpoint.treeSize === 0 && !equalBytes(checkpoint.rootHash, EMPTY_ROOT)) {
-    return { status: 422, body: 'a checkpoint of size 0 must have the empty root\n' };
+  if (oldSize !== storedSize) {
+    throw new WitnessError('stale', `the last checkpoint cosigned has size ${storedSize}`, {
+      size: storedSize,
+    });
   }
-  if (oldSize === 0) {
-    if (consistencyProof.length !== 0)
-      return { status: 422, body: 'proof from size 0 must be empty\n' };
-  } else if (oldSize === checkpoint.treeSize) {
-    if (!equalBytes(checkpoint.rootHash, stored?.rootHash ?? new Uint8Array())) {
-      return { status: 422, body: `root hash differs from the one cosigned for size ${oldSize}\n` };
-    }
-  } else {
-    try {
-      verifyConsistency(
-        oldSize,
-        checkpoint.treeSize,
-        consistencyProof,
-        stored?.rootHash ?? new Uint8Array(),
-        checkpoint.rootHash,
-      );
-    } catch (e) {
-      return { status: 422, body: `${e instanceof Error ? e.message : String(e)}\n` };
-    }
+  const last: VerifiedCheckpoint =
+    stored === undefined
+      ? { treeSize: 0, rootHash: EMPTY_ROOT, note: '' }
+      : { treeSize: stored.size, rootHash: stored.rootHash, note: stored.note };
+  const next: VerifiedCheckpoint = {
+    treeSize: checkpoint.treeSize,
+    rootHash: checkpoint.rootHash,
+    note: request.checkpoint,
+  };
+  // The request carries RFC 6962's proof: completed with the witness's own root, it can show
+  // bad data but a fork only where the proof itself holds the old tree's hash.
+  const proof =
+    oldSize === 0 || oldSize === checkpoint.treeSize
+      ? consistencyProof
+      : completeConsistencyProof(oldSize, consistencyProof, last.rootHash);
+  const relation = relateCheckpoints(last, next, proof);
+  if (relation.kind === 'fork') {
+    throw new WitnessError('inconsistent', `the log forked: ${relation.reason}`, {
+      evidence: formatForkEvidence(relation.evidence),
+    });
   }
+  if (relation.kind === 'bad-data') throw new WitnessError('inconsistent', relation.reason);
+  if (relation.kind === 'older') throw new Error('bug: an older checkpoint passed the size check');
+
   const noteText = request.checkpoint.slice(0, request.checkpoint.lastIndexOf('\n\n') + 1);
   const signature = witness.signer.sign(Buffer.from(noteText));
   const line = formatSignatureLine({
@@ -99,14 +99,17 @@ export async function addCheckpoint(witness: Witness, body: string): Promise<Add
     signature,
   });
   // Keep the log's own signatures (those the witness verified) and add the cosignature.
-  const verified = openNote(request.checkpoint, keys);
-  const logLines = verified.verified.map((v) => formatSignatureLine(v.signature)).join('');
+  const logLines = opened.verified.map((v) => formatSignatureLine(v.signature)).join('');
   const note = `${noteText}\n${logLines}${line}`;
   const advanced = await witness.storage.advance(origin, oldSize, {
     size: checkpoint.treeSize,
     rootHash: checkpoint.rootHash,
     note,
   });
-  if (!advanced.ok) return conflict(advanced.size);
-  return { status: 200, body: line };
+  if (!advanced.ok) {
+    throw new WitnessError('stale', `the last checkpoint cosigned has size ${advanced.size}`, {
+      size: advanced.size,
+    });
+  }
+  return line;
 }

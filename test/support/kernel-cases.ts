@@ -45,6 +45,8 @@ export interface KernelCase {
   /** Damage to the data that relates them (the larger tree's tiles, or the proof). */
   readonly fault?: Fault;
   readonly expect: Relation;
+  /** With a fault: the relation the right data shows (a party with its own verified copy). */
+  readonly clean?: Relation;
 }
 
 /** The histories part at this entry: below it they are the same. */
@@ -97,6 +99,7 @@ export const KERNEL_CASES: readonly KernelCase[] = [
     next: ['honest', 9],
     fault: 'flip-bit',
     expect: 'bad-data',
+    clean: 'extends',
   },
   {
     name: 'a corrupted tile under a replayed checkpoint',
@@ -104,6 +107,7 @@ export const KERNEL_CASES: readonly KernelCase[] = [
     next: ['honest', 6],
     fault: 'flip-bit',
     expect: 'bad-data',
+    clean: 'older',
   },
   {
     name: 'a corrupted tile under an inconsistent extension',
@@ -111,6 +115,7 @@ export const KERNEL_CASES: readonly KernelCase[] = [
     next: ['forked', 9],
     fault: 'flip-bit',
     expect: 'bad-data',
+    clean: 'fork',
   },
   {
     name: 'a truncated proof',
@@ -118,6 +123,7 @@ export const KERNEL_CASES: readonly KernelCase[] = [
     next: ['honest', 9],
     fault: 'truncate',
     expect: 'bad-data',
+    clean: 'extends',
   },
   {
     name: 'a padded proof',
@@ -125,6 +131,7 @@ export const KERNEL_CASES: readonly KernelCase[] = [
     next: ['honest', 9],
     fault: 'pad',
     expect: 'bad-data',
+    clean: 'extends',
   },
   {
     name: 'a proof for another size',
@@ -132,6 +139,7 @@ export const KERNEL_CASES: readonly KernelCase[] = [
     next: ['honest', 9],
     fault: 'other-size',
     expect: 'bad-data',
+    clean: 'extends',
   },
 ];
 
