@@ -1,5 +1,6 @@
 /** `accord <command>`: dispatches to a command; exit codes are listed in `accord --help`. */
 import { type Command, EXIT } from './command.js';
+import { verifyEvidenceCommand } from './evidence.js';
 import { keygenCommand } from './keygen.js';
 import { logCommand } from './log.js';
 import { monitorCommand } from './monitor.js';
@@ -17,6 +18,7 @@ const commands = new Map<string, Command>([
   ['nar', narCommand],
   ['proxy', proxyCommand],
   ['submit', submitCommand],
+  ['verify-evidence', verifyEvidenceCommand],
   ['witness', witnessCommand],
 ]);
 

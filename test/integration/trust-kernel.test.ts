@@ -5,7 +5,7 @@
  * (monitor) with evidence that verifies with the log's key alone. Also: a distrusted log's
  * stored claims stop counting, and a monitor's word without evidence distrusts nothing.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import {
   verifyForkEvidence,
 } from '../../src/tlog/index.js';
 import { hashPartOf } from '../support/claims.js';
+import { runAccord } from '../support/cli.js';
 import { KERNEL_CASES, type KernelCase, KernelWorld } from '../support/kernel-cases.js';
 import { scriptedLog } from '../support/scripted-log.js';
 
@@ -230,6 +231,58 @@ describe('the monitor runs the trust kernel table', () => {
       expect(verified).toBe(expected === 'extends' ? c.next[1] : c.last[1]);
     } finally {
       store.close();
+    }
+  });
+});
+
+describe('accord verify-evidence', () => {
+  test('checks the evidence a proxy stored offline: 0 for a fork, 1 for anything edited', async () => {
+    const { resolver, state } = openResolver(proxyConfig(), silentLogger);
+    const client = resolver.logs[0];
+    if (client === undefined) throw new Error('bug: no log client');
+    try {
+      log.show({ checkpoint: ['honest', 5] });
+      await client.observe(PATH);
+      log.show({ checkpoint: ['forked', 9] });
+      await client.observe(PATH);
+      const evidence = state.distrusted(ORIGIN)?.evidence ?? '';
+      const file = join(dir, 'fork.evidence');
+      writeFileSync(file, evidence);
+      const ok = await runAccord(['verify-evidence', file, '--key', vkey]);
+      expect(ok).toMatchObject({ code: 0, stderr: '' });
+      expect(ok.stdout).toMatch(
+        /^fork evidence verified: kernel\.test\/log signed checkpoints of sizes 5 and 9 that cannot both be true/,
+      );
+      const policy = join(dir, 'policy');
+      writeFileSync(
+        policy,
+        `log ${vkey} http://127.0.0.1:9\ntrust one 1 ${ORIGIN}\ndecide one\nquorum none\n`,
+      );
+      const json = await runAccord(['verify-evidence', '-', '--policy', policy, '--json'], {
+        input: evidence,
+      });
+      expect(json.code).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        verified: true,
+        origin: ORIGIN,
+        sizes: [5, 9],
+      });
+      // One changed hash line is no longer evidence.
+      const lines = evidence.split('\n');
+      lines[1] = `${lines[1]?.[0] === 'A' ? 'B' : 'A'}${lines[1]?.slice(1) ?? ''}`;
+      writeFileSync(file, lines.join('\n'));
+      const edited = await runAccord(['verify-evidence', file, '--key', vkey]);
+      expect(edited.code).toBe(1);
+      expect(edited.stderr).toMatch(/^accord verify-evidence: not fork evidence: /);
+      // Another log's key proves nothing about this log.
+      const other = formatVerifierKey(
+        newSigner(ORIGIN, SIG_TYPE_ED25519, new Uint8Array(32).fill(13)),
+      );
+      writeFileSync(file, evidence);
+      expect((await runAccord(['verify-evidence', file, '--key', other])).code).toBe(1);
+      expect((await runAccord(['verify-evidence', file])).code).toBe(2);
+    } finally {
+      state.close();
     }
   });
 });
