@@ -15,5 +15,6 @@ export { LogClient } from './log-client.js';
 export { Upstream } from './upstream.js';
 export { type Resolution, Resolver, narPath } from './resolver.js';
 export { type NarOutcome, streamNar } from './nar-stream.js';
-export { createProxyHandler } from './server.js';
+export { ProxyError, type ProxyErrorCode } from './errors.js';
+export { createProxyHandler, proxyErrors } from './server.js';
 export { type ProxyService, openResolver, startProxy } from './service.js';

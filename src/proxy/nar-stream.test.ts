@@ -73,8 +73,9 @@ describe('fetchWholeNar()', () => {
     });
   });
 
-  test('a NAR that trickles in is given up at 8 KiB/s after the timeout', async () => {
-    // 1,000 bytes allowed: 2 s of timeout, then 1000 / 8192 s more.
+  test("a NAR that trickles in is given up at 8 KiB/s of the NAR's size after the timeout", async () => {
+    // A NAR of 1,000 bytes: 2 s of timeout, then 1000 / 8192 s more (not the time its size
+    // cap of 2 × 1,000 + 64 KiB would take at that rate).
     await expect(upstream.fetchWhole(`${url}/trickle.nar`, 1000)).rejects.toThrow(
       /not received within 2123 ms/,
     );

@@ -62,8 +62,7 @@ export async function fetchWholeNar(
 ): Promise<WholeNarOutcome> {
   let body: Uint8Array[];
   try {
-    // Compressed data can be a little larger than what it holds, never this much.
-    body = await upstream.fetchWhole(served.narUrl, 2 * served.narSize + 65_536);
+    body = await upstream.fetchWhole(served.narUrl, served.narSize);
   } catch (error) {
     return { kind: 'failed', reason: (error as Error).message };
   }
@@ -88,9 +87,10 @@ export async function fetchWholeNar(
 }
 
 /**
- * Streams the NAR of `served` to `res`. Before the first byte arrives nothing is written (the
- * caller can still answer 404); after it, a failure or mismatch destroys the response. With
- * `keep`, a complete verified NAR is also returned, for a cache.
+ * Streams the NAR of `served` to `res`. Until its first bytes are written (up to about 1 MiB
+ * is held back first) nothing is sent, and the caller can still answer 404; after that, a
+ * failure or mismatch destroys the response. With `keep`, a complete verified NAR is also
+ * returned, for a cache.
  */
 export async function streamNar(
   res: ServerResponse,
@@ -105,16 +105,23 @@ export async function streamNar(
   })[Symbol.asyncIterator]();
   const hasher = new NarHasher();
   // Verified pieces wait here and go out together (one writev per ~1 MiB rather than one
-  // write per socket read); the newest piece always stays until the end is checked.
+  // write per socket read); the newest piece always stays until the end is checked. The
+  // response begins with the first bytes written: a failure before then is still a 404.
   let held: Uint8Array[] = [];
   let heldBytes = 0;
-  let started = false;
+  const response = { started: false };
+  const begin = () => {
+    if (response.started) return;
+    response.started = true;
+    res.writeHead(200, { ...NAR_HEADERS, 'Content-Length': String(served.narSize) });
+  };
   const kept: Uint8Array[] = [];
   const flush = async (keepLast: boolean) => {
     const out = keepLast ? held.slice(0, -1) : held;
     held = keepLast ? held.slice(-1) : [];
     heldBytes = held.reduce((n, c) => n + c.length, 0);
     if (out.length === 0) return;
+    begin();
     res.cork();
     let ok = true;
     for (const chunk of out) ok = res.write(chunk);
@@ -126,14 +133,12 @@ export async function streamNar(
       const step = await chunks.next();
       if (step.done === true) break;
       hasher.update(step.value);
-      if (!started) {
-        started = true;
-        res.writeHead(200, { ...NAR_HEADERS, 'Content-Length': String(served.narSize) });
-        if (head) {
-          res.end();
-          await chunks.return(undefined);
-          return { kind: 'ok', bytes: 0 };
-        }
+      if (head) {
+        // The upstream has it and it begins as a NAR: that is all a HEAD asks.
+        begin();
+        res.end();
+        await chunks.return(undefined);
+        return { kind: 'ok', bytes: 0 };
       }
       held.push(step.value);
       heldBytes += step.value.length;
@@ -143,20 +148,21 @@ export async function streamNar(
     const summary = hasher.digest();
     const wrong = mismatch(summary, served);
     if (wrong !== undefined) {
-      res.destroy();
+      // Before the first byte, nothing was sent: the caller still answers 404.
+      if (response.started) res.destroy();
       return { kind: 'mismatch', reason: wrong };
     }
     const { narSize } = summary;
-    if (!started) return { kind: 'failed', reason: 'empty NAR', started };
     await flush(false);
+    begin();
     res.end();
     return keep
       ? { kind: 'ok', bytes: narSize, nar: Buffer.concat(kept, narSize) }
       : { kind: 'ok', bytes: narSize };
   } catch (error) {
     await chunks.return(undefined).catch(() => undefined);
-    if (started) res.destroy();
+    if (response.started) res.destroy();
     const { kind, reason } = classify(error);
-    return kind === 'mismatch' ? { kind, reason } : { kind, reason, started };
+    return kind === 'mismatch' ? { kind, reason } : { kind, reason, started: response.started };
   }
 }

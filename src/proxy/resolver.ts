@@ -12,7 +12,7 @@ import {
   parseStorePath,
   signNarInfo,
 } from '../nix/index.js';
-import type { Logger } from '../server/index.js';
+import { FetchError, type Logger } from '../server/index.js';
 import type { ProxyConfig } from './config.js';
 import { LogClient, type LogClientOptions } from './log-client.js';
 import type { ProxyState, ServedNar } from './state.js';
@@ -27,6 +27,13 @@ export interface Resolution {
   readonly served?: ServedNar;
   /** Why there is no narinfo (or what was served). */
   readonly reason: string;
+}
+
+/** An upstream's answer for a path: its narinfo, or why it was refused. */
+interface UpstreamAnswer {
+  readonly upstream: Upstream;
+  readonly info: NarInfo | undefined;
+  readonly rejected?: string;
 }
 
 /** Resolves `promise`, or `onTimeout()` once `ms` have passed. */
@@ -82,11 +89,11 @@ export class Resolver {
     );
   }
 
-  /** Every usable upstream's narinfo for a path (undefined where it has none or failed). */
-  private fetchNarInfos(
-    hashPart: string,
-    deadlineMs: number,
-  ): Promise<{ upstream: Upstream; info: NarInfo | undefined }[]> {
+  /**
+   * Every usable upstream's narinfo for a path (undefined where it has none or failed), and why
+   * one was refused when it answered something unusable.
+   */
+  private fetchNarInfos(hashPart: string, deadlineMs: number): Promise<UpstreamAnswer[]> {
     const candidates = this.upstreams.filter(
       (u) => u.available() && !this.state.isBadUpstream(u.url, hashPart),
     );
@@ -101,7 +108,11 @@ export class Resolver {
                 hashPart,
                 error,
               });
-              return { upstream, info: undefined };
+              // A fetch failure's message may name a local file: only the narinfo's own faults
+              // are told to clients.
+              return error instanceof FetchError
+                ? { upstream, info: undefined }
+                : { upstream, info: undefined, rejected: (error as Error).message };
             },
           ),
           deadlineMs,
@@ -115,7 +126,7 @@ export class Resolver {
   private pickUpstream(
     hashPart: string,
     agreed: { narHash: string; narSize: number; references: readonly string[] },
-    found: readonly { upstream: Upstream; info: NarInfo | undefined }[],
+    found: readonly UpstreamAnswer[],
   ): { upstream: Upstream; info: NarInfo } | undefined {
     const wanted = parseHash(agreed.narHash);
     const refs = [...agreed.references].sort().join(' ');
@@ -177,7 +188,7 @@ export class Resolver {
   private conclude(
     hashPart: string,
     observations: readonly LogObservation[],
-    narinfos: readonly { upstream: Upstream; info: NarInfo | undefined }[],
+    narinfos: readonly UpstreamAnswer[],
   ): Resolution {
     const decision = decide(this.config.policy, observations);
     const claim = decision.claim;
@@ -186,7 +197,15 @@ export class Resolver {
     }
     const found = this.pickUpstream(hashPart, claim, narinfos);
     if (found === undefined) {
-      return { hashPart, decision, reason: 'trusted, but no upstream cache has the agreed NAR' };
+      const refused = narinfos.flatMap((a) =>
+        a.rejected === undefined ? [] : [`${a.upstream.label}: ${a.rejected}`],
+      );
+      const why = refused.length === 0 ? '' : ` (refused: ${refused.join('; ')})`;
+      return {
+        hashPart,
+        decision,
+        reason: `trusted, but no upstream cache has the agreed NAR${why}`,
+      };
     }
     const { upstream, info } = found;
     const storePath = parseStorePath(claim.storePath, this.config.storeDir);

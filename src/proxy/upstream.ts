@@ -7,6 +7,29 @@ import type { Logger } from '../server/index.js';
 import type { UpstreamConfig } from './config.js';
 import { FetchError, download, fetchBytes } from '../server/index.js';
 
+/**
+ * Where a NAR URL (from a narinfo, attacker-controlled) may point, given its upstream cache:
+ * the same scheme, host and port, with no credentials; for a `file://` cache, a file below the
+ * cache's directory. Returns the absolute URL, or throws saying why not — a narinfo must never
+ * send the proxy to another host or port (a request forgery into its network) or anywhere else
+ * on its disk.
+ */
+export function confineNarUrl(upstream: string, narUrl: string): string {
+  const base = new URL(`${upstream}/`);
+  let url: URL;
+  try {
+    url = new URL(narUrl, base);
+  } catch {
+    throw new Error(`narinfo URL ${JSON.stringify(narUrl.slice(0, 200))} is not a URL`);
+  }
+  if (url.protocol !== base.protocol) throw new Error(`narinfo URL leaves ${base.protocol}`);
+  if (url.host !== base.host) throw new Error('narinfo URL points to another host or port');
+  if (url.username !== '' || url.password !== '') throw new Error('narinfo URL has credentials');
+  if (base.protocol === 'file:' && !url.pathname.startsWith(base.pathname))
+    throw new Error("narinfo URL points outside the cache's directory");
+  return url.toString();
+}
+
 export class Upstream {
   private downUntil = 0;
   private delayMs = 0;
@@ -18,6 +41,11 @@ export class Upstream {
 
   get url(): string {
     return this.config.url;
+  }
+
+  /** How the cache is named to clients: its URL, but never a path on the proxy's disk. */
+  get label(): string {
+    return this.url.startsWith('file:') ? 'a file:// cache' : this.url;
   }
 
   /** False while backing off after a failure. */
@@ -67,6 +95,7 @@ export class Upstream {
     const info = parseNarInfo(bytes.toString('utf8'), storeDir);
     if (info.storePath.hashPart !== hashPart)
       throw new Error(`narinfo is about ${info.storePath.hashPart}`);
+    confineNarUrl(this.url, info.url);
     if (
       this.config.publicKeys.length > 0 &&
       verifiedSigners(info, this.config.publicKeys).length === 0
@@ -76,18 +105,22 @@ export class Upstream {
     return info;
   }
 
-  /** The absolute URL of a narinfo's NAR (narinfo URLs are relative to the cache root). */
+  /** The absolute URL of a narinfo's NAR (relative to the cache root, confined to it). */
   narUrl(info: NarInfo): string {
-    return new URL(info.url, `${this.url}/`).toString();
+    return confineNarUrl(this.url, info.url);
   }
 
   /**
-   * Fetches a (compressed) NAR whole, at most `maxBytes`. Like a stream, it fails when no data
-   * comes for the cache's timeout; and it must come at 8 KiB/s at least, after the timeout
-   * (a slow link still gets it, a trickle does not hold a request for ever).
+   * Fetches the (compressed) file of a NAR of `narSize` bytes whole: at most twice that and
+   * 64 KiB (compressed data can be a little larger than what it holds, never this much). Like a
+   * stream, it fails when no data comes for the cache's timeout; and it must come at 8 KiB/s of
+   * the NAR's size at least, after the timeout (a slow link still gets it, a trickle does not
+   * hold a request long).
    */
-  async fetchWhole(url: string, maxBytes: number): Promise<Uint8Array[]> {
-    const allowedMs = this.config.timeoutMs + Math.ceil((maxBytes / 8192) * 1000);
+  async fetchWhole(url: string, narSize: number): Promise<Uint8Array[]> {
+    confineNarUrl(this.url, url);
+    const maxBytes = 2 * narSize + 65_536;
+    const allowedMs = this.config.timeoutMs + Math.ceil((narSize / 8192) * 1000);
     const stop = new AbortController();
     const timer = setTimeout(() => {
       stop.abort();
@@ -113,7 +146,8 @@ export class Upstream {
    * Streams a (compressed) NAR; fails when no data arrives for the cache's timeout, so a
    * stalled download cannot hold a client forever.
    */
-  download(url: string, signal: AbortSignal): AsyncGenerator<Uint8Array> {
-    return download(url, this.config.timeoutMs, signal);
+  async *download(url: string, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+    confineNarUrl(this.url, url);
+    yield* download(url, this.config.timeoutMs, signal);
   }
 }

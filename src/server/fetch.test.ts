@@ -1,5 +1,10 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer as httpServer } from 'node:http';
 import { type Server, type Socket, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { constants as zlibConstants, createGzip, gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FetchError, download, fetchBytes, fetchEncoded, postBytes } from './fetch.js';
@@ -244,5 +249,25 @@ describe('deadlines, limits and aborts', () => {
       server.closeAllConnections();
       await close(server);
     }
+  });
+});
+
+describe('file:// fetches', () => {
+  it('refuse what is not a regular file (a FIFO, a directory) without blocking on it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-fetch-'));
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    writeFileSync(join(dir, 'file'), 'contents');
+    const url = (name: string) => pathToFileURL(join(dir, name)).toString();
+    // Nobody ever writes to the FIFO: a blocking open would wait for ever (and hold a thread).
+    await expect(fetchBytes(url('fifo'), 1000, 100)).rejects.toThrow(/not a regular file/);
+    await expect(fetchBytes(url(''), 1000, 100)).rejects.toThrow(/not a regular file/);
+    const stream = download(url('fifo'), 1000);
+    await expect(stream.next()).rejects.toThrow(/not a regular file/);
+    expect((await fetchBytes(url('file'), 1000, 100)).toString()).toBe('contents');
+    await expect(fetchBytes(url('missing'), 1000, 100)).rejects.toMatchObject({ status: 404 });
+    const chunks: Buffer[] = [];
+    for await (const c of download(url('file'), 1000)) chunks.push(Buffer.from(c));
+    expect(Buffer.concat(chunks).toString()).toBe('contents');
   });
 });

@@ -3,8 +3,8 @@
  * and a size cap (everything fetched is hostile), and streamed downloads that fail when they
  * stall.
  */
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { type Readable, pipeline } from 'node:stream';
@@ -150,15 +150,7 @@ export async function fetchBytes(
 ): Promise<Buffer> {
   if (!url.startsWith('file://'))
     return (await readResponse(url, timeoutMs, maxBytes, undefined, true, options)).bytes;
-  let file;
-  try {
-    file = await open(fileURLToPath(url));
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    throw new FetchError(`${url}: ${code ?? 'cannot open'}`, code === 'ENOENT' ? 404 : undefined, {
-      cause,
-    });
-  }
+  const file = await openRegularFile(url);
   try {
     const { size } = await file.stat();
     if (size > maxBytes) throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
@@ -166,6 +158,32 @@ export async function fetchBytes(
   } finally {
     await file.close();
   }
+}
+
+/**
+ * Opens a `file://` URL for reading, only if it is a regular file. Opened without blocking
+ * and checked before any read: a FIFO or a device would hold one of Node's few I/O threads
+ * for as long as it likes (until every file and gzip call waits).
+ */
+async function openRegularFile(url: string): Promise<FileHandle> {
+  let file: FileHandle;
+  try {
+    file = await open(fileURLToPath(url), constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new FetchError(`${url}: ${code ?? 'cannot open'}`, code === 'ENOENT' ? 404 : undefined, {
+      cause,
+    });
+  }
+  const stat = await file.stat().catch(async (cause: unknown) => {
+    await file.close();
+    throw new FetchError(`${url}: cannot stat`, undefined, { cause });
+  });
+  if (!stat.isFile()) {
+    await file.close();
+    throw new FetchError(`${url}: not a regular file`, 404);
+  }
+  return file;
 }
 
 /** {@link fetchBytes}, but undefined when the server answers 404 (it has no such file). */
@@ -297,7 +315,8 @@ export async function* download(
 ): AsyncGenerator<Uint8Array> {
   const stop = signal === undefined ? {} : { signal };
   if (url.startsWith('file://')) {
-    yield* createReadStream(fileURLToPath(url), { ...stop, highWaterMark: 1 << 20 });
+    const file = await openRegularFile(url);
+    yield* file.createReadStream({ ...stop, highWaterMark: 1 << 20 });
     return;
   }
   const res = await request(url, idleMs, stop);

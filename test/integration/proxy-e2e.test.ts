@@ -265,8 +265,8 @@ describe.runIf(shouldRun(HAVE_NIX))('accord proxy with real Nix, 3 builders, 2-o
   });
 
   test('an upstream serving a large NAR that does not match its narinfo is caught while streaming', async () => {
-    // Streamed: the proxy cuts the response before its last piece, and Nix's retry gets the
-    // honest NAR from another cache.
+    // Streamed, and caught before the response began (its first MiB is held back): the same
+    // request goes on to another cache, whose honest NAR Nix gets.
     await substitute([wrongBig]);
     expect(readFileSync(join(wrongBig, 'data'), 'utf8')).toBe('wrongbig payload 0\n');
     expect(statSync(join(wrongBig, 'filler')).size).toBeGreaterThan(64 << 10);

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { ClaimJson } from '../../src/claim/index.js';
 import {
   formatNarInfo,
@@ -56,20 +56,26 @@ describe('accord proxy against hostile logs and upstreams', () => {
   let cache: {
     url: string;
     set: (
-      h: (path: string) => { status: number; body: Buffer | string } | 'hang' | undefined,
+      h: (
+        path: string,
+      ) => { status: number; body: Buffer | string } | { cut: Buffer } | 'hang' | undefined,
     ) => void;
     close: () => Promise<void>;
   };
   let proxy: ProxyService;
   const paths = Array.from({ length: 40 }, (_, i) => pathWithNar(i));
-  // Paths whose NARs the upstream corrupts, one per case: four small (fetched whole), four
+  // Paths whose NARs the upstream corrupts, one per case: five small (fetched whole), five
   // large (over 64 KiB, streamed). Logs 1 and 2 claim them.
-  const corruptible = Array.from({ length: 8 }, (_, i) => pathWithNar(40 + i, i < 4 ? 0 : 70_000));
+  const corruptible = [
+    ...Array.from({ length: 5 }, (_, i) => pathWithNar(40 + i)),
+    ...Array.from({ length: 5 }, (_, i) => pathWithNar(60 + i, 70_000)),
+  ];
   const big = pathWithNar(48, 70_000); // a large NAR served honestly
   // For the proxy that fetches NARs ahead: honest small, wrong small, large.
   const aheadPaths = [pathWithNar(50), pathWithNar(51), pathWithNar(52, 70_000)];
   const twoCaches = pathWithNar(53); // the preferred cache serves a wrong NAR, the other the right one
-  const extra = [...corruptible, big, ...aheadPaths, twoCaches];
+  const cutBig = pathWithNar(70, 70_000); // its download breaks after the first bytes
+  const extra = [...corruptible, big, ...aheadPaths, twoCaches, cutBig];
   const narinfo = (p: (typeof paths)[number]) =>
     formatNarInfo({
       storePath: parseStorePath(p.claim.storePath),
@@ -109,6 +115,13 @@ describe('accord proxy against hostile logs and upstreams', () => {
       const path = req.url ?? '';
       const special = handler(path);
       if (special === 'hang') return;
+      if (special !== undefined && 'cut' in special) {
+        // Headers and a first piece, then the connection drops.
+        res.writeHead(200, { 'Content-Length': String(special.cut.length + 1) });
+        res.write(special.cut);
+        setTimeout(() => res.socket?.destroy(), 10);
+        return;
+      }
       if (special !== undefined) {
         res.writeHead(special.status).end(special.body);
         return;
@@ -442,6 +455,7 @@ describe('accord proxy against hostile logs and upstreams', () => {
     ],
     ['a NAR one byte short', (nar) => nar.subarray(0, nar.length - 1)],
     ['a NAR with trailing bytes', (nar) => Buffer.concat([nar, Buffer.alloc(8)])],
+    ['an empty body', () => Buffer.alloc(0)],
   ];
 
   /** Has the upstream serve `corrupt(nar)` for `p`, and asks the proxy for p's NAR. */
@@ -480,13 +494,14 @@ describe('accord proxy against hostile logs and upstreams', () => {
 
   test.each(corruptions.map(([name, corrupt], i) => [name, corrupt, i] as const))(
     'upstream serving %s for a large NAR: the response is cut, never a complete wrong NAR',
-    async (_, corrupt, i) => {
-      const p = corruptible[4 + i] as (typeof paths)[number];
+    async (name, corrupt, i) => {
+      const p = corruptible[5 + i] as (typeof paths)[number];
       expect(p.nar.length).toBeGreaterThan(64 << 10);
       const { status, body } = await fetchCorrupted(p, corrupt);
-      // Bytes that are not a NAR are caught at once: a 404. Otherwise the response began (or
-      // was about to) and is cut.
-      if (status === 404) expect(body?.toString()).toMatch(/does not match/);
+      // Caught before the response began (its first MiB is held back): a 404, as there is no
+      // other cache. Otherwise the response began and is cut.
+      if (name === 'an empty body') expect(status).toBe(404); // nothing began: no empty reply
+      if (status === 404) expect(body?.toString()).toMatch(/no upstream cache has the agreed NAR/);
       else if (body !== undefined) {
         expect(body.equals(corrupt(p.nar))).toBe(false);
         expect(body.length).toBeLessThan(p.nar.length);
@@ -525,6 +540,68 @@ describe('accord proxy against hostile logs and upstreams', () => {
       const res = await get(paths[1] as (typeof paths)[number]);
       expect(res.status).toBe(404);
       expect(res.headers.get('x-accord-reason')).toMatch(reason);
+    } finally {
+      cache.set(() => undefined);
+    }
+  });
+
+  test.each([
+    ['another host', () => 'http://upstream.invalid/nar/x.nar', /another host or port/, 5],
+    [
+      'another port',
+      (port: number) => `http://127.0.0.1:${port}/nar/x.nar`,
+      /another host or port/,
+      6,
+    ],
+    ['a file:// path', () => 'file:///etc/passwd', /leaves http:/, 7],
+    ['credentials', () => `${cache.url.replace('//', '//user:pw@')}/nar/x.nar`, /credentials/, 8],
+  ] as const)(
+    'a narinfo whose URL names %s makes no request there and is a 404 naming the reason',
+    async (_, target, reason, i) => {
+      let asked = 0;
+      const elsewhere = createServer((req, res) => {
+        asked++;
+        res.writeHead(200).end('x');
+      });
+      const port = Number(new URL(await listen(elsewhere, '127.0.0.1', 0)).port);
+      const p = paths[i] as (typeof paths)[number];
+      cache.set((path) =>
+        path === `/${p.hashPart}.narinfo`
+          ? { status: 200, body: narinfo(p).replace(/^URL: .*$/m, `URL: ${target(port)}`) }
+          : undefined,
+      );
+      try {
+        // Earlier tests made the upstream fail: wait out its back-off.
+        await vi.waitFor(
+          () => {
+            expect(proxy.resolver.upstreams.every((u) => u.available())).toBe(true);
+          },
+          { timeout: 30_000, interval: 100 },
+        );
+        const res = await get(p);
+        expect(res.status).toBe(404);
+        expect(res.headers.get('x-accord-reason')).toMatch(reason);
+        expect(res.headers.get('x-accord-reason')).toMatch(/no upstream cache has the agreed NAR/);
+        expect(asked).toBe(0);
+      } finally {
+        cache.set(() => undefined);
+        await close(elsewhere, 100);
+      }
+    },
+  );
+
+  test('a large NAR whose download breaks after its first bytes: a 404, never an empty 200', async () => {
+    cache.set((path) =>
+      path === `/nar/${cutBig.hashPart}.nar` ? { cut: cutBig.nar.subarray(0, 1000) } : undefined,
+    );
+    try {
+      const info = await (await get(cutBig)).text();
+      const url = /URL: (\S+)/.exec(info)?.[1] ?? '';
+      const res = await fetch(`${proxy.url}/${url}`);
+      expect(res.status).toBe(404);
+      const text = await res.text();
+      expect(text).toMatch(/^NAR not available: /);
+      expect(text).not.toContain(`/nar/${cutBig.hashPart}.nar`);
     } finally {
       cache.set(() => undefined);
     }

@@ -1,0 +1,302 @@
+/**
+ * Serving NARs: only the NAR the builders agreed on, from an upstream that has not been caught
+ * serving a wrong one for the path. Small NARs are fetched whole and checked before a byte is
+ * sent (ahead of Nix's request, as a narinfo goes out), large ones stream, held back until
+ * checked; a wrong NAR found before the response began is replaced by the next cache's copy
+ * within the same request. Verified NARs are kept in memory.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger, Registry } from '../server/index.js';
+import type { Answer, Answers } from './answers.js';
+import type { ProxyConfig } from './config.js';
+import { ProxyError } from './errors.js';
+import { NarCache } from './nar-cache.js';
+import {
+  NAR_HEADERS,
+  WHOLE_NAR_BYTES,
+  type WholeNarOutcome,
+  fetchWholeNar,
+  streamNar,
+} from './nar-stream.js';
+import type { Resolver } from './resolver.js';
+import type { ProxyState, ServedNar } from './state.js';
+import type { Upstream } from './upstream.js';
+
+/** NARs fetched ahead at the same time, and most waiting their turn. */
+const AHEAD_RUNNING = 8;
+const AHEAD_QUEUED = 1000;
+
+/** Everything an answer says of its NAR: bytes checked against one never answer another. */
+const sourceKey = (s: ServedNar) =>
+  `${s.narHash} ${s.narSize} ${s.upstream} ${s.narUrl} ${s.compression}`;
+const sameSource = (a: ServedNar | undefined, b: ServedNar) =>
+  a !== undefined && sourceKey(a) === sourceKey(b);
+
+/** A download failure as told to a client: the upstream by its label, never a local path. */
+function publicReason(reason: string, served: ServedNar, upstream: Upstream): string {
+  return reason.split(served.narUrl).join(upstream.label);
+}
+
+export class Nars {
+  private readonly cache: NarCache;
+  // Whole fetches of small NARs under way, by path and NAR source: a request and a fetch ahead
+  // of the same NAR share one download, whose outcome is dealt with once, here.
+  private readonly wholeFetches = new Map<string, Promise<WholeNarOutcome>>();
+  private readonly aheadQueue: { hashPart: string; served: ServedNar }[] = [];
+  private aheadRunning = 0;
+  private closing = false;
+  private readonly outcomes;
+  private readonly bytes;
+
+  constructor(
+    private readonly config: ProxyConfig,
+    private readonly resolver: Resolver,
+    private readonly answers: Answers,
+    private readonly state: ProxyState,
+    private readonly logger: Logger,
+    metrics: Registry,
+  ) {
+    this.cache = new NarCache(config.narCacheBytes);
+    this.outcomes = metrics.counter(
+      'accord_proxy_nar_total',
+      'NARs by outcome: responses (ok, cached, failed, mismatch) and fetches ahead (prefetched)',
+    );
+    this.bytes = metrics.counter('accord_proxy_nar_bytes_total', 'Verified NAR bytes served');
+    metrics.gauge(
+      'accord_proxy_nar_cache_bytes',
+      'Bytes of verified NARs kept in memory',
+      () => this.cache.bytes,
+    );
+  }
+
+  /** Answers `GET/HEAD /nar/<hashPart>-<narHash>.nar`; throws a {@link ProxyError} (a 404). */
+  async serve(req: IncomingMessage, res: ServerResponse, hashPart: string, narHash: string) {
+    const wanted = `sha256:${narHash}`;
+    let served = this.state.served(hashPart);
+    if (served?.narHash !== wanted) {
+      // Not resolved by this proxy yet (or since a restart): decide now.
+      served = (await this.answers.resolveOnce(hashPart)).resolution.served;
+    }
+    if (served?.narHash !== wanted) throw new ProxyError('no-nar', 'no trusted NAR with this hash');
+    const kept = this.cache.get(wanted);
+    if (kept !== undefined) {
+      this.send(req, res, kept, 'cached');
+      return;
+    }
+    // An upstream caught with a wrong NAR before the response began is passed over for the
+    // next one that has the agreed NAR, within this same request.
+    for (let tries = 0; tries < this.resolver.upstreams.length; tries++) {
+      const upstream = this.upstreamOf(served);
+      const done =
+        served.narSize <= WHOLE_NAR_BYTES
+          ? await this.serveWhole(req, res, hashPart, served, upstream)
+          : await this.serveStream(req, res, hashPart, served, upstream);
+      if (done) return;
+      served = (await this.answers.resolveOnce(hashPart)).resolution.served;
+      if (served?.narHash !== wanted || this.state.isBadUpstream(served.upstream, hashPart)) break;
+    }
+    throw new ProxyError('no-nar', 'no upstream cache has the agreed NAR');
+  }
+
+  /** A small NAR, checked whole before a byte is sent. False: it was wrong, try the next. */
+  private async serveWhole(
+    req: IncomingMessage,
+    res: ServerResponse,
+    hashPart: string,
+    served: ServedNar,
+    upstream: Upstream,
+  ): Promise<boolean> {
+    // A fetch ahead under way is joined; if it failed, this request tries once itself.
+    const joined = this.wholeFetches.has(`${hashPart} ${sourceKey(served)}`);
+    let outcome = await this.fetchWhole(hashPart, served, upstream, false);
+    if (outcome.kind === 'failed' && joined)
+      outcome = await this.fetchWhole(hashPart, served, upstream, false);
+    if (outcome.kind === 'ok') {
+      this.send(req, res, outcome.nar, 'ok');
+      return true;
+    }
+    if (outcome.kind === 'mismatch') return false;
+    this.unavailable(hashPart, served, upstream, outcome.reason);
+  }
+
+  /**
+   * A large NAR, streamed and checked as it goes. False: it was caught wrong before the
+   * response began, try the next cache; once begun, a wrong NAR cuts the response.
+   */
+  private async serveStream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    hashPart: string,
+    served: ServedNar,
+    upstream: Upstream,
+  ): Promise<boolean> {
+    const head = req.method === 'HEAD';
+    // A client that goes away stops the download (not one whose response was sent whole).
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.on('close', onClose);
+    const keep = !head && this.cache.accepts(served.narSize);
+    const outcome = await streamNar(res, served, upstream, abort.signal, { head, keep });
+    res.off('close', onClose);
+    if (outcome.kind !== 'failed') this.outcomes.inc({ outcome: outcome.kind });
+    if (outcome.kind === 'ok') {
+      this.bytes.inc({}, outcome.bytes);
+      if (outcome.nar !== undefined) this.cache.put(served.narHash, outcome.nar);
+      return true;
+    }
+    if (outcome.kind === 'mismatch') {
+      this.caught(hashPart, served, outcome.reason, 'response cut');
+      return res.headersSent;
+    }
+    if (outcome.started) {
+      this.outcomes.inc({ outcome: 'failed' });
+      this.logger.warn('NAR download failed', {
+        hashPart,
+        upstream: upstream.url,
+        reason: outcome.reason,
+      });
+      return true; // the response was cut: Nix retries
+    }
+    this.unavailable(hashPart, served, upstream, outcome.reason);
+  }
+
+  private unavailable(
+    hashPart: string,
+    served: ServedNar,
+    upstream: Upstream,
+    reason: string,
+  ): never {
+    this.outcomes.inc({ outcome: 'failed' });
+    this.logger.warn('NAR download failed', { hashPart, upstream: upstream.url, reason });
+    throw new ProxyError(
+      'unavailable',
+      `NAR not available: ${publicReason(reason, served, upstream)}`,
+    );
+  }
+
+  /** Sends a NAR held in memory (checked already) in one write. */
+  private send(req: IncomingMessage, res: ServerResponse, nar: Buffer, outcome: string) {
+    const head = req.method === 'HEAD';
+    res.writeHead(200, { ...NAR_HEADERS, 'Content-Length': String(nar.length) });
+    res.end(head ? undefined : nar);
+    this.outcomes.inc({ outcome });
+    if (!head) this.bytes.inc({}, nar.length);
+  }
+
+  /** The upstream a served NAR comes from, if it is still configured. */
+  private configured(served: ServedNar): Upstream | undefined {
+    return this.resolver.upstreams.find((u) => u.url === served.upstream);
+  }
+
+  private upstreamOf(served: ServedNar): Upstream {
+    const upstream = this.configured(served);
+    if (upstream === undefined)
+      throw new ProxyError('no-nar', 'the upstream of this NAR is no longer configured');
+    return upstream;
+  }
+
+  /** An upstream served something other than the agreed NAR: never use it for this path. */
+  private caught(hashPart: string, served: ServedNar, reason: string, what: string) {
+    const upstream = served.upstream;
+    this.logger.error(`upstream NAR does not match: ${what}`, { hashPart, upstream, reason });
+    this.state.markBadUpstream(upstream, hashPart, reason);
+    // The answer that sends Nix there goes (not one decided since, with another NAR source).
+    if (sameSource(this.state.served(hashPart), served)) {
+      this.state.forgetServed(hashPart);
+      this.answers.forget(hashPart);
+    }
+  }
+
+  private fetchWhole(
+    hashPart: string,
+    served: ServedNar,
+    upstream: Upstream,
+    ahead: boolean,
+  ): Promise<WholeNarOutcome> {
+    const key = `${hashPart} ${sourceKey(served)}`;
+    const running = this.wholeFetches.get(key);
+    if (running !== undefined) return running;
+    const done = fetchWholeNar(served, upstream)
+      .then((outcome) => {
+        if (outcome.kind === 'ok') {
+          this.cache.put(served.narHash, outcome.nar);
+          if (ahead) this.outcomes.inc({ outcome: 'prefetched' });
+        } else if (outcome.kind === 'mismatch') {
+          this.outcomes.inc({ outcome: 'mismatch' });
+          this.caught(hashPart, served, outcome.reason, ahead ? 'caught ahead' : 'next cache');
+        } else if (ahead) {
+          // Asked for later, it is fetched again (and a failure reported then).
+          this.logger.debug('NAR fetch ahead failed', { hashPart, reason: outcome.reason });
+        }
+        return outcome;
+      })
+      .catch((error: unknown): WholeNarOutcome => {
+        // Recording a wrong NAR failed (the state is closing): nothing is sent of it anyway.
+        this.logger.error('NAR check failed', { hashPart, error });
+        return { kind: 'failed', reason: error instanceof Error ? error.message : String(error) };
+      })
+      .finally(() => {
+        this.wholeFetches.delete(key);
+      });
+    this.wholeFetches.set(key, done);
+    return done;
+  }
+
+  /**
+   * Nix downloads a NAR right after reading its narinfo: a small NAR is fetched and checked as
+   * its trusted answer goes out, so it waits in memory when Nix asks; a wrong one is caught
+   * then. Once per kept answer.
+   */
+  ahead(hashPart: string, answer: Answer): void {
+    const { served } = answer;
+    if (served === undefined || answer.ahead === true) return;
+    answer.ahead = true;
+    if (this.closing || !this.config.prefetchNars || served.narSize > WHOLE_NAR_BYTES) return;
+    if (!this.cache.accepts(served.narSize) || this.aheadQueue.length >= AHEAD_QUEUED) return;
+    this.aheadQueue.push({ hashPart, served });
+    this.startAhead();
+  }
+
+  private startAhead() {
+    while (!this.closing && this.aheadRunning < AHEAD_RUNNING) {
+      const next = this.aheadQueue.shift();
+      if (next === undefined) return;
+      const { hashPart, served } = next;
+      // Not a NAR already here or on its way, nor one whose path was decided again since.
+      if (
+        this.cache.has(served.narHash) ||
+        this.wholeFetches.has(`${hashPart} ${sourceKey(served)}`)
+      )
+        continue;
+      let now: ServedNar | undefined;
+      try {
+        now = this.state.served(hashPart);
+      } catch (error) {
+        // Called from request handlers: a state that cannot be read stops only this.
+        this.logger.error('fetch ahead skipped', { hashPart, error });
+        continue;
+      }
+      if (!sameSource(now, served)) continue;
+      const upstream = this.configured(served);
+      if (upstream === undefined) continue;
+      this.aheadRunning++;
+      void this.fetchWhole(hashPart, served, upstream, true)
+        .then(() => {
+          this.aheadRunning--;
+          this.startAhead();
+        })
+        .catch((error: unknown) => {
+          this.logger.error('fetch ahead stopped', { error });
+        });
+    }
+  }
+
+  /** Stops fetching ahead and waits for the fetches under way (before the state closes). */
+  async drain(): Promise<void> {
+    this.closing = true;
+    this.aheadQueue.length = 0;
+    await Promise.all(this.wholeFetches.values());
+  }
+}
