@@ -4,7 +4,8 @@
  * with the evidence that shows them.
  */
 export { type Finding, type FollowedLog, type IndexedClaim, MonitorStore } from './store.js';
-export { CheckpointRejected, Monitor, type Observation, type PollResult } from './monitor.js';
+export { MonitorError, type MonitorErrorCode } from './errors.js';
+export { Monitor, type Observation, type PollResult } from './monitor.js';
 export { createMonitorHandler, pathReport } from './server.js';
 export { createAlerter } from './alerts.js';
 export { type MonitorConfig, type MonitorService, startMonitor } from './service.js';

@@ -43,6 +43,7 @@ import {
   type SeenCheckpoint,
 } from './store.js';
 import { decodeBundle, readBundles } from './bundles.js';
+import { MonitorError } from './errors.js';
 
 /** Largest checkpoint note accepted from a log, a proxy or a witness. */
 export const MAX_CHECKPOINT_BYTES = 64 * 1024;
@@ -92,17 +93,6 @@ export interface PollResult {
   readonly size: number;
   readonly added: number;
   readonly error?: string;
-}
-
-/** A checkpoint that did not verify: the message says why (not evidence of misbehaviour). */
-export class CheckpointRejected extends Error {
-  override readonly name = 'CheckpointRejected';
-  constructor(
-    message: string,
-    readonly status: 400 | 403 | 404,
-  ) {
-    super(message);
-  }
 }
 
 function rootKey(size: number, root: Uint8Array): string {
@@ -165,9 +155,9 @@ export class Monitor {
     const origin = end < 0 ? note : note.slice(0, end);
     const log = this.logs.get(origin);
     if (log === undefined)
-      throw new CheckpointRejected(
+      throw new MonitorError(
+        'unknown-log',
         `not a followed log: ${JSON.stringify(origin.slice(0, 200))}`,
-        404,
       );
     try {
       const { checkpoint } = openCheckpoint(note, [log.verifier], [], {
@@ -179,9 +169,9 @@ export class Monitor {
     } catch (error) {
       const untrusted =
         error instanceof TlogError && (error.code === 'untrusted' || error.code === 'signature');
-      throw new CheckpointRejected(
+      throw new MonitorError(
+        untrusted ? 'untrusted' : 'malformed',
         `checkpoint rejected: ${(error as Error).message}`,
-        untrusted ? 403 : 400,
       );
     }
   }
@@ -285,7 +275,7 @@ export class Monitor {
 
   /**
    * A checkpoint from outside (a proxy, a witness): verified, stored and compared with the
-   * monitor's copy of the log. Throws {@link CheckpointRejected} when it does not verify.
+   * monitor's copy of the log. Throws a {@link MonitorError} when it does not verify.
    */
   observe(note: string, source: string): Promise<Observation> {
     const { log, checkpoint } = this.open(note);
@@ -304,7 +294,7 @@ export class Monitor {
         return result;
       } catch (error) {
         status.error =
-          error instanceof FetchError || error instanceof CheckpointRejected
+          error instanceof FetchError || error instanceof MonitorError
             ? error.message
             : `failed: ${(error as Error).message}`;
         this.options.logger.warn('log poll failed', { log: origin, reason: status.error });
@@ -322,7 +312,7 @@ export class Monitor {
     ).toString('utf8');
     const { checkpoint } = this.open(note);
     if (checkpoint.origin !== origin)
-      throw new CheckpointRejected('checkpoint of another log', 403);
+      throw new MonitorError('untrusted', 'checkpoint of another log');
     const state: FollowedLog = store.log(origin) ?? {
       origin,
       verifiedSize: 0,

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { claimToJson, parseEntry } from '../claim/index.js';
 import {
+  type ErrorMapper,
   HttpError,
   type Logger,
   type Registry,
@@ -13,10 +14,21 @@ import {
   sendMetrics,
   routeHandler,
 } from '../server/index.js';
-import { CheckpointRejected, MAX_CHECKPOINT_BYTES, type Monitor } from './monitor.js';
+import { MonitorError, type MonitorErrorCode } from './errors.js';
+import { MAX_CHECKPOINT_BYTES, type Monitor } from './monitor.js';
 import type { MonitorStore } from './store.js';
 
 const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/;
+
+const STATUS: Readonly<Record<MonitorErrorCode, number>> = {
+  'unknown-log': 404,
+  malformed: 400,
+  untrusted: 403,
+};
+
+/** The monitor's one error mapping. */
+export const monitorErrors: ErrorMapper = (error) =>
+  error instanceof MonitorError ? new HttpError(STATUS[error.code], error.message) : undefined;
 
 function json(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
   send(req, res, status, `${JSON.stringify(body, null, 2)}\n`, {
@@ -63,9 +75,8 @@ export function createMonitorHandler(options: {
         gossip.inc({ outcome: seen.status });
         json(req, res, 200, seen);
       } catch (error) {
-        if (!(error instanceof CheckpointRejected)) throw error;
-        gossip.inc({ outcome: 'rejected' });
-        throw new HttpError(error.status, error.message);
+        if (error instanceof MonitorError) gossip.inc({ outcome: 'rejected' });
+        throw error;
       }
       return;
     }
@@ -111,5 +122,5 @@ export function createMonitorHandler(options: {
     throw new HttpError(404, 'not found');
   }
 
-  return routeHandler(route, logger);
+  return routeHandler(route, logger, monitorErrors);
 }
