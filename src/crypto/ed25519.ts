@@ -1,6 +1,7 @@
 /**
  * Ed25519 (RFC 8032) on raw 32-byte seeds and public keys, through node:crypto; verification
- * through libsodium (sodium-native) when it loads, which is about twice as fast as OpenSSL's.
+ * through libsodium (sodium-native) when it loads, which is about twice as fast as OpenSSL's,
+ * after the same encoding rules (`ed25519-rules.ts`) whichever backend runs.
  */
 import {
   type KeyObject,
@@ -11,6 +12,7 @@ import {
   verify,
 } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { ed25519Refusal } from './ed25519-rules.js';
 
 interface Sodium {
   crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, key: Uint8Array): boolean;
@@ -25,9 +27,14 @@ const sodium: Sodium | undefined = (() => {
   }
 })();
 
-/** Which implementation verifies signatures (for tests and benchmarks). */
-export const ED25519_VERIFIER: 'libsodium' | 'node:crypto' =
-  sodium === undefined ? 'node:crypto' : 'libsodium';
+/** An implementation of Ed25519 verification. */
+export type Ed25519Backend = 'libsodium' | 'node:crypto';
+
+/** Whether sodium-native loaded, so that the `libsodium` backend can run. */
+export const HAVE_LIBSODIUM = sodium !== undefined;
+
+/** The backend `ed25519Verify` uses: libsodium when it loaded, else node:crypto (OpenSSL). */
+export const ED25519_VERIFIER: Ed25519Backend = HAVE_LIBSODIUM ? 'libsodium' : 'node:crypto';
 
 // DER prefixes that wrap a raw key as PKCS#8 (private seed) and SPKI (public key) for node:crypto.
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -66,7 +73,8 @@ export function importSeed(seed: Uint8Array): Ed25519PrivateKey {
 
 /**
  * Imports a 32-byte public key; throws `RangeError` on a wrong length. node:crypto accepts any
- * 32 bytes here: a key that is not a curve point simply never verifies.
+ * 32 bytes here: a key that is not a curve point, not canonical or of small order simply never
+ * verifies (see `ed25519Verify`).
  */
 export function importPublicKey(publicKey: Uint8Array): Ed25519PublicKey {
   if (publicKey.length !== PUBLIC_KEY_SIZE) {
@@ -92,23 +100,33 @@ export function ed25519Sign(key: Ed25519PrivateKey, message: Uint8Array): Uint8A
   return sign(null, message, key.keyObject);
 }
 
-/** True when `signature` is a valid Ed25519 signature of `message` under `key`. */
+/**
+ * True when `signature` is a valid Ed25519 signature of `message` under `key`. Before any
+ * backend runs, refuses what `ed25519Refusal` refuses (a small-order or non-canonical key or R,
+ * S ≥ L, a length other than 64), so the answer does not depend on which backend loaded.
+ */
 export function ed25519Verify(
   key: Ed25519PublicKey,
   message: Uint8Array,
   signature: Uint8Array,
 ): boolean {
-  if (signature.length !== SIGNATURE_SIZE) return false;
-  if (sodium !== undefined)
-    return sodium.crypto_sign_verify_detached(signature, message, key.publicKey);
-  return verify(null, message, key.keyObject, signature);
+  return ed25519VerifyWith(ED25519_VERIFIER, key, message, signature);
 }
 
-/** Verification by node:crypto (OpenSSL) alone, to check that both implementations agree. */
-export function ed25519VerifyOpenSsl(
+/**
+ * {@link ed25519Verify} by the named backend, for tests and benchmarks; throws an `Error` when
+ * that backend did not load.
+ */
+export function ed25519VerifyWith(
+  backend: Ed25519Backend,
   key: Ed25519PublicKey,
   message: Uint8Array,
   signature: Uint8Array,
 ): boolean {
-  return signature.length === SIGNATURE_SIZE && verify(null, message, key.keyObject, signature);
+  if (backend === 'libsodium' && sodium === undefined)
+    throw new Error('the libsodium Ed25519 backend is not loaded (sodium-native)');
+  if (ed25519Refusal(key.publicKey, signature) !== undefined) return false;
+  return backend === 'libsodium' && sodium !== undefined
+    ? sodium.crypto_sign_verify_detached(signature, message, key.publicKey)
+    : verify(null, message, key.keyObject, signature);
 }

@@ -1,5 +1,6 @@
 /** Public surface of the crypto module: the primitives Accord's pure libraries share. */
 export {
+  type Ed25519Backend,
   type Ed25519PrivateKey,
   type Ed25519PublicKey,
   PUBLIC_KEY_SIZE,
@@ -8,7 +9,8 @@ export {
   ed25519Sign,
   ED25519_VERIFIER,
   ed25519Verify,
-  ed25519VerifyOpenSsl,
+  ed25519VerifyWith,
+  HAVE_LIBSODIUM,
   generateSeed,
   importPublicKey,
   importSeed,
