@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { ClaimJson } from '../../src/claim/index.js';
 import {
+  NarParser,
   formatNarInfo,
   formatNixSecretKey,
   generateNixSecretKey,
@@ -64,11 +65,11 @@ describe('accord proxy against hostile logs and upstreams', () => {
   };
   let proxy: ProxyService;
   const paths = Array.from({ length: 40 }, (_, i) => pathWithNar(i));
-  // Paths whose NARs the upstream corrupts, one per case: five small (fetched whole), five
+  // Paths whose NARs the upstream corrupts, one per case: six small (fetched whole), six
   // large (over 64 KiB, streamed). Logs 1 and 2 claim them.
   const corruptible = [
-    ...Array.from({ length: 5 }, (_, i) => pathWithNar(40 + i)),
-    ...Array.from({ length: 5 }, (_, i) => pathWithNar(60 + i, 70_000)),
+    ...Array.from({ length: 6 }, (_, i) => pathWithNar(40 + i)),
+    ...Array.from({ length: 6 }, (_, i) => pathWithNar(60 + i, 70_000)),
   ];
   const big = pathWithNar(48, 70_000); // a large NAR served honestly
   // For the proxy that fetches NARs ahead: honest small, wrong small, large.
@@ -447,7 +448,15 @@ describe('accord proxy against hostile logs and upstreams', () => {
     }
   });
 
+  /** One character of the file's contents changed: the archive stays well-formed. */
+  const otherContents = (nar: Buffer) => {
+    const changed = Buffer.from(nar);
+    const at = changed.indexOf('contents of path');
+    changed[at] = 'C'.charCodeAt(0);
+    return changed;
+  };
   const corruptions: [string, (nar: Buffer) => Buffer][] = [
+    ['a well-formed NAR with other contents', otherContents],
     ['bytes that are not a NAR', (nar) => Buffer.alloc(nar.length, 7)],
     [
       'a NAR with one byte changed',
@@ -495,7 +504,7 @@ describe('accord proxy against hostile logs and upstreams', () => {
   test.each(corruptions.map(([name, corrupt], i) => [name, corrupt, i] as const))(
     'upstream serving %s for a large NAR: the response is cut, never a complete wrong NAR',
     async (name, corrupt, i) => {
-      const p = corruptible[5 + i] as (typeof paths)[number];
+      const p = corruptible[6 + i] as (typeof paths)[number];
       expect(p.nar.length).toBeGreaterThan(64 << 10);
       const { status, body } = await fetchCorrupted(p, corrupt);
       // Caught before the response began (its first MiB is held back): a 404, as there is no
@@ -604,6 +613,16 @@ describe('accord proxy against hostile logs and upstreams', () => {
       expect(text).not.toContain(`/nar/${cutBig.hashPart}.nar`);
     } finally {
       cache.set(() => undefined);
+    }
+  });
+
+  test('the well-formed corruption is a valid archive: only the hash check can catch it', () => {
+    for (const p of [corruptible[0], corruptible[6]] as (typeof paths)[number][]) {
+      const changed = otherContents(p.nar);
+      expect(changed.equals(p.nar)).toBe(false);
+      const parser = new NarParser();
+      parser.push(changed);
+      parser.end();
     }
   });
 });
