@@ -24,7 +24,7 @@ import { parseVerifierKey, verifyForkEvidence } from '../../src/tlog/index.js';
 import { runAccord } from '../support/cli.js';
 import { gateway } from '../support/gateway.js';
 import { type TestLog, startTestLog } from '../support/log.js';
-import { build, nix, shDerivation } from '../support/nix.js';
+import { build, isValid, nix, shDerivation, substituteFrom } from '../support/nix.js';
 import { HAVE_NIX, requireAvailable, shouldRun } from '../support/requirements.js';
 import { type StaticServer, serveDirectory } from '../support/static-server.js';
 
@@ -68,28 +68,8 @@ describe.runIf(shouldRun(HAVE_NIX))('a flaky CDN in front of an honest log, then
   const buildOne = async (name: string) =>
     (await build(shDerivation(name, `/bin/mkdir $out; echo ${name} > $out/data`, run)))[0] ?? '';
 
-  const substitute = (paths: string[]) =>
-    nix('nix-store', [
-      '--realise',
-      ...paths,
-      '--option',
-      'substituters',
-      proxy.url,
-      '--option',
-      'trusted-public-keys',
-      proxyPublic,
-      '--option',
-      'require-sigs',
-      'true',
-      '--option',
-      'narinfo-cache-negative-ttl',
-      '0',
-      '--option',
-      'narinfo-cache-positive-ttl',
-      '0',
-    ]);
-  const valid = async (path: string) =>
-    (await nix('nix-store', ['--check-validity', '--print-invalid', path])).trim() === '';
+  const substitute = (paths: string[]) => substituteFrom(proxy.url, proxyPublic, paths);
+  const valid = isValid;
 
   beforeAll(async () => {
     requireAvailable(HAVE_NIX, 'nix');

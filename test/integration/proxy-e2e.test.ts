@@ -20,7 +20,7 @@ import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/
 import { silentLogger } from '../../src/server/index.js';
 import { runAccord } from '../support/cli.js';
 import { type TestLog, startTestLog } from '../support/log.js';
-import { build, nix, shDerivation } from '../support/nix.js';
+import { build, isValid, nix, shDerivation, substituteFrom } from '../support/nix.js';
 import { HAVE_NIX, requireAvailable, shouldRun } from '../support/requirements.js';
 import { type StaticServer, serveDirectory } from '../support/static-server.js';
 
@@ -93,29 +93,9 @@ describe.runIf(shouldRun(HAVE_NIX))('accord proxy with real Nix, 3 builders, 2-o
 
   /** Substitutes paths through the proxy only, trusting only its key. */
   const substitute = (paths: string[], options: string[] = []) =>
-    nix('nix-store', [
-      '--realise',
-      ...paths,
-      ...options,
-      '--option',
-      'substituters',
-      proxy.url,
-      '--option',
-      'trusted-public-keys',
-      proxyPublic,
-      '--option',
-      'require-sigs',
-      'true',
-      '--option',
-      'narinfo-cache-negative-ttl',
-      '0',
-      '--option',
-      'narinfo-cache-positive-ttl',
-      '0',
-    ]);
+    substituteFrom(proxy.url, proxyPublic, paths, options);
   const remove = (paths: string[]) => nix('nix-store', ['--delete', ...paths]);
-  const valid = async (path: string) =>
-    (await nix('nix-store', ['--check-validity', '--print-invalid', path])).trim() === '';
+  const valid = isValid;
 
   beforeAll(async () => {
     requireAvailable(HAVE_NIX, 'nix');

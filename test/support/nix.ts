@@ -84,3 +84,40 @@ export async function buildClosure(tag: string): Promise<string> {
   if (path === undefined) throw new Error('nix-build printed no path');
   return path;
 }
+
+/**
+ * Realises `paths` substituting only from `substituter`, trusting only `publicKey`, with Nix's
+ * narinfo cache off (every run asks the substituter afresh).
+ */
+export function substituteFrom(
+  substituter: string,
+  publicKey: string,
+  paths: readonly string[],
+  options: readonly string[] = [],
+): Promise<string> {
+  return nix('nix-store', [
+    '--realise',
+    ...paths,
+    ...options,
+    '--option',
+    'substituters',
+    substituter,
+    '--option',
+    'trusted-public-keys',
+    publicKey,
+    '--option',
+    'require-sigs',
+    'true',
+    '--option',
+    'narinfo-cache-negative-ttl',
+    '0',
+    '--option',
+    'narinfo-cache-positive-ttl',
+    '0',
+  ]);
+}
+
+/** Whether `path` is a valid path of the local store. */
+export async function isValid(path: string): Promise<boolean> {
+  return (await nix('nix-store', ['--check-validity', '--print-invalid', path])).trim() === '';
+}
