@@ -141,7 +141,6 @@ export class LogClient {
           return;
         case 'extends':
           state.saveCheckpoint(this.log.origin, { size: cp.treeSize, root: cp.rootHash, note });
-          this.knownOlder.clear();
           return;
         case 'older':
           if (this.knownOlder.size >= MAX_KNOWN_OLDER) this.knownOlder.clear();
