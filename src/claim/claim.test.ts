@@ -3,8 +3,10 @@ import { describe, expect, test } from 'vitest';
 import { NIX32_ALPHABET, parseHash, parseStorePath } from '../nix/index.js';
 import {
   type BuildClaim,
+  MAX_ENTRY_SIZE,
   claimFromJson,
   claimToJson,
+  entryFromJson,
   formatEntry,
   parseEntry,
   sameOutput,
@@ -158,6 +160,33 @@ describe('claims', () => {
     ['a bad hash', { ...claimToJson(claim), narHash: 'sha256:xyz' }],
   ])('claimFromJson() rejects %s', (_, value) => {
     expect(() => claimFromJson(value)).toThrow(ClaimError);
+  });
+
+  test('claimFromJson() and entryFromJson() take an entry of MAX_ENTRY_SIZE bytes and refuse one byte more', () => {
+    /** The claim with references added until its entry is exactly `size` bytes. */
+    const ofSize = (size: number) => {
+      const json = { ...claimToJson(claim), references: [] as string[] };
+      let length =
+        Buffer.byteLength(formatEntry(claim)) -
+        'reference 5qn9lblnzjgza2vb23kwaclrcxnska2z-dep\n'.length;
+      for (let i = 0; length < size; i++) {
+        const hash = Array.from(i.toString(32).padStart(32, '0'))
+          .map((d) => NIX32_ALPHABET[parseInt(d, 32)])
+          .join('');
+        // "reference <hash>-<name>\n" is 44 bytes and the name; names of 1 to 200 bytes.
+        const rest = size - length - 44;
+        const name = 'r'.repeat(rest <= 200 ? rest : Math.min(200, rest - 45));
+        json.references.push(`${hash}-${name}`);
+        length += 44 + name.length;
+      }
+      expect(length).toBe(size);
+      return json;
+    };
+    expect(Buffer.byteLength(entryFromJson(ofSize(MAX_ENTRY_SIZE)).entry)).toBe(MAX_ENTRY_SIZE);
+    const over = ofSize(MAX_ENTRY_SIZE + 1);
+    for (const read of [claimFromJson, entryFromJson]) {
+      expect(() => read(over)).toThrow(expect.objectContaining({ code: 'limit' }));
+    }
   });
 
   test('claimFromJson() accepts the SRI form nix path-info prints', () => {

@@ -206,25 +206,22 @@ export function claimToJson(claim: BuildClaim): ClaimJson {
   return json;
 }
 
-/**
- * Reads a claim from parsed JSON ({@link claimFromJson}) and returns it with its entry text, as
- * a log needs both.
- */
-export function entryFromJson(
-  value: unknown,
-  storeDir = NIX_STORE_DIR,
-): { claim: BuildClaim; entry: string } {
-  const claim = claimFromJson(value, storeDir);
-  return { claim, entry: entryText(claim) };
-}
-
 const JSON_KEYS = new Set(['storePath', 'narHash', 'narSize', 'references', 'deriver']);
 
 /**
  * Reads a claim from parsed JSON (attacker-controlled): exactly the keys of {@link ClaimJson},
- * of the right types; the hash in any form Nix reads; the same checks as {@link checkClaim}.
+ * of the right types; the hash in any form Nix reads; the same checks as {@link checkClaim},
+ * and its entry within {@link MAX_ENTRY_SIZE}.
  */
 export function claimFromJson(value: unknown, storeDir = NIX_STORE_DIR): BuildClaim {
+  return entryFromJson(value, storeDir).claim;
+}
+
+/** {@link claimFromJson}, with the claim's entry text, as a log needs both. */
+export function entryFromJson(
+  value: unknown,
+  storeDir = NIX_STORE_DIR,
+): { claim: BuildClaim; entry: string } {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw malformed('a claim must be a JSON object');
   }
@@ -251,5 +248,6 @@ export function claimFromJson(value: unknown, storeDir = NIX_STORE_DIR): BuildCl
   } catch (cause) {
     throw malformed(cause instanceof Error ? cause.message : String(cause), cause);
   }
-  return checkClaim(claim);
+  const checked = checkClaim(claim);
+  return { claim: checked, entry: entryText(checked) };
 }

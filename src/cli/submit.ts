@@ -10,7 +10,6 @@ import {
   type LogEndpoint,
   Spool,
   backfill,
-  flushSpool,
   hashPartOf,
   submitOrSpool,
 } from '../submit/index.js';
@@ -48,8 +47,10 @@ records them — to a builder's log. With no STORE-PATH it works as Nix's post-b
 reads OUT_PATHS and DRV_PATH (falling back to 'nix-store -q --outputs' when OUT_PATHS is
 empty, as Nix 2.8.0 leaves it). Every run first retries the spool.
 
-If the log cannot take the claims (down, slow, refusing), they are stored in a durable local
-spool and the command still exits 0, so a build is never stopped by its log.
+Every claim is first stored in a durable local spool. If the log cannot take it now (down,
+slow, a set-up error such as a wrong token), it waits there for the next run. If the log
+refuses a claim for good (HTTP 400, 413 or 422), the claim is set aside with the log's answer
+and the claims after it go on: --status lists what was set aside.
 
 Use as a post-build-hook: put in nix.conf 'post-build-hook = /etc/accord/post-build' with
   #!/bin/sh
@@ -62,6 +63,10 @@ Options:
                        ~/.local/state/accord/spool.db)
   --timeout MS         time allowed for talking to the log (default 5000)
   --flush              only retry the spool; exit 1 if claims remain in it
+  --status             what waits in the spool and what the log refused, without contacting
+                       the log (no token needed); exit 1 if any claim was refused
+  --retry-refused      move the refused claims back into the spool and retry them
+  --forget-refused     delete the refused claims
   --from-cache URL     backfill the log from a binary cache's narinfos (file:// caches are
                        listed; for http(s) caches give --paths)
   --paths FILE         store paths, base names or hash parts to backfill, one a line (- = stdin)
@@ -71,14 +76,20 @@ Options:
   --json               print a JSON report on standard output
   --quiet              no progress or messages on standard error
 
-Exit codes: 0 claims submitted or spooled; 1 failure (claims could not be computed, the
-backfill stopped, or --flush left claims in the spool); 2 bad usage.`,
+Exit codes: 0 claims submitted or spooled; 1 failure (claims could not be computed, the log
+refused a claim or the set-up (token, URL), the backfill stopped, --flush left claims in the
+spool, or --status found refused claims); 2 bad usage. As a post-build-hook (no STORE-PATH)
+the command exits 0 whatever the log answers, since a failing hook stops Nix's builds: it
+logs refusals on standard error, and --status reports them.`,
   options: {
     log: { type: 'string' },
     'token-file': { type: 'string' },
     spool: { type: 'string' },
     timeout: { type: 'string' },
     flush: { type: 'boolean' },
+    status: { type: 'boolean' },
+    'retry-refused': { type: 'boolean' },
+    'forget-refused': { type: 'boolean' },
     'from-cache': { type: 'string' },
     paths: { type: 'string' },
     'trusted-key': { type: 'string', multiple: true },
@@ -94,43 +105,76 @@ backfill stopped, or --flush left claims in the spool); 2 bad usage.`,
       throw new UsageError('give --log http(s)://…');
     const timeoutMs = Number(values.timeout ?? 5000);
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('bad --timeout');
-    const endpoint: LogEndpoint = { url, token: readToken(values), timeoutMs };
     const quiet = values.quiet === true;
     const say = (text: string) => {
       if (!quiet) process.stderr.write(`accord submit: ${text}\n`);
     };
     const spool = new Spool(values.spool ?? defaultSpool());
     try {
+      if (values.status === true) return status(spool, url, values.json === true);
+      if (values['forget-refused'] === true) {
+        say(`forgot ${spool.clearRefused(url, true)} refused claims`);
+        return EXIT.ok;
+      }
+      const endpoint: LogEndpoint = { url, token: readToken(values), timeoutMs };
       if (values['from-cache'] !== undefined) {
         return await runBackfill(values['from-cache'], endpoint, spool, values, quiet, say);
       }
-      if (values.flush === true) {
-        const result = await flushSpool(endpoint, spool, performance.now() + timeoutMs * 20);
-        const left = spool.count(url);
-        if (values.json === true)
-          process.stdout.write(`${JSON.stringify({ ...result, spooled: left })}\n`);
-        say(
-          `submitted ${result.submitted} spooled claims; ${left} remain${result.error === undefined ? '' : ` (${result.error})`}`,
-        );
-        return left === 0 ? EXIT.ok : EXIT.failure;
-      }
-      const paths = positionals.length > 0 ? positionals : await hookOutputs();
+      if (values['retry-refused'] === true)
+        say(`retrying ${spool.clearRefused(url, false)} refused claims`);
+      const flushOnly = values.flush === true || values['retry-refused'] === true;
+      const hook = !flushOnly && positionals.length === 0;
+      const paths = flushOnly ? [] : positionals.length > 0 ? positionals : await hookOutputs();
       const claims: ClaimJson[] = await pathInfoClaims(paths);
-      const report = await submitOrSpool(endpoint, spool, claims, timeoutMs);
+      const report = await submitOrSpool(
+        endpoint,
+        spool,
+        claims,
+        flushOnly ? timeoutMs * 20 : timeoutMs,
+      );
       if (values.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
-      if (report.error !== undefined) {
-        say(
-          `${report.error}; ${claims.length} claims kept in the spool (${report.spooled} waiting)`,
-        );
-      } else {
-        say(`submitted ${report.submitted} claims`);
-      }
-      return EXIT.ok;
+      for (const r of report.refused)
+        say(`set aside ${r.storePath}: ${r.reason} (see accord submit --status)`);
+      say(
+        `submitted ${report.submitted} claims; ${report.spooled} waiting in the spool` +
+          (report.error === undefined ? '' : ` (${report.error})`),
+      );
+      // As a post-build-hook the run succeeds whatever the log said: a failing hook stops
+      // Nix's builds. Refusals and set-up errors are logged, and --status reports them.
+      if (hook) return EXIT.ok;
+      const failed =
+        report.refused.length > 0 ||
+        report.errorKind === 'setup' ||
+        (flushOnly && report.spooled > 0);
+      return failed ? EXIT.failure : EXIT.ok;
     } finally {
       spool.close();
     }
   },
 });
+
+/** `--status`: what waits in the spool and what the log refused, without contacting it. */
+function status(spool: Spool, log: string, json: boolean): number {
+  const waiting = spool.count(log);
+  const refused = spool.refused(log);
+  if (json) {
+    const durable = spool.synchronous === 2;
+    process.stdout.write(`${JSON.stringify({ log, waiting, refused, durable })}\n`);
+  } else {
+    process.stdout.write(`${log}: ${waiting} claims waiting, ${refused.length} refused\n`);
+    for (const r of refused) {
+      process.stdout.write(
+        `refused ${new Date(r.refused).toISOString()} ${r.claim.storePath}\n  ${r.reason}\n`,
+      );
+    }
+    if (refused.length > 0) {
+      process.stdout.write(
+        'fix the cause, then --retry-refused submits them again (--forget-refused drops them)\n',
+      );
+    }
+  }
+  return refused.length === 0 ? EXIT.ok : EXIT.failure;
+}
 
 async function runBackfill(
   cache: string,

@@ -1,10 +1,25 @@
 /**
  * Who may submit: builders authenticate with a bearer token; the server keeps only SHA-256
  * hashes of tokens, in a submitters file of lines `<name> <sha256 hex of token>`. A line
- * starting with `!` revokes a builder: its token is recognised and refused (403).
+ * starting with `!` revokes a builder: its token is recognised and refused.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { HttpError } from '../server/index.js';
+
+/**
+ * Why a submission was not authenticated: `unauthenticated` (no token, a malformed one, or one
+ * no submitter has) or `revoked` (the token of a revoked submitter).
+ */
+export type AuthErrorCode = 'unauthenticated' | 'revoked';
+
+export class AuthError extends Error {
+  override readonly name = 'AuthError';
+  constructor(
+    readonly code: AuthErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 interface Submitter {
   readonly name: string;
@@ -24,17 +39,16 @@ export class Submitters {
   }
 
   /**
-   * The submitter a request's `Authorization: Bearer <token>` names; 401 when missing or
-   * unknown, 403 when the submitter is revoked.
+   * The submitter a request's `Authorization: Bearer <token>` names; an {@link AuthError} when
+   * the token is missing, unknown or revoked.
    */
   authenticate(header: string | undefined): string {
-    const challenge = { 'WWW-Authenticate': 'Bearer realm="accord-log"' };
     const m = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/.exec(header ?? '');
     if (m?.[1] === undefined)
-      throw new HttpError(401, 'missing or malformed bearer token', challenge);
+      throw new AuthError('unauthenticated', 'missing or malformed bearer token');
     const submitter = this.byHash.get(hashToken(m[1]));
-    if (submitter === undefined) throw new HttpError(401, 'unknown token', challenge);
-    if (submitter.revoked) throw new HttpError(403, `submitter ${submitter.name} is revoked`);
+    if (submitter === undefined) throw new AuthError('unauthenticated', 'unknown token');
+    if (submitter.revoked) throw new AuthError('revoked', `submitter ${submitter.name} is revoked`);
     return submitter.name;
   }
 }

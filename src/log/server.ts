@@ -17,6 +17,7 @@ import {
 import { NIX_STORE_DIR, isHashPart } from '../nix/index.js';
 import {
   type BodyLimits,
+  type ErrorMapper,
   HttpError,
   type Logger,
   type Registry,
@@ -39,9 +40,17 @@ import {
   proveInclusions,
   tileHashReader,
 } from '../tlog/index.js';
-import type { Submitters } from './auth.js';
+import { AuthError, type Submitters } from './auth.js';
 import { GroupCommit } from './group-commit.js';
 import type { CompressedBundle, LogStorage } from './storage.js';
+
+/** The log server's one error mapping (route errors are HttpErrors already). */
+export const logErrors: ErrorMapper = (error) => {
+  if (!(error instanceof AuthError)) return undefined;
+  return error.code === 'revoked'
+    ? new HttpError(403, error.message)
+    : new HttpError(401, error.message, { 'WWW-Authenticate': 'Bearer realm="accord-log"' });
+};
 
 export interface LogServerOptions {
   readonly storage: LogStorage;
@@ -292,7 +301,7 @@ export function createLogHandler(options: LogServerOptions) {
         requests.inc({ route: name, status: String(res.statusCode) });
       },
       (error: unknown) => {
-        sendError(req, res, error, logger);
+        sendError(req, res, logErrors(error) ?? error, logger);
         requests.inc({ route: 'error', status: String(res.statusCode) });
       },
     );

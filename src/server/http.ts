@@ -164,8 +164,23 @@ export function sendError(
   send(req, res, status, `${message}\n`, {
     type: error instanceof HttpError ? error.type : 'text/plain; charset=utf-8',
     cacheControl: 'no-store',
-    headers: { ...headers, ...(status === 408 || status === 413 ? { Connection: 'close' } : {}) },
+    headers: {
+      ...headers,
+      ...(status === 408 || status === 413 || unreadBody(req) ? { Connection: 'close' } : {}),
+    },
   });
+}
+
+/**
+ * True when the request has a body not read to its end (an answer given before reading it, as
+ * to an unauthenticated submission): the connection is closed rather than kept reading a body
+ * nobody asked for.
+ */
+function unreadBody(req: IncomingMessage): boolean {
+  const hasBody =
+    req.headers['transfer-encoding'] !== undefined ||
+    (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  return hasBody && !req.readableEnded;
 }
 
 /** Parses `HOST:PORT` (`[::1]:8080` for IPv6); port 0 picks a free port. */

@@ -2,8 +2,14 @@
  * The submit module: the builder's client — claims for freshly built outputs (as Nix's
  * post-build-hook), a durable spool for when the log is away, and backfill from a binary cache.
  */
-export { type LogEndpoint, SubmitError, submitClaims } from './client.js';
-export { Spool, type SpooledClaim } from './spool.js';
+export {
+  type LogEndpoint,
+  SubmitError,
+  type SubmitErrorKind,
+  statusKind,
+  submitClaims,
+} from './client.js';
+export { type RefusedClaim, Spool, type SpooledClaim } from './spool.js';
 export { type SubmitReport, flushSpool, submitOrSpool } from './hook.js';
 export {
   type BackfillOptions,

@@ -1,6 +1,8 @@
 /**
- * The builder's durable local spool (SQLite): claims that could not be submitted wait here,
- * and backfill progress is recorded so an interrupted backfill resumes.
+ * The builder's durable local spool (SQLite, synchronous = FULL: a claim stored here survives a
+ * crash of the machine): claims wait here until their log acknowledges them; claims the log
+ * refused for good are set aside with the reason, so they never block the ones after them; and
+ * backfill progress is recorded so an interrupted backfill resumes.
  */
 import type { ClaimJson } from '../claim/index.js';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
@@ -11,6 +13,14 @@ CREATE TABLE IF NOT EXISTS spool (
   log TEXT NOT NULL,
   claim TEXT NOT NULL,
   added INTEGER NOT NULL,
+  UNIQUE (log, claim)
+);
+CREATE TABLE IF NOT EXISTS refused (
+  id INTEGER PRIMARY KEY,
+  log TEXT NOT NULL,
+  claim TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  refused INTEGER NOT NULL,
   UNIQUE (log, claim)
 );
 CREATE TABLE IF NOT EXISTS backfill (
@@ -27,12 +37,26 @@ export interface SpooledClaim {
   readonly claim: ClaimJson;
 }
 
+/** A claim its log refused for good, set aside. */
+export interface RefusedClaim {
+  readonly claim: ClaimJson;
+  /** The log's answer. */
+  readonly reason: string;
+  /** When it was refused (milliseconds since the epoch). */
+  readonly refused: number;
+}
+
 export class Spool {
   private readonly db: SqliteDatabase;
 
   constructor(path: string) {
     this.db = openSqlite(path);
     this.db.exec(SCHEMA);
+  }
+
+  /** The SQLite `synchronous` setting the spool runs with (2: FULL), shown by --status. */
+  get synchronous(): number {
+    return this.db.pragma('synchronous', { simple: true }) as number;
   }
 
   /** Stores claims for `log` durably (a claim already waiting is kept once). */
@@ -69,6 +93,53 @@ export class Spool {
     const del = this.db.prepare('DELETE FROM spool WHERE id = ?');
     this.db.transaction(() => {
       for (const id of ids) del.run(id);
+    })();
+  }
+
+  /** Moves a waiting claim aside as refused for good by its log, with the log's answer. */
+  refuse(id: number, reason: string): void {
+    this.db.transaction(() => {
+      const row = this.db
+        .prepare<[number], { log: string; claim: string }>(
+          'SELECT log, claim FROM spool WHERE id = ?',
+        )
+        .get(id);
+      if (row === undefined) return;
+      this.db
+        .prepare('INSERT OR REPLACE INTO refused (log, claim, reason, refused) VALUES (?, ?, ?, ?)')
+        .run(row.log, row.claim, reason, Date.now());
+      this.db.prepare('DELETE FROM spool WHERE id = ?').run(id);
+    })();
+  }
+
+  /** Claims `log` refused for good, oldest first. */
+  refused(log: string): RefusedClaim[] {
+    return this.db
+      .prepare<[string], { claim: string; reason: string; refused: number }>(
+        'SELECT claim, reason, refused FROM refused WHERE log = ? ORDER BY id',
+      )
+      .all(log)
+      .map((r) => ({
+        claim: JSON.parse(r.claim) as ClaimJson,
+        reason: r.reason,
+        refused: r.refused,
+      }));
+  }
+
+  /**
+   * Moves every claim `log` refused back into the spool (to retry them once the log's set-up
+   * was fixed) or, with `forget`, deletes them; returns how many.
+   */
+  clearRefused(log: string, forget: boolean): number {
+    return this.db.transaction(() => {
+      if (!forget) {
+        this.db
+          .prepare(
+            'INSERT OR IGNORE INTO spool (log, claim, added) SELECT log, claim, ? FROM refused WHERE log = ? ORDER BY id',
+          )
+          .run(Date.now(), log);
+      }
+      return this.db.prepare('DELETE FROM refused WHERE log = ?').run(log).changes;
     })();
   }
 

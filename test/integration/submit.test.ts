@@ -121,7 +121,7 @@ describe.runIf(shouldRun(HAVE_NIX))('accord submit with real Nix', () => {
     ]);
     const spooledPath = out.trim();
     expect(readFileSync(join(dir, 'hook-down.log'), 'utf8')).toMatch(
-      /timed out; 1 claims kept in the spool/,
+      /1 waiting in the spool \(log \S+ timed out\)/,
     );
     const before = (await log.service.storage.state()).nextIndex;
     forward = true;
@@ -162,7 +162,7 @@ describe.runIf(shouldRun(HAVE_NIX))('accord submit with real Nix', () => {
     ]);
     expect(down.code).toBe(0);
     expect(JSON.parse(down.stdout)).toMatchObject({ submitted: 0, spooled: 1 });
-    expect(down.stderr).toMatch(/unreachable.*kept in the spool/);
+    expect(down.stderr).toMatch(/waiting in the spool \(log \S+ unreachable\)/);
     const stillDown = await runAccord([
       'submit',
       '--flush',
