@@ -78,9 +78,9 @@ Options:
 
 Exit codes: 0 claims submitted or spooled; 1 failure (claims could not be computed, the log
 refused a claim or the set-up (token, URL), the backfill stopped, --flush left claims in the
-spool, or --status found refused claims); 2 bad usage. As a post-build-hook (no STORE-PATH)
-the command exits 0 whatever the log answers, since a failing hook stops Nix's builds: it
-logs refusals on standard error, and --status reports them.`,
+spool, or --status found refused claims); 2 bad usage. Only a log that is down or slow is a
+quiet spool (exit 0): as a post-build-hook, a refusal or a set-up error stops Nix's builds
+until it is fixed, rather than letting a builder publish nothing unnoticed.`,
   options: {
     log: { type: 'string' },
     'token-file': { type: 'string' },
@@ -123,7 +123,6 @@ logs refusals on standard error, and --status reports them.`,
       if (values['retry-refused'] === true)
         say(`retrying ${spool.clearRefused(url, false)} refused claims`);
       const flushOnly = values.flush === true || values['retry-refused'] === true;
-      const hook = !flushOnly && positionals.length === 0;
       const paths = flushOnly ? [] : positionals.length > 0 ? positionals : await hookOutputs();
       const claims: ClaimJson[] = await pathInfoClaims(paths);
       const report = await submitOrSpool(
@@ -139,9 +138,8 @@ logs refusals on standard error, and --status reports them.`,
         `submitted ${report.submitted} claims; ${report.spooled} waiting in the spool` +
           (report.error === undefined ? '' : ` (${report.error})`),
       );
-      // As a post-build-hook the run succeeds whatever the log said: a failing hook stops
-      // Nix's builds. Refusals and set-up errors are logged, and --status reports them.
-      if (hook) return EXIT.ok;
+      // Only a log that is down or slow is a quiet spool: a refusal or a set-up error fails the
+      // run (as a post-build-hook too, where it stops Nix's builds until someone fixes it).
       const failed =
         report.refused.length > 0 ||
         report.errorKind === 'setup' ||

@@ -1,8 +1,8 @@
 /**
  * `accord submit` as Nix's post-build-hook: claims for the outputs just built go to the durable
- * spool, then the spool is submitted with a deadline. When the log cannot take them they wait
- * there and the hook still succeeds, so the build loop is never held up for long nor stopped; a
- * claim the log refuses for good is set aside and reported, and never blocks the claims after it.
+ * spool, then the spool is submitted with a deadline, so the build loop is never held up for
+ * long. When the log cannot take them now they wait there; a claim the log refuses for good is
+ * set aside and reported, and never blocks the claims after it.
  */
 import type { ClaimJson } from '../claim/index.js';
 import { claimFromJson } from '../claim/index.js';

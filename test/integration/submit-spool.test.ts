@@ -159,7 +159,7 @@ describe('the submit spool', () => {
     spool.close();
   });
 
-  test('as a post-build-hook, a set-up error still exits 0 (a failing hook stops Nix) but is logged', async () => {
+  test('as a post-build-hook, a set-up error exits 1 naming what to fix; the claim stays spooled', async () => {
     const path = join(dir, 'hook.db');
     const tokenFile = join(dir, 'bad-token');
     writeFileSync(tokenFile, newToken());
@@ -170,7 +170,7 @@ describe('the submit spool', () => {
       ['submit', '--log', log.url, '--token-file', tokenFile, '--spool', path],
       { env: { OUT_PATHS: '', DRV_PATH: '' } },
     );
-    expect(run.code).toBe(0);
+    expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
       /1 waiting in the spool \(log refused the claims: HTTP 401.*token-file/,
     );
