@@ -52,7 +52,8 @@ Options:
   --submitters FILE   builders allowed to submit: lines "<name> <sha256 hex of token>", a
                       leading "!" revokes (default DATA/submitters; created with one token,
                       written to DATA/submit-token, when missing); add more with
-                      'accord log token'
+                      'accord log token'. Re-read when it changes and on SIGHUP: tokens
+                      added or revoked take effect without a restart
   --store-dir DIR     the store claims are about (default /nix/store; /gnu/store for Guix)
   --interval MS       publish a checkpoint this often when entries wait (default 500)
   --max-body BYTES    largest submission body (default 4194304)
@@ -116,6 +117,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
       host,
       port,
       submitters: parseSubmitters(readFileSync(submittersPath, 'utf8')),
+      submittersFile: submittersPath,
       storeDir,
       intervalMs: positiveInteger(values.interval, '--interval', 500),
       maxBodyBytes: positiveInteger(values['max-body'], '--max-body', 4 << 20),

@@ -28,10 +28,15 @@ interface Submitter {
 
 /** Checks Authorization headers against the known submitters. */
 export class Submitters {
-  private readonly byHash: ReadonlyMap<string, Submitter>;
+  private byHash: ReadonlyMap<string, Submitter>;
 
   constructor(byHash: ReadonlyMap<string, Submitter>) {
     this.byHash = byHash;
+  }
+
+  /** Takes the submitters of `next` in place of these (a reloaded file): at once, for all. */
+  replace(next: Submitters): void {
+    this.byHash = next.byHash;
   }
 
   get size(): number {

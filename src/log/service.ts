@@ -1,9 +1,10 @@
 /** A running log server: storage, sequencer and HTTP server wired together. */
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createServer } from 'node:http';
 import { type StoreUrl, describeStoreUrl } from '../db/index.js';
 import { type Logger, Registry, close, listen } from '../server/index.js';
 import type { NoteSigner } from '../tlog/index.js';
-import type { Submitters } from './auth.js';
+import { type Submitters, parseSubmitters } from './auth.js';
 import { openPostgresLogStorage } from './postgres-storage.js';
 import { Sequencer } from './sequencer.js';
 import { createLogHandler } from './server.js';
@@ -20,6 +21,11 @@ export interface LogServiceConfig {
   readonly host: string;
   readonly port: number;
   readonly submitters: Submitters;
+  /**
+   * The file `submitters` was read from: re-read when it changes (checked every 250 ms) and on
+   * SIGHUP, so tokens added and revoked take effect without a restart.
+   */
+  readonly submittersFile?: string;
   readonly storeDir: string;
   readonly intervalMs: number;
   readonly maxBodyBytes: number;
@@ -80,6 +86,10 @@ export async function startLogService(config: LogServiceConfig): Promise<LogServ
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
   const url = await listen(server, config.host, config.port);
   sequencer.start();
+  const stopWatching =
+    config.submittersFile === undefined
+      ? () => undefined
+      : watchSubmitters(config.submittersFile, config.submitters, logger);
   const poll = setInterval(() => {
     storage.state().then(
       (s) => (size = s.treeSize),
@@ -99,9 +109,37 @@ export async function startLogService(config: LogServiceConfig): Promise<LogServ
     sequencer,
     async close() {
       clearInterval(poll);
+      stopWatching();
       await close(server);
       await sequencer.stop();
       await storage.close();
     },
+  };
+}
+
+/**
+ * Re-reads a submitters file into `submitters` when it changes and on SIGHUP; returns how to
+ * stop. A file that no longer parses is logged and the submitters in force are kept.
+ */
+function watchSubmitters(path: string, submitters: Submitters, logger: Logger): () => void {
+  const reload = () => {
+    try {
+      submitters.replace(parseSubmitters(readFileSync(path, 'utf8')));
+      logger.info('reloaded the submitters file', { file: path, submitters: submitters.size });
+    } catch (error) {
+      logger.error('submitters file not reloaded: the submitters in force are kept', {
+        file: path,
+        reason: error instanceof Error ? error.message : String(error),
+      });
+    }
+  };
+  watchFile(path, { interval: 250, persistent: false }, (now, before) => {
+    if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size)
+      reload();
+  });
+  process.on('SIGHUP', reload);
+  return () => {
+    unwatchFile(path);
+    process.off('SIGHUP', reload);
   };
 }
