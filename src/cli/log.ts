@@ -1,7 +1,7 @@
 /** `accord log serve` and `accord log token`. */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseStoreUrl } from '../db/index.js';
+import { lockStore, parseStoreUrl } from '../db/index.js';
 import {
   type WitnessEndpoint,
   newToken,
@@ -80,24 +80,48 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
     'log-level': { type: 'string' },
   },
   async run(values) {
+    // Every option is checked, and the state locked, before any key or token is made.
     const logger = serviceLogger(values['log-level'], 'accord-log');
     const data = values['data-dir'] ?? 'accord-data';
     const keyPath = values.key ?? join(data, 'log.key');
-    if (!existsSync(keyPath)) {
-      if (values.origin === undefined)
-        throw new UsageError(`${keyPath} does not exist: give --origin to create it`);
-      const { signerKey, verifierKey } = generateKey(values.origin, SIG_TYPE_ED25519);
-      writeSecretFile(keyPath, `${signerKey}\n`);
-      logger.info('generated log key', { key: keyPath, verifierKey });
-    }
-    const signer = readSignerKey(keyPath);
-    const origin = values.origin ?? signer.name;
-    if (origin !== signer.name) {
+    const submittersPath = values.submitters ?? join(data, 'submitters');
+    if (values.submitters !== undefined && !existsSync(submittersPath))
+      throw new UsageError(`--submitters ${submittersPath} does not exist`);
+    const storeDir = values['store-dir'] ?? NIX_STORE_DIR;
+    checkStoreDir(storeDir);
+    const { host, port } = parseListen(values.listen ?? '127.0.0.1:8080');
+    const store = parseStoreUrl(values.store ?? `sqlite:${join(data, 'log.db')}`);
+    const limits = {
+      intervalMs: positiveInteger(values.interval, '--interval', 500),
+      maxBodyBytes: positiveInteger(values['max-body'], '--max-body', 4 << 20),
+      maxClaims: positiveInteger(values['max-claims'], '--max-claims', 10_000),
+    };
+    const witnesses = values.witnesses === undefined ? [] : readWitnesses(values.witnesses);
+    if (!existsSync(keyPath) && values.origin === undefined)
+      throw new UsageError(`${keyPath} does not exist: give --origin to create it`);
+    const submitters = existsSync(submittersPath)
+      ? parseSubmitters(readFileSync(submittersPath, 'utf8'))
+      : undefined;
+    const signer = existsSync(keyPath) ? readSignerKey(keyPath) : undefined;
+    if (signer !== undefined && signer.type !== SIG_TYPE_ED25519)
+      throw new UsageError(
+        `--key ${keyPath} is not a log (Ed25519) key: make one with 'accord keygen'`,
+      );
+    const origin = values.origin ?? signer?.name ?? '';
+    if (signer !== undefined && origin !== signer.name) {
       throw new UsageError(`--origin ${origin} does not match the key's name ${signer.name}`);
     }
-    const submittersPath = values.submitters ?? join(data, 'submitters');
-    if (!existsSync(submittersPath)) {
-      if (values.submitters !== undefined) throw new UsageError(`${submittersPath} does not exist`);
+    lockStore(store);
+
+    let key = signer;
+    if (key === undefined) {
+      const { signerKey, verifierKey } = generateKey(origin, SIG_TYPE_ED25519);
+      writeSecretFile(keyPath, `${signerKey}\n`);
+      logger.info('generated log key', { key: keyPath, verifierKey });
+      key = readSignerKey(keyPath);
+    }
+    let allowed = submitters;
+    if (allowed === undefined) {
       const token = newToken();
       writeSecretFile(join(data, 'submit-token'), `${token}\n`);
       writeSecretFile(submittersPath, submitterLine('default', token));
@@ -105,27 +129,23 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
         submitters: submittersPath,
         token: join(data, 'submit-token'),
       });
+      allowed = parseSubmitters(readFileSync(submittersPath, 'utf8'));
     }
-    const storeDir = values['store-dir'] ?? NIX_STORE_DIR;
-    checkStoreDir(storeDir);
-    const { host, port } = parseListen(values.listen ?? '127.0.0.1:8080');
     const service = await startLogService({
       origin,
-      signer,
-      store: parseStoreUrl(values.store ?? `sqlite:${join(data, 'log.db')}`),
+      signer: key,
+      store,
       ...(values.schema === undefined ? {} : { schema: values.schema }),
       host,
       port,
-      submitters: parseSubmitters(readFileSync(submittersPath, 'utf8')),
+      submitters: allowed,
       submittersFile: submittersPath,
       storeDir,
-      intervalMs: positiveInteger(values.interval, '--interval', 500),
-      maxBodyBytes: positiveInteger(values['max-body'], '--max-body', 4 << 20),
-      maxClaims: positiveInteger(values['max-claims'], '--max-claims', 10_000),
-      witnesses: values.witnesses === undefined ? [] : readWitnesses(values.witnesses),
+      ...limits,
+      witnesses,
       logger,
     });
-    process.stdout.write(`${formatVerifierKey(signer)}\n${service.url}\n`);
+    process.stdout.write(`${formatVerifierKey(key)}\n${service.url}\n`);
     return runUntilSignal(service, logger);
   },
 });

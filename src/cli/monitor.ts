@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type Finding, MonitorStore, pathReport, startMonitor } from '../monitor/index.js';
 import { NIX_STORE_DIR, checkStoreDir } from '../nix/index.js';
 import { parsePolicy } from '../policy/index.js';
+import { lockStore } from '../db/index.js';
 import { parseListen } from '../server/index.js';
 import { hashPartOf } from '../submit/index.js';
 import { type Command, EXIT, UsageError, defineCommand } from './command.js';
@@ -95,15 +96,21 @@ Options:
     const storeDir = values['store-dir'] ?? NIX_STORE_DIR;
     checkStoreDir(storeDir);
     const bars = new Map<string, Progress>();
+    const statePath = values.state ?? DEFAULT_STATE;
+    const intervalMs = once ? 0 : positiveInteger(values.interval, '--interval', 30) * 1000;
+    const timeoutMs = positiveInteger(values['timeout-ms'], '--timeout-ms', 10_000);
+    const concurrency = positiveInteger(values.concurrency, '--concurrency', 16);
+    const listen = values.listen === undefined ? undefined : parseListen(values.listen);
+    lockStore({ kind: 'sqlite', path: statePath });
     const service = await startMonitor({
       policy,
-      statePath: values.state ?? DEFAULT_STATE,
+      statePath,
       storeDir,
       logger,
-      intervalMs: once ? 0 : positiveInteger(values.interval, '--interval', 30) * 1000,
-      timeoutMs: positiveInteger(values['timeout-ms'], '--timeout-ms', 10_000),
-      concurrency: positiveInteger(values.concurrency, '--concurrency', 16),
-      ...(values.listen === undefined ? {} : { listen: parseListen(values.listen) }),
+      intervalMs,
+      timeoutMs,
+      concurrency,
+      ...(listen === undefined ? {} : { listen }),
       alerts: {
         ...(values['alert-command'] === undefined ? {} : { command: values['alert-command'] }),
         ...(values['alert-webhook'] === undefined ? {} : { webhook: values['alert-webhook'] }),

@@ -2,7 +2,8 @@
 import { formatHash } from '../nix/index.js';
 import { type Decision, describeRule } from '../policy/index.js';
 import { loadProxyConfig, openResolver, startProxy } from '../proxy/index.js';
-import { silentLogger } from '../server/index.js';
+import { lockStore } from '../db/index.js';
+import { parseListen, silentLogger } from '../server/index.js';
 import { hashPartOf } from '../submit/index.js';
 import { EXIT, UsageError, defineCommand } from './command.js';
 import { runUntilSignal, serviceLogger } from './service.js';
@@ -35,6 +36,8 @@ Options:
     if (values.config === undefined) throw new UsageError('--config FILE is required');
     const logger = serviceLogger(values['log-level'], 'accord-proxy');
     const config = loadProxyConfig(values.config);
+    if (values.listen !== undefined) parseListen(values.listen);
+    lockStore({ kind: 'sqlite', path: config.statePath });
     const service = await startProxy(config, logger, values.listen);
     process.stdout.write(`${service.url}\n`);
     return runUntilSignal(service, logger);

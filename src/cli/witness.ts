@@ -1,7 +1,7 @@
 /** `accord witness serve`. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseStoreUrl } from '../db/index.js';
+import { lockStore, parseStoreUrl } from '../db/index.js';
 import { parseListen } from '../server/index.js';
 import {
   type NoteVerifier,
@@ -72,10 +72,13 @@ Options:
     const logger = serviceLogger(values['log-level'], 'accord-witness');
     const { host, port } = parseListen(values.listen ?? '127.0.0.1:8082');
     const data = values['data-dir'] ?? 'accord-witness';
+    const logs = logKeys(values);
+    const store = parseStoreUrl(values.store ?? `sqlite:${join(data, 'witness.db')}`);
+    lockStore(store);
     const service = await startWitness({
       signer,
-      logs: logKeys(values),
-      store: parseStoreUrl(values.store ?? `sqlite:${join(data, 'witness.db')}`),
+      logs,
+      store,
       ...(values.schema === undefined ? {} : { schema: values.schema }),
       host,
       port,

@@ -62,6 +62,37 @@ export function openSqlite(
   return db;
 }
 
+/** The connections holding locks: referenced here so that no garbage collection closes them. */
+const heldLocks = new Set<SqliteDatabase>();
+
+/**
+ * Makes this process the one server of a SQLite state: holds an exclusive SQLite lock on
+ * `PATH.lock` until the process ends (or the returned function is called), so a second server
+ * on the same state refuses to start before it does anything. The lock is a POSIX advisory lock,
+ * released by the system when the process dies, kill -9 included. PostgreSQL state is shared by
+ * design (one sequencer at a time is chosen there): nothing to lock.
+ */
+export function lockStore(store: StoreUrl): () => void {
+  if (store.kind !== 'sqlite' || store.path === ':memory:') return () => undefined;
+  const path = `${store.path}.lock`;
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('busy_timeout = 0');
+  try {
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (cause) {
+    db.close();
+    throw new Error(`${store.path} is in use by another Accord server (${path} is locked)`, {
+      cause,
+    });
+  }
+  heldLocks.add(db);
+  return () => {
+    heldLocks.delete(db);
+    db.close();
+  };
+}
+
 /**
  * Creates a PostgreSQL pool. With `schema`, every connection uses (and first creates) that
  * schema, so several logs or test runs can share one database.
