@@ -13,6 +13,8 @@ import {
   parseNarInfo,
   verifiedSigners,
 } from '../nix/index.js';
+import { fetchBytes } from '../server/index.js';
+import { parseSignedNote } from '../tlog/index.js';
 import { type LogEndpoint, submitClaims } from './client.js';
 import type { Spool } from './spool.js';
 
@@ -81,12 +83,28 @@ async function fetchNarInfo(cache: string, hashPart: string): Promise<string | u
   return res.text();
 }
 
+/**
+ * Who a log is, for remembering what was backfilled into it: its origin and the ID of the key
+ * that signs its checkpoints, read from its current checkpoint. A new log at the same URL (a
+ * new key) is another log and gets everything.
+ */
+export async function logIdentity(endpoint: LogEndpoint): Promise<string> {
+  const url = `${endpoint.url.replace(/\/+$/, '')}/checkpoint`;
+  const note = parseSignedNote(await fetchBytes(url, endpoint.timeoutMs ?? 5000, 64 * 1024));
+  const origin = note.text.slice(0, note.text.indexOf('\n'));
+  const own = note.signatures.find((sig) => sig.name === origin);
+  if (origin === '' || own === undefined)
+    throw new Error(`${url}: the checkpoint is not signed by its origin ${origin}`);
+  return `${origin} ${own.keyId.toString(16).padStart(8, '0')}`;
+}
+
 /** Runs a backfill to the end; claims the log refuses stop it with an error. */
 export async function backfill(options: BackfillOptions): Promise<BackfillProgress> {
   const { cache, endpoint, spool } = options;
   const storeDir = options.storeDir ?? NIX_STORE_DIR;
   const all = options.hashParts ?? (await listFileCache(cache));
-  const done = spool.backfilled(cache, endpoint.url);
+  const log = await logIdentity(endpoint);
+  const done = spool.backfilled(cache, log);
   const todo = [...new Set(all)].filter((h) => !done.has(h));
   const progress: BackfillProgress = {
     total: new Set(all).size,
@@ -111,7 +129,7 @@ export async function backfill(options: BackfillOptions): Promise<BackfillProgre
       );
     spool.markBackfilled(
       cache,
-      endpoint.url,
+      log,
       batch.map((b) => b.hashPart),
     );
     progress.submitted += batch.length;

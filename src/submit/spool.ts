@@ -143,7 +143,7 @@ export class Spool {
     })();
   }
 
-  /** Hash parts of `cache` already backfilled into `log`. */
+  /** Hash parts of `cache` already backfilled into `log` (a log identity, not a URL). */
   backfilled(cache: string, log: string): Set<string> {
     const rows = this.db
       .prepare<[string, string], { hash_part: string }>(

@@ -2,15 +2,16 @@
  * The submit spool against a real log: a claim the log refuses for good is set aside and never
  * blocks the others; set-up errors keep claims and say what to fix; the spool is durable.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { ClaimJson } from '../../src/claim/index.js';
+import { type ClaimJson, claimFromJson } from '../../src/claim/index.js';
+import { formatNarInfo } from '../../src/nix/index.js';
 import { close, listen } from '../../src/server/index.js';
 import { newToken } from '../../src/log/index.js';
-import { Spool, flushSpool, submitOrSpool } from '../../src/submit/index.js';
+import { Spool, backfill, flushSpool, submitOrSpool } from '../../src/submit/index.js';
 import { makeClaim } from '../support/claims.js';
 import { runAccord } from '../support/cli.js';
 import { type TestLog, startTestLog } from '../support/log.js';
@@ -185,5 +186,41 @@ describe('the submit spool', () => {
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toBe('Bearer realm="accord-log"');
     expect(res.headers.get('connection')).toBe('close');
+  });
+});
+
+describe('backfill progress', () => {
+  test('is kept per log identity (origin and key), not per URL: a new log at the same address gets everything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-backfill-'));
+    const cache = join(dir, 'cache');
+    mkdirSync(cache);
+    const claims = [1, 2, 3].map((i) => makeClaim(i, 0, 'backfill'));
+    for (const c of claims) {
+      const claim = claimFromJson(c);
+      const text = formatNarInfo({
+        ...claim,
+        url: `nar/${claim.storePath.hashPart}.nar`,
+        compression: 'none',
+        sigs: [],
+      });
+      writeFileSync(join(cache, `${claim.storePath.hashPart}.narinfo`), text);
+    }
+    const spool = new Spool(join(dir, 'spool.db'));
+    const run = async (log: TestLog) =>
+      backfill({ cache: `file://${cache}`, endpoint: { url: log.url, token: log.token }, spool });
+
+    const first = await startTestLog();
+    expect(await run(first)).toMatchObject({ total: 3, submitted: 3, skipped: 0 });
+    expect(await run(first)).toMatchObject({ total: 3, submitted: 0, skipped: 3 });
+    const port = new URL(first.url).port;
+    await first.close();
+    // Another log (another key) at the very same address.
+    const second = await startTestLog({ port: Number(port) });
+    expect(second.url).toBe(first.url);
+    expect(await run(second)).toMatchObject({ total: 3, submitted: 3, skipped: 0 });
+    await second.waitForSize(3);
+    expect(new Set(await logPaths(second))).toEqual(new Set(claims.map((c) => c.storePath)));
+    await second.close();
+    spool.close();
   });
 });

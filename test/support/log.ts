@@ -38,6 +38,8 @@ export async function startTestLog(
     seed?: Uint8Array | undefined;
     /** Witnesses to ask for cosignatures. */
     witnesses?: readonly WitnessEndpoint[];
+    /** The port to listen on (default: any free one). */
+    port?: number;
   } = {},
 ): Promise<TestLog> {
   const dir = mkdtempSync(join(tmpdir(), 'accord-log-'));
@@ -52,7 +54,7 @@ export async function startTestLog(
     store: options.store ?? { kind: 'sqlite', path: join(dir, 'log.db') },
     ...(options.schema === undefined ? {} : { schema: options.schema }),
     host: '127.0.0.1',
-    port: 0,
+    port: options.port ?? 0,
     submitters: parseSubmitters(lines),
     storeDir: '/nix/store',
     intervalMs: 50,
