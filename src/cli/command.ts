@@ -42,7 +42,7 @@ export function defineCommand<O extends Options>(spec: {
           strict: true,
         });
       } catch (e) {
-        return usage(spec.name, (e as Error).message);
+        return usage(spec.name, parseErrorMessage(e, Object.keys(spec.options)));
       }
       if ((parsed.values as { help?: boolean }).help === true) {
         process.stdout.write(`accord ${spec.name} — ${spec.summary}\n\n${spec.help.trim()}\n`);
@@ -63,6 +63,43 @@ export function defineCommand<O extends Options>(spec: {
       }
     },
   };
+}
+
+/** The edit distance between two short strings (insertions, deletions, substitutions). */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      next[j] = Math.min((row[j] ?? 0) + 1, (next[j - 1] ?? 0) + 1, (row[j - 1] ?? 0) + cost);
+    }
+    row = next;
+  }
+  return row[b.length] ?? 0;
+}
+
+/** The known word nearest to `word`, if one is near enough to be what was meant. */
+export function nearest(word: string, known: readonly string[]): string | undefined {
+  let best: { word: string; d: number } | undefined;
+  for (const k of known) {
+    const d = k.startsWith(word) && word.length >= 3 ? 1 : distance(word, k);
+    if (d <= Math.max(1, Math.floor(k.length / 3)) && (best === undefined || d < best.d))
+      best = { word: k, d };
+  }
+  return best?.word;
+}
+
+/** A parse error in one line: an unknown option names the nearest known one. */
+function parseErrorMessage(error: unknown, options: readonly string[]): string {
+  const e = error as Error & { code?: string };
+  const unknown = /^Unknown option '(-{1,2})([^']*)'/.exec(e.message);
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== null) {
+    const name = unknown[2] ?? '';
+    const near = nearest(name, [...options, 'help']);
+    return `unknown option ${unknown[1] ?? ''}${name}${near === undefined ? '' : ` (did you mean --${near}?)`}`;
+  }
+  return e.message;
 }
 
 function usage(name: string, message: string): number {

@@ -33,6 +33,21 @@ describe('accord (built binary)', () => {
       expect(r.stdout).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
   });
 
+  test('a mistyped command or option names the nearest one, in one line and exit 2', async () => {
+    const command = await runAccord(['sumbit']);
+    expect(command.code).toBe(2);
+    expect(command.stderr).toBe(
+      `accord: unknown command "sumbit" (did you mean 'submit'?); see 'accord --help'\n`,
+    );
+    const option = await runAccord(['log', 'serve', '--orign', 'x']);
+    expect(option.code).toBe(2);
+    expect(option.stderr.split('\n')[0]).toBe(
+      'accord log serve: unknown option --orign (did you mean --origin?)',
+    );
+    const far = await runAccord(['submit', '--frobnicate']);
+    expect(far.stderr.split('\n')[0]).toBe('accord submit: unknown option --frobnicate');
+  });
+
   test('no command prints help and exits 2; an unknown command exits 2 with a message', async () => {
     expect((await runAccord([])).code).toBe(2);
     const r = await runAccord(['frobnicate']);

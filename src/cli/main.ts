@@ -1,5 +1,5 @@
 /** `accord <command>`: dispatches to a command; exit codes are listed in `accord --help`. */
-import { type Command, EXIT } from './command.js';
+import { type Command, EXIT, nearest } from './command.js';
 import { verifyEvidenceCommand } from './evidence.js';
 import { keygenCommand } from './keygen.js';
 import { logCommand } from './log.js';
@@ -56,7 +56,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command = commands.get(first);
   if (command === undefined) {
-    process.stderr.write(`accord: unknown command ${JSON.stringify(first)}; see 'accord --help'\n`);
+    const near = nearest(first, [...commands.keys()]);
+    process.stderr.write(
+      `accord: unknown command ${JSON.stringify(first)}${near === undefined ? '' : ` (did you mean '${near}'?)`}; see 'accord --help'\n`,
+    );
     return EXIT.usage;
   }
   return command.run(rest);
