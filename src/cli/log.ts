@@ -38,7 +38,7 @@ const serve = defineCommand({
 
 Serves one builder's append-only log: the C2SP tlog-tiles read path (/checkpoint,
 /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>]), POST /submit for authenticated builders,
-/lookup/<hash part> with tlog-proofs, and /metrics. On first run with the defaults it creates
+/lookup/<hash part> with tlog-proofs, /metrics and /health. On first run with the defaults it creates
 a data directory holding the SQLite database, a log key and a submit token.
 
 Options:

@@ -54,7 +54,7 @@ Findings — forks (with both signed checkpoints), a log claiming two NARs for o
 disagreeing on a path, entries that do not match a log's tree — are stored with their
 evidence, logged, and raise the alert hooks once each.
 
-HTTP API (with --listen): GET /logs, /findings[?since=ID], /paths/<hash part>, /metrics;
+HTTP API (with --listen): GET /logs, /findings[?since=ID], /paths/<hash part>, /metrics, /health;
 POST /checkpoints with a checkpoint note.
 
 Options:

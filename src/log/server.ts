@@ -25,6 +25,7 @@ import {
   gzipBody,
   readBody,
   send,
+  sendHealth,
   sendMetrics,
   sendError,
 } from '../server/index.js';
@@ -291,6 +292,8 @@ export function createLogHandler(options: LogServerOptions) {
     else if (path.startsWith('/tile/')) await tile(req, res, path.slice(1));
     else if (path.startsWith('/lookup/')) await lookup(req, res, path.slice('/lookup/'.length));
     else if (path === '/metrics') sendMetrics(req, res, metrics);
+    else if (path === '/health')
+      await sendHealth(req, res, async () => ({ treeSize: (await storage.state()).treeSize }));
     else throw new HttpError(404, 'not found');
     return path.split('/')[1] ?? '';
   }

@@ -1,5 +1,5 @@
 /**
- * The monitor's HTTP JSON API: GET /logs, /findings, /paths/<hash part>, /metrics, and
+ * The monitor's HTTP JSON API: GET /logs, /findings, /paths/<hash part>, /metrics, /health and
  * POST /checkpoints, where proxies hand over the checkpoints they have seen.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,6 +11,7 @@ import {
   type Registry,
   readBody,
   send,
+  sendHealth,
   sendMetrics,
   routeHandler,
 } from '../server/index.js';
@@ -117,6 +118,19 @@ export function createMonitorHandler(options: {
     }
     if (path === '/metrics') {
       sendMetrics(req, res, metrics);
+      return;
+    }
+    if (path === '/health') {
+      await sendHealth(req, res, () => ({
+        logs: monitor.followed.length,
+        verifiedEntries: monitor.followed.reduce(
+          (n, log) => n + (store.log(log.origin)?.verifiedSize ?? 0),
+          0,
+        ),
+        logsFailing: monitor.followed
+          .filter((log) => monitor.status.get(log.origin)?.error !== undefined)
+          .map((log) => log.origin),
+      }));
       return;
     }
     throw new HttpError(404, 'not found');

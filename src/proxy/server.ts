@@ -1,6 +1,6 @@
 /**
  * The proxy's HTTP interface, a Nix binary cache: nix-cache-info, narinfo answers decided by
- * the policy and signed by the proxy, verified NARs; plus /explain, /stats and /metrics.
+ * the policy and signed by the proxy, verified NARs; plus /explain, /stats, /metrics and /health.
  * Nothing "not trusted" or "not found" is ever a 5xx (Nix 2.8 would fail the build): it is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -12,6 +12,7 @@ import {
   type Registry,
   send,
   sendError,
+  sendHealth,
   sendMetrics,
 } from '../server/index.js';
 import { Answers } from './answers.js';
@@ -96,6 +97,13 @@ export function createProxyHandler(options: {
       });
     } else if (path === '/metrics') {
       sendMetrics(req, res, metrics);
+    } else if (path === '/health') {
+      await sendHealth(req, res, () => ({
+        logs: config.policy.logs.length,
+        logsDistrusted: config.policy.logs
+          .filter((log) => state.distrusted(log.origin) !== undefined)
+          .map((log) => log.origin),
+      }));
     } else {
       throw new HttpError(404, 'not found');
     }

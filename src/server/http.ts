@@ -122,6 +122,29 @@ export function send(
   res.end(req.method === 'HEAD' ? undefined : data);
 }
 
+/**
+ * Answers `GET /health`: 200 with `{"status":"ok", …details}` when `check` (a read of the
+ * server's state) succeeds, else 503 with `{"status":"failing","reason":…}`. Never cached.
+ */
+export async function sendHealth(
+  req: IncomingMessage,
+  res: ServerResponse,
+  check: () => Promise<Record<string, unknown>> | Record<string, unknown>,
+): Promise<void> {
+  let status = 200;
+  let body: Record<string, unknown>;
+  try {
+    body = { status: 'ok', ...(await check()) };
+  } catch (error) {
+    status = 503;
+    body = { status: 'failing', reason: error instanceof Error ? error.message : String(error) };
+  }
+  send(req, res, status, `${JSON.stringify(body)}\n`, {
+    type: 'application/json',
+    cacheControl: 'no-store',
+  });
+}
+
 /** Answers with the Prometheus text exposition of `metrics`. */
 export function sendMetrics(req: IncomingMessage, res: ServerResponse, metrics: Registry): void {
   send(req, res, 200, metrics.render(), { type: 'text/plain; version=0.0.4' });

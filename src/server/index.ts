@@ -15,6 +15,7 @@ export {
   routeHandler,
   send,
   sendError,
+  sendHealth,
   sendMetrics,
 } from './http.js';
 export {

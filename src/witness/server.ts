@@ -1,6 +1,6 @@
 /**
  * The witness's HTTP interface (C2SP tlog-witness): POST /add-checkpoint, and the monitoring
- * endpoint GET /<hex SHA-256 of origin>/checkpoint; plus /metrics.
+ * endpoint GET /<hex SHA-256 of origin>/checkpoint; plus /metrics and /health.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -11,6 +11,7 @@ import {
   type Registry,
   readBody,
   send,
+  sendHealth,
   sendMetrics,
   routeHandler,
 } from '../server/index.js';
@@ -93,6 +94,14 @@ export function createWitnessHandler(options: {
     }
     if (path === '/metrics') {
       sendMetrics(req, res, metrics);
+      return;
+    }
+    if (path === '/health') {
+      const [first] = witness.logs.keys();
+      await sendHealth(req, res, async () => {
+        if (first !== undefined) await witness.storage.latest(first);
+        return { logs: witness.logs.size };
+      });
       return;
     }
     throw new HttpError(404, 'not found');

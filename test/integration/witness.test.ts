@@ -127,6 +127,28 @@ describe('log → witness → proxy', () => {
     await witness.close();
   });
 
+  test('every server answers GET /health with what it read, and 503 when its state is unreadable', async () => {
+    const health = async (url: string) => {
+      const res = await fetch(`${url}/health`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect(await health(witnessed.url)).toEqual({
+      status: 200,
+      body: { status: 'ok', treeSize: 1 },
+    });
+    expect(await health(witness.url)).toEqual({ status: 200, body: { status: 'ok', logs: 2 } });
+    expect(await health(proxy.url)).toEqual({
+      status: 200,
+      body: { status: 'ok', logs: 2, logsDistrusted: [] },
+    });
+    const broken = await startTestLog();
+    await broken.service.storage.close();
+    const failing = await health(broken.url);
+    expect(failing.status).toBe(503);
+    expect(failing.body).toMatchObject({ status: 'failing', reason: expect.any(String) as string });
+    await broken.close().catch(() => undefined);
+  });
+
   test('the log publishes its checkpoint with the witness cosignature', async () => {
     const checkpoint = await (await fetch(`${witnessed.url}/checkpoint`)).text();
     expect(checkpoint).toMatch(/\n— witness\.test\/w1 \S+\n$/);
