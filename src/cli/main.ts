@@ -1,5 +1,6 @@
 /** `accord <command>`: dispatches to a command; exit codes are listed in `accord --help`. */
 import { type Command, EXIT, nearest } from './command.js';
+import { demoCommand } from './demo.js';
 import { verifyEvidenceCommand } from './evidence.js';
 import { keygenCommand } from './keygen.js';
 import { logCommand } from './log.js';
@@ -11,6 +12,7 @@ import { witnessCommand } from './witness.js';
 import { packageVersion } from './version.js';
 
 const commands = new Map<string, Command>([
+  ['demo', demoCommand],
   ['explain', explainCommand],
   ['keygen', keygenCommand],
   ['log', logCommand],

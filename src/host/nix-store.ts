@@ -21,6 +21,25 @@ async function run(command: string, args: readonly string[], timeoutMs: number):
   }
 }
 
+/**
+ * Builds attributes of a Nix file, one `nix-build --no-out-link FILE -A ATTR` each, and returns
+ * their output paths in the order asked.
+ */
+export async function buildAttributes(
+  file: string,
+  attributes: readonly string[],
+  timeoutMs = 300_000,
+): Promise<string[]> {
+  const paths: string[] = [];
+  for (const attribute of attributes) {
+    const out = await run('nix-build', ['--no-out-link', file, '-A', attribute], timeoutMs);
+    const path = out.trim().split('\n').at(-1);
+    if (path === undefined || path === '') throw new Error(`nix-build -A ${attribute} printed no path`);
+    paths.push(path);
+  }
+  return paths;
+}
+
 /** The output paths of a derivation (`nix-store -q --outputs`). */
 export async function queryOutputs(drvPath: string, timeoutMs = 10_000): Promise<string[]> {
   const out = await run('nix-store', ['--query', '--outputs', drvPath], timeoutMs);
