@@ -33,10 +33,10 @@ function startDemo(args: readonly string[]): Promise<{ child: ChildProcess; net:
   );
   let out = '';
   let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise((resolve, reject) => {
     child.on('exit', (code) => reject(new Error(`accord demo exited with ${code}:\n${err}`)));
-    child.stdout?.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (!out.includes('\n')) return;
       child.removeAllListeners('exit');
