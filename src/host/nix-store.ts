@@ -34,7 +34,8 @@ export async function buildAttributes(
   for (const attribute of attributes) {
     const out = await run('nix-build', ['--no-out-link', file, '-A', attribute], timeoutMs);
     const path = out.trim().split('\n').at(-1);
-    if (path === undefined || path === '') throw new Error(`nix-build -A ${attribute} printed no path`);
+    if (path === undefined || path === '')
+      throw new Error(`nix-build -A ${attribute} printed no path`);
     paths.push(path);
   }
   return paths;
