@@ -25,7 +25,7 @@ import {
   parseEntryBundle,
 } from '../tlog/index.js';
 import { decodeBundle } from './bundles.js';
-import { ClaimIndex, type IndexRecord, sameAnswer } from './claim-index.js';
+import { ClaimIndex, type IndexRecord, MAX_ANSWERS_PER_LOG, sameAnswer } from './claim-index.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -71,8 +71,7 @@ CREATE TABLE IF NOT EXISTS findings (
 `;
 
 const BUNDLE_KEY = 2 ** 32;
-/** Claims read per path (a log may claim one path any number of times). */
-export const MAX_CLAIMS = 1000;
+export { MAX_ANSWERS_PER_LOG } from './claim-index.js';
 /** Beyond this many new paths, one pass over the index beats looking each one up. */
 export const MANY_PATHS = 4096;
 
@@ -103,7 +102,7 @@ export interface SeenCheckpoint {
   readonly source: string;
 }
 
-/** A verified claim in the index. */
+/** A verified claim in the index: the first of its log with its answer about its path. */
 export interface IndexedClaim {
   readonly origin: string;
   readonly index: number;
@@ -401,19 +400,35 @@ export class MonitorStore {
     );
   }
 
-  /** The verified records of the index with key `key`. */
+  /**
+   * The verified records of the index with key `key`: for each log and answer, the first claim
+   * (of at most {@link MAX_ANSWERS_PER_LOG} answers per log), ordered by log and answer.
+   */
   private verifiedRecords(key: number, logs = this.verifiedLogs()): IndexRecord[] {
-    return this.index.lookup(key).filter((r) => r.index < (logs.get(r.log)?.size ?? 0));
+    const firsts: IndexRecord[] = [];
+    let answers = 0;
+    for (const r of this.index.lookup(key)) {
+      if (r.index >= (logs.get(r.log)?.size ?? 0)) continue;
+      const last = firsts[firsts.length - 1];
+      // Ordered by log, answer and index: a record like the last kept is a later claim.
+      if (last?.log === r.log && equalBytes(last.answer, r.answer)) continue;
+      answers = last?.log === r.log ? answers + 1 : 1;
+      if (answers <= MAX_ANSWERS_PER_LOG) firsts.push(r);
+    }
+    return firsts;
   }
 
-  /** Verified claims about the paths whose key is `key`, with the hash part of each. */
+  /**
+   * Verified claims about the paths whose key is `key`, with the hash part of each: for each
+   * log, its first claim with each answer. The work is bounded by the number of logs, however
+   * many claims each makes.
+   */
   private claimsAt(key: number): (IndexedClaim & { hashPart: string })[] {
     const logs = this.verifiedLogs();
     const origin = (r: IndexRecord) => logs.get(r.log)?.origin ?? '';
     const read = new Map<string, Uint8Array[]>();
     return this.verifiedRecords(key, logs)
       .sort((a, b) => (origin(a) < origin(b) ? -1 : origin(a) > origin(b) ? 1 : a.index - b.index))
-      .slice(0, MAX_CLAIMS)
       .map((r) => {
         const entry = Buffer.from(this.entry(origin(r), r.index, read)).toString('utf8');
         // Verified entries are canonical: the second line is `store-path <dir>/<hash part>-<name>`.
