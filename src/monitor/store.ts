@@ -60,13 +60,15 @@ CREATE TABLE IF NOT EXISTS seen_checkpoints (
   at INTEGER NOT NULL,
   PRIMARY KEY (origin, size, root)
 );
+-- key: what the finding is about (one finding per key, updated as claims come in)
 CREATE TABLE IF NOT EXISTS findings (
   id INTEGER PRIMARY KEY,
   key TEXT NOT NULL UNIQUE,
   kind TEXT NOT NULL,
   summary TEXT NOT NULL,
   evidence TEXT NOT NULL,
-  at INTEGER NOT NULL
+  at INTEGER NOT NULL,
+  updated INTEGER NOT NULL DEFAULT 0
 );
 `;
 
@@ -90,7 +92,9 @@ export interface Finding {
   readonly kind: 'fork' | 'log-equivocation' | 'disagreement' | 'bad-entries';
   readonly summary: string;
   readonly evidence: unknown;
+  /** When it was first recorded, and last changed (ms since the epoch). */
   readonly at: number;
+  readonly updated: number;
 }
 
 /** A signed checkpoint the monitor has seen, and who showed it. */
@@ -132,10 +136,16 @@ interface FindingRow {
   summary: string;
   evidence: string;
   at: number;
+  updated: number;
 }
 
 function toFinding(row: FindingRow): Finding {
-  return { ...row, evidence: JSON.parse(row.evidence) as unknown };
+  return { ...row, evidence: JSON.parse(row.evidence) as unknown, updated: row.updated || row.at };
+}
+
+/** The key of the one finding of a kind about a store path. */
+export function pathFindingKey(kind: Finding['kind'], hashPart: string): string {
+  return `${kind} ${hashPart}`;
 }
 
 export class MonitorStore {
@@ -163,6 +173,13 @@ export class MonitorStore {
         .some((c) => c.name === 'gzip')
     )
       db.exec('ALTER TABLE bundles ADD COLUMN gzip INTEGER NOT NULL DEFAULT 0');
+    if (
+      !db
+        .prepare<[], { name: string }>('PRAGMA table_info(findings)')
+        .all()
+        .some((c) => c.name === 'updated')
+    )
+      db.exec('ALTER TABLE findings ADD COLUMN updated INTEGER NOT NULL DEFAULT 0');
     db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('path-key-secret', ?)").run(
       randomBytes(16),
     );
@@ -217,17 +234,48 @@ export class MonitorStore {
          WHERE origin = ? AND size >= ? AND size <= ? ORDER BY size, at`,
       ),
       finding: db.prepare(
-        'INSERT OR IGNORE INTO findings (key, kind, summary, evidence, at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT OR IGNORE INTO findings (key, kind, summary, evidence, at, updated) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      updateFinding: db.prepare(
+        'UPDATE findings SET summary = ?, evidence = ?, updated = ? WHERE key = ?',
       ),
       findingByKey: db.prepare<[string], FindingRow>(
-        'SELECT id, kind, summary, evidence, at FROM findings WHERE key = ?',
+        'SELECT id, kind, summary, evidence, at, updated FROM findings WHERE key = ?',
       ),
       findings: db.prepare<[number], FindingRow>(
-        'SELECT id, kind, summary, evidence, at FROM findings WHERE id > ? ORDER BY id',
+        'SELECT id, kind, summary, evidence, at, updated FROM findings WHERE id > ? ORDER BY id',
       ),
     };
     this.index = new ClaimIndex(db);
     this.migrateClaims();
+    this.migrateFindingKeys();
+  }
+
+  /**
+   * State from before one finding per path and kind: disagreements and equivocations were kept
+   * per set of answers (and log), so one path could have several. The latest of each path and
+   * kind stays, under the key {@link pathFindingKey}; the next claim about the path updates it.
+   */
+  private migrateFindingKeys(): void {
+    const { db } = this;
+    const old = db
+      .prepare<[], { id: number; key: string; kind: Finding['kind']; evidence: string }>(
+        `SELECT id, key, kind, evidence FROM findings
+         WHERE kind IN ('disagreement', 'log-equivocation') ORDER BY id DESC`,
+      )
+      .all()
+      .filter((f) => f.key.split(' ').length > 2);
+    if (old.length === 0) return;
+    const rekey = db.prepare('UPDATE findings SET key = ? WHERE id = ?');
+    const drop = db.prepare('DELETE FROM findings WHERE id = ?');
+    db.transaction(() => {
+      for (const f of old) {
+        const { hashPart } = JSON.parse(f.evidence) as { hashPart: string };
+        const key = pathFindingKey(f.kind, hashPart);
+        if (this.q.findingByKey.get(key) === undefined) rekey.run(key, f.id);
+        else drop.run(f.id);
+      }
+    })();
   }
 
   /**
@@ -528,9 +576,36 @@ export class MonitorStore {
     evidence: unknown,
   ): Finding | undefined {
     const at = Date.now();
-    const result = this.q.finding.run(key, kind, summary, JSON.stringify(evidence), at);
+    const result = this.q.finding.run(key, kind, summary, JSON.stringify(evidence), at, at);
     if (result.changes !== 1) return undefined;
-    return { id: Number(result.lastInsertRowid), kind, summary, evidence, at };
+    return { id: Number(result.lastInsertRowid), kind, summary, evidence, at, updated: at };
+  }
+
+  /**
+   * Records a finding, or replaces the summary and evidence of the one with the same key (it
+   * keeps its id and first time). Says whether it is new, changed or as it was.
+   */
+  putFinding(
+    key: string,
+    kind: Finding['kind'],
+    summary: string,
+    evidence: unknown,
+  ): { finding: Finding; change: 'new' | 'updated' | 'none' } {
+    return this.db.transaction(() => {
+      const added = this.addFinding(key, kind, summary, evidence);
+      if (added !== undefined) return { finding: added, change: 'new' as const };
+      const known = this.q.findingByKey.get(key) as FindingRow;
+      const text = JSON.stringify(evidence);
+      if (known.kind !== kind) throw new Error(`bug: finding ${key} changes kind`);
+      if (known.summary === summary && known.evidence === text)
+        return { finding: toFinding(known), change: 'none' as const };
+      const updated = Math.max(Date.now(), known.at);
+      this.q.updateFinding.run(summary, text, updated, key);
+      return {
+        finding: { ...toFinding(known), summary, evidence, updated },
+        change: 'updated' as const,
+      };
+    })();
   }
 
   finding(key: string): Finding | undefined {
