@@ -487,45 +487,73 @@ export class Monitor {
   private async conflicts(hashParts: readonly string[]): Promise<void> {
     const { store, storeDir } = this.options;
     for (const hashPart of hashParts) {
-      const claims = await Promise.all(
-        store.claims(hashPart).map(async (c) => ({
-          origin: c.origin,
-          index: c.index,
-          answer: c.answer,
-          entry: c.entry,
-          proof: await this.inclusion(c.origin, c.index),
-        })),
-      );
+      const claims = store.claims(hashPart).map((c) => ({
+        origin: c.origin,
+        index: c.index,
+        answer: c.answer,
+        entry: c.entry,
+      }));
       const byLog = new Map<string, Set<string>>();
       for (const c of claims) byLog.set(c.origin, (byLog.get(c.origin) ?? new Set()).add(c.answer));
       const equivocating = [...byLog].filter(([, a]) => a.size > 1).map(([log]) => log);
       if (equivocating.length > 0) {
         const [only] = equivocating;
-        this.putFinding(
-          pathFindingKey('log-equivocation', hashPart),
+        await this.pathFinding(
           'log-equivocation',
+          hashPart,
           equivocating.length === 1
             ? `${only} claims ${byLog.get(only as string)?.size} different NARs for ${hashPart}`
             : `${equivocating.join(', ')} each claim different NARs for ${hashPart}`,
-          {
-            hashPart,
-            logs: equivocating,
-            claims: claims.filter((c) => equivocating.includes(c.origin)),
-          },
+          claims.filter((c) => equivocating.includes(c.origin)),
+          (proven) => ({ hashPart, logs: equivocating, claims: proven }),
         );
       }
       const { groups, majority, minority } = verdict(claims, storeDir);
       if (byLog.size > 1 && groups.length > 1) {
-        this.putFinding(
-          pathFindingKey('disagreement', hashPart),
+        await this.pathFinding(
           'disagreement',
+          hashPart,
           majority === undefined
             ? `builders disagree on ${hashPart}: ${groups.length} different NARs from ${byLog.size} logs, no majority`
             : `builders disagree on ${hashPart}: ${majority.logs.length} of ${byLog.size} logs (${majority.logs.join(', ')}) against ${minority.join(', ')}`,
-          { hashPart, claims, answers: groups, majority: majority ?? null, minority },
+          claims,
+          (proven) => ({
+            hashPart,
+            claims: proven,
+            answers: groups,
+            majority: majority ?? null,
+            minority,
+          }),
         );
       }
     }
+  }
+
+  /**
+   * Records the finding of a kind about a path from its claims, each with its inclusion proof
+   * — unless the finding already says the same but for the proofs (a proof in an older tree
+   * stays evidence), so that a claim repeated changes nothing.
+   */
+  private async pathFinding<C extends { origin: string; index: number }>(
+    kind: Finding['kind'],
+    hashPart: string,
+    summary: string,
+    claims: readonly C[],
+    evidence: (claims: readonly (C & { proof: string })[]) => unknown,
+  ): Promise<void> {
+    const key = pathFindingKey(kind, hashPart);
+    const known = this.options.store.finding(key);
+    const bare = (e: unknown) =>
+      JSON.stringify(e, (k, v: unknown) => (k === 'proof' ? undefined : v));
+    if (
+      known?.summary === summary &&
+      bare(known.evidence) === bare(evidence(claims.map((c) => ({ ...c, proof: '' }))))
+    )
+      return;
+    const proven = await Promise.all(
+      claims.map(async (c) => ({ ...c, proof: await this.inclusion(c.origin, c.index) })),
+    );
+    this.putFinding(key, kind, summary, evidence(proven));
   }
 
   /** Asks each witness for the latest checkpoint it cosigned of each log, and compares it. */

@@ -9,7 +9,7 @@ import { type ClaimJson, entryFromJson } from '../claim/index.js';
 import { openSqlite } from '../db/index.js';
 import { TILE_WIDTH, formatEntryBundle } from '../tlog/index.js';
 import { answerDigest } from './bundles.js';
-import { MANY_PATHS, MAX_ANSWERS_PER_LOG, MonitorStore } from './store.js';
+import { MANY_PATHS, MAX_ANSWERS_PER_LOG, MonitorStore, pathFindingKey } from './store.js';
 
 const bytes = (c: ClaimJson) => Buffer.from(entryFromJson(c).entry);
 
@@ -240,6 +240,77 @@ describe('MonitorStore state from before the claim index and gzip-encoded bundle
             .pluck()
             .get(),
         ).toBe(0);
+      } finally {
+        after.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('MonitorStore findings', () => {
+  it('putFinding() records a finding once, then updates it in place when it changes', () => {
+    const store = new MonitorStore(':memory:');
+    try {
+      const key = pathFindingKey('disagreement', hashPartOf(0));
+      const first = store.putFinding(key, 'disagreement', 'one', { n: 1 });
+      expect(first.change).toBe('new');
+      expect(store.putFinding(key, 'disagreement', 'one', { n: 1 }).change).toBe('none');
+      const second = store.putFinding(key, 'disagreement', 'two', { n: 2 });
+      expect(second.change).toBe('updated');
+      expect(store.findings()).toEqual([
+        { ...first.finding, summary: 'two', evidence: { n: 2 }, updated: second.finding.updated },
+      ]);
+      expect(store.finding(key)?.updated).toBeGreaterThanOrEqual(first.finding.at);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('keeps the latest finding of each path and kind from state that kept one per set of answers', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-monitor-findings-'));
+    const path = join(dir, 'monitor.db');
+    try {
+      const before = new MonitorStore(path);
+      const evidence = (i: number, n: number) => ({ hashPart: hashPartOf(i), claims: [], n });
+      before.addFinding('fork a 1:x 1:y', 'fork', 'fork', {});
+      before.addFinding(`disagreement ${hashPartOf(0)} d1`, 'disagreement', 'old', evidence(0, 1));
+      before.addFinding(
+        `log-equivocation a ${hashPartOf(0)} d1`,
+        'log-equivocation',
+        'a',
+        evidence(0, 1),
+      );
+      before.addFinding(`disagreement ${hashPartOf(0)} d2`, 'disagreement', 'new', evidence(0, 2));
+      before.addFinding(
+        `log-equivocation b ${hashPartOf(0)} d2`,
+        'log-equivocation',
+        'b',
+        evidence(0, 2),
+      );
+      before.addFinding(
+        `disagreement ${hashPartOf(1)} d3`,
+        'disagreement',
+        'other',
+        evidence(1, 3),
+      );
+      // Drop the column of update times, as in state from before it.
+      before.db.exec('ALTER TABLE findings DROP COLUMN updated');
+      before.close();
+      const after = new MonitorStore(path);
+      try {
+        expect(after.findings().map((f) => [f.kind, f.summary])).toEqual([
+          ['fork', 'fork'],
+          ['disagreement', 'new'],
+          ['log-equivocation', 'b'],
+          ['disagreement', 'other'],
+        ]);
+        expect(after.finding(pathFindingKey('disagreement', hashPartOf(0)))?.summary).toBe('new');
+        expect(after.finding(pathFindingKey('log-equivocation', hashPartOf(0)))?.summary).toBe('b');
+        expect(after.finding(pathFindingKey('disagreement', hashPartOf(1)))?.summary).toBe('other');
+        const [fork] = after.findings();
+        expect(fork?.updated).toBe(fork?.at);
       } finally {
         after.close();
       }
