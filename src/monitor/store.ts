@@ -5,10 +5,11 @@
  *
  * Layout for speed: entries are kept as the bundles they arrive in (one row per 256 entries),
  * and the index ({@link ClaimIndex}) holds one short record per claim — a 48-bit key from the
- * path's hash part, the log, the entry's index and the SHA-256 of its answer (NAR hash, size and
- * references). Paths sharing a key are told apart by the entries themselves. Claims beyond a
- * log's verified size are not trusted: queries ignore them, and they are dropped when the
- * entries they came from do not match the log's tree.
+ * path's hash part, the log, the SHA-256 of its answer (NAR hash, size and references) and the
+ * entry's index. Paths sharing a key are told apart by the entries themselves. A path's claims
+ * are read as each log's first claim with each answer, so no log hides another's by claiming a
+ * path many times. Claims beyond a log's verified size are not trusted: queries ignore them,
+ * and they are dropped when the entries they came from do not match the log's tree.
  */
 import { randomBytes } from 'node:crypto';
 import { sha256Spans } from '../crypto/index.js';
@@ -158,8 +159,8 @@ export class MonitorStore {
 
   constructor(path: string) {
     // NORMAL: a crash of the machine may lose the last writes, which are fetched again.
-    // 16 KiB pages: a stored bundle (about 40 KB) spans fewer overflow pages; an ingest took
-    // about 3% less CPU than with 4 KiB pages.
+    // 16 KiB pages: a stored bundle (tens of KB) spans fewer overflow pages (see
+    // docs/benchmarks.md).
     this.db = openSqlite(path, { synchronous: 'NORMAL', pageSize: 16384 });
     // Index inserts land at random places; a large cache keeps them from going to disk.
     this.db.pragma('cache_size = -131072');
