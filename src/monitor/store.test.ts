@@ -9,6 +9,7 @@ import { type ClaimJson, entryFromJson } from '../claim/index.js';
 import { openSqlite } from '../db/index.js';
 import { TILE_WIDTH, formatEntryBundle } from '../tlog/index.js';
 import { answerDigest } from './bundles.js';
+import { pathReport } from './server.js';
 import { MANY_PATHS, MAX_ANSWERS_PER_LOG, MonitorStore, pathFindingKey } from './store.js';
 
 const bytes = (c: ClaimJson) => Buffer.from(entryFromJson(c).entry);
@@ -112,6 +113,12 @@ describe('MonitorStore conflicts', () => {
           ['b', 0],
         ]);
         expect(new Set(claims.map((c) => c.answer)).size).toBe(2);
+        const report = pathReport(store, hashPartOf(0), '/nix/store');
+        expect(report.agree).toBe(false);
+        expect(report.claims.map((c) => [c.log, c.narHash])).toEqual([
+          ['a', makeClaim(0).narHash],
+          ['b', makeClaim(0, 1).narHash],
+        ]);
       } finally {
         store.close();
       }
