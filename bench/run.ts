@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { printTable } from './harness.js';
 import { benchLog } from './log.js';
 import { benchMonitor } from './monitor.js';
+import { benchMonitorIndex } from './monitor-index.js';
 import { benchNar } from './nar.js';
 import { have } from './processes.js';
 import { benchProxy } from './proxy.js';
@@ -26,6 +27,7 @@ if (values.help === true) {
 
   --seconds N     time per rate measurement (default 1; the log load runs 10× longer)
   --quick         skip the 1 GB inputs and the Nix closure; a 200,000-entry monitored log
+                  and claim index (else 1,000,000, and the index also at 10,000,000)
   --only NAME     run one group of benchmarks
   --postgres URL  also benchmark the log on this PostgreSQL database (default
                   $ACCORD_BENCH_PG_URL, else the test database if it answers)
@@ -57,6 +59,8 @@ if (run('proxy')) {
 if (run('monitor')) {
   const size = values.quick === true ? 200_000 : 1_000_000;
   printTable('monitor (ratio: Accord ÷ baseline)', await benchMonitor(size));
+  const indexSizes = values.quick === true ? [200_000] : [1_000_000, 10_000_000];
+  printTable('monitor claim index alone', await benchMonitorIndex(indexSizes));
 }
 if (run('nar')) {
   const sizes = values.quick === true ? [100e6] : [100e6, 1000e6];

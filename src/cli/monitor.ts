@@ -52,7 +52,8 @@ have seen to /checkpoints; any of them not in the verified tree is a fork.
 
 Findings — forks (with both signed checkpoints), a log claiming two NARs for one path, builders
 disagreeing on a path, entries that do not match a log's tree — are stored with their
-evidence, logged, and raise the alert hooks once each.
+evidence, logged, and raise the alert hooks once each. A path has one disagreement and one
+equivocation finding at most, updated as claims about it come in.
 
 HTTP API (with --listen): GET /logs, /findings[?since=ID], /paths/<hash part>, /metrics, /health;
 POST /checkpoints with a checkpoint note.

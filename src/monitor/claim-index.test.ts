@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
-import { ClaimIndex, sameAnswer, type IndexRecord } from './claim-index.js';
+import { ClaimIndex, MAX_ANSWERS_PER_LOG, sameAnswer, type IndexRecord } from './claim-index.js';
 
 const record = (key: number, log: number, index: number, answer = index): IndexRecord => ({
   key,
@@ -12,7 +12,19 @@ const record = (key: number, log: number, index: number, answer = index): IndexR
 const plain = (records: Iterable<IndexRecord>) =>
   [...records].map((r) => [r.key, r.log, r.index, Buffer.from(r.answer).toString('hex')]);
 const order = (a: IndexRecord, b: IndexRecord) =>
-  a.key - b.key || a.log - b.log || a.index - b.index;
+  a.key - b.key || a.log - b.log || Buffer.compare(a.answer, b.answer) || a.index - b.index;
+type Plain = ReturnType<typeof plain>[number];
+const same = (a: Plain, b: Plain) => a.every((x, i) => x === b[i]);
+/** Of records in order, the first of each key, log and answer. */
+const firsts = (records: Plain[]) =>
+  records.filter(
+    (r, i) =>
+      i === 0 ||
+      !same(
+        (records[i - 1] as Plain).filter((_, j) => j !== 2),
+        r.filter((_, j) => j !== 2),
+      ),
+  );
 
 function withIndex(test: (index: ClaimIndex, db: SqliteDatabase) => void, blockRecords = 3) {
   const db = openSqlite(':memory:');
@@ -140,12 +152,94 @@ describe('ClaimIndex', () => {
           }
           const expected = plain(model.sort(order));
           expect(plain(index.scan())).toEqual(expected);
-          for (let key = 0; key <= 12; key++)
-            expect(plain(index.lookup(key))).toEqual(expected.filter((r) => r[0] === key));
+          for (let key = 0; key <= 12; key++) {
+            // The first claim of each log and answer, once each runs' repeats are set aside.
+            const found = plain(index.lookup(key));
+            expect(found.every((r) => expected.some((e) => same(e, r)))).toBe(true);
+            expect(firsts(found)).toEqual(firsts(expected.filter((r) => r[0] === key)));
+          }
         }, block);
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('looks up the first claim of each log and answer, however many repeats a log makes', () => {
+    withIndex((index) => {
+      // Log 1 claims key 5 with answer 7 a thousand times (many blocks), then answers 8 and 9;
+      // log 2 claims it once with answer 8; then more answers of log 1 than a lookup reads.
+      index.add([
+        ...Array.from({ length: 1000 }, (_, i) => record(5, 1, i, 7)),
+        record(5, 1, 1000, 8),
+        record(5, 1, 1001, 9),
+        record(5, 2, 0, 8),
+        record(6, 1, 1002, 7),
+      ]);
+      expect(plain(index.lookup(5))).toEqual(
+        plain([
+          record(5, 1, 0, 7),
+          record(5, 1, 1000, 8),
+          record(5, 1, 1001, 9),
+          record(5, 2, 0, 8),
+        ]),
+      );
+      index.add([
+        ...Array.from({ length: MAX_ANSWERS_PER_LOG + 4 }, (_, i) =>
+          record(5, 1, 2000 + i, 10 + i),
+        ),
+        record(5, 2, 1, 200),
+        record(5, 2, 2, 201),
+      ]);
+      const found = index.lookup(5);
+      // Of each run, at most MAX_ANSWERS_PER_LOG answers of log 1; log 2's are all there.
+      expect(found.filter((r) => r.log === 1 && r.index >= 2000)).toHaveLength(MAX_ANSWERS_PER_LOG);
+      expect(found.filter((r) => r.log === 2).map((r) => r.index)).toEqual([0, 1, 2]);
+    }, 4);
+  });
+
+  it('moves the records of the first layout (index before answer) into runs of this one', () => {
+    const db = openSqlite(':memory:');
+    try {
+      db.exec(`CREATE TABLE claim_runs (id INTEGER PRIMARY KEY, count INTEGER NOT NULL);
+        CREATE TABLE claim_run_logs (run INTEGER NOT NULL, log INTEGER NOT NULL,
+          end_index INTEGER NOT NULL, PRIMARY KEY (run, log)) WITHOUT ROWID;
+        CREATE TABLE claim_blocks (run INTEGER NOT NULL, seq INTEGER NOT NULL,
+          last_key INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run, seq)) WITHOUT ROWID;
+        CREATE INDEX claim_blocks_by_key ON claim_blocks (run, last_key, seq);`);
+      const records = [record(1, 1, 0, 3), record(1, 1, 1, 2), record(2, 2, 5), record(9, 1, 7)];
+      const block = (rs: IndexRecord[]) =>
+        Buffer.concat(
+          rs.map((r) => {
+            const b = Buffer.alloc(48);
+            b.writeUIntBE(r.key, 0, 6);
+            b.writeUInt32BE(r.log, 6);
+            b.writeUIntBE(r.index, 10, 6);
+            b.set(r.answer, 16);
+            return b;
+          }),
+        );
+      const insert = db.prepare('INSERT INTO claim_blocks VALUES (?, ?, ?, ?)');
+      insert.run(1, 0, 1, block(records.slice(0, 2)));
+      insert.run(1, 1, 2, block(records.slice(2, 3)));
+      insert.run(2, 0, 9, block(records.slice(3)));
+      const index = new ClaimIndex(db, { blockRecords: 3, fanout: 3 });
+      expect(plain(index.scan())).toEqual(plain([...records].sort(order)));
+      expect(plain(index.lookup(1))).toEqual(plain([record(1, 1, 1, 2), record(1, 1, 0, 3)]));
+      const tables = db
+        .prepare("SELECT name FROM sqlite_master WHERE name LIKE 'claim%' ORDER BY name")
+        .pluck()
+        .all();
+      expect(tables).toEqual([
+        'claim_blocks',
+        'claim_blocks_by_last',
+        'claim_run_logs',
+        'claim_runs',
+      ]);
+      // Opening it again moves nothing more.
+      expect(plain(new ClaimIndex(db).scan())).toEqual(plain([...records].sort(order)));
+    } finally {
+      db.close();
+    }
   });
 
   it('keeps full 48-bit keys and indexes', () => {

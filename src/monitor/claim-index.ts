@@ -3,13 +3,13 @@
  * runs. Each batch of claims becomes one new run: sorted in memory and written as blocks of
  * records, so adding a claim costs a share of one block's insert instead of a B-tree insert at a
  * random place (whose pages are all rewritten by every large transaction). Runs of one size tier
- * are merged once there are `fanout` of them, so a lookup reads one or two blocks in each of a
- * few dozen runs at most, and each claim is rewritten about log_fanout(claims) times in all.
+ * are merged once there are `fanout` of them, so a lookup reads a few blocks in each of a few
+ * dozen runs at most, and each claim is rewritten about log_fanout(claims) times in all.
  *
- * A record is 48 bytes: the 48-bit path key, the log id (32 bits) and the entry index (48 bits),
- * all big-endian, then the 32-byte digest of the entry's answer. Runs are sorted by (key, log,
- * index). A (key, log, index) is added once: to write an entry's claim again (the log served
- * other entries at those indexes), drop it first.
+ * A record is 48 bytes: the 48-bit path key, the log id (32 bits), the 32-byte digest of the
+ * entry's answer and the entry index (48 bits), all big-endian, so that records sort as their
+ * bytes do: by key, log, answer, then index. A (key, log, index) is added once: to write an
+ * entry's claim again (the log served other entries at those indexes), drop it first.
  */
 import type { SqliteDatabase } from '../db/index.js';
 
@@ -22,22 +22,27 @@ CREATE TABLE IF NOT EXISTS claim_run_logs (
   end_index INTEGER NOT NULL,
   PRIMARY KEY (run, log)
 ) WITHOUT ROWID;
--- block seq of a run holds its records seq × block … , the last of which has key last_key
+-- block seq of a run holds its records seq × block … , the last of which is last
 CREATE TABLE IF NOT EXISTS claim_blocks (
   run INTEGER NOT NULL,
   seq INTEGER NOT NULL,
-  last_key INTEGER NOT NULL,
+  last BLOB NOT NULL,
   data BLOB NOT NULL,
   PRIMARY KEY (run, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS claim_blocks_by_key ON claim_blocks (run, last_key, seq);
+CREATE INDEX IF NOT EXISTS claim_blocks_by_last ON claim_blocks (run, last);
 `;
 
 /** Bytes per record. */
 export const RECORD_BYTES = 48;
 const LOG_AT = 6;
-const INDEX_AT = 10;
-const ANSWER_AT = 16;
+const ANSWER_AT = 10;
+const INDEX_AT = 42;
+/**
+ * A log's distinct answers about one key read from each run at most: a log that claims more
+ * is equivocating, and these are enough to show it.
+ */
+export const MAX_ANSWERS_PER_LOG = 16;
 
 /** One claim in the index. */
 export interface IndexRecord {
@@ -54,13 +59,25 @@ function recordAt(block: Buffer, at: number): IndexRecord {
     key: block.readUIntBE(at, 6),
     log: block.readUInt32BE(at + LOG_AT),
     index: block.readUIntBE(at + INDEX_AT, 6),
-    answer: block.subarray(at + ANSWER_AT, at + RECORD_BYTES),
+    answer: block.subarray(at + ANSWER_AT, at + INDEX_AT),
   };
 }
 
-/** Orders records by key, then log, then index. */
+/** Orders records by key, then log, then answer, then index. */
 function compare(a: IndexRecord, b: IndexRecord): number {
-  return a.key - b.key || a.log - b.log || a.index - b.index;
+  return a.key - b.key || a.log - b.log || Buffer.compare(a.answer, b.answer) || a.index - b.index;
+}
+
+/**
+ * The 48 bytes that sort just before or just after every record whose first fields are
+ * `key`, then `log`, then `answer` (each optional from the last): a bound to search runs for.
+ */
+function bound(end: 'low' | 'high', key: number, log?: number, answer?: Uint8Array): Buffer {
+  const bytes = Buffer.alloc(RECORD_BYTES, end === 'low' ? 0 : 0xff);
+  bytes.writeUIntBE(key, 0, 6);
+  if (log !== undefined) bytes.writeUInt32BE(log, LOG_AT);
+  if (answer !== undefined) bytes.set(answer, ANSWER_AT);
+  return bytes;
 }
 
 /** A record where it is stored: `block[at, at + RECORD_BYTES)`, its numbers decoded. */
@@ -74,9 +91,7 @@ export interface RecordView {
 
 /** Whether the records at `a[aAt…]` and `b[bAt…]` have the same answer digest. */
 export function sameAnswer(a: Buffer, aAt: number, b: Buffer, bAt: number): boolean {
-  return (
-    b.compare(a, aAt + ANSWER_AT, aAt + RECORD_BYTES, bAt + ANSWER_AT, bAt + RECORD_BYTES) === 0
-  );
+  return b.compare(a, aAt + ANSWER_AT, aAt + INDEX_AT, bAt + ANSWER_AT, bAt + INDEX_AT) === 0;
 }
 
 /**
@@ -115,7 +130,18 @@ class RunCursor implements RecordView {
 }
 
 function before(a: RunCursor, b: RunCursor): boolean {
-  return (a.key - b.key || a.log - b.log || a.index - b.index) < 0;
+  return (
+    (a.key - b.key ||
+      a.log - b.log ||
+      a.block.compare(
+        b.block,
+        b.at + ANSWER_AT,
+        b.at + INDEX_AT,
+        a.at + ANSWER_AT,
+        a.at + INDEX_AT,
+      ) ||
+      a.index - b.index) < 0
+  );
 }
 
 /**
@@ -179,9 +205,10 @@ export class ClaimIndex {
     private readonly db: SqliteDatabase,
     options: ClaimIndexOptions = {},
   ) {
-    // 64 records (3 KiB): a lookup reads one block per run; 256 took it half again as long.
+    // Small blocks: a lookup reads one or a few blocks in each run.
     this.blockRecords = options.blockRecords ?? 64;
     this.fanout = options.fanout ?? 8;
+    const before = this.setAsideFirstLayout();
     db.exec(SCHEMA);
     this.q = {
       newRun: db
@@ -197,15 +224,18 @@ export class ClaimIndex {
           'SELECT run FROM claim_run_logs WHERE log = ? AND end_index > ? ORDER BY run',
         )
         .pluck(),
-      block: db.prepare('INSERT INTO claim_blocks (run, seq, last_key, data) VALUES (?, ?, ?, ?)'),
+      block: db.prepare('INSERT INTO claim_blocks (run, seq, last, data) VALUES (?, ?, ?, ?)'),
       readBlock: db
         .prepare<[number, number], Buffer>(
           'SELECT data FROM claim_blocks WHERE run = ? AND seq = ?',
         )
         .pluck(),
-      firstBlock: db.prepare<[number, number], { seq: number; data: Buffer }>(
-        `SELECT seq, data FROM claim_blocks WHERE run = ? AND last_key >= ?
-         ORDER BY last_key, seq LIMIT 1`,
+      // The first block of a run holding a record at or after a bound, or after it.
+      blockFrom: db.prepare<[number, Buffer], { seq: number; data: Buffer }>(
+        'SELECT seq, data FROM claim_blocks WHERE run = ? AND last >= ? ORDER BY last LIMIT 1',
+      ),
+      blockAfter: db.prepare<[number, Buffer], { seq: number; data: Buffer }>(
+        'SELECT seq, data FROM claim_blocks WHERE run = ? AND last > ? ORDER BY last LIMIT 1',
       ),
       dropRun: [
         db.prepare('DELETE FROM claim_blocks WHERE run = ?'),
@@ -215,6 +245,55 @@ export class ClaimIndex {
     };
     const read = this.q.readBlock;
     this.readBlock = (run, seq) => read.get(run, seq);
+    if (before) this.moveFirstLayout();
+  }
+
+  /**
+   * Renames the tables of an index from before records held the answer ahead of the index
+   * (blocks with a `last_key`), for {@link moveFirstLayout}. Returns whether there were any.
+   */
+  private setAsideFirstLayout(): boolean {
+    const { db } = this;
+    const columns = db.prepare<[], { name: string }>('PRAGMA table_info(claim_blocks)').all();
+    if (!columns.some((c) => c.name === 'last_key')) return false;
+    db.exec(`DROP INDEX IF EXISTS claim_blocks_by_key;
+      DROP TABLE claim_run_logs;
+      DROP TABLE claim_runs;
+      ALTER TABLE claim_blocks RENAME TO claim_blocks_first_layout;`);
+    return true;
+  }
+
+  /** Moves the records of the first layout into this one, 65,536 at a time, in one transaction. */
+  private moveFirstLayout(): void {
+    const { db } = this;
+    const page = db.prepare<[number, number], { run: number; seq: number; data: Buffer }>(
+      `SELECT run, seq, data FROM claim_blocks_first_layout WHERE (run, seq) > (?, ?)
+       ORDER BY run, seq LIMIT 1024`,
+    );
+    db.transaction(() => {
+      let records: IndexRecord[] = [];
+      for (let blocks = page.all(-1, -1); blocks.length > 0;) {
+        for (const { data } of blocks) {
+          // First layout: key, log, index (48 bits), answer.
+          for (let at = 0; at < data.length; at += RECORD_BYTES) {
+            records.push({
+              key: data.readUIntBE(at, 6),
+              log: data.readUInt32BE(at + 6),
+              index: data.readUIntBE(at + 10, 6),
+              answer: data.subarray(at + 16, at + RECORD_BYTES),
+            });
+          }
+          if (records.length >= 65_536) {
+            this.add(records);
+            records = [];
+          }
+        }
+        const last = blocks[blocks.length - 1] as { run: number; seq: number };
+        blocks = page.all(last.run, last.seq);
+      }
+      this.add(records);
+      db.exec('DROP TABLE claim_blocks_first_layout');
+    })();
   }
 
   /**
@@ -230,20 +309,45 @@ export class ClaimIndex {
     })();
   }
 
-  /** The records of `key`, ordered by log and index. */
+  /**
+   * The first record (lowest index) of each log and answer with key `key`, in each run, for at
+   * most {@link MAX_ANSWERS_PER_LOG} answers of each log per run (the lowest digests): a log
+   * claiming a path many times costs a lookup no more than claiming it once, and hides no
+   * other log's claims. The same log and answer may come from several runs. Ordered by log,
+   * answer and index.
+   */
   lookup(key: number): IndexRecord[] {
     const found: IndexRecord[] = [];
     for (const { id: run } of this.q.runs.all()) {
-      const first = this.q.firstBlock.get(run, key);
-      if (first === undefined) continue;
-      let block: Buffer | undefined = first.data;
-      for (let seq = first.seq; block !== undefined; block = this.readBlock(run, ++seq)) {
-        for (let at = this.lowerBound(block, key); at < block.length; at += RECORD_BYTES) {
-          if (block.readUIntBE(at, 6) !== key) break;
-          found.push(recordAt(block, at));
+      let log = -1;
+      let answers = 0;
+      // Each step finds the first record after the bound: the next answer, or the next log.
+      let from = bound('low', key);
+      let after = false;
+      seek: for (;;) {
+        const row = (after ? this.q.blockAfter : this.q.blockFrom).get(run, from);
+        if (row === undefined) break;
+        const block = row.data;
+        let at = this.search(block, from, after);
+        if (at >= block.length) throw new Error('bug: claim block ends before its last record');
+        while (block.readUIntBE(at, 6) === key) {
+          const record = recordAt(block, at);
+          if (record.log !== log) {
+            log = record.log;
+            answers = 0;
+          }
+          found.push(record);
+          answers++;
+          from =
+            answers < MAX_ANSWERS_PER_LOG
+              ? bound('high', key, log, record.answer)
+              : bound('high', key, log);
+          after = true;
+          at = this.search(block, from, true);
+          // Past this block: the next one with a record after the bound, if any.
+          if (at >= block.length) continue seek;
         }
-        // The key may go on in the next block only when it ends this one.
-        if (block.readUIntBE(block.length - RECORD_BYTES, 6) !== key) break;
+        break;
       }
     }
     return found.sort(compare);
@@ -272,13 +376,14 @@ export class ClaimIndex {
     })();
   }
 
-  /** Byte offset of the first record in `block` whose key is not below `key`. */
-  private lowerBound(block: Buffer, key: number): number {
+  /** Byte offset of the first record in `block` at or after `bound` (after it, when `after`). */
+  private search(block: Buffer, bound: Buffer, after: boolean): number {
     let lo = 0;
     let hi = block.length / RECORD_BYTES;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (block.readUIntBE(mid * RECORD_BYTES, 6) < key) lo = mid + 1;
+      const c = block.compare(bound, 0, RECORD_BYTES, mid * RECORD_BYTES, (mid + 1) * RECORD_BYTES);
+      if (c < 0 || (after && c === 0)) lo = mid + 1;
       else hi = mid;
     }
     return lo * RECORD_BYTES;
@@ -296,9 +401,8 @@ export class ClaimIndex {
     let count = 0;
     let at = 0;
     let seq = 0;
-    let lastKey = 0;
     const flush = () => {
-      this.q.block.run(run, seq++, lastKey, block.subarray(0, at));
+      this.q.block.run(run, seq++, block.subarray(at - RECORD_BYTES, at), block.subarray(0, at));
       at = 0;
     };
     for (const r of records) {
@@ -306,7 +410,6 @@ export class ClaimIndex {
       r.block.copy(block, at, r.at, r.at + RECORD_BYTES);
       at += RECORD_BYTES;
       count++;
-      lastKey = r.key;
       ends.set(r.log, Math.max(ends.get(r.log) ?? 0, r.index + 1));
       if (at === block.length) flush();
     }

@@ -4,7 +4,7 @@
  * copy of the tree and indexed by store path, and checkpoints gossiped by proxies and witnesses
  * are compared with that copy. What shows misbehaviour becomes a finding with its evidence.
  */
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { BuilderLog } from '../policy/index.js';
 import { FetchError, type Logger, fetchBytes, fetchIfPresent } from '../server/index.js';
 import {
@@ -35,13 +35,14 @@ import {
 import {
   type Finding,
   type FollowedLog,
-  type IndexedClaim,
   MANY_PATHS,
   type MonitorStore,
   type NewClaim,
   type StoredBundle,
   type SeenCheckpoint,
+  pathFindingKey,
 } from './store.js';
+import { verdict } from './verdict.js';
 import { decodeBundle, readBundles } from './bundles.js';
 import { MonitorError } from './errors.js';
 
@@ -140,13 +141,26 @@ export class Monitor {
   }
 
   private finding(key: string, kind: Finding['kind'], summary: string, evidence: unknown): Finding {
-    const { store, logger, onFinding } = this.options;
+    const { store, onFinding } = this.options;
     const added = store.addFinding(key, kind, summary, evidence);
     if (added === undefined) return store.finding(key) as Finding;
-    if (kind === 'disagreement') logger.info('finding', { kind, summary });
-    else logger.warn('finding', { kind, summary });
+    this.logFinding(added, 'finding');
     onFinding?.(added);
     return added;
+  }
+
+  /** Records a finding that changes as claims come in: raised once, when new; then updated. */
+  private putFinding(key: string, kind: Finding['kind'], summary: string, evidence: unknown) {
+    const { finding, change } = this.options.store.putFinding(key, kind, summary, evidence);
+    if (change === 'none') return;
+    this.logFinding(finding, change === 'new' ? 'finding' : 'finding updated');
+    if (change === 'new') this.options.onFinding?.(finding);
+  }
+
+  private logFinding(finding: Finding, message: string): void {
+    const { kind, summary } = finding;
+    if (kind === 'disagreement') this.options.logger.info(message, { kind, summary });
+    else this.options.logger.warn(message, { kind, summary });
   }
 
   /** Opens a checkpoint note of a followed log, checking the log's signature only. */
@@ -464,52 +478,82 @@ export class Monitor {
   }
 
   /**
-   * Looks for store paths with conflicting claims among the entries `from…size−1` of a log:
-   * two answers in one log (the log equivocates) or different answers across logs (builders
-   * disagree). Each finding carries the entries with their inclusion proofs.
+   * Records what the claims about each store path show, for paths whose claims differ: two
+   * answers from one log (the log equivocates) or different answers across logs (builders
+   * disagree). There is one finding per path and kind, made again from every claim each time a
+   * claim about the path comes in: it lists each log's first claim with each answer, with its
+   * inclusion proof, and for a disagreement which logs are in the majority and which are not.
    */
   private async conflicts(hashParts: readonly string[]): Promise<void> {
-    const { store } = this.options;
-    const digest = (answers: Set<string>) =>
-      hash('sha256', [...answers].sort().join(' '), 'hex').slice(0, 32);
+    const { store, storeDir } = this.options;
     for (const hashPart of hashParts) {
-      const claims = store.claims(hashPart);
-      // One claim per log and answer is evidence enough (a log may repeat a claim).
-      const firsts = new Map<string, IndexedClaim>();
-      for (const c of claims)
-        if (!firsts.has(`${c.origin} ${c.answer}`)) firsts.set(`${c.origin} ${c.answer}`, c);
-      const evidence = await Promise.all(
-        [...firsts.values()].map(async (c) => ({
-          origin: c.origin,
-          index: c.index,
-          entry: c.entry,
-          proof: await this.inclusion(c.origin, c.index),
-        })),
-      );
-      evidence.sort((x, y) =>
-        x.origin === y.origin ? x.index - y.index : x.origin < y.origin ? -1 : 1,
-      );
+      const claims = store.claims(hashPart).map((c) => ({
+        origin: c.origin,
+        index: c.index,
+        answer: c.answer,
+        entry: c.entry,
+      }));
       const byLog = new Map<string, Set<string>>();
       for (const c of claims) byLog.set(c.origin, (byLog.get(c.origin) ?? new Set()).add(c.answer));
-      for (const [log, answers] of byLog) {
-        if (answers.size < 2) continue;
-        this.finding(
-          `log-equivocation ${log} ${hashPart} ${digest(answers)}`,
+      const equivocating = [...byLog].filter(([, a]) => a.size > 1).map(([log]) => log);
+      if (equivocating.length > 0) {
+        const [only] = equivocating;
+        await this.pathFinding(
           'log-equivocation',
-          `${log} claims ${answers.size} different NARs for ${hashPart}`,
-          { hashPart, claims: evidence.filter((e) => e.origin === log) },
+          hashPart,
+          equivocating.length === 1
+            ? `${only} claims ${byLog.get(only as string)?.size} different NARs for ${hashPart}`
+            : `${equivocating.join(', ')} each claim different NARs for ${hashPart}`,
+          claims.filter((c) => equivocating.includes(c.origin)),
+          (proven) => ({ hashPart, logs: equivocating, claims: proven }),
         );
       }
-      const answers = new Set(claims.map((c) => c.answer));
-      if (byLog.size > 1 && answers.size > 1) {
-        this.finding(
-          `disagreement ${hashPart} ${digest(answers)}`,
+      const { groups, majority, minority } = verdict(claims, storeDir);
+      if (byLog.size > 1 && groups.length > 1) {
+        await this.pathFinding(
           'disagreement',
-          `builders disagree on ${hashPart}: ${answers.size} different NARs from ${byLog.size} logs`,
-          { hashPart, claims: evidence },
+          hashPart,
+          majority === undefined
+            ? `builders disagree on ${hashPart}: ${groups.length} different NARs from ${byLog.size} logs, no majority`
+            : `builders disagree on ${hashPart}: ${majority.logs.length} of ${byLog.size} logs (${majority.logs.join(', ')}) against ${minority.join(', ')}`,
+          claims,
+          (proven) => ({
+            hashPart,
+            claims: proven,
+            answers: groups,
+            majority: majority ?? null,
+            minority,
+          }),
         );
       }
     }
+  }
+
+  /**
+   * Records the finding of a kind about a path from its claims, each with its inclusion proof
+   * — unless the finding already says the same but for the proofs (a proof in an older tree
+   * stays evidence), so that a claim repeated changes nothing.
+   */
+  private async pathFinding<C extends { origin: string; index: number }>(
+    kind: Finding['kind'],
+    hashPart: string,
+    summary: string,
+    claims: readonly C[],
+    evidence: (claims: readonly (C & { proof: string })[]) => unknown,
+  ): Promise<void> {
+    const key = pathFindingKey(kind, hashPart);
+    const known = this.options.store.finding(key);
+    const bare = (e: unknown) =>
+      JSON.stringify(e, (k, v: unknown) => (k === 'proof' ? undefined : v));
+    if (
+      known?.summary === summary &&
+      bare(known.evidence) === bare(evidence(claims.map((c) => ({ ...c, proof: '' }))))
+    )
+      return;
+    const proven = await Promise.all(
+      claims.map(async (c) => ({ ...c, proof: await this.inclusion(c.origin, c.index) })),
+    );
+    this.putFinding(key, kind, summary, evidence(proven));
   }
 
   /** Asks each witness for the latest checkpoint it cosigned of each log, and compares it. */

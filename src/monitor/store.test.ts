@@ -7,19 +7,23 @@ import { describe, expect, it } from 'vitest';
 import { hashPartOf, makeClaim } from '../../test/support/claims.js';
 import { type ClaimJson, entryFromJson } from '../claim/index.js';
 import { openSqlite } from '../db/index.js';
-import { formatEntryBundle } from '../tlog/index.js';
+import { TILE_WIDTH, formatEntryBundle } from '../tlog/index.js';
 import { answerDigest } from './bundles.js';
-import { MANY_PATHS, MonitorStore } from './store.js';
+import { pathReport } from './server.js';
+import { MANY_PATHS, MAX_ANSWERS_PER_LOG, MonitorStore, pathFindingKey } from './store.js';
 
 const bytes = (c: ClaimJson) => Buffer.from(entryFromJson(c).entry);
 
-/** Stores and verifies a one-bundle log of `claims` (no tiles: not needed here). */
+/** Stores and verifies a log of `claims`, in bundles of 256 (no tiles: not needed here). */
 function addLog(store: MonitorStore, origin: string, claims: readonly ClaimJson[], gzip = false) {
   const entries = claims.map(bytes);
-  const bundle = formatEntryBundle(entries);
+  const bundles = Array.from({ length: Math.ceil(entries.length / TILE_WIDTH) }, (_, index) => {
+    const bundle = formatEntryBundle(entries.slice(index * TILE_WIDTH, (index + 1) * TILE_WIDTH));
+    return { index, data: gzip ? gzipSync(bundle) : bundle, gzip };
+  });
   store.addEntries(
     origin,
-    [{ index: 0, data: gzip ? gzipSync(bundle) : bundle, gzip }],
+    bundles,
     entries.map((e, index) => ({
       hashPart: entryFromJson(claims[index] as ClaimJson).claim.storePath.hashPart,
       index,
@@ -89,6 +93,64 @@ describe('MonitorStore conflicts', () => {
       }
     });
   }
+
+  for (const many of [false, true]) {
+    it(`sees every log's claims about a path however many one log makes (${many ? 'one pass' : 'path by path'})`, () => {
+      const store = new MonitorStore(':memory:');
+      try {
+        // Log a (whose origin sorts first) claims path 0 1,500 times; log b disagrees once.
+        addLog(
+          store,
+          'a',
+          Array.from({ length: 1500 }, () => makeClaim(0)),
+        );
+        addLog(store, 'b', [makeClaim(0, 1)]);
+        const asked = many ? Array<string>(MANY_PATHS + 1).fill(hashPartOf(0)) : [hashPartOf(0)];
+        expect(store.conflictingPaths('b', 0, 1, asked)).toEqual([hashPartOf(0)]);
+        const claims = store.claims(hashPartOf(0));
+        expect(claims.map((c) => [c.origin, c.index])).toEqual([
+          ['a', 0],
+          ['b', 0],
+        ]);
+        expect(new Set(claims.map((c) => c.answer)).size).toBe(2);
+        const report = pathReport(store, hashPartOf(0), '/nix/store');
+        expect(report.agree).toBe(false);
+        expect(report.claims.map((c) => [c.log, c.narHash])).toEqual([
+          ['a', makeClaim(0).narHash],
+          ['b', makeClaim(0, 1).narHash],
+        ]);
+      } finally {
+        store.close();
+      }
+    });
+  }
+
+  it('keeps each distinct answer of a log about a path, up to the cap, whatever came before', () => {
+    const store = new MonitorStore(':memory:');
+    try {
+      // 1,200 repeats, then another answer, then more distinct answers than the cap.
+      const claims = [
+        ...Array.from({ length: 1200 }, () => makeClaim(0)),
+        makeClaim(0, 1),
+        ...Array.from({ length: MAX_ANSWERS_PER_LOG + 5 }, (_, v) => makeClaim(0, v + 2)),
+      ];
+      addLog(store, 'a', claims);
+      addLog(store, 'b', [makeClaim(0, 1)]);
+      const found = store.claims(hashPartOf(0));
+      expect(found.filter((c) => c.origin === 'a')).toHaveLength(MAX_ANSWERS_PER_LOG);
+      expect(found.filter((c) => c.origin === 'b').map((c) => c.index)).toEqual([0]);
+      // Each of a's answers is listed with the first claim that made it.
+      const firsts = new Map<string, number>();
+      claims.forEach((c, index) => {
+        const answer = Buffer.from(answerDigest(bytes(c))).toString('hex');
+        if (!firsts.has(answer)) firsts.set(answer, index);
+      });
+      for (const c of found.filter((f) => f.origin === 'a'))
+        expect(c.index).toBe(firsts.get(c.answer));
+    } finally {
+      store.close();
+    }
+  });
 
   it('answers with the claim written again for an entry after an ingest cut short', () => {
     const store = new MonitorStore(':memory:');
@@ -166,8 +228,8 @@ describe('MonitorStore state from before the claim index and gzip-encoded bundle
           insert.run(
             block.readUIntBE(at, 6),
             block.readUInt32BE(at + 6),
-            block.readUIntBE(at + 10, 6),
-            block.subarray(at + 16, at + 48),
+            block.readUIntBE(at + 42, 6),
+            block.subarray(at + 10, at + 42),
           );
       expect(blocks).toHaveLength(1);
       db.close();
@@ -185,6 +247,77 @@ describe('MonitorStore state from before the claim index and gzip-encoded bundle
             .pluck()
             .get(),
         ).toBe(0);
+      } finally {
+        after.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('MonitorStore findings', () => {
+  it('putFinding() records a finding once, then updates it in place when it changes', () => {
+    const store = new MonitorStore(':memory:');
+    try {
+      const key = pathFindingKey('disagreement', hashPartOf(0));
+      const first = store.putFinding(key, 'disagreement', 'one', { n: 1 });
+      expect(first.change).toBe('new');
+      expect(store.putFinding(key, 'disagreement', 'one', { n: 1 }).change).toBe('none');
+      const second = store.putFinding(key, 'disagreement', 'two', { n: 2 });
+      expect(second.change).toBe('updated');
+      expect(store.findings()).toEqual([
+        { ...first.finding, summary: 'two', evidence: { n: 2 }, updated: second.finding.updated },
+      ]);
+      expect(store.finding(key)?.updated).toBeGreaterThanOrEqual(first.finding.at);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('keeps the latest finding of each path and kind from state that kept one per set of answers', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-monitor-findings-'));
+    const path = join(dir, 'monitor.db');
+    try {
+      const before = new MonitorStore(path);
+      const evidence = (i: number, n: number) => ({ hashPart: hashPartOf(i), claims: [], n });
+      before.addFinding('fork a 1:x 1:y', 'fork', 'fork', {});
+      before.addFinding(`disagreement ${hashPartOf(0)} d1`, 'disagreement', 'old', evidence(0, 1));
+      before.addFinding(
+        `log-equivocation a ${hashPartOf(0)} d1`,
+        'log-equivocation',
+        'a',
+        evidence(0, 1),
+      );
+      before.addFinding(`disagreement ${hashPartOf(0)} d2`, 'disagreement', 'new', evidence(0, 2));
+      before.addFinding(
+        `log-equivocation b ${hashPartOf(0)} d2`,
+        'log-equivocation',
+        'b',
+        evidence(0, 2),
+      );
+      before.addFinding(
+        `disagreement ${hashPartOf(1)} d3`,
+        'disagreement',
+        'other',
+        evidence(1, 3),
+      );
+      // Drop the column of update times, as in state from before it.
+      before.db.exec('ALTER TABLE findings DROP COLUMN updated');
+      before.close();
+      const after = new MonitorStore(path);
+      try {
+        expect(after.findings().map((f) => [f.kind, f.summary])).toEqual([
+          ['fork', 'fork'],
+          ['disagreement', 'new'],
+          ['log-equivocation', 'b'],
+          ['disagreement', 'other'],
+        ]);
+        expect(after.finding(pathFindingKey('disagreement', hashPartOf(0)))?.summary).toBe('new');
+        expect(after.finding(pathFindingKey('log-equivocation', hashPartOf(0)))?.summary).toBe('b');
+        expect(after.finding(pathFindingKey('disagreement', hashPartOf(1)))?.summary).toBe('other');
+        const [fork] = after.findings();
+        expect(fork?.updated).toBe(fork?.at);
       } finally {
         after.close();
       }

@@ -5,10 +5,11 @@
  *
  * Layout for speed: entries are kept as the bundles they arrive in (one row per 256 entries),
  * and the index ({@link ClaimIndex}) holds one short record per claim — a 48-bit key from the
- * path's hash part, the log, the entry's index and the SHA-256 of its answer (NAR hash, size and
- * references). Paths sharing a key are told apart by the entries themselves. Claims beyond a
- * log's verified size are not trusted: queries ignore them, and they are dropped when the
- * entries they came from do not match the log's tree.
+ * path's hash part, the log, the SHA-256 of its answer (NAR hash, size and references) and the
+ * entry's index. Paths sharing a key are told apart by the entries themselves. A path's claims
+ * are read as each log's first claim with each answer, so no log hides another's by claiming a
+ * path many times. Claims beyond a log's verified size are not trusted: queries ignore them,
+ * and they are dropped when the entries they came from do not match the log's tree.
  */
 import { randomBytes } from 'node:crypto';
 import { sha256Spans } from '../crypto/index.js';
@@ -25,7 +26,7 @@ import {
   parseEntryBundle,
 } from '../tlog/index.js';
 import { decodeBundle } from './bundles.js';
-import { ClaimIndex, type IndexRecord, sameAnswer } from './claim-index.js';
+import { ClaimIndex, type IndexRecord, MAX_ANSWERS_PER_LOG, sameAnswer } from './claim-index.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -60,19 +61,20 @@ CREATE TABLE IF NOT EXISTS seen_checkpoints (
   at INTEGER NOT NULL,
   PRIMARY KEY (origin, size, root)
 );
+-- key: what the finding is about (one finding per key, updated as claims come in)
 CREATE TABLE IF NOT EXISTS findings (
   id INTEGER PRIMARY KEY,
   key TEXT NOT NULL UNIQUE,
   kind TEXT NOT NULL,
   summary TEXT NOT NULL,
   evidence TEXT NOT NULL,
-  at INTEGER NOT NULL
+  at INTEGER NOT NULL,
+  updated INTEGER NOT NULL DEFAULT 0
 );
 `;
 
 const BUNDLE_KEY = 2 ** 32;
-/** Claims read per path (a log may claim one path any number of times). */
-export const MAX_CLAIMS = 1000;
+export { MAX_ANSWERS_PER_LOG } from './claim-index.js';
 /** Beyond this many new paths, one pass over the index beats looking each one up. */
 export const MANY_PATHS = 4096;
 
@@ -91,7 +93,9 @@ export interface Finding {
   readonly kind: 'fork' | 'log-equivocation' | 'disagreement' | 'bad-entries';
   readonly summary: string;
   readonly evidence: unknown;
+  /** When it was first recorded, and last changed (ms since the epoch). */
   readonly at: number;
+  readonly updated: number;
 }
 
 /** A signed checkpoint the monitor has seen, and who showed it. */
@@ -103,7 +107,7 @@ export interface SeenCheckpoint {
   readonly source: string;
 }
 
-/** A verified claim in the index. */
+/** A verified claim in the index: the first of its log with its answer about its path. */
 export interface IndexedClaim {
   readonly origin: string;
   readonly index: number;
@@ -133,10 +137,16 @@ interface FindingRow {
   summary: string;
   evidence: string;
   at: number;
+  updated: number;
 }
 
 function toFinding(row: FindingRow): Finding {
-  return { ...row, evidence: JSON.parse(row.evidence) as unknown };
+  return { ...row, evidence: JSON.parse(row.evidence) as unknown, updated: row.updated || row.at };
+}
+
+/** The key of the one finding of a kind about a store path. */
+export function pathFindingKey(kind: Finding['kind'], hashPart: string): string {
+  return `${kind} ${hashPart}`;
 }
 
 export class MonitorStore {
@@ -149,8 +159,8 @@ export class MonitorStore {
 
   constructor(path: string) {
     // NORMAL: a crash of the machine may lose the last writes, which are fetched again.
-    // 16 KiB pages: a stored bundle (about 40 KB) spans fewer overflow pages; an ingest took
-    // about 3% less CPU than with 4 KiB pages.
+    // 16 KiB pages: a stored bundle (tens of KB) spans fewer overflow pages (see
+    // docs/benchmarks.md).
     this.db = openSqlite(path, { synchronous: 'NORMAL', pageSize: 16384 });
     // Index inserts land at random places; a large cache keeps them from going to disk.
     this.db.pragma('cache_size = -131072');
@@ -164,6 +174,13 @@ export class MonitorStore {
         .some((c) => c.name === 'gzip')
     )
       db.exec('ALTER TABLE bundles ADD COLUMN gzip INTEGER NOT NULL DEFAULT 0');
+    if (
+      !db
+        .prepare<[], { name: string }>('PRAGMA table_info(findings)')
+        .all()
+        .some((c) => c.name === 'updated')
+    )
+      db.exec('ALTER TABLE findings ADD COLUMN updated INTEGER NOT NULL DEFAULT 0');
     db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('path-key-secret', ?)").run(
       randomBytes(16),
     );
@@ -218,17 +235,48 @@ export class MonitorStore {
          WHERE origin = ? AND size >= ? AND size <= ? ORDER BY size, at`,
       ),
       finding: db.prepare(
-        'INSERT OR IGNORE INTO findings (key, kind, summary, evidence, at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT OR IGNORE INTO findings (key, kind, summary, evidence, at, updated) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      updateFinding: db.prepare(
+        'UPDATE findings SET summary = ?, evidence = ?, updated = ? WHERE key = ?',
       ),
       findingByKey: db.prepare<[string], FindingRow>(
-        'SELECT id, kind, summary, evidence, at FROM findings WHERE key = ?',
+        'SELECT id, kind, summary, evidence, at, updated FROM findings WHERE key = ?',
       ),
       findings: db.prepare<[number], FindingRow>(
-        'SELECT id, kind, summary, evidence, at FROM findings WHERE id > ? ORDER BY id',
+        'SELECT id, kind, summary, evidence, at, updated FROM findings WHERE id > ? ORDER BY id',
       ),
     };
     this.index = new ClaimIndex(db);
     this.migrateClaims();
+    this.migrateFindingKeys();
+  }
+
+  /**
+   * State from before one finding per path and kind: disagreements and equivocations were kept
+   * per set of answers (and log), so one path could have several. The latest of each path and
+   * kind stays, under the key {@link pathFindingKey}; the next claim about the path updates it.
+   */
+  private migrateFindingKeys(): void {
+    const { db } = this;
+    const old = db
+      .prepare<[], { id: number; key: string; kind: Finding['kind']; evidence: string }>(
+        `SELECT id, key, kind, evidence FROM findings
+         WHERE kind IN ('disagreement', 'log-equivocation') ORDER BY id DESC`,
+      )
+      .all()
+      .filter((f) => f.key.split(' ').length > 2);
+    if (old.length === 0) return;
+    const rekey = db.prepare('UPDATE findings SET key = ? WHERE id = ?');
+    const drop = db.prepare('DELETE FROM findings WHERE id = ?');
+    db.transaction(() => {
+      for (const f of old) {
+        const { hashPart } = JSON.parse(f.evidence) as { hashPart: string };
+        const key = pathFindingKey(f.kind, hashPart);
+        if (this.q.findingByKey.get(key) === undefined) rekey.run(key, f.id);
+        else drop.run(f.id);
+      }
+    })();
   }
 
   /**
@@ -401,19 +449,35 @@ export class MonitorStore {
     );
   }
 
-  /** The verified records of the index with key `key`. */
+  /**
+   * The verified records of the index with key `key`: for each log and answer, the first claim
+   * (of at most {@link MAX_ANSWERS_PER_LOG} answers per log), ordered by log and answer.
+   */
   private verifiedRecords(key: number, logs = this.verifiedLogs()): IndexRecord[] {
-    return this.index.lookup(key).filter((r) => r.index < (logs.get(r.log)?.size ?? 0));
+    const firsts: IndexRecord[] = [];
+    let answers = 0;
+    for (const r of this.index.lookup(key)) {
+      if (r.index >= (logs.get(r.log)?.size ?? 0)) continue;
+      const last = firsts[firsts.length - 1];
+      // Ordered by log, answer and index: a record like the last kept is a later claim.
+      if (last?.log === r.log && equalBytes(last.answer, r.answer)) continue;
+      answers = last?.log === r.log ? answers + 1 : 1;
+      if (answers <= MAX_ANSWERS_PER_LOG) firsts.push(r);
+    }
+    return firsts;
   }
 
-  /** Verified claims about the paths whose key is `key`, with the hash part of each. */
+  /**
+   * Verified claims about the paths whose key is `key`, with the hash part of each: for each
+   * log, its first claim with each answer. The work is bounded by the number of logs, however
+   * many claims each makes.
+   */
   private claimsAt(key: number): (IndexedClaim & { hashPart: string })[] {
     const logs = this.verifiedLogs();
     const origin = (r: IndexRecord) => logs.get(r.log)?.origin ?? '';
     const read = new Map<string, Uint8Array[]>();
     return this.verifiedRecords(key, logs)
       .sort((a, b) => (origin(a) < origin(b) ? -1 : origin(a) > origin(b) ? 1 : a.index - b.index))
-      .slice(0, MAX_CLAIMS)
       .map((r) => {
         const entry = Buffer.from(this.entry(origin(r), r.index, read)).toString('utf8');
         // Verified entries are canonical: the second line is `store-path <dir>/<hash part>-<name>`.
@@ -513,9 +577,36 @@ export class MonitorStore {
     evidence: unknown,
   ): Finding | undefined {
     const at = Date.now();
-    const result = this.q.finding.run(key, kind, summary, JSON.stringify(evidence), at);
+    const result = this.q.finding.run(key, kind, summary, JSON.stringify(evidence), at, at);
     if (result.changes !== 1) return undefined;
-    return { id: Number(result.lastInsertRowid), kind, summary, evidence, at };
+    return { id: Number(result.lastInsertRowid), kind, summary, evidence, at, updated: at };
+  }
+
+  /**
+   * Records a finding, or replaces the summary and evidence of the one with the same key (it
+   * keeps its id and first time). Says whether it is new, changed or as it was.
+   */
+  putFinding(
+    key: string,
+    kind: Finding['kind'],
+    summary: string,
+    evidence: unknown,
+  ): { finding: Finding; change: 'new' | 'updated' | 'none' } {
+    return this.db.transaction(() => {
+      const added = this.addFinding(key, kind, summary, evidence);
+      if (added !== undefined) return { finding: added, change: 'new' as const };
+      const known = this.q.findingByKey.get(key) as FindingRow;
+      const text = JSON.stringify(evidence);
+      if (known.kind !== kind) throw new Error(`bug: finding ${key} changes kind`);
+      if (known.summary === summary && known.evidence === text)
+        return { finding: toFinding(known), change: 'none' as const };
+      const updated = Math.max(Date.now(), known.at);
+      this.q.updateFinding.run(summary, text, updated, key);
+      return {
+        finding: { ...toFinding(known), summary, evidence, updated },
+        change: 'updated' as const,
+      };
+    })();
   }
 
   finding(key: string): Finding | undefined {

@@ -489,6 +489,150 @@ describe('what logs claim', () => {
   });
 });
 
+describe('the findings about one path, as claims come in', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-findings-'));
+  const state = join(dir, 'monitor.db');
+  const path = hashPartOf(1, 'f');
+  const narHash = (variant: number) => makeClaim(1, variant, 'f').narHash;
+  let a: TestLog;
+  let b: TestLog;
+  let c: TestLog;
+  let monitor: MonitorService;
+  const sizes = new Map<TestLog, number>();
+
+  interface Evidence {
+    hashPart: string;
+    claims: { origin: string; index: number; entry: string; proof: string }[];
+    answers: { narHash: string; logs: string[] }[];
+    majority: { narHash: string; logs: string[] } | null;
+    minority: string[];
+    logs?: string[];
+  }
+  const claim = async (log: TestLog, variant: number, deriver = 'pkg-1') => {
+    const json = { ...makeClaim(1, variant, 'f'), deriver: `${hashPartOf(7, deriver)}-x.drv` };
+    expect((await log.submit([json])).status).toBe(200);
+    sizes.set(log, (sizes.get(log) ?? 0) + 1);
+    await log.waitForSize(sizes.get(log) ?? 0);
+  };
+  const findings = () => {
+    const all = monitor.store.findings();
+    return {
+      all,
+      disagreement: all.find((f) => f.kind === 'disagreement'),
+      equivocation: all.find((f) => f.kind === 'log-equivocation'),
+    };
+  };
+
+  beforeAll(async () => {
+    a = await startTestLog({ origin: 'a.f/log' });
+    b = await startTestLog({ origin: 'b.f/log' });
+    c = await startTestLog({ origin: 'c.f/log' });
+    monitor = await monitorFor(policyText([a, b, c]), { statePath: state });
+  });
+
+  afterAll(async () => {
+    await monitor.close();
+    for (const log of [a, b, c]) await log.close();
+  });
+
+  test('two logs that disagree are a tie: no majority', async () => {
+    await claim(a, 0);
+    await claim(b, 1);
+    await monitor.pollAll();
+    const { all, disagreement } = findings();
+    expect(all.map((f) => f.kind)).toEqual(['disagreement']);
+    const evidence = disagreement?.evidence as Evidence;
+    expect(evidence.claims.map((e) => e.origin)).toEqual(['a.f/log', 'b.f/log']);
+    expect(evidence.majority).toBeNull();
+    expect(evidence.minority).toEqual([]);
+    expect(disagreement?.summary).toMatch(/2 different NARs from 2 logs, no majority/);
+  });
+
+  test('a later agreeing claim joins the finding, which then names the majority and minority', async () => {
+    const before = findings().disagreement;
+    await claim(c, 0);
+    await monitor.pollAll();
+    const { all, disagreement } = findings();
+    expect(all).toHaveLength(1);
+    expect(disagreement?.id).toBe(before?.id);
+    expect(disagreement?.at).toBe(before?.at);
+    const evidence = disagreement?.evidence as Evidence;
+    expect(evidence.claims.map((e) => [e.origin, e.index])).toEqual([
+      ['a.f/log', 0],
+      ['b.f/log', 0],
+      ['c.f/log', 0],
+    ]);
+    // Each claim comes with its proof in its log.
+    for (const e of evidence.claims) {
+      const log = { 'a.f/log': a, 'b.f/log': b, 'c.f/log': c }[e.origin] as TestLog;
+      const verified = verifyTlogProof(
+        parseTlogProof(e.proof),
+        hashLeaf(Buffer.from(e.entry)),
+        parseTlogPolicy(`log ${log.vkey}\nquorum none\n`),
+      );
+      expect(verified.checkpoint.origin).toBe(e.origin);
+    }
+    expect(evidence.majority).toMatchObject({ narHash: narHash(0), logs: ['a.f/log', 'c.f/log'] });
+    expect(evidence.minority).toEqual(['b.f/log']);
+    expect(evidence.answers.map((g) => [g.narHash, g.logs])).toEqual([
+      [narHash(0), ['a.f/log', 'c.f/log']],
+      [narHash(1), ['b.f/log']],
+    ]);
+    expect(disagreement?.summary).toBe(
+      `builders disagree on ${path}: 2 of 3 logs (a.f/log, c.f/log) against b.f/log`,
+    );
+  });
+
+  test('a log repeating its claim changes nothing, and a restart makes no second finding', async () => {
+    const before = findings().disagreement;
+    await claim(a, 0, 'other deriver');
+    await monitor.pollAll();
+    expect(findings().all).toEqual([before]);
+    await monitor.close();
+    monitor = await monitorFor(policyText([a, b, c]), { statePath: state });
+    await claim(c, 0, 'third deriver');
+    await monitor.pollAll();
+    expect(findings().all).toEqual([before]);
+  });
+
+  test('a log that equivocates is one more finding about the path, updated as it goes on', async () => {
+    await claim(b, 2);
+    await monitor.pollAll();
+    const first = findings();
+    expect(first.all.map((f) => f.kind)).toEqual(['disagreement', 'log-equivocation']);
+    expect(first.equivocation?.summary).toBe(`b.f/log claims 2 different NARs for ${path}`);
+    const evidence = first.disagreement?.evidence as Evidence;
+    expect(evidence.answers.map((g) => g.logs)).toEqual([
+      ['a.f/log', 'c.f/log'],
+      ['b.f/log'],
+      ['b.f/log'],
+    ]);
+    expect(evidence.minority).toEqual(['b.f/log']);
+
+    await monitor.close();
+    monitor = await monitorFor(policyText([a, b, c]), { statePath: state });
+    await claim(b, 3);
+    await claim(a, 4);
+    await monitor.pollAll();
+    const { all, equivocation, disagreement } = findings();
+    expect(all.map((f) => [f.kind, f.id])).toEqual([
+      ['disagreement', first.disagreement?.id],
+      ['log-equivocation', first.equivocation?.id],
+    ]);
+    expect(equivocation?.summary).toBe(`a.f/log, b.f/log each claim different NARs for ${path}`);
+    expect((equivocation?.evidence as Evidence).logs).toEqual(['a.f/log', 'b.f/log']);
+    expect((equivocation?.evidence as Evidence).claims.map((e) => [e.origin, e.index])).toEqual([
+      ['a.f/log', 0],
+      ['a.f/log', 2],
+      ['b.f/log', 0],
+      ['b.f/log', 1],
+      ['b.f/log', 2],
+    ]);
+    expect((disagreement?.evidence as Evidence).claims).toHaveLength(6);
+    expect(disagreement?.updated).toBeGreaterThanOrEqual(first.disagreement?.updated ?? 0);
+  });
+});
+
 describe('a log of many bundles', () => {
   test('is read on a worker thread, also from within a verified bundle', async () => {
     const log = await startTestLog({ origin: 'large.test/log' });
