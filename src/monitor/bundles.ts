@@ -56,6 +56,10 @@ export interface BundleJob {
   readonly timeoutMs: number;
   /** Bundles fetched at once. */
   readonly concurrency: number;
+  /** Ask caches on the way for fresh copies (after a copy proved wrong). */
+  readonly fresh?: boolean;
+  /** Only the bundles holding entries below this index (default: `size`). */
+  readonly until?: number;
 }
 
 const NO_PREFIX = new Uint8Array(0);
@@ -170,7 +174,8 @@ async function* inOrder<T>(
 
 /** The bundles a job reads: `first…end−1`. */
 function bundleRange(job: BundleJob): { first: number; end: number } {
-  return { first: Math.floor(job.from / TILE_WIDTH), end: Math.ceil(job.size / TILE_WIDTH) };
+  const until = job.until ?? job.size;
+  return { first: Math.floor(job.from / TILE_WIDTH), end: Math.ceil(until / TILE_WIDTH) };
 }
 
 /** Fetches and reads a job's bundles in this thread, in order. */
@@ -182,7 +187,9 @@ export function fetchBundles(job: BundleJob): AsyncGenerator<ReadBundle> {
     const index = first + i;
     const width = Math.min(TILE_WIDTH, job.size - index * TILE_WIDTH);
     const url = `${job.url}/${entryBundlePath({ index, width })}`;
-    const { bytes, gzip } = await fetchEncoded(url, job.timeoutMs, MAX_BUNDLE_BYTES);
+    const { bytes, gzip } = await fetchEncoded(url, job.timeoutMs, MAX_BUNDLE_BYTES, {
+      fresh: job.fresh === true,
+    });
     let data;
     try {
       data = decodeBundle(bytes, gzip);

@@ -25,9 +25,11 @@ import {
   formatTlogProof,
   openCheckpoint,
   parseEntryBundle,
+  proveCompleteConsistency,
   proveInclusion,
   relateCheckpoints,
   relateCheckpointsWith,
+  rootsFromConsistencyProof,
   tileHashReader,
   tilePath,
   tilePathReader,
@@ -43,7 +45,7 @@ import {
   pathFindingKey,
 } from './store.js';
 import { verdict } from './verdict.js';
-import { decodeBundle, readBundles } from './bundles.js';
+import { type ReadBundle, decodeBundle, fetchBundles, readBundles } from './bundles.js';
 import { MonitorError } from './errors.js';
 
 /** Largest checkpoint note accepted from a log, a proxy or a witness. */
@@ -52,6 +54,8 @@ export const MAX_CHECKPOINT_BYTES = 64 * 1024;
 const BATCH_ENTRIES = 256 * TILE_WIDTH;
 /** Bytes of entry bundles stored per transaction at most (a log's entries may be large). */
 const BATCH_BYTES = 64 * 1024 * 1024;
+/** Times a batch of entries that is not the log's is fetched (the later ones afresh). */
+const BATCH_ATTEMPTS = 3;
 /** Invalid entries reported per ingest (the rest are counted). */
 const MAX_REPORTED_INVALID = 20;
 
@@ -395,17 +399,8 @@ export class Monitor {
     let claims: NewClaim[] = [];
     let leaves: Uint8Array[] = [];
     const newPaths: string[] = [];
-    const flush = () => {
-      const appended = appendLeaves(edge, leaves);
-      edge = appended.edge;
-      store.addEntries(origin, batch, claims, appended.tiles, size);
-      this.options.onProgress?.(origin, edge.treeSize - from, size - from);
-      batch = [];
-      batchBytes = 0;
-      claims = [];
-      leaves = [];
-    };
-    for await (const bundle of bundles) {
+    let counted = { invalidCount, invalid: invalid.length, paths: 0 };
+    const take = (bundle: ReadBundle) => {
       const base = bundle.index * TILE_WIDTH;
       if (bundle.skip > 0) {
         // The partial bundle verified before: the log must serve the same entries again. Its
@@ -433,13 +428,62 @@ export class Monitor {
       for (const { position, reason } of bundle.invalid) {
         if (invalid.length < MAX_REPORTED_INVALID) invalid.push({ index: base + position, reason });
       }
+    };
+    const reset = () => {
+      batch = [];
+      batchBytes = 0;
+      claims = [];
+      leaves = [];
+      counted = { invalidCount, invalid: invalid.length, paths: newPaths.length };
+    };
+    /**
+     * Stores the batch once its entries are shown to be the log's: the tree they make with the
+     * verified ones must be a prefix of the signed one. A batch that is not (corrupted on the
+     * way: one bad bundle must not make a whole ingest start again) is fetched afresh.
+     */
+    const flush = async () => {
+      const start = edge.treeSize;
+      for (let attempt = 0; ; attempt++) {
+        const appended = appendLeaves(edge, leaves);
+        const check = await this.prefixCheck(log, checkpoint, appended.edge);
+        if (check !== 'differs') {
+          edge = appended.edge;
+          store.addEntries(origin, batch, claims, appended.tiles, size);
+          this.options.onProgress?.(origin, edge.treeSize - from, size - from);
+          reset();
+          return;
+        }
+        const until = appended.edge.treeSize;
+        if (attempt === BATCH_ATTEMPTS - 1)
+          throw mismatch(
+            `the entries it serves from ${start} to ${until} do not match the checkpoint's root`,
+          );
+        invalidCount = counted.invalidCount;
+        invalid.length = counted.invalid;
+        newPaths.length = counted.paths;
+        reset();
+        const again = fetchBundles({
+          url: log.url,
+          from: start,
+          size,
+          until,
+          storeDir,
+          timeoutMs,
+          concurrency,
+          fresh: true,
+        });
+        for await (const bundle of again) take(bundle);
+      }
+    };
+    for await (const bundle of bundles) {
+      take(bundle);
       if (
         leaves.length >= (this.options.batchEntries ?? BATCH_ENTRIES) ||
         batchBytes >= BATCH_BYTES
       )
-        flush();
+        await flush();
     }
-    if (leaves.length > 0) flush();
+    if (leaves.length > 0) await flush();
     const rootHash = edgeRootHash(edge);
     if (!equalBytes(rootHash, checkpoint.rootHash)) {
       throw mismatch(
@@ -463,6 +507,37 @@ export class Monitor {
     store.forgetSeen(origin, size);
     await this.conflicts(store.conflictingPaths(origin, from, size, newPaths));
     return size - from;
+  }
+
+  /**
+   * Whether the tree `edge` describes is the first `edge.treeSize` leaves of the signed
+   * checkpoint's tree: its root is the signed root when the sizes are equal, else the old root
+   * of a consistency proof from the log's tiles that leads to the signed root. `unknown` when
+   * no copy of the tiles gives such a proof (the final root check decides then).
+   */
+  private async prefixCheck(
+    log: BuilderLog,
+    checkpoint: Checkpoint,
+    edge: TileEdge,
+  ): Promise<'prefix' | 'differs' | 'unknown'> {
+    const root = edgeRootHash(edge);
+    const size = checkpoint.treeSize;
+    if (edge.treeSize === size) return equalBytes(root, checkpoint.rootHash) ? 'prefix' : 'differs';
+    for (const fresh of [false, true]) {
+      try {
+        const proof = await proveCompleteConsistency(
+          edge.treeSize,
+          size,
+          this.remoteTiles(log, size, fresh),
+        );
+        const roots = rootsFromConsistencyProof(edge.treeSize, size, proof);
+        if (!equalBytes(roots.newRoot, checkpoint.rootHash)) continue;
+        return equalBytes(roots.oldRoot, root) ? 'prefix' : 'differs';
+      } catch (error) {
+        if (!(error instanceof FetchError || error instanceof TlogError)) throw error;
+      }
+    }
+    return 'unknown';
   }
 
   /** Inclusion proof of an entry in the log's verified tree, as a C2SP tlog-proof. */

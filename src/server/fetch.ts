@@ -216,10 +216,11 @@ export async function fetchEncoded(
   url: string,
   timeoutMs: number,
   maxBytes: number,
+  options: FetchOptions = {},
 ): Promise<EncodedBody> {
   if (url.startsWith('file://'))
     return { bytes: await fetchBytes(url, timeoutMs, maxBytes), gzip: false };
-  return readResponse(url, timeoutMs, maxBytes, undefined, false);
+  return readResponse(url, timeoutMs, maxBytes, undefined, false, options);
 }
 
 /**

@@ -662,26 +662,21 @@ describe('a log of many bundles', () => {
 });
 
 describe('a poll cut short after storing some entries', () => {
-  test('leaves nothing of them behind: the next poll stores each claim once, as served then', async () => {
+  test('leaves nothing of them behind: the next poll stores each claim once', async () => {
     const log = await startTestLog({ origin: 'cut.test/log' });
     for (let i = 0; i < 5000; i += 1000) {
       const claims = Array.from({ length: 1000 }, (_, j) => makeClaim(i + j));
       expect((await log.submit(claims)).status).toBe(200);
     }
     await log.waitForSize(5000);
-    // A front that swaps entry 1 for another valid claim and fails every bundle from 8 on.
-    let lie = true;
+    // A front that fails every bundle from 8 on.
+    let failing = true;
     const front = createServer((req: IncomingMessage, res: ServerResponse) => {
       void fetch(`${log.url}${req.url ?? '/'}`).then(async (r) => {
-        let body = Buffer.from(await r.arrayBuffer());
+        const body = Buffer.from(await r.arrayBuffer());
         const bundle = /^\/tile\/entries\/(?:x\d+\/)*(\d+)/.exec(req.url ?? '');
-        if (lie && bundle !== null) {
-          if (Number(bundle[1]) >= 8) return void res.writeHead(500).end();
-          const entries = parseEntryBundle(body);
-          if (Number(bundle[1]) === 0)
-            entries[1] = Buffer.from(entryFromJson(makeClaim(9999)).entry);
-          body = Buffer.from(formatEntryBundle(entries));
-        }
+        if (failing && bundle !== null && Number(bundle[1]) >= 8)
+          return void res.writeHead(500).end();
         res.writeHead(r.status).end(body);
       });
     });
@@ -703,17 +698,68 @@ describe('a poll cut short after storing some entries', () => {
       expect((await monitor.poll('cut.test/log')).error).toMatch(/500/);
       expect(store.log('cut.test/log')).toBeUndefined();
       expect(records()).toBe(2048); // bundles 0–7, stored before the failure
-      // The swapped claim and the first entries were written, but are not verified.
-      expect(store.claims(hashPartOf(9999))).toEqual([]);
+      // Written, but not verified.
       expect(store.claims(hashPartOf(0))).toEqual([]);
-      lie = false;
+      failing = false;
       expect(await monitor.poll('cut.test/log')).toMatchObject({ size: 5000, added: 5000 });
       for (const i of [0, 1, 2, 2047, 2048, 4999])
         expect(store.claims(hashPartOf(i)).map((c) => c.index)).toEqual([i]);
-      expect(store.claims(hashPartOf(9999))).toEqual([]);
       expect(store.findings()).toEqual([]);
       // Every claim is in the index once: 5,000 records, no leftovers of the first poll.
       expect(records()).toBe(5000);
+    } finally {
+      store.close();
+      await close(front);
+      await log.close();
+    }
+  });
+});
+
+describe('a cache in front of the log that corrupts one entry bundle in three', () => {
+  test('never makes an ingest start again: each corrupted batch is fetched afresh, and one poll verifies every entry', async () => {
+    const log = await startTestLog({ origin: 'cdn.test/log' });
+    for (let i = 0; i < 5000; i += 1000) {
+      const claims = Array.from({ length: 1000 }, (_, j) => makeClaim(i + j, 0, 'cdn'));
+      expect((await log.submit(claims)).status).toBe(200);
+    }
+    await log.waitForSize(5000);
+    // Its cached copies of every third bundle carry another valid claim in place of one entry;
+    // a request for a fresh copy (Cache-Control: no-cache) gets the log's own.
+    let served = 0;
+    let corrupted = 0;
+    const front = createServer((req: IncomingMessage, res: ServerResponse) => {
+      void fetch(`${log.url}${req.url ?? '/'}`).then(async (r) => {
+        let body = Buffer.from(await r.arrayBuffer());
+        const fresh = req.headers['cache-control'] === 'no-cache';
+        if (req.url?.startsWith('/tile/entries/') === true && !fresh && served++ % 3 === 1) {
+          const entries = parseEntryBundle(body);
+          entries[7] = Buffer.from(entryFromJson(makeClaim(99_999, 0, 'cdn')).entry);
+          body = Buffer.from(formatEntryBundle(entries));
+          corrupted++;
+        }
+        res.writeHead(r.status).end(body);
+      });
+    });
+    const url = await listen(front, '127.0.0.1', 0);
+    const dir = mkdtempSync(join(tmpdir(), 'accord-monitor-cdn-'));
+    const store = new MonitorStore(join(dir, 'monitor.db'));
+    const monitor = new Monitor({
+      store,
+      logs: parsePolicy(policyText([log], [], [url])).logs,
+      witnesses: [],
+      storeDir: '/nix/store',
+      logger: silentLogger,
+      timeoutMs: 5000,
+      concurrency: 4,
+      batchEntries: 512,
+    });
+    try {
+      expect(await monitor.poll('cdn.test/log')).toMatchObject({ size: 5000, added: 5000 });
+      expect(corrupted).toBeGreaterThan(3);
+      for (const i of [0, 7, 263, 2048, 4999])
+        expect(store.claims(hashPartOf(i, 'cdn')).map((c) => c.index)).toEqual([i]);
+      expect(store.claims(hashPartOf(99_999, 'cdn'))).toEqual([]);
+      expect(store.findings()).toEqual([]);
     } finally {
       store.close();
       await close(front);
