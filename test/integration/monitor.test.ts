@@ -768,6 +768,31 @@ describe('a cache in front of the log that corrupts one entry bundle in three', 
   });
 });
 
+describe("the monitor's /health", () => {
+  test('says how many entries it verified and which logs fail to poll', async () => {
+    const good = await startTestLog({ origin: 'health.test/good' });
+    expect((await good.submit([makeClaim(0, 0, 'health')])).status).toBe(200);
+    await good.waitForSize(1);
+    const gone = await startTestLog({ origin: 'health.test/gone' });
+    await gone.close();
+    const watcher = await monitorFor(policyText([good, gone]));
+    try {
+      await watcher.pollAll();
+      const res = await fetch(`${watcher.url ?? ''}/health`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({
+        status: 'ok',
+        logs: 2,
+        verifiedEntries: 1,
+        logsFailing: ['health.test/gone'],
+      });
+    } finally {
+      await watcher.close();
+      await good.close();
+    }
+  });
+});
+
 describe('a log serving entries that are not its tree', () => {
   test('the monitor refuses them as bad data (no finding) and recovers when they are right', async () => {
     const log = await startTestLog({ origin: 'liar.test/log' });
