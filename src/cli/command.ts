@@ -44,12 +44,17 @@ export function defineCommand<O extends Options>(spec: {
       } catch (e) {
         return usage(spec.name, parseErrorMessage(e, Object.keys(spec.options)));
       }
+      const { min, max } = spec.positionals ?? { min: 0, max: 0 };
+      // Too many arguments is a mistake even with --help (`accord proxy serve` for `accord proxy`).
+      if (parsed.positionals.length > max) {
+        const what = max === 0 ? 'takes no arguments' : `takes at most ${max} argument(s)`;
+        return usage(spec.name, `${what}: ${JSON.stringify(parsed.positionals[max])} is not one`);
+      }
       if ((parsed.values as { help?: boolean }).help === true) {
         process.stdout.write(`accord ${spec.name} — ${spec.summary}\n\n${spec.help.trim()}\n`);
         return EXIT.ok;
       }
-      const { min, max } = spec.positionals ?? { min: 0, max: 0 };
-      if (parsed.positionals.length < min || parsed.positionals.length > max) {
+      if (parsed.positionals.length < min) {
         return usage(spec.name, `expected ${min === max ? min : `${min} to ${max}`} argument(s)`);
       }
       try {

@@ -16,6 +16,9 @@ function runs(command: string, args: string[]): boolean {
 /** True when Nix's `nix` and `nix-store` commands are on PATH. */
 export const HAVE_NIX = runs('nix', ['--version']) && runs('nix-store', ['--version']);
 
+/** True when systemd's `systemd-analyze` is on PATH (to check the units in deploy/). */
+export const HAVE_SYSTEMD_ANALYZE = runs('systemd-analyze', ['--version']);
+
 /** Whether to run tests needing `what`: when present, and always in CI (where absence fails). */
 export function shouldRun(available: boolean): boolean {
   return available || IN_CI;
