@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(nix-bin postgresql gcc libc6-dev nginx-light xz-utils zstd bzip2 brotli hyperfine
-  ca-certificates golang-go golang-golang-x-mod-dev wrk curl systemd)
+  ca-certificates golang-go golang-golang-x-mod-dev wrk curl systemd openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

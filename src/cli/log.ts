@@ -18,7 +18,7 @@ import {
   parseTlogPolicy,
 } from '../tlog/index.js';
 import { type Command, EXIT, UsageError, defineCommand } from './command.js';
-import { positiveInteger, runUntilSignal, serviceLogger } from './service.js';
+import { positiveInteger, runUntilSignal, serviceLogger, tlsOptions } from './service.js';
 import { readSignerKey, writeSecretFile } from './keyfile.js';
 
 /** Reads witness lines (with URLs) from a tlog-policy file; a missing quorum line is fine. */
@@ -61,6 +61,8 @@ Options:
   --witnesses FILE    witnesses to ask for cosignatures, in C2SP tlog-policy syntax: lines
                       "witness <name> <vkey> <url>" (other policy lines are ignored); each
                       checkpoint is published with the cosignatures that verify
+  --tls-cert FILE     serve HTTPS with this PEM certificate (chain), with --tls-key FILE
+                      its PEM key; both are re-read when they change (no restart needed)
   --log-level LEVEL   debug, info, warn or error (default info)
 
 Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
@@ -77,6 +79,8 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
     'max-body': { type: 'string' },
     'max-claims': { type: 'string' },
     witnesses: { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
     'log-level': { type: 'string' },
   },
   async run(values) {
@@ -97,6 +101,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
       maxClaims: positiveInteger(values['max-claims'], '--max-claims', 10_000),
     };
     const witnesses = values.witnesses === undefined ? [] : readWitnesses(values.witnesses);
+    const tls = tlsOptions(values);
     if (!existsSync(keyPath) && values.origin === undefined)
       throw new UsageError(`${keyPath} does not exist: give --origin to create it`);
     const submitters = existsSync(submittersPath)
@@ -143,6 +148,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
       storeDir,
       ...limits,
       witnesses,
+      ...(tls === undefined ? {} : { tls }),
       logger,
     });
     process.stdout.write(`${formatVerifierKey(key)}\n${service.url}\n`);

@@ -9,7 +9,7 @@ import { parseListen } from '../server/index.js';
 import { hashPartOf } from '../submit/index.js';
 import { type Command, EXIT, UsageError, defineCommand } from './command.js';
 import { type Progress, progressBar } from './progress.js';
-import { positiveInteger, runUntilSignal, serviceLogger } from './service.js';
+import { positiveInteger, runUntilSignal, serviceLogger, tlsOptions } from './service.js';
 
 const DEFAULT_STATE = join('accord-monitor', 'monitor.db');
 const KINDS: readonly Finding['kind'][] = [
@@ -73,6 +73,8 @@ Options:
   --store-dir DIR       the Nix store directory of the entries (default ${NIX_STORE_DIR})
   --concurrency N       entry bundles fetched at once per log (default 16)
   --timeout-ms MS       deadline of each HTTP request (default 10000)
+  --tls-cert FILE       serve the API over HTTPS with this PEM certificate (chain), with
+                        --tls-key FILE its PEM key; both re-read when they change
   --log-level LEVEL     debug, info, warn or error (default info)`,
   options: {
     policy: { type: 'string' },
@@ -87,6 +89,8 @@ Options:
     'store-dir': { type: 'string' },
     concurrency: { type: 'string' },
     'timeout-ms': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
     'log-level': { type: 'string' },
   },
   async run(values) {
@@ -102,6 +106,7 @@ Options:
     const timeoutMs = positiveInteger(values['timeout-ms'], '--timeout-ms', 10_000);
     const concurrency = positiveInteger(values.concurrency, '--concurrency', 16);
     const listen = values.listen === undefined ? undefined : parseListen(values.listen);
+    const tls = tlsOptions(values);
     lockStore({ kind: 'sqlite', path: statePath });
     const service = await startMonitor({
       policy,
@@ -112,6 +117,7 @@ Options:
       timeoutMs,
       concurrency,
       ...(listen === undefined ? {} : { listen }),
+      ...(tls === undefined ? {} : { tls }),
       alerts: {
         ...(values['alert-command'] === undefined ? {} : { command: values['alert-command'] }),
         ...(values['alert-webhook'] === undefined ? {} : { webhook: values['alert-webhook'] }),

@@ -1,5 +1,11 @@
 /** Plumbing for the commands that run a server until they are stopped. */
-import { type LogLevel, type Logger, createLogger } from '../server/index.js';
+import {
+  type LogLevel,
+  type Logger,
+  type TlsFiles,
+  createLogger,
+  readTls,
+} from '../server/index.js';
 import { EXIT, UsageError } from './command.js';
 
 /** A positive integer option, or `fallback` when not given. */
@@ -7,6 +13,24 @@ export function positiveInteger(text: string | undefined, flag: string, fallback
   if (text === undefined) return fallback;
   if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new UsageError(`${flag} wants a positive integer`);
   return Number(text);
+}
+
+/** `--tls-cert` and `--tls-key`, both or neither, checked to load now. */
+export function tlsOptions(values: {
+  'tls-cert'?: string;
+  'tls-key'?: string;
+}): TlsFiles | undefined {
+  const cert = values['tls-cert'];
+  const key = values['tls-key'];
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined)
+    throw new UsageError('--tls-cert and --tls-key go together: give both or neither');
+  try {
+    readTls({ cert, key });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return { cert, key };
 }
 
 const LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'];

@@ -13,7 +13,7 @@ import {
 } from '../tlog/index.js';
 import { startWitness } from '../witness/index.js';
 import { type Command, EXIT, UsageError, defineCommand } from './command.js';
-import { runUntilSignal, serviceLogger } from './service.js';
+import { runUntilSignal, serviceLogger, tlsOptions } from './service.js';
 import { readSignerKey } from './keyfile.js';
 
 function logKeys(values: { log?: string[]; logs?: string }): NoteVerifier[] {
@@ -50,6 +50,8 @@ Options:
   --schema NAME       PostgreSQL schema for the witness's table
   --listen HOST:PORT  address to listen on (default 127.0.0.1:8082)
   --data-dir DIR      where the default database lives (default ./accord-witness)
+  --tls-cert FILE     serve HTTPS with this PEM certificate (chain), with --tls-key FILE
+                      its PEM key; both are re-read when they change (no restart needed)
   --log-level LEVEL   debug, info, warn or error (default info)`,
   options: {
     key: { type: 'string' },
@@ -59,6 +61,8 @@ Options:
     schema: { type: 'string' },
     listen: { type: 'string' },
     'data-dir': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
     'log-level': { type: 'string' },
   },
   async run(values) {
@@ -73,6 +77,7 @@ Options:
     const { host, port } = parseListen(values.listen ?? '127.0.0.1:8082');
     const data = values['data-dir'] ?? 'accord-witness';
     const logs = logKeys(values);
+    const tls = tlsOptions(values);
     const store = parseStoreUrl(values.store ?? `sqlite:${join(data, 'witness.db')}`);
     lockStore(store);
     const service = await startWitness({
@@ -82,6 +87,7 @@ Options:
       ...(values.schema === undefined ? {} : { schema: values.schema }),
       host,
       port,
+      ...(tls === undefined ? {} : { tls }),
       logger,
     });
     process.stdout.write(`${formatVerifierKey(signer)}\n${service.url}\n`);

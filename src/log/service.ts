@@ -1,8 +1,14 @@
 /** A running log server: storage, sequencer and HTTP server wired together. */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { createServer } from 'node:http';
 import { type StoreUrl, describeStoreUrl } from '../db/index.js';
-import { type Logger, Registry, close, listen } from '../server/index.js';
+import {
+  type Logger,
+  Registry,
+  type TlsFiles,
+  close,
+  createWebServer,
+  listen,
+} from '../server/index.js';
 import type { NoteSigner } from '../tlog/index.js';
 import { type Submitters, parseSubmitters } from './auth.js';
 import { openPostgresLogStorage } from './postgres-storage.js';
@@ -35,6 +41,8 @@ export interface LogServiceConfig {
   readonly maxClaims?: number;
   /** Witnesses asked to cosign every checkpoint (none by default). */
   readonly witnesses?: readonly WitnessEndpoint[];
+  /** Serve HTTPS with this certificate and key (re-read when they change). */
+  readonly tls?: TlsFiles;
   readonly logger: Logger;
 }
 
@@ -83,7 +91,12 @@ export async function startLogService(config: LogServiceConfig): Promise<LogServ
     body: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs ?? 10_000 },
     ...(config.maxClaims === undefined ? {} : { maxClaims: config.maxClaims }),
   });
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
+  const { server, unwatch } = createWebServer(
+    { requestTimeout: 30_000, headersTimeout: 10_000 },
+    handler,
+    config.tls,
+    logger,
+  );
   const url = await listen(server, config.host, config.port);
   sequencer.start();
   const stopWatching =
@@ -110,6 +123,7 @@ export async function startLogService(config: LogServiceConfig): Promise<LogServ
     async close() {
       clearInterval(poll);
       stopWatching();
+      unwatch();
       await close(server);
       await sequencer.stop();
       await storage.close();

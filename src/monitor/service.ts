@@ -1,7 +1,14 @@
 /** A running monitor: its store, the logs it follows on a timer, alerts and the HTTP API. */
-import { createServer } from 'node:http';
 import type { Policy } from '../policy/index.js';
-import { type Logger, Registry, close, listen } from '../server/index.js';
+import {
+  type Logger,
+  Registry,
+  type TlsFiles,
+  type WebServer,
+  close,
+  createWebServer,
+  listen,
+} from '../server/index.js';
 import { createAlerter } from './alerts.js';
 import { Monitor, type PollResult } from './monitor.js';
 import { createMonitorHandler } from './server.js';
@@ -19,6 +26,8 @@ export interface MonitorConfig {
   readonly concurrency: number;
   /** Serve the HTTP API here when given. */
   readonly listen?: { readonly host: string; readonly port: number };
+  /** Serve it over HTTPS with this certificate and key (re-read when they change). */
+  readonly tls?: TlsFiles;
   readonly alerts?: {
     readonly command?: string;
     readonly webhook?: string;
@@ -72,13 +81,16 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
     return results;
   };
 
-  let server: ReturnType<typeof createServer> | undefined;
+  let server: WebServer | undefined;
+  let unwatch: () => void = () => undefined;
   let url: string | undefined;
   if (config.listen !== undefined) {
-    server = createServer(
+    ({ server, unwatch } = createWebServer(
       { requestTimeout: 30_000, headersTimeout: 10_000 },
       createMonitorHandler({ monitor, store, storeDir: config.storeDir, logger, metrics }),
-    );
+      config.tls,
+      logger,
+    ));
     url = await listen(server, config.listen.host, config.listen.port);
     logger.info('monitor listening', { url, logs: policy.logs.map((l) => l.origin) });
   }
@@ -106,6 +118,7 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
       stopped = true;
       clearTimeout(timer);
       await running;
+      unwatch();
       if (server !== undefined) await close(server);
       await alerter.drain();
       store.close();

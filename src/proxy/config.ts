@@ -11,6 +11,7 @@ import {
   parseNixSecretKey,
 } from '../nix/index.js';
 import { type Policy, parsePolicy } from '../policy/index.js';
+import { type TlsFiles, readTls } from '../server/index.js';
 
 /** An upstream binary cache the proxy fetches narinfos and NARs from. */
 export interface UpstreamConfig {
@@ -45,6 +46,8 @@ export interface ProxyConfig {
   readonly upstreams: readonly UpstreamConfig[];
   /** Monitors to hand every checkpoint seen to (`<url>/checkpoints`). */
   readonly monitors: readonly string[];
+  /** Serve HTTPS with this certificate and key (re-read when they change). */
+  readonly tls?: TlsFiles;
 }
 
 const TOP_KEYS = new Set([
@@ -64,6 +67,8 @@ const TOP_KEYS = new Set([
   'prefetch-nars',
   'upstream',
   'monitors',
+  'tls-cert',
+  'tls-key',
 ]);
 const UPSTREAM_KEYS = new Set(['url', 'public-keys', 'priority', 'intermittent', 'timeout-ms']);
 
@@ -179,6 +184,15 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
   ) {
     throw new ConfigError('config: monitors must be a list of http(s):// URLs');
   }
+  let tls: TlsFiles | undefined;
+  if (doc['tls-cert'] !== undefined || doc['tls-key'] !== undefined) {
+    tls = { cert: path('tls-cert'), key: path('tls-key') };
+    try {
+      readTls(tls);
+    } catch (cause) {
+      throw new ConfigError(`config: ${(cause as Error).message}`);
+    }
+  }
   return {
     listen: str(doc, 'listen', 'config') ?? '127.0.0.1:8081',
     signingKey,
@@ -195,6 +209,7 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     prefetchNars: flag('prefetch-nars'),
     upstreams: [...upstreams].sort((a, b) => a.priority - b.priority),
     monitors: monitors.map((m: string) => m.replace(/\/+$/, '')),
+    ...(tls === undefined ? {} : { tls }),
   };
 }
 

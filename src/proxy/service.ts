@@ -1,6 +1,12 @@
 /** A running proxy: state, resolver and HTTP server wired together. */
-import { createServer } from 'node:http';
-import { type Logger, Registry, close, listen, parseListen } from '../server/index.js';
+import {
+  type Logger,
+  Registry,
+  close,
+  createWebServer,
+  listen,
+  parseListen,
+} from '../server/index.js';
 import type { ProxyConfig } from './config.js';
 import { CheckpointGossip } from './gossip.js';
 import { Resolver } from './resolver.js';
@@ -51,7 +57,12 @@ export async function startProxy(
   const metrics = new Registry();
   const { state, resolver, gossip } = openResolver(config, logger, metrics);
   const handler = createProxyHandler({ config, resolver, state, logger, metrics });
-  const server = createServer({ requestTimeout: 0, headersTimeout: 10_000 }, handler);
+  const { server, unwatch } = createWebServer(
+    { requestTimeout: 0, headersTimeout: 10_000 },
+    handler,
+    config.tls,
+    logger,
+  );
   // Nix comes back in bursts; keep its connections open between them.
   server.keepAliveTimeout = 60_000;
   const { host, port } = parseListen(listenOverride ?? config.listen);
@@ -72,6 +83,7 @@ export async function startProxy(
     gossip,
     async close() {
       clearInterval(flush);
+      unwatch();
       await close(server);
       await handler.drain();
       await gossip.drain();

@@ -3,6 +3,7 @@
  * request bodies read with a size cap and a deadline, listen addresses, graceful close.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Server as HttpsServer } from 'node:https';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from './logger.js';
 import type { Registry } from './metrics.js';
@@ -216,7 +217,7 @@ export function parseListen(text: string): { host: string; port: number } {
 }
 
 /** Starts listening and resolves with the bound address (`http://host:port`). */
-export function listen(server: Server, host: string, port: number): Promise<string> {
+export function listen(server: Server | HttpsServer, host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -224,13 +225,13 @@ export function listen(server: Server, host: string, port: number): Promise<stri
       const address = server.address();
       if (address === null || typeof address === 'string') throw new Error('bug: no TCP address');
       const h = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      resolve(`http://${h}:${address.port}`);
+      resolve(`${server instanceof HttpsServer ? 'https' : 'http'}://${h}:${address.port}`);
     });
   });
 }
 
 /** Stops accepting connections and waits for the open ones to finish (up to `graceMs`). */
-export function close(server: Server, graceMs = 5000): Promise<void> {
+export function close(server: Server | HttpsServer, graceMs = 5000): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       server.closeAllConnections();

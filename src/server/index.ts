@@ -28,3 +28,4 @@ export {
   fetchEncoded,
   postBytes,
 } from './fetch.js';
+export { type TlsFiles, type WebServer, createWebServer, readTls } from './tls.js';

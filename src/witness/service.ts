@@ -1,7 +1,13 @@
 /** A running witness: storage, keys and HTTP server. */
-import { createServer } from 'node:http';
 import type { StoreUrl } from '../db/index.js';
-import { type Logger, Registry, close, listen } from '../server/index.js';
+import {
+  type Logger,
+  Registry,
+  type TlsFiles,
+  close,
+  createWebServer,
+  listen,
+} from '../server/index.js';
 import type { NoteSigner, NoteVerifier } from '../tlog/index.js';
 import { openPostgresWitnessStorage } from './postgres-storage.js';
 import { createWitnessHandler } from './server.js';
@@ -48,6 +54,8 @@ export async function startWitness(config: {
   readonly schema?: string;
   readonly host: string;
   readonly port: number;
+  /** Serve HTTPS with this certificate and key (re-read when they change). */
+  readonly tls?: TlsFiles;
   readonly logger: Logger;
 }): Promise<WitnessService> {
   const storage = crashAfterPersist(await openWitnessStorage(config.store, config.schema));
@@ -59,7 +67,12 @@ export async function startWitness(config: {
     logger: config.logger,
     metrics,
   });
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, handler);
+  const { server, unwatch } = createWebServer(
+    { requestTimeout: 30_000, headersTimeout: 10_000 },
+    handler,
+    config.tls,
+    config.logger,
+  );
   const url = await listen(server, config.host, config.port);
   config.logger.info('witness listening', {
     url,
@@ -70,6 +83,7 @@ export async function startWitness(config: {
     url,
     storage,
     async close() {
+      unwatch();
       await close(server);
       await storage.close();
     },

@@ -61,7 +61,7 @@ export function startServerProcess(
     });
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      const url = /^(http:\/\/\S+)$/m.exec(out)?.[1];
+      const url = /^(https?:\/\/\S+)$/m.exec(out)?.[1];
       if (url === undefined) return;
       clearTimeout(timer);
       child.removeAllListeners('exit');
