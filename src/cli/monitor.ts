@@ -107,6 +107,11 @@ Options:
     const concurrency = positiveInteger(values.concurrency, '--concurrency', 16);
     const listen = values.listen === undefined ? undefined : parseListen(values.listen);
     const tls = tlsOptions(values);
+    const alerts = {
+      ...(values['alert-command'] === undefined ? {} : { command: values['alert-command'] }),
+      ...(values['alert-webhook'] === undefined ? {} : { webhook: values['alert-webhook'] }),
+      ...(values['alert-on'] === undefined ? {} : { kinds: alertKinds(values['alert-on']) }),
+    };
     lockStore({ kind: 'sqlite', path: statePath });
     const service = await startMonitor({
       policy,
@@ -118,11 +123,7 @@ Options:
       concurrency,
       ...(listen === undefined ? {} : { listen }),
       ...(tls === undefined ? {} : { tls }),
-      alerts: {
-        ...(values['alert-command'] === undefined ? {} : { command: values['alert-command'] }),
-        ...(values['alert-webhook'] === undefined ? {} : { webhook: values['alert-webhook'] }),
-        ...(values['alert-on'] === undefined ? {} : { kinds: alertKinds(values['alert-on']) }),
-      },
+      alerts,
       onProgress(origin, done, total) {
         if (!once || values.json === true) return;
         let bar = bars.get(origin);
