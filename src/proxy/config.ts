@@ -12,6 +12,7 @@ import {
 } from '../nix/index.js';
 import { type Policy, parsePolicy } from '../policy/index.js';
 import { type TlsFiles, readTls } from '../server/index.js';
+import { type NetrcEntry, netrcAuthorization, parseNetrc } from './netrc.js';
 
 /** An upstream binary cache the proxy fetches narinfos and NARs from. */
 export interface UpstreamConfig {
@@ -23,6 +24,11 @@ export interface UpstreamConfig {
   /** Only sometimes online (a laptop, a LAN box): failures back off longer and log quietly. */
   readonly intermittent: boolean;
   readonly timeoutMs: number;
+  /**
+   * The `Authorization` header sent with every request to it (a bearer token from its
+   * `token-file`, or Basic from the config's `netrc-file`); never logged.
+   */
+  readonly authorization?: string;
 }
 
 /** Everything `accord proxy` runs with. */
@@ -69,8 +75,22 @@ const TOP_KEYS = new Set([
   'monitors',
   'tls-cert',
   'tls-key',
+  'netrc-file',
 ]);
-const UPSTREAM_KEYS = new Set(['url', 'public-keys', 'priority', 'intermittent', 'timeout-ms']);
+const UPSTREAM_KEYS = new Set([
+  'url',
+  'public-keys',
+  'priority',
+  'intermittent',
+  'timeout-ms',
+  'token-file',
+]);
+
+/** Whether credentials may go to `url`: over HTTPS, or over HTTP to this machine only. */
+function credentialsSafe(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  return protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(hostname);
+}
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -144,6 +164,14 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
   const storeDir = str(doc, 'store-dir', 'config') ?? NIX_STORE_DIR;
   checkStoreDir(storeDir);
   const upstreamTimeout = int(doc, 'upstream-timeout-ms', 'config', 3000, 600_000);
+  let netrc: Map<string, NetrcEntry> | undefined;
+  if (doc['netrc-file'] !== undefined) {
+    try {
+      netrc = parseNetrc(readText('netrc-file'));
+    } catch (cause) {
+      throw new ConfigError(`config: netrc-file: ${(cause as Error).message}`);
+    }
+  }
   const rawUpstreams = doc.upstream ?? [];
   if (!Array.isArray(rawUpstreams))
     throw new ConfigError('config: upstream must be [[upstream]] tables');
@@ -163,8 +191,31 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     const intermittent = table.intermittent ?? false;
     if (typeof intermittent !== 'boolean')
       throw new ConfigError(`${where}: intermittent must be true or false`);
+    let authorization: string | undefined;
+    if (table['token-file'] !== undefined) {
+      const file = resolve(baseDir, str(table, 'token-file', where) ?? '');
+      let token: string;
+      try {
+        token = readFileSync(file, 'utf8').trim();
+      } catch (cause) {
+        throw new ConfigError(
+          `${where}: cannot read token-file ${file}: ${(cause as Error).message}`,
+        );
+      }
+      if (!/^[A-Za-z0-9._~+/=-]{1,4096}$/.test(token))
+        throw new ConfigError(`${where}: token-file ${file} does not hold one bearer token`);
+      authorization = `Bearer ${token}`;
+    } else if (netrc !== undefined && !url.startsWith('file:')) {
+      authorization = netrcAuthorization(netrc, url);
+    }
+    if (authorization !== undefined && !credentialsSafe(url)) {
+      throw new ConfigError(
+        `${where}: credentials for ${url} would cross the network in clear text: use https://`,
+      );
+    }
     return {
       url: url.replace(/\/+$/, ''),
+      ...(authorization === undefined ? {} : { authorization }),
       publicKeys: keys.map((k) => parseNixPublicKey(k)),
       priority: int(table, 'priority', where, 50, 1_000_000),
       intermittent,

@@ -65,6 +65,12 @@ export class Upstream {
     });
   }
 
+  /** The cache's credentials, sent to its own URLs only (NAR URLs are confined to it). */
+  private get credentials(): { headers?: Record<string, string> } {
+    const { authorization } = this.config;
+    return authorization === undefined ? {} : { headers: { Authorization: authorization } };
+  }
+
   private succeeded(): void {
     this.delayMs = 0;
     this.downUntil = 0;
@@ -82,6 +88,7 @@ export class Upstream {
         `${this.url}/${hashPart}.narinfo`,
         this.config.timeoutMs,
         MAX_NARINFO_SIZE,
+        this.credentials,
       );
     } catch (e) {
       if (e instanceof FetchError && e.notFound) {
@@ -128,7 +135,12 @@ export class Upstream {
     const parts: Uint8Array[] = [];
     let size = 0;
     try {
-      for await (const chunk of download(url, this.config.timeoutMs, stop.signal)) {
+      for await (const chunk of download(
+        url,
+        this.config.timeoutMs,
+        stop.signal,
+        this.credentials,
+      )) {
         size += chunk.length;
         if (size > maxBytes) throw new FetchError(`${url}: larger than ${maxBytes} bytes`);
         parts.push(chunk);
@@ -148,6 +160,6 @@ export class Upstream {
    */
   async *download(url: string, signal: AbortSignal): AsyncGenerator<Uint8Array> {
     confineNarUrl(this.url, url);
-    yield* download(url, this.config.timeoutMs, signal);
+    yield* download(url, this.config.timeoutMs, signal, this.credentials);
   }
 }

@@ -39,6 +39,8 @@ interface Stop {
   readonly onRequest?: (req: ClientRequest) => void;
   /** Ask caches on the way for a fresh copy (`Cache-Control: no-cache`). */
   readonly fresh?: boolean;
+  /** More request headers (credentials: never part of an error message). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -61,7 +63,10 @@ function request(
     }
     let answered = false;
     const secure = url.startsWith('https:');
-    const headers: Record<string, string | number> = { 'Accept-Encoding': 'gzip, identity' };
+    const headers: Record<string, string | number> = {
+      ...stop.headers,
+      'Accept-Encoding': 'gzip, identity',
+    };
     if (stop.fresh === true) headers['Cache-Control'] = 'no-cache';
     if (post !== undefined) {
       headers['Content-Type'] = post.type;
@@ -136,6 +141,8 @@ function body(res: IncomingMessage): Readable {
 export interface FetchOptions {
   /** Ask caches on the way (a CDN, a proxy) for a fresh copy: after a copy proved wrong. */
   readonly fresh?: boolean;
+  /** More request headers, as credentials for the server asked (never logged). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -287,7 +294,11 @@ async function readResponse(
     current?.destroy(new FetchError(`${url}: no answer within ${timeoutMs} ms`));
   }, timeoutMs);
   try {
-    const stop = { onRequest: (r: ClientRequest) => (current = r), fresh: options.fresh === true };
+    const stop = {
+      onRequest: (r: ClientRequest) => (current = r),
+      fresh: options.fresh === true,
+      ...(options.headers === undefined ? {} : { headers: options.headers }),
+    };
     const res = await request(url, timeoutMs, stop, post);
     if (Number(res.headers['content-length'] ?? 0) > maxBytes) {
       res.destroy();
@@ -313,11 +324,18 @@ export async function* download(
   url: string,
   idleMs: number,
   signal?: AbortSignal,
+  options: FetchOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  const stop = signal === undefined ? {} : { signal };
+  const stop = {
+    ...(signal === undefined ? {} : { signal }),
+    ...(options.headers === undefined ? {} : { headers: options.headers }),
+  };
   if (url.startsWith('file://')) {
     const file = await openRegularFile(url);
-    yield* file.createReadStream({ ...stop, highWaterMark: 1 << 20 });
+    yield* file.createReadStream({
+      ...(signal === undefined ? {} : { signal }),
+      highWaterMark: 1 << 20,
+    });
     return;
   }
   const res = await request(url, idleMs, stop);
