@@ -1,4 +1,5 @@
 /** Shared plumbing for subcommands: option parsing, uniform --help, errors to exit codes. */
+import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 /** Exit codes every command uses. */
@@ -7,6 +8,30 @@ export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 /** Thrown for a usage error: printed with a hint and exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/**
+ * Reads the file an option names and parses it (`parse` gets its text); a file that cannot be
+ * read or parsed is a usage error naming the option, the file and what was wrong.
+ */
+export function readOptionFile<T = string>(
+  flag: string,
+  path: string,
+  parse: (text: string) => T = (text) => text as T,
+): T {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
+    throw new UsageError(`${flag} ${path}: ${why ?? 'cannot be read'}`);
+  }
+  try {
+    return parse(text);
+  } catch (cause) {
+    throw new UsageError(`${flag} ${path}: ${(cause as Error).message}`);
+  }
 }
 
 /** A subcommand: its one-line summary and its entry point. */

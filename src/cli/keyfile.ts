@@ -1,7 +1,8 @@
 /** Key files: written with mode 0600, never silently overwritten. */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type NoteSigner, parseSignerKey } from '../tlog/index.js';
+import { readOptionFile } from './command.js';
 
 /** Writes `text` to a new file readable only by its owner; refuses an existing file. */
 export function writeSecretFile(path: string, text: string): void {
@@ -11,7 +12,20 @@ export function writeSecretFile(path: string, text: string): void {
   chmodSync(path, 0o600);
 }
 
-/** Reads a signed-note private key file (one line, `PRIVATE+KEY+…`). */
-export function readSignerKey(path: string): NoteSigner & { readonly seed: Uint8Array } {
-  return parseSignerKey(readFileSync(path, 'utf8').trim());
+/**
+ * Reads the signed-note private key file (one line, `PRIVATE+KEY+…`) option `flag` names; a
+ * Nix secret key there is named as such.
+ */
+export function readSignerKey(
+  path: string,
+  flag = '--key',
+): NoteSigner & { readonly seed: Uint8Array } {
+  return readOptionFile(flag, path, (text) => {
+    const line = text.trim();
+    if (/^[^\s:+]+:[A-Za-z0-9+/]+=*$/.test(line))
+      throw new Error(
+        "this is a Nix secret key (nix key generate-secret); make a log or witness key with 'accord keygen'",
+      );
+    return parseSignerKey(line);
+  });
 }

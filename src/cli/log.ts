@@ -17,14 +17,15 @@ import {
   generateKey,
   parseTlogPolicy,
 } from '../tlog/index.js';
-import { type Command, EXIT, UsageError, defineCommand } from './command.js';
+import { type Command, EXIT, UsageError, defineCommand, readOptionFile } from './command.js';
 import { positiveInteger, runUntilSignal, serviceLogger, tlsOptions } from './service.js';
 import { readSignerKey, writeSecretFile } from './keyfile.js';
 
 /** Reads witness lines (with URLs) from a tlog-policy file; a missing quorum line is fine. */
 function readWitnesses(path: string): WitnessEndpoint[] {
-  const text = readFileSync(path, 'utf8');
-  const policy = parseTlogPolicy(/^\s*quorum\s/m.test(text) ? text : `${text}\nquorum none\n`);
+  const policy = readOptionFile('--witnesses', path, (text) =>
+    parseTlogPolicy(/^\s*quorum\s/m.test(text) ? text : `${text}\nquorum none\n`),
+  );
   return policy.witnesses.map((w) => {
     if (w.url === undefined) throw new UsageError(`--witnesses: witness ${w.name} has no URL`);
     return { url: w.url, verifier: w.verifier };
@@ -105,7 +106,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
     if (!existsSync(keyPath) && values.origin === undefined)
       throw new UsageError(`${keyPath} does not exist: give --origin to create it`);
     const submitters = existsSync(submittersPath)
-      ? parseSubmitters(readFileSync(submittersPath, 'utf8'))
+      ? readOptionFile('--submitters', submittersPath, parseSubmitters)
       : undefined;
     const signer = existsSync(keyPath) ? readSignerKey(keyPath) : undefined;
     if (signer !== undefined && signer.type !== SIG_TYPE_ED25519)

@@ -1,6 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runAccord } from '../../test/support/cli.js';
+import { formatNixSecretKey, generateNixSecretKey } from '../nix/index.js';
+import { SIG_TYPE_ED25519, generateKey } from '../tlog/index.js';
 
 describe('accord (built binary)', () => {
   test('--version prints the package version', async () => {
@@ -53,5 +57,52 @@ describe('accord (built binary)', () => {
     const r = await runAccord(['frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  describe('a mistake gets one line naming the option, what was wrong and what is expected', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-mistakes-'));
+    const nixKey = join(dir, 'nix.sk');
+    writeFileSync(nixKey, formatNixSecretKey(generateNixSecretKey('n-1')));
+    const logKey = join(dir, 'log.key');
+    writeFileSync(logKey, `${generateKey('m.example/log', SIG_TYPE_ED25519).signerKey}\n`);
+    writeFileSync(join(dir, 'proxy.toml'), 'signing-key = "log.key"\npolicy = "p"\n');
+    writeFileSync(join(dir, 'empty'), '');
+    writeFileSync(join(dir, 'bad-policy'), 'garbage\n');
+    test.each([
+      [
+        ['submit', '--log', 'ftp://x', '--token-file', 'f'],
+        2,
+        `accord submit: --log "ftp://x": want the log's http(s):// URL`,
+      ],
+      [
+        ['submit', '--log', 'http://x', '--token-file', join(dir, 'none')],
+        2,
+        `accord submit: --token-file ${join(dir, 'none')}: no such file`,
+      ],
+      [
+        ['submit', '--log', 'http://x', '--token-file', join(dir, 'empty'), '/nix/store/x'],
+        2,
+        `accord submit: --token-file ${join(dir, 'empty')}: the file is empty: want the token from accord log token`,
+      ],
+      [
+        ['log', 'serve', '--key', nixKey, '--data-dir', join(dir, 'd')],
+        2,
+        `accord log serve: --key ${nixKey}: this is a Nix secret key (nix key generate-secret); make a log or witness key with 'accord keygen'`,
+      ],
+      [
+        ['monitor', 'serve', '--policy', join(dir, 'bad-policy')],
+        2,
+        `accord monitor serve: --policy ${join(dir, 'bad-policy')}: policy line 1: unknown keyword garbage`,
+      ],
+      [
+        ['proxy', '--config', join(dir, 'proxy.toml')],
+        1,
+        `accord proxy: config: signing-key ${logKey} is a log key ('accord keygen'); the proxy signs narinfos with a Nix secret key: nix key generate-secret --key-name NAME`,
+      ],
+    ])('accord %j', async (args, code, line) => {
+      const r = await runAccord(args);
+      expect(r.code).toBe(code);
+      expect(r.stderr.split('\n')[0]).toBe(line);
+    });
   });
 });

@@ -1,5 +1,5 @@
 /** `accord monitor serve`, `accord monitor report` and `accord monitor path`. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Finding, MonitorStore, pathReport, startMonitor } from '../monitor/index.js';
 import { NIX_STORE_DIR, checkStoreDir } from '../nix/index.js';
@@ -7,7 +7,7 @@ import { parsePolicy } from '../policy/index.js';
 import { lockStore } from '../db/index.js';
 import { parseListen } from '../server/index.js';
 import { hashPartOf } from '../submit/index.js';
-import { type Command, EXIT, UsageError, defineCommand } from './command.js';
+import { type Command, EXIT, UsageError, defineCommand, readOptionFile } from './command.js';
 import { type Progress, progressBar } from './progress.js';
 import { positiveInteger, runUntilSignal, serviceLogger, tlsOptions } from './service.js';
 
@@ -95,7 +95,7 @@ Options:
   },
   async run(values) {
     if (values.policy === undefined) throw new UsageError('--policy FILE is required');
-    const policy = parsePolicy(readFileSync(values.policy, 'utf8'));
+    const policy = readOptionFile('--policy', values.policy, parsePolicy);
     const once = values.once === true;
     const logger = serviceLogger(values['log-level'] ?? (once ? 'warn' : 'info'), 'accord-monitor');
     const storeDir = values['store-dir'] ?? NIX_STORE_DIR;

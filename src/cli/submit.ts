@@ -13,7 +13,7 @@ import {
   hashPartOf,
   submitOrSpool,
 } from '../submit/index.js';
-import { EXIT, UsageError, defineCommand } from './command.js';
+import { EXIT, UsageError, defineCommand, readOptionFile } from './command.js';
 import { progressBar } from './progress.js';
 
 function defaultSpool(): string {
@@ -23,7 +23,12 @@ function defaultSpool(): string {
 
 function readToken(values: { 'token-file'?: string }): string {
   const fromEnv = process.env.ACCORD_TOKEN;
-  if (values['token-file'] !== undefined) return readFileSync(values['token-file'], 'utf8').trim();
+  if (values['token-file'] !== undefined)
+    return readOptionFile('--token-file', values['token-file'], (text) => {
+      const token = text.trim();
+      if (token === '') throw new Error('the file is empty: want the token from accord log token');
+      return token;
+    });
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   throw new UsageError('give --token-file FILE (or set ACCORD_TOKEN)');
 }
@@ -101,8 +106,9 @@ until it is fixed, rather than letting a builder publish nothing unnoticed.`,
   positionals: { min: 0, max: 100_000 },
   async run(values, positionals) {
     const url = values.log ?? process.env.ACCORD_LOG_URL;
-    if (url === undefined || !/^https?:\/\//.test(url))
-      throw new UsageError('give --log http(s)://…');
+    if (url === undefined) throw new UsageError('--log URL is required (or ACCORD_LOG_URL)');
+    if (!/^https?:\/\/\S+$/.test(url))
+      throw new UsageError(`--log ${JSON.stringify(url)}: want the log's http(s):// URL`);
     const timeoutMs = Number(values.timeout ?? 5000);
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('bad --timeout');
     const quiet = values.quiet === true;

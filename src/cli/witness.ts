@@ -1,5 +1,4 @@
 /** `accord witness serve`. */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lockStore, parseStoreUrl } from '../db/index.js';
 import { parseListen } from '../server/index.js';
@@ -12,15 +11,16 @@ import {
   parseVerifierKey,
 } from '../tlog/index.js';
 import { startWitness } from '../witness/index.js';
-import { type Command, EXIT, UsageError, defineCommand } from './command.js';
+import { type Command, EXIT, UsageError, defineCommand, readOptionFile } from './command.js';
 import { runUntilSignal, serviceLogger, tlsOptions } from './service.js';
 import { readSignerKey } from './keyfile.js';
 
 function logKeys(values: { log?: string[]; logs?: string }): NoteVerifier[] {
   const keys = (values.log ?? []).map((vkey) => parseVerifierKey(vkey));
   if (values.logs !== undefined) {
-    const text = readFileSync(values.logs, 'utf8');
-    const policy = parseTlogPolicy(/^\s*quorum\s/m.test(text) ? text : `${text}\nquorum none\n`);
+    const policy = readOptionFile('--logs', values.logs, (text) =>
+      parseTlogPolicy(/^\s*quorum\s/m.test(text) ? text : `${text}\nquorum none\n`),
+    );
     keys.push(...policy.logs.map((l) => l.verifier));
   }
   for (const k of keys) {

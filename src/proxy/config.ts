@@ -150,8 +150,13 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     }
   };
   let signingKey: NixSecretKey;
+  const keyText = readText('signing-key');
+  if (keyText.startsWith('PRIVATE+KEY+'))
+    throw new ConfigError(
+      `config: signing-key ${path('signing-key')} is a log key ('accord keygen'); the proxy signs narinfos with a Nix secret key: nix key generate-secret --key-name NAME`,
+    );
   try {
-    signingKey = parseNixSecretKey(readText('signing-key'));
+    signingKey = parseNixSecretKey(keyText);
   } catch (cause) {
     throw new ConfigError(`config: signing-key: ${(cause as Error).message}`);
   }
