@@ -1,0 +1,367 @@
+/**
+ * A bzip2 decoder in bounded steps (the format of bzip2 1.0: stream header `BZh1`…`BZh9`,
+ * blocks of Huffman-coded MTF/RUNA-RUNB symbols over a BWT, run-length coded, with CRCs;
+ * concatenated streams allowed). One step decodes one block's symbols, or writes at most
+ * `OUTPUT_STEP` bytes of a decoded block, so a block that expands 50-fold (bzip2's run
+ * lengths) never stalls the event loop or sits whole in memory. Memory: the input of one
+ * block (under 4.2 MB even when hostile) and a 4 × level × 100 000-byte BWT vector.
+ */
+import type { DecodeOutput, StepDecoder } from './decode-output.js';
+import { NixError } from './errors.js';
+
+/** The most output one step writes. */
+const OUTPUT_STEP = 256 << 10;
+const MAX_GROUPS = 6;
+const MAX_CODE_BITS = 20;
+const GROUP_SIZE = 50;
+const BLOCK_MAGIC_HI = 0x314159;
+const BLOCK_MAGIC_LO = 0x265359;
+const END_MAGIC_HI = 0x177245;
+const END_MAGIC_LO = 0x385090;
+
+/** bzip2's CRC: CRC-32 with polynomial 0x04C11DB7, most significant bit first. */
+const CRC_TABLE = (() => {
+  const table = new Int32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 24;
+    for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
+    table[i] = c;
+  }
+  return table;
+})();
+
+/** Thrown by the bit reader when the buffered input ends inside what is being read. */
+const NEED_MORE = new Error('need more input');
+
+const bad = (what: string) => new NixError('malformed', `bad bzip2 data: ${what}`);
+
+/** A decoded block being written out: inverse-BWT position and run-length state. */
+interface Emitting {
+  pos: number;
+  left: number;
+  last: number;
+  run: number;
+  repeat: number;
+  crc: number;
+  readonly expectedCrc: number;
+}
+
+export class Bzip2Decoder implements StepDecoder {
+  readonly slice = 64 << 10;
+  // Buffered input and the bit reader's position in it.
+  private buf = new Uint8Array(64 << 10);
+  private length = 0;
+  private byte = 0;
+  private bitBuf = 0;
+  private bitCount = 0;
+  /** Try a block once this many bytes are buffered (doubled after each try that ran short). */
+  private threshold = 0;
+  private level = 0; // 0: a stream header is expected next
+  private streamCrc = 0;
+  private tt = new Int32Array(0);
+  private emitting: Emitting | undefined;
+  private streams = 0;
+
+  constructor(private readonly out: DecodeOutput) {}
+
+  write(input: Uint8Array): number {
+    if (this.emitting !== undefined) {
+      this.emit();
+      return 0;
+    }
+    // Buffered input is decoded before more is taken, so the buffer holds at most one block.
+    const available = this.length - this.byte;
+    if (available > 0 && available >= this.threshold) {
+      this.step(false);
+      return 0;
+    }
+    this.append(input);
+    return input.length;
+  }
+
+  end(): boolean {
+    if (this.emitting !== undefined) {
+      this.emit();
+      return false;
+    }
+    if (this.byte >= this.length && this.bitCount === 0 && this.level === 0) {
+      if (this.streams === 0) throw bad('no stream');
+      return true;
+    }
+    this.step(true);
+    return false;
+  }
+
+  close(): void {
+    this.buf = new Uint8Array(0);
+    this.tt = new Int32Array(0);
+  }
+
+  private append(input: Uint8Array): void {
+    // Drop what was read; keep the rest (a block under way starts at the saved position).
+    if (this.byte > 0) {
+      this.buf.copyWithin(0, this.byte, this.length);
+      this.length -= this.byte;
+      this.byte = 0;
+    }
+    if (this.length + input.length > this.buf.length) {
+      const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.length + input.length));
+      bigger.set(this.buf.subarray(0, this.length));
+      this.buf = bigger;
+    }
+    this.buf.set(input, this.length);
+    this.length += input.length;
+  }
+
+  private bits(n: number): number {
+    while (this.bitCount < n) {
+      if (this.byte >= this.length) throw NEED_MORE;
+      this.bitBuf = ((this.bitBuf << 8) | (this.buf[this.byte++] ?? 0)) >>> 0;
+      this.bitCount += 8;
+    }
+    this.bitCount -= n;
+    return (this.bitBuf >>> this.bitCount) & ((1 << n) - 1);
+  }
+
+  /** Reads a stream header, a block or a stream end; at the end of input, short is an error. */
+  private step(final: boolean): void {
+    const saved = [this.byte, this.bitBuf, this.bitCount] as const;
+    try {
+      if (this.level === 0) this.streamHeader();
+      else this.block();
+      this.threshold = 0;
+    } catch (error) {
+      if (error !== NEED_MORE) throw error;
+      if (final) throw bad('truncated');
+      [this.byte, this.bitBuf, this.bitCount] = saved;
+      // Honest blocks are under level × 101 000 bytes; a try that ran short doubles the wait.
+      const available = this.length - this.byte;
+      this.threshold = Math.max(available * 2, this.level * 101_000 + 1024);
+    }
+  }
+
+  private streamHeader(): void {
+    const magic = this.bits(24);
+    if (magic !== 0x425a68) throw bad('no BZh stream header');
+    const level = this.bits(8) - 0x30;
+    if (level < 1 || level > 9) throw bad(`block size ${level} is not 1 to 9`);
+    this.level = level;
+    this.streamCrc = 0;
+    this.streams++;
+    if (this.tt.length < level * 100_000) this.tt = new Int32Array(level * 100_000);
+  }
+
+  private block(): void {
+    const hi = this.bits(24);
+    const lo = this.bits(24);
+    if (hi === END_MAGIC_HI && lo === END_MAGIC_LO) {
+      const crc = (this.bits(16) * 65536 + this.bits(16)) | 0;
+      if (crc !== this.streamCrc) throw bad('stream CRC does not match');
+      this.bitCount -= this.bitCount % 8; // streams end on a byte boundary
+      this.level = 0;
+      return;
+    }
+    if (hi !== BLOCK_MAGIC_HI || lo !== BLOCK_MAGIC_LO) throw bad('no block or end marker');
+    const expectedCrc = (this.bits(16) * 65536 + this.bits(16)) | 0;
+    if (this.bits(1) !== 0) throw new NixError('unsupported', 'randomised bzip2 blocks');
+    const origPtr = this.bits(24);
+    // Symbol map: which byte values occur.
+    const used = this.bits(16);
+    const seqToByte = new Uint8Array(256);
+    let inUse = 0;
+    for (let i = 0; i < 16; i++) {
+      if ((used & (0x8000 >> i)) === 0) continue;
+      const bits = this.bits(16);
+      for (let j = 0; j < 16; j++)
+        if ((bits & (0x8000 >> j)) !== 0) seqToByte[inUse++] = i * 16 + j;
+    }
+    if (inUse === 0) throw bad('a block using no byte values');
+    const alphaSize = inUse + 2;
+    const groups = this.bits(3);
+    if (groups < 2 || groups > MAX_GROUPS) throw bad(`${groups} Huffman groups`);
+    const nSelectors = this.bits(15);
+    if (nSelectors === 0) throw bad('no selectors');
+    const mtfGroups = [0, 1, 2, 3, 4, 5];
+    const selectors = new Uint8Array(nSelectors);
+    for (let i = 0; i < nSelectors; i++) {
+      let j = 0;
+      while (this.bits(1) === 1) if (++j >= groups) throw bad('selector out of range');
+      const g = mtfGroups[j] ?? 0;
+      mtfGroups.splice(j, 1);
+      mtfGroups.unshift(g);
+      selectors[i] = g;
+    }
+    const tables = Array.from({ length: groups }, () => this.huffmanTable(alphaSize));
+    this.symbols(origPtr, expectedCrc, seqToByte, inUse, selectors, tables);
+  }
+
+  /** Reads one group's code lengths (delta coded) and builds its canonical decoding table. */
+  private huffmanTable(alphaSize: number) {
+    const lengths = new Uint8Array(alphaSize);
+    let len = this.bits(5);
+    for (let i = 0; i < alphaSize; i++) {
+      for (;;) {
+        if (len < 1 || len > MAX_CODE_BITS) throw bad(`Huffman code length ${len}`);
+        if (this.bits(1) === 0) break;
+        len += this.bits(1) === 0 ? 1 : -1;
+      }
+      lengths[i] = len;
+    }
+    const count = new Int32Array(MAX_CODE_BITS + 1);
+    for (const l of lengths) count[l] = (count[l] ?? 0) + 1;
+    const first = new Int32Array(MAX_CODE_BITS + 1); // first code of each length
+    const index = new Int32Array(MAX_CODE_BITS + 1); // its position in `symbols`
+    let code = 0;
+    let at = 0;
+    for (let l = 1; l <= MAX_CODE_BITS; l++) {
+      first[l] = code;
+      index[l] = at;
+      code = (code + (count[l] ?? 0)) * 2;
+      at += count[l] ?? 0;
+    }
+    const symbols = new Uint16Array(alphaSize);
+    const next = Int32Array.from(index);
+    for (let s = 0; s < alphaSize; s++) {
+      const l = lengths[s] ?? 0;
+      symbols[next[l] ?? 0] = s;
+      next[l] = (next[l] ?? 0) + 1;
+    }
+    return { count, first, index, symbols };
+  }
+
+  private symbols(
+    origPtr: number,
+    expectedCrc: number,
+    seqToByte: Uint8Array,
+    inUse: number,
+    selectors: Uint8Array,
+    tables: { count: Int32Array; first: Int32Array; index: Int32Array; symbols: Uint16Array }[],
+  ): void {
+    const max = this.level * 100_000;
+    const tt = this.tt;
+    const mtf = new Uint8Array(256);
+    for (let i = 0; i < 256; i++) mtf[i] = i;
+    const byteCount = new Int32Array(256);
+    const eob = inUse + 1;
+    let count = 0;
+    let selector = 0;
+    let left = 0;
+    let table = tables[0];
+    let run = 0;
+    let runWeight = 1;
+    for (;;) {
+      if (left === 0) {
+        if (selector >= selectors.length) throw bad('more symbols than selectors');
+        table = tables[selectors[selector++] ?? 0];
+        left = GROUP_SIZE;
+      }
+      left--;
+      if (table === undefined) throw new Error('bug: no Huffman table');
+      let code = 0;
+      let sym = -1;
+      for (let l = 1; l <= MAX_CODE_BITS; l++) {
+        code = code * 2 + this.bits(1);
+        const offset = code - (table.first[l] ?? 0);
+        if (offset < (table.count[l] ?? 0)) {
+          sym = table.symbols[(table.index[l] ?? 0) + offset] ?? 0;
+          break;
+        }
+      }
+      if (sym < 0) throw bad('invalid Huffman code');
+      if (sym <= 1) {
+        // RUNA/RUNB: a bijective base-2 run length of the front byte.
+        run += runWeight * (sym + 1);
+        runWeight *= 2;
+        if (count + run > max) throw bad('run beyond the block size');
+        continue;
+      }
+      if (run > 0) {
+        const b = seqToByte[mtf[0] ?? 0] ?? 0;
+        byteCount[b] = (byteCount[b] ?? 0) + run;
+        tt.fill(b, count, count + run);
+        count += run;
+        run = 0;
+        runWeight = 1;
+      }
+      if (sym === eob) break;
+      if (count >= max) throw bad('block larger than its stream header allows');
+      const i = sym - 1;
+      const front = mtf[i] ?? 0;
+      mtf.copyWithin(1, 0, i);
+      mtf[0] = front;
+      const b = seqToByte[front] ?? 0;
+      byteCount[b] = (byteCount[b] ?? 0) + 1;
+      tt[count++] = b;
+    }
+    if (origPtr >= count) throw bad(`origin pointer ${origPtr} beyond ${count} symbols`);
+    // Inverse BWT: link each position to the next, in the high bits of tt.
+    let sum = 0;
+    for (let b = 0; b < 256; b++) {
+      const c = byteCount[b] ?? 0;
+      byteCount[b] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < count; i++) {
+      const b = (tt[i] ?? 0) & 0xff;
+      const to = byteCount[b] ?? 0;
+      tt[to] = (tt[to] ?? 0) | (i << 8);
+      byteCount[b] = to + 1;
+    }
+    this.emitting = {
+      pos: (tt[origPtr] ?? 0) >>> 8,
+      left: count,
+      last: -1,
+      run: 0,
+      repeat: 0,
+      crc: -1,
+      expectedCrc,
+    };
+    this.emit();
+  }
+
+  /** Writes up to OUTPUT_STEP bytes of the block being emitted; checks its CRC at the end. */
+  private emit(): void {
+    const e = this.emitting;
+    if (e === undefined) return;
+    const tt = this.tt;
+    const piece = new Uint8Array(OUTPUT_STEP);
+    let n = 0;
+    let { pos, left, last, run, repeat, crc } = e;
+    while (n < OUTPUT_STEP) {
+      if (repeat > 0) {
+        const k = Math.min(repeat, OUTPUT_STEP - n);
+        for (let i = 0; i < k; i++)
+          crc = (crc << 8) ^ (CRC_TABLE[((crc >>> 24) ^ last) & 0xff] ?? 0);
+        piece.fill(last, n, n + k);
+        n += k;
+        repeat -= k;
+        continue;
+      }
+      if (left === 0) break;
+      const entry = tt[pos] ?? 0;
+      const b = entry & 0xff;
+      pos = entry >>> 8;
+      left--;
+      if (run === 4) {
+        repeat = b; // the count after four equal bytes
+        run = 0;
+        continue;
+      }
+      if (b === last) run++;
+      else {
+        run = 1;
+        last = b;
+      }
+      crc = (crc << 8) ^ (CRC_TABLE[((crc >>> 24) ^ b) & 0xff] ?? 0);
+      piece[n++] = b;
+    }
+    Object.assign(e, { pos, left, last, run, repeat, crc });
+    if (left === 0 && repeat === 0) {
+      this.emitting = undefined;
+      const blockCrc = ~crc | 0;
+      if (blockCrc !== e.expectedCrc) throw bad('block CRC does not match');
+      this.streamCrc = (((this.streamCrc << 1) | (this.streamCrc >>> 31)) ^ blockCrc) | 0;
+    }
+    this.out.push(piece.subarray(0, n));
+  }
+}
