@@ -120,7 +120,7 @@ function decoder(compression: string, out: DecodeOutput): StepDecoder {
     case 'xz':
       // liblzma decodes a whole slice before its output is seen: at most ~8000 times the
       // slice (LZMA's best ratio) comes out past the cap.
-      return new TransformDecoder(lzma.createDecompressor({ memlimit: XZ_MEMLIMIT }), out, 4 << 10);
+      return new TransformDecoder(lzma.createDecompressor({ memlimit: XZ_MEMLIMIT }), out, 1 << 10);
     case 'bzip2':
       return new Bzip2Decoder(out);
     case 'zstd':
@@ -157,19 +157,21 @@ export async function* decompress(
     }
   }
   try {
+    // Each step runs in a turn of its own: even the first, so a request that arrived with
+    // the data is served before any of it is decoded.
     for await (const chunk of source()) {
       let at = 0;
       while (at < chunk.length) {
+        await nextTurn();
         at += await step.write(chunk.subarray(at, at + step.slice));
         yield* out.take();
-        await nextTurn();
       }
     }
-    while (!(await step.end())) {
-      yield* out.take();
+    for (let done = false; !done;) {
       await nextTurn();
+      done = await step.end();
+      yield* out.take();
     }
-    yield* out.take();
   } catch (cause) {
     if (out.total > out.max) throw out.overLimit();
     if (inputError !== undefined) throw inputError.error;
