@@ -206,6 +206,33 @@ describe('decompress() against decompression bombs', () => {
     await expect(collect(decompress('zstd', [single]))).rejects.toThrow(/window of 150994944/);
   });
 
+  test('zstd: the window kept is no larger than the output cap can reach (128 MiB declared, 1 MB cap)', async () => {
+    const frame = Buffer.from([
+      0x28,
+      0xb5,
+      0x2f,
+      0xfd,
+      0x00,
+      17 << 3,
+      0x0a,
+      0x00,
+      0x00,
+      0x61,
+      0x0b,
+      0,
+      0,
+      0x62,
+    ]);
+    const before = process.memoryUsage().arrayBuffers;
+    const it = decompress('zstd', [frame], { maxOutput: 1_000_000 })[Symbol.asyncIterator]();
+    const first = await it.next();
+    // The decoder is alive, holding its window.
+    const held = process.memoryUsage().arrayBuffers - before;
+    expect(Buffer.from(first.value as Uint8Array).toString()).toBe('a');
+    expect(held).toBeLessThan(8 << 20);
+    await it.return(undefined);
+  });
+
   test('zstd: data made with a 128 MiB window and far matches decodes under a cap near its size', async () => {
     const half = randomBytes(3 << 20);
     const data = Buffer.concat([half, half]);
