@@ -50,6 +50,8 @@ export class ZstdDecoder implements StepDecoder {
   private contentSize: number | undefined;
   private frameOutput = 0;
   private blocks = 0;
+  /** The window kept for the current frame, in bytes (fzstd holds this much). */
+  keptWindow = 0;
 
   constructor(private readonly out: DecodeOutput) {
     this.fzstd = new Decompress((piece) => {
@@ -218,6 +220,7 @@ export class ZstdDecoder implements StepDecoder {
     const need = Math.min(window, Math.max(this.out.max, MAX_BLOCK));
     let log = 10;
     while (2 ** log < need) log++;
+    this.keptWindow = 2 ** log;
     // Magic, a descriptor with an 8-byte content size and a 4-byte dictionary ID (both zero,
     // and no checksum: it is skipped here), the window: 18 bytes, enough for fzstd to start
     // the frame at once rather than wait for more input.
