@@ -7,13 +7,18 @@
  * steps, so no input can stall it or grow memory without bound.
  */
 import type { Transform } from 'node:stream';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import lzma from 'lzma-native';
 import { Bzip2Decoder } from './bzip2.js';
 import { DecodeOutput, type StepDecoder } from './decode-output.js';
 import { NixError } from './errors.js';
 import { ZstdDecoder } from './zstd.js';
+
+/** Resolves in a later turn of the event loop, after the I/O that is ready now. */
+const nextTurn = () =>
+  new Promise<void>((resolve) => {
+    setImmediate(resolve);
+  });
 
 /** Compression names (as in narinfo `Compression:`) this module decodes. */
 export const SUPPORTED_COMPRESSIONS = ['none', 'xz', 'zstd', 'bzip2', 'br', 'gzip'] as const;
