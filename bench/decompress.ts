@@ -26,6 +26,8 @@ const MiB = 1 << 20;
 async function run(decompress: Decompress, compression: string, bytes: Buffer, maxOutput: number) {
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   histogram.enable();
+  // The histogram's timer starts with the next turn: a block before then would go unseen.
+  await new Promise((r) => setTimeout(r, 5));
   const rss = process.memoryUsage.rss();
   let peak = rss;
   const sampler = setInterval(() => {
