@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { bombs } from '../../bench/bombs.js';
 import { DecodeOutput } from './decode-output.js';
@@ -329,4 +330,55 @@ describe('decompress() against decompression bombs', () => {
       expect(turns).toBeGreaterThan(10);
     }
   });
+});
+
+describe('decompress() on arbitrary bytes (property tests)', () => {
+  const zstdHeader = [0x28, 0xb5, 0x2f, 0xfd];
+  const bzip2Header = [0x42, 0x5a, 0x68, 0x39, 0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
+
+  test.each<[string, number[]]>([
+    ['zstd', zstdHeader],
+    ['bzip2', bzip2Header],
+  ])(
+    '%s: any bytes after a valid start decode or are a NixError, within the cap',
+    async (c, start) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.uint8Array({ maxLength: 400 }),
+          fc.integer({ min: 1, max: 64 }),
+          async (tail, piece) => {
+            const input = Buffer.concat([Buffer.from(start), tail]);
+            try {
+              const out = await collect(
+                decompress(c, chunks(input, piece), { maxOutput: 1 << 20 }),
+              );
+              expect(out.length).toBeLessThanOrEqual(1 << 20);
+            } catch (error) {
+              expect(error).toBeInstanceOf(NixError);
+            }
+          },
+        ),
+        { numRuns: 300 },
+      );
+    },
+  );
+
+  test.each([
+    ['zstd', 'tree.nar.zst'],
+    ['bzip2', 'tree.nar.bz2'],
+  ])(
+    '%s: every truncation of a real file is a NixError, every bit flip decodes or is one',
+    async (c, file) => {
+      const packed = fixture(file);
+      for (let n = 0; n < packed.length; n++)
+        await expect(collect(decompress(c, [packed.subarray(0, n)]))).rejects.toThrow(NixError);
+      for (let bit = 0; bit < packed.length * 8; bit++) {
+        const bad = Buffer.from(packed);
+        bad[bit >> 3] = (bad[bit >> 3] ?? 0) ^ (1 << (bit & 7));
+        await collect(decompress(c, [bad], { maxOutput: 1 << 20 })).catch((error: unknown) => {
+          expect(error).toBeInstanceOf(NixError);
+        });
+      }
+    },
+  );
 });

@@ -50,6 +50,7 @@ export class ZstdDecoder implements StepDecoder {
   private contentSize: number | undefined;
   private frameOutput = 0;
   private blocks = 0;
+  private frames = 0;
   /** The window kept for the current frame, in bytes (fzstd holds this much). */
   keptWindow = 0;
 
@@ -84,6 +85,7 @@ export class ZstdDecoder implements StepDecoder {
 
   end(): boolean {
     if (this.write(new Uint8Array(0)) !== 0) throw new Error('bug: zstd end consumed input');
+    if (this.frames === 0) throw new NixError('malformed', 'no zstd frame');
     if (this.filled < this.want && (this.state !== 'magic' || this.filled > 0 || this.skip > 0))
       throw new NixError('malformed', 'truncated zstd data');
     if (this.filled >= this.want) return false; // a complete unit is still to be decoded
@@ -108,6 +110,7 @@ export class ZstdDecoder implements StepDecoder {
     switch (this.state) {
       case 'magic': {
         const magic = u32(u, 0);
+        this.frames++;
         if (magic === FRAME_MAGIC) this.next('descriptor', 1);
         else if ((magic & 0xfffffff0) >>> 0 === SKIPPABLE_MAGIC) this.next('skippable-size', 4);
         else throw new NixError('malformed', 'not zstd data: bad frame magic number');
