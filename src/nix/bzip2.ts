@@ -46,6 +46,12 @@ interface Emitting {
   readonly expectedCrc: number;
 }
 
+/**
+ * A bzip2 decoder driven by `decompress`: a block is decoded once its input is buffered (a try
+ * that runs short waits for twice the input, so retries cost at most the block again), and a
+ * step does one block's symbols (at most 32,767 selectors × 50 Huffman codes of ≤ 20 bits) or
+ * writes `OUTPUT_STEP` bytes of it.
+ */
 export class Bzip2Decoder implements StepDecoder {
   readonly slice = 64 << 10;
   // Buffered input and the bit reader's position in it.

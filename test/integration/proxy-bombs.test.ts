@@ -16,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { bombs } from '../../bench/bombs.js';
-import type { ClaimJson } from '../../src/claim/index.js';
 import {
   formatNarInfo,
   formatNixSecretKey,
@@ -25,7 +24,7 @@ import {
 } from '../../src/nix/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { close, createLogger, listen } from '../../src/server/index.js';
-import { hashPartOf, makeNar } from '../support/claims.js';
+import { claimWithNar } from '../support/claims.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 
 /** The most the proxy's resident memory may grow while it handles one bomb. */
@@ -34,17 +33,8 @@ const BOMB_RSS_BOUND = 256 << 20;
 const EXT: Record<string, string> = { zstd: 'zst', bzip2: 'bz2', xz: 'xz', gzip: 'gz', br: 'br' };
 
 /** A path whose honest NAR is small (fetched ahead) or over 64 KiB (streamed). */
-function bombPath(i: number, large: boolean) {
-  const { nar, hash, size } = makeNar(`bomb path ${i}\n${large ? 'x'.repeat(70_000) : ''}`);
-  const hashPart = hashPartOf(i, 'bombs');
-  const claim: ClaimJson = {
-    storePath: `/nix/store/${hashPart}-b${i}`,
-    narHash: hash,
-    narSize: size,
-    references: [],
-  };
-  return { hashPart, claim, nar };
-}
+const bombPath = (i: number, large: boolean) =>
+  claimWithNar(i, 'bombs', `bomb path ${i}\n${large ? 'x'.repeat(70_000) : ''}`, `b${i}`);
 
 const cases = bombs().flatMap((bomb, i) => [
   { bomb, ahead: true, path: bombPath(2 * i, false) },
