@@ -59,3 +59,75 @@ export function bombs(): { name: string; compression: string; bytes: Buffer }[] 
     { name: 'brotli', compression: 'br', bytes: fixture('zeros-1g.br') },
   ];
 }
+
+/** Writes bits most significant first (bzip2's order). */
+class BitWriter {
+  private readonly bytes: number[] = [];
+  private acc = 0;
+  private n = 0;
+  write(value: number, bits: number): void {
+    for (let i = bits - 1; i >= 0; i--) {
+      this.acc = (this.acc << 1) | ((value >>> i) & 1);
+      if (++this.n === 8) {
+        this.bytes.push(this.acc);
+        this.acc = 0;
+        this.n = 0;
+      }
+    }
+  }
+  finish(): Buffer {
+    if (this.n > 0) this.write(0, 8 - this.n);
+    return Buffer.from(this.bytes);
+  }
+}
+
+/**
+ * One bzip2 block (level 9) of 899,999 symbols made to cost its decoder the most per symbol:
+ * every byte value in use, and each symbol either the one that moves the last of 256 entries
+ * to the front of the MTF list (`'mtf'`, a 1-bit code) or a 20-bit code (`'long-codes'`). Its
+ * CRC is wrong: the cost is paid before the CRC can be checked.
+ */
+export function bzip2SymbolFlood(kind: 'mtf' | 'long-codes'): Buffer {
+  const w = new BitWriter();
+  w.write(0x425a68, 24);
+  w.write(0x39, 8); // level 9
+  w.write(0x314159, 24);
+  w.write(0x265359, 24);
+  w.write(0, 32); // block CRC (wrong)
+  w.write(0, 1); // not randomised
+  w.write(0, 24); // origin pointer
+  w.write(0xffff, 16);
+  for (let i = 0; i < 16; i++) w.write(0xffff, 16); // all 256 byte values
+  const symbols = 899_999;
+  const selectors = Math.ceil((symbols + 1) / 50);
+  w.write(2, 3); // two Huffman groups
+  w.write(selectors, 15);
+  for (let i = 0; i < selectors; i++) w.write(0, 1); // group 0 each time
+  const alphaSize = 258;
+  // Code lengths: `mtf`: symbol 256 (MTF index 255) gets 1 bit, the rest 10 bits;
+  // `long-codes`: every symbol 20 bits, symbol 256 the first of them.
+  const lengths = Array.from({ length: alphaSize }, (_, s) =>
+    kind === 'mtf' ? (s === 256 ? 1 : 10) : 20,
+  );
+  for (let g = 0; g < 2; g++) {
+    let len = lengths[0] ?? 1;
+    w.write(len, 5);
+    for (const target of lengths) {
+      for (; len < target; len++) w.write(2, 2); // "10": one longer
+      for (; len > target; len--) w.write(3, 2); // "11": one shorter
+      w.write(0, 1);
+    }
+  }
+  // Canonical codes: for `mtf`, symbol 256 has the only 1-bit code, 0; for `long-codes`,
+  // codes are assigned in symbol order, so symbol 256 has the 257th, 256.
+  const code = kind === 'mtf' ? 0 : 256;
+  const bits = kind === 'mtf' ? 1 : 20;
+  for (let i = 0; i < symbols; i++) w.write(code, bits);
+  // End of block, symbol 257: the 20-bit code 257, or the 257th 10-bit code (they start at 512).
+  if (kind === 'mtf') w.write(512 + 256, 10);
+  else w.write(257, 20);
+  w.write(0x177245, 24);
+  w.write(0x385090, 24);
+  w.write(0, 32);
+  return w.finish();
+}

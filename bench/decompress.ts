@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { bombs } from './bombs.js';
+import { bombs, bzip2SymbolFlood } from './bombs.js';
 import { type Row, formatRate } from './harness.js';
 import { have } from './processes.js';
 import { writeNar } from '../src/nix/index.js';
@@ -100,6 +100,17 @@ export async function benchDecoders(decompress: Decompress): Promise<Row[]> {
         note: `ended after ${r.ms.toFixed(0)} ms, RSS +${r.rssMiB.toFixed(0)} MiB: ${r.error.slice(0, 60) || `no error (${r.output} bytes)`}`,
       });
     }
+  }
+  for (const kind of ['mtf', 'long-codes'] as const) {
+    const flood = bzip2SymbolFlood(kind);
+    const r = await run(decompress, 'bzip2', flood, 100 * MB);
+    rows.push({
+      name: `bzip2 block of 900,000 costly symbols, ${kind} (${flood.length} B), cap 100 MB: longest event-loop block`,
+      value: `${r.maxDelayMs.toFixed(0)} ms`,
+      baseline: '—',
+      ratio: '—',
+      note: `ended after ${r.ms.toFixed(0)} ms, RSS +${r.rssMiB.toFixed(0)} MiB: ${r.error.slice(0, 60)}`,
+    });
   }
   const nar = honestNar(64 * MiB);
   for (const [compression, tool, args] of [

@@ -9,8 +9,9 @@
 import type { DecodeOutput, StepDecoder } from './decode-output.js';
 import { NixError } from './errors.js';
 
-/** The most output one step writes. */
+/** The most output one step writes, and the most symbols it reads. */
 const OUTPUT_STEP = 256 << 10;
+const SYMBOL_STEP = 65_536;
 const MAX_GROUPS = 6;
 const MAX_CODE_BITS = 20;
 const GROUP_SIZE = 50;
@@ -34,6 +35,32 @@ const CRC_TABLE = (() => {
 const NEED_MORE = new Error('need more input');
 
 const bad = (what: string) => new NixError('malformed', `bad bzip2 data: ${what}`);
+
+/** Huffman decoding tables of one group. */
+interface HuffmanTable {
+  count: Int32Array;
+  first: Int32Array;
+  index: Int32Array;
+  symbols: Uint16Array;
+}
+
+/** A block whose symbols are being read: its tables and where the reading is. */
+interface Reading {
+  readonly origPtr: number;
+  readonly expectedCrc: number;
+  readonly seqToByte: Uint8Array;
+  readonly inUse: number;
+  readonly selectors: Uint8Array;
+  readonly tables: HuffmanTable[];
+  mtf: Uint8Array;
+  byteCount: Int32Array;
+  count: number;
+  selector: number;
+  left: number;
+  table: number;
+  run: number;
+  runWeight: number;
+}
 
 /** A decoded block being written out: inverse-BWT position and run-length state. */
 interface Emitting {
@@ -65,6 +92,7 @@ export class Bzip2Decoder implements StepDecoder {
   private level = 0; // 0: a stream header is expected next
   private streamCrc = 0;
   private tt = new Int32Array(0);
+  private reading: Reading | undefined;
   private emitting: Emitting | undefined;
   private streams = 0;
 
@@ -133,7 +161,8 @@ export class Bzip2Decoder implements StepDecoder {
   private step(final: boolean): void {
     const saved = [this.byte, this.bitBuf, this.bitCount] as const;
     try {
-      if (this.level === 0) this.streamHeader();
+      if (this.reading !== undefined) this.readSymbols(this.reading);
+      else if (this.level === 0) this.streamHeader();
       else this.block();
       this.threshold = 0;
     } catch (error) {
@@ -198,11 +227,51 @@ export class Bzip2Decoder implements StepDecoder {
       selectors[i] = g;
     }
     const tables = Array.from({ length: groups }, () => this.huffmanTable(alphaSize));
-    this.symbols(origPtr, expectedCrc, seqToByte, inUse, selectors, tables);
+    const mtf = new Uint8Array(256);
+    for (let i = 0; i < 256; i++) mtf[i] = i;
+    this.reading = {
+      origPtr,
+      expectedCrc,
+      seqToByte,
+      inUse,
+      selectors,
+      tables,
+      mtf,
+      byteCount: new Int32Array(256),
+      count: 0,
+      selector: 0,
+      left: 0,
+      table: 0,
+      run: 0,
+      runWeight: 1,
+    };
+  }
+
+  /**
+   * Reads one Huffman-coded symbol: from 20 bits peeked at once, or bit by bit near the end of
+   * the buffered input (where running short means waiting for more).
+   */
+  private huffmanSymbol(table: HuffmanTable): number {
+    while (this.bitCount < MAX_CODE_BITS && this.byte < this.length) {
+      this.bitBuf = ((this.bitBuf << 8) | (this.buf[this.byte++] ?? 0)) >>> 0;
+      this.bitCount += 8;
+    }
+    const peeked = this.bitCount >= MAX_CODE_BITS;
+    const bits = peeked ? (this.bitBuf >>> (this.bitCount - MAX_CODE_BITS)) & 0xfffff : 0;
+    let code = 0;
+    for (let l = 1; l <= MAX_CODE_BITS; l++) {
+      code = peeked ? bits >>> (MAX_CODE_BITS - l) : code * 2 + this.bits(1);
+      const offset = code - (table.first[l] ?? 0);
+      if (offset < (table.count[l] ?? 0)) {
+        if (peeked) this.bitCount -= l;
+        return table.symbols[(table.index[l] ?? 0) + offset] ?? 0;
+      }
+    }
+    throw bad('invalid Huffman code');
   }
 
   /** Reads one group's code lengths (delta coded) and builds its canonical decoding table. */
-  private huffmanTable(alphaSize: number) {
+  private huffmanTable(alphaSize: number): HuffmanTable {
     const lengths = new Uint8Array(alphaSize);
     let len = this.bits(5);
     for (let i = 0; i < alphaSize; i++) {
@@ -235,45 +304,31 @@ export class Bzip2Decoder implements StepDecoder {
     return { count, first, index, symbols };
   }
 
-  private symbols(
-    origPtr: number,
-    expectedCrc: number,
-    seqToByte: Uint8Array,
-    inUse: number,
-    selectors: Uint8Array,
-    tables: { count: Int32Array; first: Int32Array; index: Int32Array; symbols: Uint16Array }[],
-  ): void {
+  /**
+   * Reads up to SYMBOL_STEP symbols of the block in `this.reading`; at its end-of-block
+   * symbol, inverts the BWT and starts emitting. Running short of input leaves `this.reading`
+   * as it was (the caller rewinds the bit reader to the same point).
+   */
+  private readSymbols(r: Reading): void {
     const max = this.level * 100_000;
     const tt = this.tt;
-    const mtf = new Uint8Array(256);
-    for (let i = 0; i < 256; i++) mtf[i] = i;
-    const byteCount = new Int32Array(256);
-    const eob = inUse + 1;
-    let count = 0;
-    let selector = 0;
-    let left = 0;
-    let table = tables[0];
-    let run = 0;
-    let runWeight = 1;
-    for (;;) {
+    const mtf = r.mtf.slice();
+    const byteCount = r.byteCount.slice();
+    const eob = r.inUse + 1;
+    let { count, selector, left, run, runWeight } = r;
+    let table = r.tables[r.table];
+    let tableIndex = r.table;
+    let ended = false;
+    for (let n = 0; n < SYMBOL_STEP; n++) {
       if (left === 0) {
-        if (selector >= selectors.length) throw bad('more symbols than selectors');
-        table = tables[selectors[selector++] ?? 0];
+        if (selector >= r.selectors.length) throw bad('more symbols than selectors');
+        tableIndex = r.selectors[selector++] ?? 0;
+        table = r.tables[tableIndex];
         left = GROUP_SIZE;
       }
       left--;
       if (table === undefined) throw new Error('bug: no Huffman table');
-      let code = 0;
-      let sym = -1;
-      for (let l = 1; l <= MAX_CODE_BITS; l++) {
-        code = code * 2 + this.bits(1);
-        const offset = code - (table.first[l] ?? 0);
-        if (offset < (table.count[l] ?? 0)) {
-          sym = table.symbols[(table.index[l] ?? 0) + offset] ?? 0;
-          break;
-        }
-      }
-      if (sym < 0) throw bad('invalid Huffman code');
+      const sym = this.huffmanSymbol(table);
       if (sym <= 1) {
         // RUNA/RUNB: a bijective base-2 run length of the front byte.
         run += runWeight * (sym + 1);
@@ -282,23 +337,30 @@ export class Bzip2Decoder implements StepDecoder {
         continue;
       }
       if (run > 0) {
-        const b = seqToByte[mtf[0] ?? 0] ?? 0;
+        const b = r.seqToByte[mtf[0] ?? 0] ?? 0;
         byteCount[b] = (byteCount[b] ?? 0) + run;
         tt.fill(b, count, count + run);
         count += run;
         run = 0;
         runWeight = 1;
       }
-      if (sym === eob) break;
+      if (sym === eob) {
+        ended = true;
+        break;
+      }
       if (count >= max) throw bad('block larger than its stream header allows');
       const i = sym - 1;
       const front = mtf[i] ?? 0;
       mtf.copyWithin(1, 0, i);
       mtf[0] = front;
-      const b = seqToByte[front] ?? 0;
+      const b = r.seqToByte[front] ?? 0;
       byteCount[b] = (byteCount[b] ?? 0) + 1;
       tt[count++] = b;
     }
+    Object.assign(r, { mtf, byteCount, count, selector, left, run, runWeight, table: tableIndex });
+    if (!ended) return;
+    this.reading = undefined;
+    const { origPtr, expectedCrc } = r;
     if (origPtr >= count) throw bad(`origin pointer ${origPtr} beyond ${count} symbols`);
     // Inverse BWT: link each position to the next, in the high bits of tt.
     let sum = 0;

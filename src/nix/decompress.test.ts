@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { bombs } from '../../bench/bombs.js';
+import { bombs, bzip2SymbolFlood } from '../../bench/bombs.js';
 import { DecodeOutput } from './decode-output.js';
 import { decompress } from './decompress.js';
 import { NixError } from './errors.js';
@@ -316,6 +316,18 @@ describe('decompress() against decompression bombs', () => {
       else await expect(run).rejects.toThrow(NixError);
     }
   });
+
+  test.each(['mtf', 'long-codes'] as const)(
+    'bzip2: a block of 900,000 costly symbols (%s) is read in many turns, then refused',
+    async (kind) => {
+      const flood = bzip2SymbolFlood(kind);
+      const { turns, error } = await turnsDuring(collect(decompress('bzip2', [flood])));
+      expect(error).toBeInstanceOf(NixError);
+      expect((error as Error).message).toMatch(/block CRC does not match/);
+      // 899,999 symbols in steps of 65,536: at least 14 turns for them alone.
+      expect(turns).toBeGreaterThanOrEqual(14);
+    },
+  );
 
   test('a legit 4 MB NAR decodes in many turns: the event loop runs between steps', async () => {
     for (const [c, file] of [
