@@ -3,6 +3,7 @@
  * baseline measured in the same run. `--seconds N` sets the time per measurement (default 1).
  */
 import { parseArgs } from 'node:util';
+import { benchDecoders } from './decompress.js';
 import { printTable } from './harness.js';
 import { benchLog } from './log.js';
 import { benchMonitor } from './monitor.js';
@@ -23,12 +24,12 @@ const { values } = parseArgs({
 });
 if (values.help === true) {
   process.stdout
-    .write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy|monitor]
+    .write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy|decoders|monitor]
 
   --seconds N     time per rate measurement (default 1; the log load runs 10× longer)
   --quick         skip the 1 GB inputs and the Nix closure; a 200,000-entry monitored log
                   and claim index (else 1,000,000, and the index also at 10,000,000)
-  --only NAME     run one group of benchmarks
+  --only NAME     run one group of benchmarks (tlog, nar, log, proxy, decoders, monitor)
   --postgres URL  also benchmark the log on this PostgreSQL database (default
                   $ACCORD_BENCH_PG_URL, else the test database if it answers)
 `);
@@ -54,6 +55,13 @@ if (run('proxy')) {
   printTable(
     'proxy (ratios: Accord ÷ baseline; for times, baseline ÷ Accord)',
     await benchProxy(seconds * 5, withNix),
+  );
+}
+if (run('decoders')) {
+  const { decompress } = await import('../src/nix/index.js');
+  printTable(
+    "proxy NAR decoders against bombs (the event loop's longest block), honest 64 MiB NARs",
+    await benchDecoders(decompress),
   );
 }
 if (run('monitor')) {

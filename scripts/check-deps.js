@@ -45,7 +45,7 @@ const PURE = {
   crypto: ['node:crypto', 'node:module', 'sodium-native'],
   tlog: ['node:crypto'],
   // Decoders are computation, not I/O: node:zlib, node:stream and the decompression libraries.
-  nix: ['node:crypto', 'node:zlib', 'node:stream', 'fzstd', 'lzma-native', 'unbzip2-stream'],
+  nix: ['node:crypto', 'node:zlib', 'node:stream', 'fzstd', 'lzma-native'],
   policy: [],
   claim: [],
 };

@@ -9,7 +9,6 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
-import type { ClaimJson } from '../../src/claim/index.js';
 import {
   NarParser,
   formatNarInfo,
@@ -19,22 +18,13 @@ import {
 } from '../../src/nix/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { close, createLogger, listen } from '../../src/server/index.js';
-import { hashPartOf, makeNar } from '../support/claims.js';
+import { claimWithNar } from '../support/claims.js';
 import { type GatewayMode, gateway } from '../support/gateway.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 
 /** A claim for test path `i` with a real NAR behind it (`pad` more bytes of contents). */
-function pathWithNar(i: number, pad = 0) {
-  const { nar, hash, size } = makeNar(`contents of path ${i}\n${'x'.repeat(pad)}`);
-  const hashPart = hashPartOf(i, 'faults');
-  const claim: ClaimJson = {
-    storePath: `/nix/store/${hashPart}-p${i}`,
-    narHash: hash,
-    narSize: size,
-    references: [],
-  };
-  return { hashPart, claim, nar };
-}
+const pathWithNar = (i: number, pad = 0) =>
+  claimWithNar(i, 'faults', `contents of path ${i}\n${'x'.repeat(pad)}`);
 
 /** Rewrites the JSON of a /lookup answer. */
 const lookupRewrite =

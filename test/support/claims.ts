@@ -36,3 +36,16 @@ export function makeNar(text: string) {
     size: nar.length,
   };
 }
+
+/** A claim for test path `i` (`salt` keeps test files apart) with the real NAR of `text`. */
+export function claimWithNar(i: number, salt: string, text: string, name = `p${i}`) {
+  const { nar, hash, size } = makeNar(text);
+  const hashPart = hashPartOf(i, salt);
+  const claim: ClaimJson = {
+    storePath: `/nix/store/${hashPart}-${name}`,
+    narHash: hash,
+    narSize: size,
+    references: [],
+  };
+  return { hashPart, claim, nar };
+}
