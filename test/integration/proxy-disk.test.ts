@@ -23,6 +23,7 @@ import {
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { close, listen, silentLogger } from '../../src/server/index.js';
 import { hashPartOf, makeNar } from '../support/claims.js';
+import { type LogProcess, startServerProcess } from '../support/log-process.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 
 /** A path with a NAR of about `size` bytes. */
@@ -187,5 +188,107 @@ describe('the proxy disk tier', () => {
     expect(total).toBeLessThanOrEqual(8 << 20);
     // The NAR served last (of path 3, in the test before) is among those kept.
     expect(kept).toContain(`${paths[3]?.claim.narHash.slice(7) ?? ''}.nar`);
+  });
+});
+
+describe('kill -9 of the proxy during NAR downloads', () => {
+  test('repeated, leaves no partial file that is ever served', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-disk-kill-'));
+    const diskDir = join(dir, 'nars');
+    const p = pathOfSize(10, 4_000_000);
+    const logs = [await startTestLog(), await startTestLog()];
+    for (const log of logs) {
+      expect((await log.submit([p.claim])).status).toBe(200);
+      await log.waitForSize(1);
+    }
+    // A cache that sends the NAR's first 1 MB at once and then nothing until released.
+    let trickle = true;
+    const started: (() => void)[] = [];
+    const server = createServer((req, res) => {
+      if (req.url === `/${p.hashPart}.narinfo`) {
+        const text = formatNarInfo({
+          storePath: parseStorePath(p.claim.storePath),
+          url: `nar/${p.hashPart}.nar`,
+          compression: 'none',
+          narHash: parseHash(p.claim.narHash),
+          narSize: p.claim.narSize,
+          references: [],
+          sigs: [],
+        });
+        return void res.writeHead(200).end(text);
+      }
+      if (req.url !== `/nar/${p.hashPart}.nar`) return void res.writeHead(404).end();
+      res.writeHead(200, { 'Content-Length': String(p.nar.length) });
+      if (!trickle) return void res.end(p.nar);
+      res.write(p.nar.subarray(0, 1_000_000));
+      for (const s of started.splice(0)) s();
+    });
+    const url = await listen(server, '127.0.0.1', 0);
+    writeFileSync(join(dir, 'proxy.sk'), formatNixSecretKey(generateNixSecretKey('kill-proxy-1')));
+    writeFileSync(
+      join(dir, 'policy'),
+      [
+        ...logs.map((l) => `log ${l.vkey} ${l.url}`),
+        `trust both 2 ${logs.map((l) => l.origin).join(' ')}`,
+        'decide both',
+        'quorum none',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, 'proxy.toml'),
+      `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "proxy.db"\nnar-disk-cache = "nars"\nupstream-timeout-ms = 20000\n[[upstream]]\nurl = "${url}"\n`,
+    );
+    const start = () =>
+      startServerProcess(['proxy', '--config', join(dir, 'proxy.toml'), '--listen', '127.0.0.1:0']);
+    const narUrl = async (proxy: LogProcess) => {
+      const narinfo = await fetch(`${proxy.url}/${p.hashPart}.narinfo`);
+      expect(narinfo.status).toBe(200);
+      return `${proxy.url}/${/^URL: (\S+)$/m.exec(await narinfo.text())?.[1] ?? ''}`;
+    };
+    try {
+      for (let round = 0; round < 3; round++) {
+        const proxy = await start();
+        const nar = await narUrl(proxy);
+        const begun = new Promise<void>((resolve) => started.push(resolve));
+        const request = fetch(nar).then(
+          (r) => r.status,
+          () => 'cut',
+        );
+        await begun;
+        // The download is under way: part of the NAR is in tmp/, nothing under nar/.
+        for (let i = 0; i < 50 && readdirSync(join(diskDir, 'tmp')).length === 0; i++)
+          await new Promise((r) => setTimeout(r, 20));
+        expect(readdirSync(join(diskDir, 'tmp')).length).toBeGreaterThan(0);
+        expect(readdirSync(join(diskDir, 'nar'))).toEqual([]);
+        await proxy.kill('SIGKILL');
+        // Nix got no byte of it: the proxy sends nothing before the NAR verified.
+        expect(await request).toBe('cut');
+      }
+      // Started again with the cache gone: no NAR to serve, and the half-written files are gone.
+      server.closeAllConnections();
+      await close(server, 100);
+      const again = await start();
+      expect(readdirSync(join(diskDir, 'tmp'))).toEqual([]);
+      expect(readdirSync(join(diskDir, 'nar'))).toEqual([]);
+      const refused = await fetch(`${again.url}/nar/${p.hashPart}-${p.claim.narHash.slice(7)}.nar`);
+      expect(refused.status).toBe(404);
+      await again.kill('SIGKILL');
+      // With the cache back and fast, the NAR is served whole and kept, verified.
+      trickle = false;
+      await listen(server, '127.0.0.1', Number(new URL(url).port));
+      const last = await start();
+      const got = await fetch(await narUrl(last));
+      expect(got.status).toBe(200);
+      expect(Buffer.from(await got.arrayBuffer()).equals(p.nar)).toBe(true);
+      expect(diskFiles(diskDir)).toEqual([
+        { name: `${p.claim.narHash.slice(7)}.nar`, verified: true },
+      ]);
+      await last.kill('SIGKILL');
+    } finally {
+      server.closeAllConnections();
+      await close(server, 100).catch(() => undefined);
+      for (const log of logs) await log.close();
+    }
   });
 });
