@@ -45,6 +45,16 @@ export interface ProxyConfig {
   readonly negativeTtlSeconds: number;
   /** Memory for verified NARs served again without the upstream (0: none). */
   readonly narCacheBytes: number;
+  /** Where verified NARs are kept on disk, shared by every client (the site's cache). */
+  readonly narDiskDir: string;
+  /** Disk for verified NARs (0: no disk cache, and NARs above the small ones stream). */
+  readonly narDiskBytes: number;
+  /**
+   * NARs up to this size are downloaded to disk and verified whole before the first byte is
+   * sent (so a wrong one never fails a build while another cache has the right one); larger
+   * ones stream, checked as they go.
+   */
+  readonly verifyBeforeSendBytes: number;
   /** Decide a trusted path's references before Nix asks (one batched lookup per log). */
   readonly prefetchReferences: boolean;
   /** Fetch and check a small NAR when its narinfo is answered, before Nix asks for it. */
@@ -69,6 +79,9 @@ const TOP_KEYS = new Set([
   'cache-ttl-seconds',
   'negative-ttl-seconds',
   'nar-cache-mib',
+  'nar-disk-cache',
+  'nar-disk-cache-mib',
+  'verify-before-send-mib',
   'prefetch-references',
   'prefetch-nars',
   'upstream',
@@ -261,6 +274,9 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     cacheTtlSeconds: int(doc, 'cache-ttl-seconds', 'config', 60, 86_400),
     negativeTtlSeconds: int(doc, 'negative-ttl-seconds', 'config', 10, 86_400),
     narCacheBytes: int(doc, 'nar-cache-mib', 'config', 256, 1 << 20) * (1 << 20),
+    narDiskDir: path('nar-disk-cache', 'accord-proxy-nars'),
+    narDiskBytes: int(doc, 'nar-disk-cache-mib', 'config', 20_480, 1 << 30) * 2 ** 20,
+    verifyBeforeSendBytes: int(doc, 'verify-before-send-mib', 'config', 4096, 1 << 30) * 2 ** 20,
     prefetchReferences: flag('prefetch-references'),
     prefetchNars: flag('prefetch-nars'),
     upstreams: [...upstreams].sort((a, b) => a.priority - b.priority),

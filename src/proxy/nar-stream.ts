@@ -86,6 +86,50 @@ export async function fetchWholeNar(
   }
 }
 
+/** How downloading a NAR to disk ended. */
+export type DownloadOutcome =
+  | { readonly kind: 'ok'; readonly bytes: number }
+  | { readonly kind: 'mismatch'; readonly reason: string }
+  | { readonly kind: 'failed'; readonly reason: string };
+
+/**
+ * Downloads the NAR of `served`, decompresses it and checks its hash, size and archive format
+ * as it goes, handing every piece to `write` (a spool file): nothing reaches a client until the
+ * whole NAR is shown to be the agreed one, so a wrong NAR never fails a Nix build when another
+ * cache has the right one.
+ */
+export async function downloadNar(
+  served: ServedNar,
+  upstream: Upstream,
+  write: (chunk: Uint8Array) => Promise<void>,
+): Promise<DownloadOutcome> {
+  const hasher = new NarHasher();
+  // It must come at 64 KiB/s of the NAR's size at least, after the cache's timeout: a slow link
+  // still gets it, a trickle does not hold the download for ever.
+  const allowedMs = upstream.config.timeoutMs + Math.ceil((served.narSize / 65_536) * 1000);
+  const stop = new AbortController();
+  const timer = setTimeout(() => {
+    stop.abort();
+  }, allowedMs);
+  try {
+    const body = upstream.download(served.narUrl, stop.signal);
+    for await (const chunk of decompress(served.compression, body, { maxOutput: served.narSize })) {
+      hasher.update(chunk);
+      await write(chunk);
+    }
+    const wrong = mismatch(hasher.digest(), served);
+    return wrong === undefined
+      ? { kind: 'ok', bytes: served.narSize }
+      : { kind: 'mismatch', reason: wrong };
+  } catch (error) {
+    if (stop.signal.aborted)
+      return { kind: 'failed', reason: `not received within ${allowedMs} ms` };
+    return classify(error);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Streams the NAR of `served` to `res`. Until its first bytes are written (up to about 1 MiB
  * is held back first) nothing is sent, and the caller can still answer 404; after that, a

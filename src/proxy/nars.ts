@@ -1,24 +1,32 @@
 /**
  * Serving NARs: only the NAR the builders agreed on, from an upstream that has not been caught
- * serving a wrong one for the path. Small NARs are fetched whole and checked before a byte is
- * sent (ahead of Nix's request, as a narinfo goes out), large ones stream, held back until
- * checked; a wrong NAR found before the response began is replaced by the next cache's copy
- * within the same request. Verified NARs are kept in memory.
+ * serving a wrong one for the path. Small NARs are fetched whole into memory and checked before
+ * a byte is sent (ahead of Nix's request, as a narinfo goes out); larger ones up to
+ * `verify-before-send-mib` are downloaded to the disk cache and checked whole before a byte is
+ * sent; the largest stream, held back until checked. A wrong NAR found before the response
+ * began is replaced by the next cache's copy within the same request. Verified NARs are kept in
+ * memory (small ones) and on disk (all but the largest), for every client of the proxy.
  */
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import type { Logger, Registry } from '../server/index.js';
 import type { Answer, Answers } from './answers.js';
 import type { ProxyConfig } from './config.js';
 import { ProxyError } from './errors.js';
 import { NarCache } from './nar-cache.js';
+import { NarDisk } from './nar-disk.js';
 import {
+  type DownloadOutcome,
   NAR_HEADERS,
   WHOLE_NAR_BYTES,
+  downloadNar,
   type WholeNarOutcome,
   fetchWholeNar,
   streamNar,
 } from './nar-stream.js';
-import type { Resolver } from './resolver.js';
+import { LOCAL_NAR, type Resolver } from './resolver.js';
 import type { ProxyState, ServedNar } from './state.js';
 import type { Upstream } from './upstream.js';
 
@@ -42,6 +50,9 @@ export class Nars {
   // Whole fetches of small NARs under way, by path and NAR source: a request and a fetch ahead
   // of the same NAR share one download, whose outcome is dealt with once, here.
   private readonly wholeFetches = new Map<string, Promise<WholeNarOutcome>>();
+  // Downloads to the disk cache under way, likewise shared.
+  private readonly diskFills = new Map<string, Promise<DownloadOutcome & { file?: string }>>();
+  private readonly disk: NarDisk | undefined;
   private readonly aheadQueue: { hashPart: string; served: ServedNar }[] = [];
   private aheadRunning = 0;
   private closing = false;
@@ -57,6 +68,10 @@ export class Nars {
     metrics: Registry,
   ) {
     this.cache = new NarCache(config.narCacheBytes);
+    this.disk =
+      config.narDiskBytes > 0
+        ? new NarDisk(config.narDiskDir, config.narDiskBytes, logger)
+        : undefined;
     this.outcomes = metrics.counter(
       'accord_proxy_nar_total',
       'NARs by outcome: responses (ok, cached, failed, mismatch) and fetches ahead (prefetched)',
@@ -66,6 +81,25 @@ export class Nars {
       'accord_proxy_nar_cache_bytes',
       'Bytes of verified NARs kept in memory',
       () => this.cache.bytes,
+    );
+    metrics.gauge(
+      'accord_proxy_nar_disk_bytes',
+      'Bytes of verified NARs kept on disk',
+      () => this.disk?.bytes ?? 0,
+    );
+  }
+
+  /** Whether the disk cache holds the verified NAR (a trusted path needs no upstream then). */
+  hasOnDisk(narHash: string, narSize: number): boolean {
+    return this.viaDisk(narSize) && this.disk?.has(narHash, narSize) === true;
+  }
+
+  /** Whether a NAR of `size` bytes goes through the disk cache (verified whole first). */
+  private viaDisk(size: number): boolean {
+    return (
+      this.disk !== undefined &&
+      size <= this.config.verifyBeforeSendBytes &&
+      this.disk.accepts(size)
     );
   }
 
@@ -83,6 +117,16 @@ export class Nars {
       this.send(req, res, kept, 'cached');
       return;
     }
+    const onDisk = this.viaDisk(served.narSize)
+      ? this.disk?.lookup(wanted, served.narSize)
+      : undefined;
+    if (onDisk !== undefined && (await this.sendFile(req, res, onDisk, served, 'cached'))) return;
+    if (served.upstream === LOCAL_NAR) {
+      // Answered from the disk cache, which no longer has it: decided afresh next time.
+      this.state.forgetServed(hashPart);
+      this.answers.forget(hashPart);
+      throw new ProxyError('no-nar', 'the NAR left the disk cache');
+    }
     // An upstream caught with a wrong NAR before the response began is passed over for the
     // next one that has the agreed NAR, within this same request.
     for (let tries = 0; tries < this.resolver.upstreams.length; tries++) {
@@ -90,7 +134,9 @@ export class Nars {
       const done =
         served.narSize <= WHOLE_NAR_BYTES
           ? await this.serveWhole(req, res, hashPart, served, upstream)
-          : await this.serveStream(req, res, hashPart, served, upstream);
+          : this.viaDisk(served.narSize)
+            ? await this.serveDisk(req, res, hashPart, served, upstream)
+            : await this.serveStream(req, res, hashPart, served, upstream);
       if (done) return;
       served = (await this.answers.resolveOnce(hashPart)).resolution.served;
       if (served?.narHash !== wanted || this.state.isBadUpstream(served.upstream, hashPart)) break;
@@ -117,6 +163,105 @@ export class Nars {
     }
     if (outcome.kind === 'mismatch') return false;
     this.unavailable(hashPart, served, upstream, outcome.reason);
+  }
+
+  /**
+   * A NAR downloaded to the disk cache and checked whole, then sent from there. False: it was
+   * wrong, try the next cache.
+   */
+  private async serveDisk(
+    req: IncomingMessage,
+    res: ServerResponse,
+    hashPart: string,
+    served: ServedNar,
+    upstream: Upstream,
+  ): Promise<boolean> {
+    const outcome = await this.fillDisk(hashPart, served, upstream);
+    if (outcome.kind === 'mismatch') return false;
+    if (outcome.kind === 'ok' && outcome.file !== undefined) {
+      if (await this.sendFile(req, res, outcome.file, served, 'ok')) return true;
+      this.unavailable(hashPart, served, upstream, 'the verified NAR left the disk cache');
+    }
+    this.unavailable(
+      hashPart,
+      served,
+      upstream,
+      outcome.kind === 'failed' ? outcome.reason : 'not stored',
+    );
+  }
+
+  /** Downloads a NAR into the disk cache (shared by requests for the same NAR source). */
+  private fillDisk(
+    hashPart: string,
+    served: ServedNar,
+    upstream: Upstream,
+  ): Promise<DownloadOutcome & { file?: string }> {
+    const key = `${hashPart} ${sourceKey(served)}`;
+    const running = this.diskFills.get(key);
+    if (running !== undefined) return running;
+    const disk = this.disk;
+    if (disk === undefined) throw new Error('bug: no disk cache');
+    const done = disk
+      .fill(
+        served.narHash,
+        served.narSize,
+        (write) => downloadNar(served, upstream, write),
+        (r) => r.kind === 'ok',
+      )
+      .then((filled) => {
+        const r = filled.result;
+        if (r.kind === 'mismatch') {
+          this.outcomes.inc({ outcome: 'mismatch' });
+          this.caught(hashPart, served, r.reason, 'next cache');
+        }
+        return filled.kind === 'ok' ? { ...r, file: filled.file } : r;
+      })
+      .catch((error: unknown): DownloadOutcome => {
+        // The disk failed (full, gone): the NAR is not available from here now.
+        this.logger.error('disk cache fill failed', { hashPart, error });
+        return { kind: 'failed', reason: 'the disk cache failed' };
+      })
+      .finally(() => {
+        this.diskFills.delete(key);
+      });
+    this.diskFills.set(key, done);
+    return done;
+  }
+
+  /**
+   * Sends a NAR from the disk cache; false when its file is gone (evicted meanwhile), before
+   * anything was sent. Only verified NARs have files there.
+   */
+  private async sendFile(
+    req: IncomingMessage,
+    res: ServerResponse,
+    file: string,
+    served: ServedNar,
+    outcome: string,
+  ): Promise<boolean> {
+    let handle: FileHandle;
+    try {
+      handle = await open(file, 'r');
+    } catch {
+      this.disk?.forget(served.narHash);
+      return false;
+    }
+    try {
+      res.writeHead(200, { ...NAR_HEADERS, 'Content-Length': String(served.narSize) });
+      this.outcomes.inc({ outcome });
+      if (req.method === 'HEAD') {
+        res.end();
+        return true;
+      }
+      await pipeline(handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false }), res);
+      this.bytes.inc({}, served.narSize);
+    } catch {
+      // The client went away, or the file could not be read: the response is cut.
+      res.destroy();
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    return true;
   }
 
   /**
@@ -222,6 +367,7 @@ export class Nars {
       .then((outcome) => {
         if (outcome.kind === 'ok') {
           this.cache.put(served.narHash, outcome.nar);
+          this.keepOnDisk(served, outcome.nar);
           if (ahead) this.outcomes.inc({ outcome: 'prefetched' });
         } else if (outcome.kind === 'mismatch') {
           this.outcomes.inc({ outcome: 'mismatch' });
@@ -242,6 +388,25 @@ export class Nars {
       });
     this.wholeFetches.set(key, done);
     return done;
+  }
+
+  /** Keeps a small NAR verified in memory on disk too, for the proxy's other clients. */
+  private keepOnDisk(served: ServedNar, nar: Buffer): void {
+    const disk = this.disk;
+    if (disk === undefined || !this.viaDisk(nar.length) || disk.has(served.narHash)) return;
+    disk
+      .fill(
+        served.narHash,
+        served.narSize,
+        async (write) => {
+          await write(nar);
+          return true;
+        },
+        (ok) => ok,
+      )
+      .catch((error: unknown) => {
+        this.logger.warn('could not keep a NAR on disk', { narHash: served.narHash, error });
+      });
   }
 
   /**

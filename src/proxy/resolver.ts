@@ -54,9 +54,18 @@ export function narPath(hashPart: string, narHash: string): string {
   return `nar/${hashPart}-${narHash.replace(/^sha256:/, '')}.nar`;
 }
 
+/** The `upstream` of a NAR served from the proxy's own disk cache. */
+export const LOCAL_NAR = 'accord:disk-cache';
+
 export class Resolver {
   readonly logs: readonly LogClient[];
   readonly upstreams: readonly Upstream[];
+
+  /**
+   * Whether the proxy itself holds the verified NAR of that hash and size (its disk cache): a
+   * trusted path is then served with no upstream at all.
+   */
+  hasLocalNar: (narHash: string, narSize: number) => boolean = () => false;
 
   constructor(
     private readonly config: ProxyConfig,
@@ -196,6 +205,23 @@ export class Resolver {
       return { hashPart, decision, reason: `${decision.verdict}: ${decision.reason}` };
     }
     const found = this.pickUpstream(hashPart, claim, narinfos);
+    if (found === undefined && this.hasLocalNar(claim.narHash, claim.narSize)) {
+      const served: ServedNar = {
+        upstream: LOCAL_NAR,
+        narUrl: '',
+        compression: 'none',
+        narHash: claim.narHash,
+        narSize: claim.narSize,
+      };
+      this.state.saveServed(hashPart, served);
+      return {
+        hashPart,
+        decision,
+        narinfo: this.narinfo(hashPart, claim),
+        served,
+        reason: `${decision.reason}; NAR from the proxy's disk cache`,
+      };
+    }
     if (found === undefined) {
       const refused = narinfos.flatMap((a) =>
         a.rejected === undefined ? [] : [`${a.upstream.label}: ${a.rejected}`],
@@ -208,6 +234,25 @@ export class Resolver {
       };
     }
     const { upstream, info } = found;
+    const served: ServedNar = {
+      upstream: upstream.url,
+      narUrl: upstream.narUrl(info),
+      compression: info.compression,
+      narHash: claim.narHash,
+      narSize: claim.narSize,
+    };
+    this.state.saveServed(hashPart, served);
+    return {
+      hashPart,
+      decision,
+      narinfo: this.narinfo(hashPart, claim),
+      served,
+      reason: `${decision.reason}; NAR from ${upstream.url}`,
+    };
+  }
+
+  /** The proxy's narinfo for a trusted claim, signed by its key. */
+  private narinfo(hashPart: string, claim: NonNullable<Decision['claim']>): string {
     const storePath = parseStorePath(claim.storePath, this.config.storeDir);
     const narHash = parseHash(claim.narHash);
     const ours: NarInfo = {
@@ -222,20 +267,6 @@ export class Resolver {
       ...(claim.deriver === undefined ? {} : { deriver: claim.deriver }),
       sigs: [],
     };
-    const served: ServedNar = {
-      upstream: upstream.url,
-      narUrl: upstream.narUrl(info),
-      compression: info.compression,
-      narHash: claim.narHash,
-      narSize: claim.narSize,
-    };
-    this.state.saveServed(hashPart, served);
-    return {
-      hashPart,
-      decision,
-      narinfo: formatNarInfo(signNarInfo(ours, this.config.signingKey)),
-      served,
-      reason: `${decision.reason}; NAR from ${upstream.url}`,
-    };
+    return formatNarInfo(signNarInfo(ours, this.config.signingKey));
   }
 }

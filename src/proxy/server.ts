@@ -44,6 +44,7 @@ export function createProxyHandler(options: {
   const { config, resolver, state, logger, metrics } = options;
   const answers = new Answers(config, resolver, state, logger, metrics);
   const nars = new Nars(config, resolver, answers, state, logger, metrics);
+  resolver.hasLocalNar = (narHash, narSize) => nars.hasOnDisk(narHash, narSize);
   // A trusted answer going out has its NAR fetched ahead.
   answers.onSent = (hashPart, answer) => {
     nars.ahead(hashPart, answer);

@@ -152,8 +152,10 @@ describe('accord proxy against hostile logs and upstreams', () => {
       ].join('\n'),
     );
     writeFileSync(
+      // No disk tier: every NAR over 64 KiB streams, the path these cases test (proxy-disk
+      // tests the disk tier).
       join(dir, 'proxy.toml'),
-      `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "proxy.db"\nlog-timeout-ms = 800\nnarinfo-deadline-ms = 2000\nupstream-timeout-ms = 800\ncache-ttl-seconds = 0\nnegative-ttl-seconds = 0\nprefetch-nars = false\n[[upstream]]\nurl = "${cache.url}"\n`,
+      `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "proxy.db"\nlog-timeout-ms = 800\nnarinfo-deadline-ms = 2000\nupstream-timeout-ms = 800\ncache-ttl-seconds = 0\nnegative-ttl-seconds = 0\nprefetch-nars = false\nverify-before-send-mib = 0\nnar-disk-cache-mib = 0\n[[upstream]]\nurl = "${cache.url}"\n`,
     );
     const logger = createLogger({ level: 'debug', write: (line) => logLines.push(line) });
     proxy = await startProxy(loadProxyConfig(join(dir, 'proxy.toml')), logger, '127.0.0.1:0');
