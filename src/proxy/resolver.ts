@@ -206,21 +206,8 @@ export class Resolver {
     }
     const found = this.pickUpstream(hashPart, claim, narinfos);
     if (found === undefined && this.hasLocalNar(claim.narHash, claim.narSize)) {
-      const served: ServedNar = {
-        upstream: LOCAL_NAR,
-        narUrl: '',
-        compression: 'none',
-        narHash: claim.narHash,
-        narSize: claim.narSize,
-      };
-      this.state.saveServed(hashPart, served);
-      return {
-        hashPart,
-        decision,
-        narinfo: this.narinfo(hashPart, claim),
-        served,
-        reason: `${decision.reason}; NAR from the proxy's disk cache`,
-      };
+      const local = { upstream: LOCAL_NAR, narUrl: '', compression: 'none' };
+      return this.trusted(hashPart, decision, claim, local, "the proxy's disk cache");
     }
     if (found === undefined) {
       const refused = narinfos.flatMap((a) =>
@@ -234,20 +221,30 @@ export class Resolver {
       };
     }
     const { upstream, info } = found;
-    const served: ServedNar = {
+    const source = {
       upstream: upstream.url,
       narUrl: upstream.narUrl(info),
       compression: info.compression,
-      narHash: claim.narHash,
-      narSize: claim.narSize,
     };
+    return this.trusted(hashPart, decision, claim, source, upstream.url);
+  }
+
+  /** A trusted path's answer, its NAR to be served from `source` (recorded in the state). */
+  private trusted(
+    hashPart: string,
+    decision: Decision,
+    claim: NonNullable<Decision['claim']>,
+    source: Pick<ServedNar, 'upstream' | 'narUrl' | 'compression'>,
+    from: string,
+  ): Resolution {
+    const served: ServedNar = { ...source, narHash: claim.narHash, narSize: claim.narSize };
     this.state.saveServed(hashPart, served);
     return {
       hashPart,
       decision,
       narinfo: this.narinfo(hashPart, claim),
       served,
-      reason: `${decision.reason}; NAR from ${upstream.url}`,
+      reason: `${decision.reason}; NAR from ${from}`,
     };
   }
 

@@ -7,14 +7,6 @@ import { type IncomingMessage, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { ClaimJson } from '../../src/claim/index.js';
-import {
-  formatNarInfo,
-  formatNixSecretKey,
-  generateNixSecretKey,
-  parseHash,
-  parseStorePath,
-} from '../../src/nix/index.js';
 import {
   ConfigError,
   type ProxyService,
@@ -23,8 +15,9 @@ import {
   startProxy,
 } from '../../src/proxy/index.js';
 import { close, createLogger, listen } from '../../src/server/index.js';
-import { hashPartOf, makeNar } from '../support/claims.js';
+import { claimWithNar, hashPartOf } from '../support/claims.js';
 import { type TestLog, startTestLog } from '../support/log.js';
+import { narinfoFor, writeProxyFiles } from '../support/proxy-world.js';
 
 const TOKEN = 'cachix-secret-token-0123456789';
 const LOGIN = 'alice';
@@ -51,31 +44,10 @@ describe('upstream credentials', () => {
   let bearer: Awaited<ReturnType<typeof privateCache>>;
   let basic: Awaited<ReturnType<typeof privateCache>>;
   let proxy: ProxyService;
-  const paths = [0, 1].map((i) => {
-    const { nar, hash, size } = makeNar(`private path ${i}\n`);
-    const hashPart = hashPartOf(i, 'creds');
-    const claim: ClaimJson = {
-      storePath: `/nix/store/${hashPart}-p${i}`,
-      narHash: hash,
-      narSize: size,
-      references: [],
-    };
-    return { hashPart, claim, nar };
-  });
+  const paths = [0, 1].map((i) => claimWithNar(i, 'creds', `private path ${i}\n`));
   const filesFor = (p: (typeof paths)[number]) =>
     new Map<string, Buffer | string>([
-      [
-        `/${p.hashPart}.narinfo`,
-        formatNarInfo({
-          storePath: parseStorePath(p.claim.storePath),
-          url: `nar/${p.hashPart}.nar`,
-          compression: 'none',
-          narHash: parseHash(p.claim.narHash),
-          narSize: p.claim.narSize,
-          references: [],
-          sigs: [],
-        }),
-      ],
+      [`/${p.hashPart}.narinfo`, narinfoFor(p)],
       [`/nar/${p.hashPart}.nar`, p.nar],
     ]);
 
@@ -91,17 +63,7 @@ describe('upstream credentials', () => {
       filesFor(p1),
       `Basic ${Buffer.from(`${LOGIN}:${PASSWORD}`).toString('base64')}`,
     );
-    writeFileSync(join(dir, 'proxy.sk'), formatNixSecretKey(generateNixSecretKey('creds-proxy-1')));
-    writeFileSync(
-      join(dir, 'policy'),
-      [
-        ...logs.map((l) => `log ${l.vkey} ${l.url}`),
-        `trust both 2 ${logs.map((l) => l.origin).join(' ')}`,
-        'decide both',
-        'quorum none',
-        '',
-      ].join('\n'),
-    );
+    writeProxyFiles(dir, 'creds-proxy-1', logs);
     writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
     writeFileSync(
       join(dir, 'netrc'),

@@ -9,17 +9,12 @@ import { mkdtempSync, readFileSync, readdirSync, renameSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  encodeNix32,
-  formatNixPublicKey,
-  formatNixSecretKey,
-  generateNixSecretKey,
-  parseNarInfo,
-} from '../../src/nix/index.js';
+import { encodeNix32, formatNixPublicKey, parseNarInfo } from '../../src/nix/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { pathInfoClaims } from '../../src/host/index.js';
 import { silentLogger } from '../../src/server/index.js';
 import { type TestLog, startTestLog } from '../support/log.js';
+import { writeProxyFiles } from '../support/proxy-world.js';
 import { build, nix, shDerivation, substituteFrom } from '../support/nix.js';
 import { HAVE_NIX, requireAvailable, shouldRun } from '../support/requirements.js';
 
@@ -69,19 +64,7 @@ describe.runIf(shouldRun(HAVE_NIX))('the disk tier with real Nix', () => {
       await log.waitForSize(claims.length);
       logs.push(log);
     }
-    const secret = generateNixSecretKey('disk-e2e-proxy-1');
-    key = formatNixPublicKey(secret);
-    writeFileSync(join(dir, 'proxy.sk'), formatNixSecretKey(secret));
-    writeFileSync(
-      join(dir, 'policy'),
-      [
-        ...logs.map((l) => `log ${l.vkey} ${l.url}`),
-        `trust both 2 ${logs.map((l) => l.origin).join(' ')}`,
-        'decide both',
-        'quorum none',
-        '',
-      ].join('\n'),
-    );
+    key = formatNixPublicKey(writeProxyFiles(dir, 'disk-e2e-proxy-1', logs));
     writeFileSync(
       join(dir, 'proxy.toml'),
       `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "proxy.db"\nnar-cache-mib = 0\nnar-disk-cache = "nars"\n` +

@@ -11,33 +11,17 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { ClaimJson } from '../../src/claim/index.js';
-import {
-  encodeNix32,
-  formatNarInfo,
-  formatNixSecretKey,
-  generateNixSecretKey,
-  parseHash,
-  parseStorePath,
-} from '../../src/nix/index.js';
+import { encodeNix32 } from '../../src/nix/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { close, listen, silentLogger } from '../../src/server/index.js';
-import { hashPartOf, makeNar } from '../support/claims.js';
+import { claimWithNar } from '../support/claims.js';
 import { type LogProcess, startServerProcess } from '../support/log-process.js';
 import { type TestLog, startTestLog } from '../support/log.js';
+import { narinfoFor, writeProxyFiles } from '../support/proxy-world.js';
 
 /** A path with a NAR of about `size` bytes. */
-function pathOfSize(i: number, size: number) {
-  const { nar, hash, size: narSize } = makeNar(`contents of path ${i}\n${'x'.repeat(size)}`);
-  const hashPart = hashPartOf(i, 'disk');
-  const claim: ClaimJson = {
-    storePath: `/nix/store/${hashPart}-p${i}`,
-    narHash: hash,
-    narSize,
-    references: [],
-  };
-  return { hashPart, claim, nar };
-}
+const pathOfSize = (i: number, size: number) =>
+  claimWithNar(i, 'disk', `contents of path ${i}\n${'x'.repeat(size)}`);
 type Path = ReturnType<typeof pathOfSize>;
 
 /** One character of the file's contents changed: the archive stays well-formed. */
@@ -54,17 +38,7 @@ async function cache(paths: readonly Path[], serve: (nar: Buffer) => Buffer) {
     const name = (req.url ?? '').slice(1);
     for (const p of paths) {
       if (name === `${p.hashPart}.narinfo`) {
-        const storePath = parseStorePath(p.claim.storePath);
-        const text = formatNarInfo({
-          storePath,
-          url: `nar/${p.hashPart}.nar`,
-          compression: 'none',
-          narHash: parseHash(p.claim.narHash),
-          narSize: p.claim.narSize,
-          references: [],
-          sigs: [],
-        });
-        return void res.writeHead(200).end(text);
+        return void res.writeHead(200).end(narinfoFor(p));
       }
       if (name === `nar/${p.hashPart}.nar`) {
         narRequests++;
@@ -124,17 +98,7 @@ describe('the proxy disk tier', () => {
     }
     liar = await cache(paths, otherContents);
     honest = await cache(paths, (nar) => nar);
-    writeFileSync(join(dir, 'proxy.sk'), formatNixSecretKey(generateNixSecretKey('disk-proxy-1')));
-    writeFileSync(
-      join(dir, 'policy'),
-      [
-        ...logs.map((l) => `log ${l.vkey} ${l.url}`),
-        `trust both 2 ${logs.map((l) => l.origin).join(' ')}`,
-        'decide both',
-        'quorum none',
-        '',
-      ].join('\n'),
-    );
+    writeProxyFiles(dir, 'disk-proxy-1', logs);
     writeConfig();
     proxy = await startProxy(loadProxyConfig(join(dir, 'proxy.toml')), silentLogger, '127.0.0.1:0');
   });
@@ -206,16 +170,7 @@ describe('kill -9 of the proxy during NAR downloads', () => {
     const started: (() => void)[] = [];
     const server = createServer((req, res) => {
       if (req.url === `/${p.hashPart}.narinfo`) {
-        const text = formatNarInfo({
-          storePath: parseStorePath(p.claim.storePath),
-          url: `nar/${p.hashPart}.nar`,
-          compression: 'none',
-          narHash: parseHash(p.claim.narHash),
-          narSize: p.claim.narSize,
-          references: [],
-          sigs: [],
-        });
-        return void res.writeHead(200).end(text);
+        return void res.writeHead(200).end(narinfoFor(p));
       }
       if (req.url !== `/nar/${p.hashPart}.nar`) return void res.writeHead(404).end();
       res.writeHead(200, { 'Content-Length': String(p.nar.length) });
@@ -224,17 +179,7 @@ describe('kill -9 of the proxy during NAR downloads', () => {
       for (const s of started.splice(0)) s();
     });
     const url = await listen(server, '127.0.0.1', 0);
-    writeFileSync(join(dir, 'proxy.sk'), formatNixSecretKey(generateNixSecretKey('kill-proxy-1')));
-    writeFileSync(
-      join(dir, 'policy'),
-      [
-        ...logs.map((l) => `log ${l.vkey} ${l.url}`),
-        `trust both 2 ${logs.map((l) => l.origin).join(' ')}`,
-        'decide both',
-        'quorum none',
-        '',
-      ].join('\n'),
-    );
+    writeProxyFiles(dir, 'kill-proxy-1', logs);
     writeFileSync(
       join(dir, 'proxy.toml'),
       `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "proxy.db"\nnar-disk-cache = "nars"\nupstream-timeout-ms = 20000\n[[upstream]]\nurl = "${url}"\n`,
