@@ -1,7 +1,14 @@
 /** `accord proxy` and `accord explain`. */
 import { formatHash } from '../nix/index.js';
-import { type Decision, describeRule } from '../policy/index.js';
-import { loadProxyConfig, openResolver, startProxy } from '../proxy/index.js';
+import { describeRule } from '../policy/index.js';
+import {
+  type Resolution,
+  explainJson,
+  headline,
+  loadProxyConfig,
+  openResolver,
+  startProxy,
+} from '../proxy/index.js';
 import { lockStore } from '../db/index.js';
 import { parseListen, silentLogger } from '../server/index.js';
 import { hashPartOf } from '../submit/index.js';
@@ -44,9 +51,10 @@ Options:
   },
 });
 
-function describe(path: string, d: Decision, reason: string, policyRule: string): string {
+function describe(path: string, r: Resolution, policyRule: string): string {
+  const d = r.decision;
   const lines = [
-    `${path}: ${d.verdict.toUpperCase()} — ${reason}`,
+    `${path}: ${d.verdict.toUpperCase()} — ${headline(r)}`,
     `policy: ${policyRule}`,
     'answers:',
   ];
@@ -69,6 +77,11 @@ function describe(path: string, d: Decision, reason: string, policyRule: string)
     );
     const how = log.stored === true ? 'verified earlier (log unreachable now)' : 'verified now';
     lines.push(`  ${log.origin}: ${claims.length === 0 ? 'no claim' : claims.join('; ')} — ${how}`);
+  }
+  if (r.upstreams !== undefined && r.upstreams.length > 0) {
+    lines.push('upstream caches:');
+    for (const u of r.upstreams)
+      lines.push(`  ${u.upstream}: ${u.outcome}${u.detail === undefined ? '' : ` (${u.detail})`}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -99,18 +112,9 @@ Exit codes: 0 the path would be served; 1 it would be refused; 2 bad usage.`,
     try {
       const r = await resolver.resolve(hashPart);
       if (values.json === true) {
-        const body = {
-          hashPart,
-          verdict: r.decision.verdict,
-          served: r.narinfo !== undefined,
-          reason: r.reason,
-          decision: r.decision,
-        };
-        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify(explainJson(r), null, 2)}\n`);
       } else {
-        process.stdout.write(
-          describe(path ?? hashPart, r.decision, r.reason, describeRule(config.policy.decide)),
-        );
+        process.stdout.write(describe(path ?? hashPart, r, describeRule(config.policy.decide)));
       }
       return r.narinfo === undefined ? EXIT.failure : EXIT.ok;
     } finally {

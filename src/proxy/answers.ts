@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MAX_LOOKUP_PATHS } from '../claim/index.js';
 import type { Logger, Registry } from '../server/index.js';
 import type { ProxyConfig } from './config.js';
+import { headline } from './explain.js';
 import type { Resolution, Resolver } from './resolver.js';
 import type { ProxyState, ServedNar } from './state.js';
 
@@ -141,7 +142,8 @@ export class Answers {
    */
   private remember(hashPart: string, r: Resolution, prefetched: boolean): Answer {
     const trusted = r.narinfo !== undefined;
-    const body = Buffer.from(r.narinfo ?? `${r.reason}\n`);
+    const reason = headline(r);
+    const body = Buffer.from(r.narinfo ?? `${reason}\n`);
     const verdict = trusted ? 'trusted' : (r.reason.split(':')[0] ?? 'refused');
     const ttl = trusted ? this.config.cacheTtlSeconds : this.config.negativeTtlSeconds;
     const answer: Answer = {
@@ -151,10 +153,10 @@ export class Answers {
         'Content-Type': trusted ? 'text/x-nix-narinfo' : 'text/plain; charset=utf-8',
         'Content-Length': String(body.length),
         'Cache-Control': 'no-cache',
-        ...(trusted ? {} : { 'X-Accord-Reason': r.reason.replace(/[^\x20-\x7e]/g, '?') }),
+        ...(trusted ? {} : { 'X-Accord-Reason': reason.replace(/[^\x20-\x7e]/g, '?') }),
       },
       verdict,
-      reason: r.reason,
+      reason,
       expires: Date.now() + 1000 * ttl,
       count: this.countVerdict(verdict),
       ...(r.served === undefined ? {} : { served: r.served }),

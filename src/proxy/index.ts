@@ -17,4 +17,5 @@ export { type Resolution, Resolver, narPath } from './resolver.js';
 export { type NarOutcome, streamNar } from './nar-stream.js';
 export { ProxyError, type ProxyErrorCode } from './errors.js';
 export { createProxyHandler, proxyErrors } from './server.js';
+export { explainJson, headline } from './explain.js';
 export { type ProxyService, openResolver, startProxy } from './service.js';

@@ -138,10 +138,13 @@ export class NarDisk {
       if (narHash === keep) continue;
       this.entries.delete(narHash);
       this.used -= entry.size;
-      // A response reading the file keeps its open handle; the name goes now.
-      unlink(this.file(narHash)).catch((error: unknown) => {
+      // A response reading the file keeps its open handle; the name goes now (one quick call,
+      // so that the cap holds when this returns).
+      try {
+        rmSync(this.file(narHash), { force: true });
+      } catch (error) {
         this.logger.warn('could not remove a NAR from the disk cache', { narHash, error });
-      });
+      }
     }
   }
 }

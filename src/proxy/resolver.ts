@@ -7,6 +7,7 @@ import { type Decision, type LogObservation, decide } from '../policy/index.js';
 import {
   type NarInfo,
   formatNarInfo,
+  formatHash,
   hashesEqual,
   parseHash,
   parseStorePath,
@@ -27,12 +28,32 @@ export interface Resolution {
   readonly served?: ServedNar;
   /** Why there is no narinfo (or what was served). */
   readonly reason: string;
+  /** What each configured upstream had for the path, when it was asked. */
+  readonly upstreams?: readonly UpstreamReport[];
 }
 
-/** An upstream's answer for a path: its narinfo, or why it was refused. */
+/** What one upstream had for a path, for `accord explain` (named by its label). */
+export interface UpstreamReport {
+  readonly upstream: string;
+  readonly outcome:
+    | 'serves the NAR'
+    | 'has the NAR too'
+    | 'has another NAR'
+    | 'no narinfo'
+    | 'narinfo refused'
+    | 'unavailable'
+    | 'backing off'
+    | 'caught with a wrong NAR';
+  readonly detail?: string;
+}
+
+/** An upstream's answer for a path: its narinfo, or why there is none. */
 interface UpstreamAnswer {
   readonly upstream: Upstream;
   readonly info: NarInfo | undefined;
+  /** Why there is no narinfo to use, when there is none. */
+  readonly why?: { readonly outcome: UpstreamReport['outcome']; readonly detail?: string };
+  /** The narinfo was refused for a fault of its own (told to clients). */
   readonly rejected?: string;
 }
 
@@ -99,18 +120,25 @@ export class Resolver {
   }
 
   /**
-   * Every usable upstream's narinfo for a path (undefined where it has none or failed), and why
-   * one was refused when it answered something unusable.
+   * Every upstream's narinfo for a path, or why there is none: not asked (caught with a wrong
+   * NAR for the path, backing off), none, unavailable, or refused for a fault of its own.
    */
   private fetchNarInfos(hashPart: string, deadlineMs: number): Promise<UpstreamAnswer[]> {
-    const candidates = this.upstreams.filter(
-      (u) => u.available() && !this.state.isBadUpstream(u.url, hashPart),
-    );
     return Promise.all(
-      candidates.map((upstream) =>
-        withDeadline(
+      this.upstreams.map(async (upstream): Promise<UpstreamAnswer> => {
+        if (this.state.isBadUpstream(upstream.url, hashPart))
+          return { upstream, info: undefined, why: { outcome: 'caught with a wrong NAR' } };
+        const until = upstream.backingOffUntil();
+        if (until !== undefined) {
+          const detail = `not asked until ${new Date(until).toISOString()}`;
+          return { upstream, info: undefined, why: { outcome: 'backing off', detail } };
+        }
+        return withDeadline(
           upstream.narinfo(hashPart, this.config.storeDir).then(
-            (info) => ({ upstream, info }),
+            (info): UpstreamAnswer =>
+              info === undefined
+                ? { upstream, info, why: { outcome: 'no narinfo' } }
+                : { upstream, info },
             (error: unknown) => {
               this.logger.warn('upstream narinfo rejected', {
                 upstream: upstream.url,
@@ -119,15 +147,58 @@ export class Resolver {
               });
               // A fetch failure's message may name a local file: only the narinfo's own faults
               // are told to clients.
-              return error instanceof FetchError
-                ? { upstream, info: undefined }
-                : { upstream, info: undefined, rejected: (error as Error).message };
+              if (error instanceof FetchError)
+                return { upstream, info: undefined, why: { outcome: 'unavailable' } };
+              const rejected = (error as Error).message;
+              return {
+                upstream,
+                info: undefined,
+                rejected,
+                why: { outcome: 'narinfo refused', detail: rejected },
+              };
             },
           ),
           deadlineMs,
-          () => ({ upstream, info: undefined }),
-        ),
-      ),
+          () => ({
+            upstream,
+            info: undefined,
+            why: { outcome: 'unavailable', detail: `no answer within ${deadlineMs} ms` },
+          }),
+        );
+      }),
+    );
+  }
+
+  /** What each upstream had, given the agreed answer and the one picked to serve it. */
+  private reports(
+    agreed: { narHash: string; narSize: number; references: readonly string[] } | undefined,
+    found: readonly UpstreamAnswer[],
+    picked: Upstream | undefined,
+  ): UpstreamReport[] {
+    return found.map(({ upstream, info, why }) => {
+      const name = upstream.label;
+      if (why !== undefined) return { upstream: name, ...why };
+      if (info === undefined) return { upstream: name, outcome: 'unavailable' };
+      if (upstream === picked) return { upstream: name, outcome: 'serves the NAR' };
+      if (agreed !== undefined && this.carries(info, agreed))
+        return { upstream: name, outcome: 'has the NAR too' };
+      return {
+        upstream: name,
+        outcome: 'has another NAR',
+        detail: `${formatHash(info.narHash)}, ${info.narSize} bytes`,
+      };
+    });
+  }
+
+  /** Whether a narinfo names the agreed NAR (hash, size and references). */
+  private carries(
+    info: NarInfo,
+    agreed: { narHash: string; narSize: number; references: readonly string[] },
+  ): boolean {
+    return (
+      hashesEqual(info.narHash, parseHash(agreed.narHash)) &&
+      info.narSize === agreed.narSize &&
+      [...info.references].sort().join(' ') === [...agreed.references].sort().join(' ')
     );
   }
 
@@ -137,20 +208,14 @@ export class Resolver {
     agreed: { narHash: string; narSize: number; references: readonly string[] },
     found: readonly UpstreamAnswer[],
   ): { upstream: Upstream; info: NarInfo } | undefined {
-    const wanted = parseHash(agreed.narHash);
-    const refs = [...agreed.references].sort().join(' ');
     for (const { upstream, info } of found) {
       // Checked again here: one may have been caught with a wrong NAR while this ran.
       if (info === undefined || this.state.isBadUpstream(upstream.url, hashPart)) continue;
-      if (!hashesEqual(info.narHash, wanted) || info.narSize !== agreed.narSize) {
-        this.logger.warn('upstream has a different NAR than the builders agree on', {
-          upstream: upstream.url,
-          hashPart,
-        });
-        continue;
-      }
-      if ([...info.references].sort().join(' ') !== refs) continue;
-      return { upstream, info };
+      if (this.carries(info, agreed)) return { upstream, info };
+      this.logger.warn('upstream has a different NAR than the builders agree on', {
+        upstream: upstream.url,
+        hashPart,
+      });
     }
     return undefined;
   }
@@ -205,9 +270,13 @@ export class Resolver {
       return { hashPart, decision, reason: `${decision.verdict}: ${decision.reason}` };
     }
     const found = this.pickUpstream(hashPart, claim, narinfos);
+    const upstreams = this.reports(claim, narinfos, found?.upstream);
     if (found === undefined && this.hasLocalNar(claim.narHash, claim.narSize)) {
       const local = { upstream: LOCAL_NAR, narUrl: '', compression: 'none' };
-      return this.trusted(hashPart, decision, claim, local, "the proxy's disk cache");
+      return {
+        ...this.trusted(hashPart, decision, claim, local, "the proxy's disk cache"),
+        upstreams,
+      };
     }
     if (found === undefined) {
       const refused = narinfos.flatMap((a) =>
@@ -218,6 +287,7 @@ export class Resolver {
         hashPart,
         decision,
         reason: `trusted, but no upstream cache has the agreed NAR${why}`,
+        upstreams,
       };
     }
     const { upstream, info } = found;
@@ -226,7 +296,7 @@ export class Resolver {
       narUrl: upstream.narUrl(info),
       compression: info.compression,
     };
-    return this.trusted(hashPart, decision, claim, source, upstream.url);
+    return { ...this.trusted(hashPart, decision, claim, source, upstream.label), upstreams };
   }
 
   /** A trusted path's answer, its NAR to be served from `source` (recorded in the state). */

@@ -18,6 +18,7 @@ import {
 import { Answers } from './answers.js';
 import type { ProxyConfig } from './config.js';
 import { ProxyError, type ProxyErrorCode } from './errors.js';
+import { explainJson } from './explain.js';
 import { Nars } from './nars.js';
 import type { Resolver } from './resolver.js';
 import type { ProxyState } from './state.js';
@@ -57,14 +58,7 @@ export function createProxyHandler(options: {
 
   async function explain(req: IncomingMessage, res: ServerResponse, hashPart: string) {
     const r = (await answers.resolveOnce(hashPart)).resolution;
-    const body = {
-      hashPart,
-      verdict: r.decision.verdict,
-      reason: r.reason,
-      decision: r.decision,
-      served: r.served ?? null,
-    };
-    send(req, res, 200, `${JSON.stringify(body, null, 2)}\n`, {
+    send(req, res, 200, `${JSON.stringify(explainJson(r), null, 2)}\n`, {
       type: 'application/json',
       cacheControl: 'no-store',
     });

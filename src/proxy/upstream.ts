@@ -48,6 +48,11 @@ export class Upstream {
     return this.url.startsWith('file:') ? 'a file:// cache' : this.url;
   }
 
+  /** Until when it is not asked (backing off after failures), if it is backing off. */
+  backingOffUntil(now = Date.now()): number | undefined {
+    return now >= this.downUntil ? undefined : this.downUntil;
+  }
+
   /** False while backing off after a failure. */
   available(now = Date.now()): boolean {
     return now >= this.downUntil;

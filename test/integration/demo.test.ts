@@ -79,9 +79,9 @@ describe('accord demo', () => {
     const explain = (await (
       await fetch(`${net.proxy.url}/explain/${hashPart(net.paths.tampered)}`)
     ).json()) as {
-      decision: { answers: { answer: { narHash: string }; supporters: string[] }[] };
+      answers: { answer: { narHash: string }; supporters: string[] }[];
     };
-    const honest = explain.decision.answers.find((a) => a.supporters.length === 2);
+    const honest = explain.answers.find((a) => a.supporters.length === 2);
     expect(honest?.supporters).toEqual([
       'demo.accord.example/builder-a',
       'demo.accord.example/builder-b',

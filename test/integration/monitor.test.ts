@@ -175,9 +175,9 @@ describe('a log forked for one client', () => {
     const res = await fetch(`${proxy.url}/${hashPartOf(1)}.narinfo`);
     expect(res.status).toBe(404);
     const explain = (await (await fetch(`${proxy.url}/explain/${hashPartOf(1)}`)).json()) as {
-      decision: { logs: { origin: string; reason?: string }[] };
+      logs: { origin: string; reason?: string }[];
     };
-    expect(JSON.stringify(explain.decision.logs)).toMatch(/witness quorum|distrusted/);
+    expect(JSON.stringify(explain.logs)).toMatch(/witness quorum|distrusted/);
     await proxy.gossip.drain();
     // The monitor found the fork from the gossiped checkpoint and the proxy distrusts the log.
     const forks = monitor.store.findings().filter((f) => f.kind === 'fork');

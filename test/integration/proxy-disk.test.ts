@@ -15,6 +15,7 @@ import { encodeNix32 } from '../../src/nix/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { close, listen, silentLogger } from '../../src/server/index.js';
 import { claimWithNar } from '../support/claims.js';
+import { runAccord } from '../support/cli.js';
 import { type LogProcess, startServerProcess } from '../support/log-process.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 import { narinfoFor, writeProxyFiles } from '../support/proxy-world.js';
@@ -123,6 +124,44 @@ describe('the proxy disk tier', () => {
         .sort((a, b) => a.name.localeCompare(b.name)),
     );
     expect(readdirSync(join(diskDir, 'tmp'))).toEqual([]);
+  });
+
+  test('/explain and accord explain --json say, per upstream, why it gave the NAR or not, as plain data', async () => {
+    const p = paths[2] as Path;
+    const http = await (await fetch(`${proxy.url}/explain/${p.hashPart}`)).text();
+    const cli = await runAccord([
+      'explain',
+      '--json',
+      '--config',
+      join(dir, 'proxy.toml'),
+      p.claim.storePath,
+    ]);
+    expect(cli.code).toBe(0);
+    const [fromHttp, fromCli] = [http, cli.stdout].map(
+      (t) => JSON.parse(t) as Record<string, unknown>,
+    );
+    expect(fromCli).toEqual(fromHttp);
+    expect(fromHttp).toMatchObject({
+      verdict: 'trusted',
+      served: true,
+      nar: { narHash: p.claim.narHash, narSize: p.claim.narSize },
+      upstreams: [
+        { upstream: liar.url, outcome: 'caught with a wrong NAR' },
+        { upstream: honest.url, outcome: 'serves the NAR' },
+      ],
+    });
+    // Plain data: hashes are sha256:<nix32> strings, never byte arrays.
+    expect(http).not.toMatch(/"digest"|"0":/);
+    expect(JSON.stringify(fromHttp?.logs)).toContain(p.claim.narHash);
+    const text = await runAccord([
+      'explain',
+      '--config',
+      join(dir, 'proxy.toml'),
+      p.claim.storePath,
+    ]);
+    expect(text.stdout).toContain(
+      `upstream caches:\n  ${liar.url}: caught with a wrong NAR\n  ${honest.url}: serves the NAR\n`,
+    );
   });
 
   test('with the upstreams gone, another client — and a restarted proxy — is served from disk', async () => {

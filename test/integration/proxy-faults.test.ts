@@ -172,7 +172,7 @@ describe('accord proxy against hostile logs and upstreams', () => {
   const explain = async (p: (typeof paths)[number]) =>
     (await (await fetch(`${proxy.url}/explain/${p.hashPart}`)).json()) as {
       verdict: string;
-      decision: { logs: { origin: string; status: string; reason?: string }[] };
+      logs: { origin: string; status: string; reason?: string }[];
     };
 
   test('the honest baseline: a path two logs claim is served; the NAR streams verified', async () => {
@@ -289,7 +289,7 @@ describe('accord proxy against hostile logs and upstreams', () => {
       const res = await get(p);
       expect(res.status).toBe(404);
       expect(res.headers.get('x-accord-reason')).toMatch(/no-quorum/);
-      const log3 = (await explain(p)).decision.logs.find((l) => l.origin === 'f3.example/log');
+      const log3 = (await explain(p)).logs.find((l) => l.origin === 'f3.example/log');
       // The claim log 3 made honestly earlier would still count (verified before); this path
       // was never asked before, so the vote is simply missing, with the reason.
       expect(log3?.status).toBe('missing');
@@ -304,7 +304,7 @@ describe('accord proxy against hostile logs and upstreams', () => {
     try {
       const res = await get(paths[12] as (typeof paths)[number]);
       expect(res.status).toBe(404);
-      const log3 = (await explain(paths[12] as (typeof paths)[number])).decision.logs.find(
+      const log3 = (await explain(paths[12] as (typeof paths)[number])).logs.find(
         (l) => l.origin === 'f3.example/log',
       );
       expect(log3?.reason).toMatch(/no answer within|within 800 ms/);
@@ -323,7 +323,7 @@ describe('accord proxy against hostile logs and upstreams', () => {
     try {
       const res = await get(paths[30] as (typeof paths)[number]);
       expect(res.status).toBe(404);
-      const log3 = (await explain(paths[30] as (typeof paths)[number])).decision.logs.find(
+      const log3 = (await explain(paths[30] as (typeof paths)[number])).logs.find(
         (l) => l.origin === 'f3.example/log',
       );
       expect(log3?.reason).toMatch(/distrusted: fork: two roots for size 30/);
@@ -333,8 +333,12 @@ describe('accord proxy against hostile logs and upstreams', () => {
     } finally {
       gate.set(undefined);
     }
-    // Distrust is for good: even the honest log 3 no longer counts.
-    expect((await get(paths[14] as (typeof paths)[number])).status).toBe(404);
+    // Distrust is for good: even the honest log 3 no longer counts, and the headline says so.
+    const after = await get(paths[14] as (typeof paths)[number]);
+    expect(after.status).toBe(404);
+    expect(after.headers.get('x-accord-reason')).toMatch(
+      /\(distrusted for a fork: f3\.example\/log\)$/,
+    );
   });
 
   // Paths 0–9 are claimed by logs 1 and 2 (trusted); the upstream misbehaves.

@@ -186,8 +186,8 @@ describe('log → witness → proxy', () => {
     expect(refused.status).toBe(404);
     const explain = (await (
       await fetch(`${proxy.url}/explain/${claimFor(unwitnessed).storePath.slice(11, 43)}`)
-    ).json()) as { decision: { logs: { origin: string; reason?: string }[] } };
-    expect(explain.decision.logs.find((l) => l.origin === 'unwitnessed.test/log')?.reason).toMatch(
+    ).json()) as { logs: { origin: string; reason?: string }[] };
+    expect(explain.logs.find((l) => l.origin === 'unwitnessed.test/log')?.reason).toMatch(
       /witness quorum/,
     );
   });
