@@ -56,6 +56,25 @@ export function startAccord(args: readonly string[]): Promise<Running> {
   });
 }
 
+/** Puts the server at `url` `oneWayMs` away, through a relay process (bench/relay.ts). */
+export function startRelay(url: string, oneWayMs: number): Promise<Running> {
+  const script = new URL('./relay.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [script, new URL(url).host, String(oneWayMs)], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const relayed = /^(http:\/\/\S+)$/m.exec(out)?.[1];
+      if (relayed !== undefined) resolve({ url: relayed, child, stop: stopper(child) });
+    });
+    child.on('exit', (code) => {
+      reject(new Error(`relay exited (${code})`));
+    });
+  });
+}
+
 /** Serves `root` with nginx (Debian's) on a free port, as a static binary cache would be. */
 export async function startNginx(root: string, work: string): Promise<Running> {
   mkdirSync(join(work, 'nginx'), { recursive: true });

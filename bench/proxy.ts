@@ -35,7 +35,7 @@ import {
   parseSignerKey,
 } from '../src/tlog/index.js';
 import { type Row, formatTime } from './harness.js';
-import { type Running, have, startAccord, startNginx, wrk } from './processes.js';
+import { type Running, have, startAccord, startNginx, startRelay, wrk } from './processes.js';
 
 const MB = 1_000_000;
 
@@ -158,13 +158,18 @@ function addToCache(
   };
 }
 
-async function startProxy(env: Env, state: string, extra = ''): Promise<Running> {
+async function startProxy(
+  env: Env,
+  state: string,
+  extra = '',
+  where: { policy: string; cache: string } = { policy: 'policy', cache: env.cache },
+): Promise<Running> {
   const conf = join(env.dir, `proxy-${state}.toml`);
   writeFileSync(
     conf,
-    `signing-key = "proxy.sk"\npolicy = "policy"\nstate = "${state}.db"\nlisten = "127.0.0.1:0"\n` +
+    `signing-key = "proxy.sk"\npolicy = "${where.policy}"\nstate = "${state}.db"\nlisten = "127.0.0.1:0"\n` +
       `nar-disk-cache = "${state}-nars"\ncache-ttl-seconds = 3600\n${extra}` +
-      `[[upstream]]\nurl = "${env.cache}"\n`,
+      `[[upstream]]\nurl = "${where.cache}"\n`,
   );
   return startAccord([
     'proxy',
@@ -391,6 +396,7 @@ async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
     substituter: string,
     key: string,
     which: { top: string; paths: string[] } = measured,
+    extra: readonly string[] = [],
   ) => {
     nix('nix-store', ['--delete', ...[...which.paths].reverse()]);
     const { env: runEnv, options } = modes[mode](join(env.dir, `xdg-${runs++}`));
@@ -407,6 +413,7 @@ async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
         'trusted-public-keys',
         key,
         ...options,
+        ...extra,
       ],
       { env: runEnv, stdio: 'ignore' },
     );
@@ -465,6 +472,41 @@ async function benchNixClosure(env: Env, stops: Running[]): Promise<Row[]> {
         note: 'time ratio; target ≤ 1.25',
       },
     );
+  }
+  // The caches and logs 20 ms away (10 ms each way), the proxy beside Nix; the same nginx, behind
+  // the same relay, for the direct runs. Nix's defaults, cold, at max-jobs 1 and 16.
+  const relays = await Promise.all(
+    [env.cache, ...env.logs.map((l) => l.url)].map((u) => startRelay(u, 10)),
+  );
+  stops.push(...relays);
+  const [farCache, ...farLogs] = relays.map((r) => r.url);
+  let farPolicy = env.policy;
+  for (const [i, log] of env.logs.entries())
+    farPolicy = farPolicy.split(log.url).join(farLogs[i] ?? '');
+  writeFileSync(join(env.dir, 'policy-far'), farPolicy);
+  for (const jobs of [1, 16]) {
+    const direct: number[] = [];
+    const proxied: number[] = [];
+    const options = ['--option', 'max-jobs', String(jobs)];
+    for (let run = 0; run < 3; run++) {
+      direct.push(
+        realise('default', farCache ?? '', formatNixPublicKey(cacheKey), measured, options),
+      );
+      const proxy = await startProxy(env, `far-${jobs}-${run}`, '', {
+        policy: 'policy-far',
+        cache: farCache ?? '',
+      });
+      stops.push(proxy);
+      proxied.push(realise('default', proxy.url, env.proxyKey, measured, options));
+      await proxy.stop();
+    }
+    rows.push({
+      name: `nix-store -r of a ${closure.length}-path closure, caches and logs 20 ms away, max-jobs ${jobs} (median of 3)`,
+      value: `${median(proxied).toFixed(2)} s through the proxy beside Nix (cold)`,
+      baseline: `${median(direct).toFixed(2)} s directly from the cache 20 ms away`,
+      ratio: (median(proxied) / median(direct)).toFixed(2),
+      note: 'time ratio; goal ≤ 1.25',
+    });
   }
   return rows;
 }
