@@ -661,6 +661,23 @@ describe('a log of many bundles', () => {
   });
 });
 
+/** A monitor of `log` read through `url`, storing 512 entries (two bundles) a transaction. */
+function batchedMonitor(log: TestLog, url: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-monitor-batched-'));
+  const store = new MonitorStore(join(dir, 'monitor.db'));
+  const monitor = new Monitor({
+    store,
+    logs: parsePolicy(policyText([log], [], [url])).logs,
+    witnesses: [],
+    storeDir: '/nix/store',
+    logger: silentLogger,
+    timeoutMs: 5000,
+    concurrency: 4,
+    batchEntries: 512,
+  });
+  return { store, monitor };
+}
+
 describe('a poll cut short after storing some entries', () => {
   test('leaves nothing of them behind: the next poll stores each claim once', async () => {
     const log = await startTestLog({ origin: 'cut.test/log' });
@@ -681,18 +698,8 @@ describe('a poll cut short after storing some entries', () => {
       });
     });
     const url = await listen(front, '127.0.0.1', 0);
-    const dir = mkdtempSync(join(tmpdir(), 'accord-monitor-cut-'));
-    const store = new MonitorStore(join(dir, 'monitor.db'));
-    const monitor = new Monitor({
-      store,
-      logs: parsePolicy(policyText([log], [], [url])).logs,
-      witnesses: [],
-      storeDir: '/nix/store',
-      logger: silentLogger,
-      timeoutMs: 5000,
-      concurrency: 4,
-      batchEntries: 512, // two bundles per transaction: bundles 0–7 are stored before the failure
-    });
+    // Two bundles per transaction: bundles 0–7 are stored before the failure.
+    const { store, monitor } = batchedMonitor(log, url);
     try {
       const records = () => store.db.prepare('SELECT sum(count) FROM claim_runs').pluck().get();
       expect((await monitor.poll('cut.test/log')).error).toMatch(/500/);
@@ -741,18 +748,7 @@ describe('a cache in front of the log that corrupts one entry bundle in three', 
       });
     });
     const url = await listen(front, '127.0.0.1', 0);
-    const dir = mkdtempSync(join(tmpdir(), 'accord-monitor-cdn-'));
-    const store = new MonitorStore(join(dir, 'monitor.db'));
-    const monitor = new Monitor({
-      store,
-      logs: parsePolicy(policyText([log], [], [url])).logs,
-      witnesses: [],
-      storeDir: '/nix/store',
-      logger: silentLogger,
-      timeoutMs: 5000,
-      concurrency: 4,
-      batchEntries: 512,
-    });
+    const { store, monitor } = batchedMonitor(log, url);
     try {
       expect(await monitor.poll('cdn.test/log')).toMatchObject({ size: 5000, added: 5000 });
       expect(corrupted).toBeGreaterThan(3);
