@@ -56,23 +56,32 @@ export function startAccord(args: readonly string[]): Promise<Running> {
   });
 }
 
-/** Puts the server at `url` `oneWayMs` away, through a relay process (bench/relay.ts). */
-export function startRelay(url: string, oneWayMs: number): Promise<Running> {
-  const script = new URL('./relay.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [script, new URL(url).host, String(oneWayMs)], {
+/** Runs a bench script of dist/bench (`relay.js`, `node-relay.js`) until it prints its URL. */
+function startScript(script: string, args: readonly string[]): Promise<Running> {
+  const child = spawn(process.execPath, [new URL(script, import.meta.url).pathname, ...args], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      const relayed = /^(http:\/\/\S+)$/m.exec(out)?.[1];
-      if (relayed !== undefined) resolve({ url: relayed, child, stop: stopper(child) });
+      const url = /^(http:\/\/\S+)$/m.exec(out)?.[1];
+      if (url !== undefined) resolve({ url, child, stop: stopper(child) });
     });
     child.on('exit', (code) => {
-      reject(new Error(`relay exited (${code})`));
+      reject(new Error(`${script} exited (${code})`));
     });
   });
+}
+
+/** Puts the server at `url` `oneWayMs` away, through a relay process (bench/relay.ts). */
+export function startRelay(url: string, oneWayMs: number): Promise<Running> {
+  return startScript('./relay.js', [new URL(url).host, String(oneWayMs)]);
+}
+
+/** A Node process that passes `url`'s body through, hashed with `sha256` (bench/node-relay.ts). */
+export function startNodeRelay(url: string, hash: boolean): Promise<Running> {
+  return startScript('./node-relay.js', [url, ...(hash ? ['sha256'] : [])]);
 }
 
 /** Serves `root` with nginx (Debian's) on a free port, as a static binary cache would be. */

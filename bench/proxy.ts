@@ -35,7 +35,15 @@ import {
   parseSignerKey,
 } from '../src/tlog/index.js';
 import { type Row, formatTime } from './harness.js';
-import { type Running, have, startAccord, startNginx, startRelay, wrk } from './processes.js';
+import {
+  type Running,
+  have,
+  startAccord,
+  startNginx,
+  startNodeRelay,
+  startRelay,
+  wrk,
+} from './processes.js';
 
 const MB = 1_000_000;
 
@@ -292,7 +300,23 @@ export async function benchProxy(seconds: number, withNix: boolean): Promise<Row
     const streaming = await startProxy(env, 'stream', 'nar-disk-cache-mib = 0\n');
     stops.push(streaming);
     const streamed = best(await narUrlOf(streaming));
+    // What any Node process relaying the same bytes reaches here: passing them through, and
+    // passing them through with SHA-256 on the way.
+    const relays = [];
+    for (const hash of [false, true]) {
+      const relay = await startNodeRelay(`${nginx.url}/nar/${big.hashPart}.nar`, hash);
+      stops.push(relay);
+      relays.push(best(relay.url));
+    }
+    const [piped = NaN, pipedHashed = NaN] = relays;
     rows.push(
+      {
+        name: 'the same 512 MB through a bare Node relay (pipe; pipe + SHA-256)',
+        value: `${piped.toFixed(0)} MB/s; ${pipedHashed.toFixed(0)} MB/s`,
+        baseline: `${direct.toFixed(0)} MB/s (nginx, same file)`,
+        ratio: (pipedHashed / direct).toFixed(2),
+        note: `the proxy streams at ${(streamed / pipedHashed).toFixed(2)}× pipe + SHA-256`,
+      },
       {
         name: 'NAR streaming, 512 MB, hash verified (no disk tier)',
         value: `${streamed.toFixed(0)} MB/s`,
