@@ -124,8 +124,8 @@ in
       config = mkOption {
         type = types.path;
         description = ''
-          The proxy's TOML config (docs/proxy.md). Its `state` must be under
-          /var/lib/accord-proxy and its `signing-key` the credential
+          The proxy's TOML config (docs/proxy.md). Its `state` and `nar-disk-cache` must be
+          under /var/lib/accord-proxy and its `signing-key` the credential
           /run/credentials/accord-proxy.service/proxy.sk.
         '';
       };
