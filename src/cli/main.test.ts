@@ -68,6 +68,14 @@ describe('accord (built binary)', () => {
     writeFileSync(join(dir, 'proxy.toml'), 'signing-key = "log.key"\npolicy = "p"\n');
     writeFileSync(join(dir, 'empty'), '');
     writeFileSync(join(dir, 'bad-policy'), 'garbage\n');
+    writeFileSync(
+      join(dir, 'policy'),
+      `log ${generateKey('a.example/log', SIG_TYPE_ED25519).verifierKey} http://127.0.0.1:9\ntrust t any a.example/log\ndecide t\nquorum none\n`,
+    );
+    writeFileSync(
+      join(dir, 'disk.toml'),
+      `signing-key = "nix.sk"\npolicy = "policy"\nstate = "s.db"\nlisten = "127.0.0.1:0"\nnar-disk-cache = "empty/nars"\n[[upstream]]\nurl = "http://127.0.0.1:9"\n`,
+    );
     test.each([
       [
         ['submit', '--log', 'ftp://x', '--token-file', 'f'],
@@ -93,6 +101,11 @@ describe('accord (built binary)', () => {
         ['monitor', 'serve', '--policy', join(dir, 'bad-policy')],
         2,
         `accord monitor serve: --policy ${join(dir, 'bad-policy')}: policy line 1: unknown keyword garbage`,
+      ],
+      [
+        ['proxy', '--config', join(dir, 'disk.toml')],
+        1,
+        `accord proxy: config: nar-disk-cache ${join(dir, 'empty', 'nars')}: ENOTDIR`,
       ],
       [
         ['proxy', '--config', join(dir, 'proxy.toml')],

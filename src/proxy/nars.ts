@@ -45,6 +45,16 @@ function publicReason(reason: string, served: ServedNar, upstream: Upstream): st
   return reason.split(served.narUrl).join(upstream.label);
 }
 
+/** The disk cache a config names; a directory that cannot be used names the config key. */
+function openDisk(config: ProxyConfig, logger: Logger): NarDisk {
+  try {
+    return new NarDisk(config.narDiskDir, config.narDiskBytes, logger);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message;
+    throw new Error(`config: nar-disk-cache ${config.narDiskDir}: ${code}`, { cause });
+  }
+}
+
 export class Nars {
   private readonly cache: NarCache;
   // Whole fetches of small NARs under way, by path and NAR source: a request and a fetch ahead
@@ -68,10 +78,7 @@ export class Nars {
     metrics: Registry,
   ) {
     this.cache = new NarCache(config.narCacheBytes);
-    this.disk =
-      config.narDiskBytes > 0
-        ? new NarDisk(config.narDiskDir, config.narDiskBytes, logger)
-        : undefined;
+    this.disk = config.narDiskBytes > 0 ? openDisk(config, logger) : undefined;
     this.outcomes = metrics.counter(
       'accord_proxy_nar_total',
       'NARs by outcome: responses (ok, cached, failed, mismatch) and fetches ahead (prefetched)',
