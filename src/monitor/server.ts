@@ -104,6 +104,13 @@ export function createMonitorHandler(options: {
       return;
     }
     if (path === '/findings') {
+      const changed = url.searchParams.get('changedSince');
+      if (changed !== null) {
+        if (!/^[0-9]{1,15}$/.test(changed))
+          throw new HttpError(400, 'changedSince must be a time in milliseconds since the epoch');
+        json(req, res, 200, store.findingsChangedSince(Number(changed)));
+        return;
+      }
       const since = url.searchParams.get('since') ?? '0';
       if (!/^[0-9]{1,15}$/.test(since)) throw new HttpError(400, 'since must be a finding id');
       json(req, res, 200, store.findings(Number(since)));

@@ -243,6 +243,9 @@ export class MonitorStore {
       findingByKey: db.prepare<[string], FindingRow>(
         'SELECT id, kind, summary, evidence, at, updated FROM findings WHERE key = ?',
       ),
+      changedFindings: db.prepare<[number], FindingRow>(
+        'SELECT id, kind, summary, evidence, at, updated FROM findings WHERE max(at, updated) > ? ORDER BY max(at, updated), id',
+      ),
       findings: db.prepare<[number], FindingRow>(
         'SELECT id, kind, summary, evidence, at, updated FROM findings WHERE id > ? ORDER BY id',
       ),
@@ -617,6 +620,11 @@ export class MonitorStore {
   /** Findings in the order they were made, after the one numbered `since`. */
   findings(since = 0): Finding[] {
     return this.q.findings.all(since).map(toFinding);
+  }
+
+  /** Findings made or updated after `time` (ms since the epoch), the oldest change first. */
+  findingsChangedSince(time: number): Finding[] {
+    return this.q.changedFindings.all(time).map(toFinding);
   }
 
   close(): void {

@@ -581,6 +581,14 @@ describe('the findings about one path, as claims come in', () => {
     expect(disagreement?.summary).toBe(
       `builders disagree on ${path}: 2 of 3 logs (a.f/log, c.f/log) against b.f/log`,
     );
+    // A client polling for new findings by id sees nothing new; by time of change, the update.
+    const poll = async (query: string) =>
+      (await (await fetch(`${monitor.url ?? ''}/findings?${query}`)).json()) as { id: number }[];
+    expect(await poll(`since=${before?.id ?? 0}`)).toEqual([]);
+    const changed = await poll(`changedSince=${before?.at ?? 0}`);
+    expect(changed.map((f) => f.id)).toEqual([before?.id]);
+    expect(await poll(`changedSince=${disagreement?.updated ?? 0}`)).toEqual([]);
+    expect((await fetch(`${monitor.url ?? ''}/findings?changedSince=soon`)).status).toBe(400);
   });
 
   test('a log repeating its claim changes nothing, and a restart makes no second finding', async () => {
