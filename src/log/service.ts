@@ -1,5 +1,5 @@
 /** A running log server: storage, sequencer and HTTP server wired together. */
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { type StoreUrl, describeStoreUrl } from '../db/index.js';
 import {
   type Logger,
@@ -8,6 +8,7 @@ import {
   close,
   createWebServer,
   listen,
+  watchFiles,
 } from '../server/index.js';
 import type { NoteSigner } from '../tlog/index.js';
 import { type Submitters, parseSubmitters } from './auth.js';
@@ -99,10 +100,22 @@ export async function startLogService(config: LogServiceConfig): Promise<LogServ
   );
   const url = await listen(server, config.host, config.port);
   sequencer.start();
+  // Tokens added and revoked take effect without a restart.
+  const file = config.submittersFile;
   const stopWatching =
-    config.submittersFile === undefined
+    file === undefined
       ? () => undefined
-      : watchSubmitters(config.submittersFile, config.submitters, logger);
+      : watchFiles({
+          files: [file],
+          intervalMs: 250,
+          what: 'submitters file',
+          sighup: true,
+          logger,
+          reload: () => {
+            config.submitters.replace(parseSubmitters(readFileSync(file, 'utf8')));
+            return { file, submitters: config.submitters.size };
+          },
+        });
   const poll = setInterval(() => {
     storage.state().then(
       (s) => (size = s.treeSize),
@@ -128,32 +141,5 @@ export async function startLogService(config: LogServiceConfig): Promise<LogServ
       await sequencer.stop();
       await storage.close();
     },
-  };
-}
-
-/**
- * Re-reads a submitters file into `submitters` when it changes and on SIGHUP; returns how to
- * stop. A file that no longer parses is logged and the submitters in force are kept.
- */
-function watchSubmitters(path: string, submitters: Submitters, logger: Logger): () => void {
-  const reload = () => {
-    try {
-      submitters.replace(parseSubmitters(readFileSync(path, 'utf8')));
-      logger.info('reloaded the submitters file', { file: path, submitters: submitters.size });
-    } catch (error) {
-      logger.error('submitters file not reloaded: the submitters in force are kept', {
-        file: path,
-        reason: error instanceof Error ? error.message : String(error),
-      });
-    }
-  };
-  watchFile(path, { interval: 250, persistent: false }, (now, before) => {
-    if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size)
-      reload();
-  });
-  process.on('SIGHUP', reload);
-  return () => {
-    unwatchFile(path);
-    process.off('SIGHUP', reload);
   };
 }

@@ -29,3 +29,4 @@ export {
   postBytes,
 } from './fetch.js';
 export { type TlsFiles, type WebServer, createWebServer, readTls } from './tls.js';
+export { watchFiles } from './watch.js';

@@ -2,11 +2,12 @@
  * Servers over HTTP or, given a certificate and key, HTTPS — whose certificate and key are
  * re-read when either file changes, so a renewed certificate is served without a restart.
  */
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from './logger.js';
+import { watchFiles } from './watch.js';
 
 /** PEM files of a server's certificate (chain) and private key. */
 export interface TlsFiles {
@@ -54,27 +55,15 @@ export function createWebServer(
   if (tls === undefined)
     return { server: http.createServer(options, handler), unwatch: () => undefined };
   const server = https.createServer({ ...options, ...readTls(tls) }, handler);
-  const reload = () => {
-    try {
+  const unwatch = watchFiles({
+    files: [tls.cert, tls.key],
+    intervalMs: 1000,
+    what: 'TLS certificate',
+    logger,
+    reload: () => {
       server.setSecureContext(readTls(tls));
-      logger.info('reloaded the TLS certificate', { cert: tls.cert });
-    } catch (error) {
-      logger.error('TLS certificate not reloaded: the one in use is kept', {
-        reason: (error as Error).message,
-      });
-    }
-  };
-  const changed = (now: { mtimeMs: number; ino: number; size: number }, before: typeof now) => {
-    if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size)
-      reload();
-  };
-  for (const file of [tls.cert, tls.key])
-    watchFile(file, { interval: 1000, persistent: false }, changed);
-  return {
-    server,
-    unwatch: () => {
-      unwatchFile(tls.cert, changed);
-      unwatchFile(tls.key, changed);
+      return { cert: tls.cert };
     },
-  };
+  });
+  return { server, unwatch };
 }
