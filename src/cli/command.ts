@@ -1,6 +1,7 @@
 /** Shared plumbing for subcommands: option parsing, uniform --help, errors to exit codes. */
 import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { type TlogPolicy, parseTlogPolicy } from '../tlog/index.js';
 
 /** Exit codes every command uses. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -32,6 +33,16 @@ export function readOptionFile<T = string>(
   } catch (cause) {
     throw new UsageError(`${flag} ${path}: ${(cause as Error).message}`);
   }
+}
+
+/**
+ * Reads a file of C2SP tlog-policy lines (`log`, `witness`, `group`) that option `flag` names;
+ * without a `quorum` line it is `quorum none`.
+ */
+export function readTlogPolicyFile(flag: string, path: string): TlogPolicy {
+  return readOptionFile(flag, path, (text) =>
+    parseTlogPolicy(/^\s*quorum\s/m.test(text) ? text : `${text}\nquorum none\n`),
+  );
 }
 
 /** A subcommand: its one-line summary and its entry point. */

@@ -11,21 +11,21 @@ import {
 } from '../log/index.js';
 import { NIX_STORE_DIR, checkStoreDir } from '../nix/index.js';
 import { parseListen } from '../server/index.js';
+import { SIG_TYPE_ED25519, formatVerifierKey, generateKey } from '../tlog/index.js';
 import {
-  SIG_TYPE_ED25519,
-  formatVerifierKey,
-  generateKey,
-  parseTlogPolicy,
-} from '../tlog/index.js';
-import { type Command, EXIT, UsageError, defineCommand, readOptionFile } from './command.js';
+  type Command,
+  EXIT,
+  UsageError,
+  defineCommand,
+  readOptionFile,
+  readTlogPolicyFile,
+} from './command.js';
 import { positiveInteger, runUntilSignal, serviceLogger, tlsOptions } from './service.js';
 import { readSignerKey, writeSecretFile } from './keyfile.js';
 
 /** Reads witness lines (with URLs) from a tlog-policy file; a missing quorum line is fine. */
 function readWitnesses(path: string): WitnessEndpoint[] {
-  const policy = readOptionFile('--witnesses', path, (text) =>
-    parseTlogPolicy(/^\s*quorum\s/m.test(text) ? text : `${text}\nquorum none\n`),
-  );
+  const policy = readTlogPolicyFile('--witnesses', path);
   return policy.witnesses.map((w) => {
     if (w.url === undefined) throw new UsageError(`--witnesses: witness ${w.name} has no URL`);
     return { url: w.url, verifier: w.verifier };

@@ -7,20 +7,17 @@ import {
   SIG_TYPE_COSIGNATURE_V1,
   SIG_TYPE_ED25519,
   formatVerifierKey,
-  parseTlogPolicy,
   parseVerifierKey,
 } from '../tlog/index.js';
 import { startWitness } from '../witness/index.js';
-import { type Command, EXIT, UsageError, defineCommand, readOptionFile } from './command.js';
+import { type Command, EXIT, UsageError, defineCommand, readTlogPolicyFile } from './command.js';
 import { runUntilSignal, serviceLogger, tlsOptions } from './service.js';
 import { readSignerKey } from './keyfile.js';
 
 function logKeys(values: { log?: string[]; logs?: string }): NoteVerifier[] {
   const keys = (values.log ?? []).map((vkey) => parseVerifierKey(vkey));
   if (values.logs !== undefined) {
-    const policy = readOptionFile('--logs', values.logs, (text) =>
-      parseTlogPolicy(/^\s*quorum\s/m.test(text) ? text : `${text}\nquorum none\n`),
-    );
+    const policy = readTlogPolicyFile('--logs', values.logs);
     keys.push(...policy.logs.map((l) => l.verifier));
   }
   for (const k of keys) {
