@@ -169,55 +169,42 @@ export class Resolver {
     );
   }
 
-  /** What each upstream had, given the agreed answer and the one picked to serve it. */
-  private reports(
-    agreed: { narHash: string; narSize: number; references: readonly string[] } | undefined,
-    found: readonly UpstreamAnswer[],
-    picked: Upstream | undefined,
-  ): UpstreamReport[] {
-    return found.map(({ upstream, info, why }) => {
-      const name = upstream.label;
-      if (why !== undefined) return { upstream: name, ...why };
-      if (info === undefined) return { upstream: name, outcome: 'unavailable' };
-      if (upstream === picked) return { upstream: name, outcome: 'serves the NAR' };
-      if (agreed !== undefined && this.carries(info, agreed))
-        return { upstream: name, outcome: 'has the NAR too' };
-      return {
-        upstream: name,
-        outcome: 'has another NAR',
-        detail: `${formatHash(info.narHash)}, ${info.narSize} bytes`,
-      };
-    });
-  }
-
-  /** Whether a narinfo names the agreed NAR (hash, size and references). */
-  private carries(
-    info: NarInfo,
-    agreed: { narHash: string; narSize: number; references: readonly string[] },
-  ): boolean {
-    return (
-      hashesEqual(info.narHash, parseHash(agreed.narHash)) &&
-      info.narSize === agreed.narSize &&
-      [...info.references].sort().join(' ') === [...agreed.references].sort().join(' ')
-    );
-  }
-
-  /** The best (by priority) upstream narinfo carrying the agreed NAR; undefined if none. */
-  private pickUpstream(
+  /**
+   * Which upstream serves a trusted path, and what each one had: the first (by priority) whose
+   * narinfo names the agreed NAR — hash, size and references — and has not been caught with a
+   * wrong one (checked again here: one may have been caught while this ran).
+   */
+  private chooseUpstream(
     hashPart: string,
     agreed: { narHash: string; narSize: number; references: readonly string[] },
     found: readonly UpstreamAnswer[],
-  ): { upstream: Upstream; info: NarInfo } | undefined {
-    for (const { upstream, info } of found) {
-      // Checked again here: one may have been caught with a wrong NAR while this ran.
-      if (info === undefined || this.state.isBadUpstream(upstream.url, hashPart)) continue;
-      if (this.carries(info, agreed)) return { upstream, info };
-      this.logger.warn('upstream has a different NAR than the builders agree on', {
-        upstream: upstream.url,
-        hashPart,
-      });
-    }
-    return undefined;
+  ): { picked?: { upstream: Upstream; info: NarInfo }; reports: UpstreamReport[] } {
+    const wanted = parseHash(agreed.narHash);
+    const refs = [...agreed.references].sort().join(' ');
+    let picked: { upstream: Upstream; info: NarInfo } | undefined;
+    const reports = found.map(({ upstream, info, why }): UpstreamReport => {
+      const name = upstream.label;
+      if (why !== undefined) return { upstream: name, ...why };
+      if (info === undefined) return { upstream: name, outcome: 'unavailable' };
+      const carries =
+        hashesEqual(info.narHash, wanted) &&
+        info.narSize === agreed.narSize &&
+        [...info.references].sort().join(' ') === refs;
+      if (!carries) {
+        this.logger.warn('upstream has a different NAR than the builders agree on', {
+          upstream: upstream.url,
+          hashPart,
+        });
+        const detail = `${formatHash(info.narHash)}, ${info.narSize} bytes`;
+        return { upstream: name, outcome: 'has another NAR', detail };
+      }
+      if (picked !== undefined) return { upstream: name, outcome: 'has the NAR too' };
+      if (this.state.isBadUpstream(upstream.url, hashPart))
+        return { upstream: name, outcome: 'caught with a wrong NAR' };
+      picked = { upstream, info };
+      return { upstream: name, outcome: 'serves the NAR' };
+    });
+    return picked === undefined ? { reports } : { picked, reports };
   }
 
   /** Resolves a path within the configured deadline. */
@@ -269,8 +256,7 @@ export class Resolver {
     if (decision.verdict !== 'trusted' || claim === undefined) {
       return { hashPart, decision, reason: `${decision.verdict}: ${decision.reason}` };
     }
-    const found = this.pickUpstream(hashPart, claim, narinfos);
-    const upstreams = this.reports(claim, narinfos, found?.upstream);
+    const { picked: found, reports: upstreams } = this.chooseUpstream(hashPart, claim, narinfos);
     if (found === undefined && this.hasLocalNar(claim.narHash, claim.narSize)) {
       const local = { upstream: LOCAL_NAR, narUrl: '', compression: 'none' };
       return {
