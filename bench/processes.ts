@@ -43,6 +43,11 @@ export function startAccord(args: readonly string[]): Promise<Running> {
     );
     child.stderr?.pipe(file);
   }
+  return untilUrl(child, `accord ${args[0] ?? ''}`);
+}
+
+/** Resolves once `child` prints a URL on standard output; `what` names it if it exits first. */
+function untilUrl(child: ChildProcess, what: string): Promise<Running> {
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {
@@ -51,7 +56,7 @@ export function startAccord(args: readonly string[]): Promise<Running> {
       if (url !== undefined) resolve({ url, child, stop: stopper(child) });
     });
     child.on('exit', (code) => {
-      reject(new Error(`accord ${args[0] ?? ''} exited (${code})`));
+      reject(new Error(`${what} exited (${code})`));
     });
   });
 }
@@ -61,17 +66,7 @@ function startScript(script: string, args: readonly string[]): Promise<Running> 
   const child = spawn(process.execPath, [new URL(script, import.meta.url).pathname, ...args], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const url = /^(http:\/\/\S+)$/m.exec(out)?.[1];
-      if (url !== undefined) resolve({ url, child, stop: stopper(child) });
-    });
-    child.on('exit', (code) => {
-      reject(new Error(`${script} exited (${code})`));
-    });
-  });
+  return untilUrl(child, script);
 }
 
 /** Puts the server at `url` `oneWayMs` away, through a relay process (bench/relay.ts). */
