@@ -42,6 +42,23 @@ function classify(error: unknown): { kind: 'mismatch' | 'failed'; reason: string
   };
 }
 
+/**
+ * Decompresses `body`, hands each piece of the NAR to `each` as it is hashed and parsed, and
+ * says why it is not the agreed NAR (undefined when it is). Throws on malformed data.
+ */
+async function decodeChecked(
+  served: ServedNar,
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  each: (chunk: Uint8Array) => Promise<void> | void,
+): Promise<string | undefined> {
+  const hasher = new NarHasher();
+  for await (const chunk of decompress(served.compression, body, { maxOutput: served.narSize })) {
+    hasher.update(chunk);
+    await each(chunk);
+  }
+  return mismatch(hasher.digest(), served);
+}
+
 /** NARs up to this size are fetched whole and checked before a byte is sent, not streamed. */
 export const WHOLE_NAR_BYTES = 64 << 10;
 
@@ -70,16 +87,11 @@ export async function fetchWholeNar(
     // The NAR gets its own exact-size memory: views into decoder or pool buffers would keep
     // those alive in the cache, which counts only the NAR's length.
     const nar = Buffer.allocUnsafeSlow(served.narSize);
-    const hasher = new NarHasher();
     let at = 0;
-    for await (const chunk of decompress(served.compression, body, {
-      maxOutput: served.narSize,
-    })) {
-      hasher.update(chunk);
+    const wrong = await decodeChecked(served, body, (chunk) => {
       if (at + chunk.length <= nar.length) nar.set(chunk, at);
       at += chunk.length;
-    }
-    const wrong = mismatch(hasher.digest(), served);
+    });
     return wrong === undefined ? { kind: 'ok', nar } : { kind: 'mismatch', reason: wrong };
   } catch (error) {
     return classify(error);
@@ -103,7 +115,6 @@ export async function downloadNar(
   upstream: Upstream,
   write: (chunk: Uint8Array) => Promise<void>,
 ): Promise<DownloadOutcome> {
-  const hasher = new NarHasher();
   // It must come at 64 KiB/s of the NAR's size at least, after the cache's timeout: a slow link
   // still gets it, a trickle does not hold the download for ever.
   const allowedMs = upstream.config.timeoutMs + Math.ceil((served.narSize / 65_536) * 1000);
@@ -112,12 +123,7 @@ export async function downloadNar(
     stop.abort();
   }, allowedMs);
   try {
-    const body = upstream.download(served.narUrl, stop.signal);
-    for await (const chunk of decompress(served.compression, body, { maxOutput: served.narSize })) {
-      hasher.update(chunk);
-      await write(chunk);
-    }
-    const wrong = mismatch(hasher.digest(), served);
+    const wrong = await decodeChecked(served, upstream.download(served.narUrl, stop.signal), write);
     return wrong === undefined
       ? { kind: 'ok', bytes: served.narSize }
       : { kind: 'mismatch', reason: wrong };
