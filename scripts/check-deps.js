@@ -12,6 +12,8 @@ const ALLOWED = {
   tlog: ['crypto'],
   nix: ['crypto'],
   policy: ['crypto', 'tlog', 'nix', 'claim'],
+  guix: ['crypto', 'nix'],
+  web: ['nix', 'claim', 'policy'],
   host: ['crypto', 'nix', 'claim'],
   claim: ['nix'],
   db: [],
@@ -19,7 +21,7 @@ const ALLOWED = {
   log: ['crypto', 'tlog', 'nix', 'claim', 'db', 'server'],
   submit: ['tlog', 'nix', 'claim', 'db', 'server'],
   proxy: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'db', 'server'],
-  monitor: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'db', 'server'],
+  monitor: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'db', 'server', 'web'],
   witness: ['crypto', 'tlog', 'db', 'server'],
   demo: [
     'crypto',
@@ -48,6 +50,9 @@ const PURE = {
   nix: ['node:crypto', 'node:zlib', 'node:stream', 'fzstd', 'lzma-native'],
   policy: [],
   claim: [],
+  // Guix's ECDSA over the Ed25519 curve: the curve arithmetic from @noble/curves.
+  guix: ['node:crypto', '@noble/curves'],
+  web: [],
 };
 
 function* sourceFiles(dir) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on a Debian machine (run as root):
 # Nix (Debian's nix-bin, single-user), PostgreSQL with an `accord` role and test database,
-# a C compiler for the native NAR serialiser, and the tools the tests and benchmarks compare
-# against. Safe to run again.
+# a C compiler for the native NAR serialiser, Chromium for the dashboard's browser tests,
+# Guile with guile-gcrypt (the libgcrypt bindings Guix signs with) for the Guix interop tests,
+# and the tools the tests and benchmarks compare against. Safe to run again.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -11,7 +12,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(nix-bin postgresql gcc libc6-dev nginx-light xz-utils zstd bzip2 brotli hyperfine
-  ca-certificates golang-go golang-golang-x-mod-dev wrk curl systemd openssl)
+  ca-certificates golang-go golang-golang-x-mod-dev wrk curl systemd openssl chromium guile-3.0
+  guile-gcrypt)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
