@@ -336,6 +336,7 @@ export class Monitor {
       verifiedSize: 0,
       root: EMPTY_ROOT,
       checkpoint: '',
+      verifiedAt: null,
     };
     const size = checkpoint.treeSize;
     if (size <= state.verifiedSize) {

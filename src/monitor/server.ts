@@ -1,6 +1,7 @@
 /**
- * The monitor's HTTP JSON API: GET /logs, /findings, /paths/<hash part>, /metrics, /health and
- * POST /checkpoints, where proxies hand over the checkpoints they have seen.
+ * The monitor's HTTP interface: the JSON API — GET /logs, /findings, /paths/<hash part>,
+ * /metrics, /health and POST /checkpoints, where proxies hand over the checkpoints they have
+ * seen — and the dashboard's pages (./pages.ts), HTML to browsers and JSON to the rest.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { claimToJson, parseEntry } from '../claim/index.js';
@@ -16,10 +17,11 @@ import {
   routeHandler,
 } from '../server/index.js';
 import { MonitorError, type MonitorErrorCode } from './errors.js';
+import type { Policy } from '../policy/index.js';
+import type { Dashboard } from './dashboard.js';
 import { MAX_CHECKPOINT_BYTES, type Monitor } from './monitor.js';
+import { routeDashboard } from './pages.js';
 import type { MonitorStore } from './store.js';
-
-const HASH_PART = /^[0-9a-df-np-sv-z]{32}$/;
 
 const STATUS: Readonly<Record<MonitorErrorCode, number>> = {
   'unknown-log': 404,
@@ -54,11 +56,13 @@ export function pathReport(store: MonitorStore, hashPart: string, storeDir: stri
 export function createMonitorHandler(options: {
   monitor: Monitor;
   store: MonitorStore;
-  storeDir: string;
+  dashboard: Dashboard;
+  policy: Policy;
   logger: Logger;
   metrics: Registry;
 }) {
-  const { monitor, store, storeDir, logger, metrics } = options;
+  const { monitor, store, dashboard, policy, logger, metrics } = options;
+  const defaultK = policy.decide.kind === 'group' ? policy.decide.threshold : 1;
   const gossip = metrics.counter(
     'accord_monitor_checkpoints_received_total',
     'checkpoints handed to the monitor, by outcome',
@@ -83,6 +87,7 @@ export function createMonitorHandler(options: {
     }
     if (req.method !== 'GET' && req.method !== 'HEAD')
       throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD' });
+    if (routeDashboard(dashboard, store, defaultK, req, res, url)) return;
     if (path === '/logs') {
       json(
         req,
@@ -114,13 +119,6 @@ export function createMonitorHandler(options: {
       const since = url.searchParams.get('since') ?? '0';
       if (!/^[0-9]{1,15}$/.test(since)) throw new HttpError(400, 'since must be a finding id');
       json(req, res, 200, store.findings(Number(since)));
-      return;
-    }
-    const m = /^\/paths\/([^/]+)$/.exec(path);
-    if (m !== null) {
-      const hashPart = (m[1] ?? '').slice(0, 32);
-      if (!HASH_PART.test(hashPart)) throw new HttpError(400, 'not a store path hash part');
-      json(req, res, 200, pathReport(store, hashPart, storeDir));
       return;
     }
     if (path === '/metrics') {

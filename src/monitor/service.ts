@@ -11,6 +11,7 @@ import {
 } from '../server/index.js';
 import { createAlerter } from './alerts.js';
 import { Monitor, type PollResult } from './monitor.js';
+import { Dashboard } from './dashboard.js';
 import { createMonitorHandler } from './server.js';
 import { type Finding, MonitorStore } from './store.js';
 
@@ -73,11 +74,14 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
     store.logs().reduce((sum, l) => sum + l.verifiedSize, 0),
   );
 
+  const dashboard = new Dashboard({ monitor, store, policy, storeDir: config.storeDir });
   const pollAll = async () => {
     const results = await Promise.all(policy.logs.map((log) => monitor.poll(log.origin)));
     for (const r of results) if (r.added > 0) ingested.inc({ log: r.origin }, r.added);
     await monitor.pollWitnesses();
     await alerter.drain();
+    // The dashboard's counts are made now, not by the first page request after the poll.
+    if (config.listen !== undefined) dashboard.refresh();
     return results;
   };
 
@@ -87,7 +91,14 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
   if (config.listen !== undefined) {
     ({ server, unwatch } = createWebServer(
       { requestTimeout: 30_000, headersTimeout: 10_000 },
-      createMonitorHandler({ monitor, store, storeDir: config.storeDir, logger, metrics }),
+      createMonitorHandler({
+        monitor,
+        store,
+        dashboard,
+        policy,
+        logger,
+        metrics,
+      }),
       config.tls,
       logger,
     ));

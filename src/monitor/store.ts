@@ -37,7 +37,15 @@ CREATE TABLE IF NOT EXISTS logs (
   root BLOB,
   checkpoint TEXT,
   -- rows beyond verified_size may exist up to here, from an ingest not (yet) verified
-  written_to INTEGER NOT NULL DEFAULT 0
+  written_to INTEGER NOT NULL DEFAULT 0,
+  -- when the checkpoint was verified (ms since the epoch)
+  verified_at INTEGER
+);
+-- of the paths two or more logs claim, how many they all agree on, at a time
+CREATE TABLE IF NOT EXISTS repro_history (
+  at INTEGER PRIMARY KEY,
+  shared INTEGER NOT NULL,
+  agreeing INTEGER NOT NULL
 );
 -- id: log id × 2^32 + bundle index; data gzip-encoded when gzip = 1
 CREATE TABLE IF NOT EXISTS bundles (
@@ -85,6 +93,8 @@ export interface FollowedLog {
   readonly root: Uint8Array;
   /** The signed checkpoint of the verified size. */
   readonly checkpoint: string;
+  /** When it was verified (ms since the epoch; null in state from before this was kept). */
+  readonly verifiedAt: number | null;
 }
 
 /** A finding: something that shows a log or builders misbehaving, with its evidence. */
@@ -181,6 +191,13 @@ export class MonitorStore {
         .some((c) => c.name === 'updated')
     )
       db.exec('ALTER TABLE findings ADD COLUMN updated INTEGER NOT NULL DEFAULT 0');
+    if (
+      !db
+        .prepare<[], { name: string }>('PRAGMA table_info(logs)')
+        .all()
+        .some((c) => c.name === 'verified_at')
+    )
+      db.exec('ALTER TABLE logs ADD COLUMN verified_at INTEGER');
     db.prepare("INSERT OR IGNORE INTO meta (name, value) VALUES ('path-key-secret', ?)").run(
       randomBytes(16),
     );
@@ -199,13 +216,16 @@ export class MonitorStore {
           root: Buffer | null;
           checkpoint: string | null;
           written_to: number;
+          verified_at: number | null;
         }
-      >('SELECT id, verified_size, root, checkpoint, written_to FROM logs WHERE origin = ?'),
+      >(
+        'SELECT id, verified_size, root, checkpoint, written_to, verified_at FROM logs WHERE origin = ?',
+      ),
       logs: db.prepare<[], { origin: string }>(
         'SELECT origin FROM logs WHERE checkpoint IS NOT NULL ORDER BY origin',
       ),
       setVerified: db.prepare(
-        'UPDATE logs SET verified_size = ?, root = ?, checkpoint = ?, written_to = ? WHERE id = ?',
+        'UPDATE logs SET verified_size = ?, root = ?, checkpoint = ?, written_to = ?, verified_at = ? WHERE id = ?',
       ),
       setWrittenTo: db.prepare('UPDATE logs SET written_to = max(written_to, ?) WHERE id = ?'),
       resetWrittenTo: db.prepare('UPDATE logs SET written_to = ? WHERE id = ?'),
@@ -340,7 +360,13 @@ export class MonitorStore {
   log(origin: string): FollowedLog | undefined {
     const row = this.q.log.get(origin);
     if (row?.root == null || row.checkpoint === null) return undefined;
-    return { origin, verifiedSize: row.verified_size, root: row.root, checkpoint: row.checkpoint };
+    return {
+      origin,
+      verifiedSize: row.verified_size,
+      root: row.root,
+      checkpoint: row.checkpoint,
+      verifiedAt: row.verified_at,
+    };
   }
 
   logs(): FollowedLog[] {
@@ -404,7 +430,7 @@ export class MonitorStore {
 
   /** Marks the entries below `size` verified, against the signed checkpoint `note`. */
   verified(origin: string, size: number, root: Uint8Array, note: string): void {
-    this.q.setVerified.run(size, root, note, size, this.id(origin));
+    this.q.setVerified.run(size, root, note, size, Date.now(), this.id(origin));
   }
 
   /**
@@ -497,6 +523,71 @@ export class MonitorStore {
           hashPart: line.slice(at, at + 32),
         };
       });
+  }
+
+  /**
+   * Every path key's verified records, in key order, each as its log id and where its bytes are
+   * (`block[at, at + 48)`, valid while the scan goes on): one pass over the whole index.
+   */
+  *verifiedGroups(): Generator<{
+    key: number;
+    records: { log: number; block: Buffer; at: number }[];
+  }> {
+    const logs = this.verifiedLogs();
+    let group: { key: number; records: { log: number; block: Buffer; at: number }[] } | undefined;
+    for (const r of this.index.scanViews()) {
+      if (r.index >= (logs.get(r.log)?.size ?? 0)) continue;
+      if (group?.key !== r.key) {
+        if (group !== undefined) yield group;
+        group = { key: r.key, records: [] };
+      }
+      group.records.push({ log: r.log, block: r.block, at: r.at });
+    }
+    if (group !== undefined) yield group;
+  }
+
+  /** How many findings there are of each kind. */
+  findingCounts(): Map<string, number> {
+    return new Map(
+      this.db
+        .prepare<[], { kind: string; n: number }>(
+          'SELECT kind, count(*) AS n FROM findings GROUP BY kind',
+        )
+        .all()
+        .map((r) => [r.kind, r.n]),
+    );
+  }
+
+  /** Records the reproducibility share at a time (kept when it differs from the last). */
+  addReproPoint(at: number, shared: number, agreeing: number): void {
+    const last = this.db
+      .prepare<[], { shared: number; agreeing: number }>(
+        'SELECT shared, agreeing FROM repro_history ORDER BY at DESC LIMIT 1',
+      )
+      .get();
+    if (last?.shared === shared && last.agreeing === agreeing) return;
+    this.db
+      .prepare('INSERT OR REPLACE INTO repro_history (at, shared, agreeing) VALUES (?, ?, ?)')
+      .run(at, shared, agreeing);
+  }
+
+  /** The reproducibility history, oldest first (at most `limit` points, the newest). */
+  reproHistory(limit = 2000): { at: number; shared: number; agreeing: number }[] {
+    return this.db
+      .prepare<[number], { at: number; shared: number; agreeing: number }>(
+        'SELECT * FROM (SELECT at, shared, agreeing FROM repro_history ORDER BY at DESC LIMIT ?) ORDER BY at',
+      )
+      .all(limit);
+  }
+
+  /** The origin of each log id with a verified tree. */
+  logOrigins(): Map<number, string> {
+    return new Map([...this.verifiedLogs()].map(([id, l]) => [id, l.origin]));
+  }
+
+  /** Verified claims about every path with key `key` (from {@link verifiedGroups}), with their hash parts. */
+  claimsWithKey(key: number): (IndexedClaim & { hashPart: string })[] {
+    return this.claimsAt(key);
   }
 
   /** Verified claims about a store path, from every log. */
@@ -614,6 +705,16 @@ export class MonitorStore {
 
   finding(key: string): Finding | undefined {
     const row = this.q.findingByKey.get(key);
+    return row === undefined ? undefined : toFinding(row);
+  }
+
+  /** The finding numbered `id`, if there is one. */
+  findingById(id: number): Finding | undefined {
+    const row = this.db
+      .prepare<[number], FindingRow>(
+        'SELECT id, kind, summary, evidence, at, updated FROM findings WHERE id = ?',
+      )
+      .get(id);
     return row === undefined ? undefined : toFinding(row);
   }
 

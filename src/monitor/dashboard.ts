@@ -1,0 +1,299 @@
+/**
+ * The dashboard's data: the models src/web draws, made from the monitor's verified state. The
+ * reproducibility counts take one pass over the whole claim index, so they are made again only
+ * when a log's verified tree grew (after a poll), not per request; every other model reads a
+ * bounded number of index lookups.
+ */
+import { claimToJson, parseEntry } from '../claim/index.js';
+import { HASH_PART_LENGTH } from '../nix/index.js';
+import { type LogObservation, type Policy, decide, describeRule } from '../policy/index.js';
+import {
+  SIG_TYPE_COSIGNATURE_V1,
+  cosignatureTimestamp,
+  openCheckpoint,
+  quorumSatisfied,
+} from '../tlog/index.js';
+import type {
+  ClosureModel,
+  ClosurePath,
+  ClosureStatus,
+  LogSummary,
+  OverviewModel,
+  PathModel,
+  ReproPoint,
+} from '../web/index.js';
+import { sameAnswer } from './claim-index.js';
+import type { Monitor } from './monitor.js';
+import { type Finding, type MonitorStore, pathFindingKey } from './store.js';
+import { verdict } from './verdict.js';
+
+/** A closure walk stops here (a NixOS system closure is a few thousand paths). */
+export const MAX_CLOSURE_PATHS = 50_000;
+
+const FINDING_KINDS: readonly Finding['kind'][] = [
+  'fork',
+  'log-equivocation',
+  'disagreement',
+  'bad-entries',
+];
+
+interface ReproCounts {
+  readonly paths: number;
+  readonly shared: number;
+  readonly agreeing: number;
+  readonly perLog: ReadonlyMap<string, { claims: number; shared: number; agreeing: number }>;
+}
+
+/**
+ * Counts, in one pass over the index: the distinct paths; the paths two or more logs claim and
+ * of those the ones with one answer; per log, the paths it claims, those another log claims
+ * too, and those where its only answer is the majority's. Paths that share an index key are
+ * told apart by their entries (only where answers differ, as equal answers are one answer).
+ */
+export function countReproducibility(store: MonitorStore, storeDir: string): ReproCounts {
+  const origins = store.logOrigins();
+  const perLog = new Map<string, { claims: number; shared: number; agreeing: number }>();
+  for (const origin of origins.values()) perLog.set(origin, { claims: 0, shared: 0, agreeing: 0 });
+  let paths = 0;
+  let shared = 0;
+  let agreeing = 0;
+  const tally = (logs: Iterable<string>, agreed: (origin: string) => boolean, many: boolean) => {
+    for (const origin of logs) {
+      const t = perLog.get(origin);
+      if (t === undefined) continue;
+      t.claims++;
+      if (many) {
+        t.shared++;
+        if (agreed(origin)) t.agreeing++;
+      }
+    }
+  };
+  for (const { key, records } of store.verifiedGroups()) {
+    const first = records[0];
+    if (first === undefined) continue;
+    const oneAnswer = records.every((r) => sameAnswer(first.block, first.at, r.block, r.at));
+    if (oneAnswer) {
+      const logs = new Set(records.map((r) => origins.get(r.log) ?? ''));
+      paths++;
+      if (logs.size > 1) {
+        shared++;
+        agreeing++;
+      }
+      tally(logs, () => true, logs.size > 1);
+      continue;
+    }
+    const byPath = new Map<string, { origin: string; answer: string; entry: string }[]>();
+    for (const c of store.claimsWithKey(key))
+      byPath.set(c.hashPart, [...(byPath.get(c.hashPart) ?? []), c]);
+    for (const claims of byPath.values()) {
+      const v = verdict(claims, storeDir);
+      const logs = new Set(claims.map((c) => c.origin));
+      paths++;
+      if (logs.size > 1) {
+        shared++;
+        if (v.groups.length === 1) agreeing++;
+      }
+      const minority = new Set(v.minority);
+      tally(logs, (o) => v.majority !== undefined && !minority.has(o), logs.size > 1);
+    }
+  }
+  return { paths, shared, agreeing, perLog };
+}
+
+/** The models of the dashboard's pages, from one monitor. */
+export class Dashboard {
+  private counts: { signature: string; counts: ReproCounts } | undefined;
+
+  constructor(
+    private readonly options: {
+      readonly monitor: Monitor;
+      readonly store: MonitorStore;
+      readonly policy: Policy;
+      readonly storeDir: string;
+      readonly now?: () => number;
+    },
+  ) {}
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /** The reproducibility counts, made again when a verified tree changed; records the history. */
+  refresh(): ReproCounts {
+    const { store, storeDir } = this.options;
+    const signature = store
+      .logs()
+      .map((l) => `${l.origin} ${l.verifiedSize}`)
+      .join('\n');
+    if (this.counts?.signature !== signature) {
+      const counts = countReproducibility(store, storeDir);
+      this.counts = { signature, counts };
+      store.addReproPoint(this.now(), counts.shared, counts.agreeing);
+    }
+    return this.counts.counts;
+  }
+
+  private logSummary(origin: string, url: string, counts: ReproCounts): LogSummary {
+    const { store, monitor, policy } = this.options;
+    const state = store.log(origin);
+    const status = monitor.status.get(origin);
+    const tally = counts.perLog.get(origin) ?? { claims: 0, shared: 0, agreeing: 0 };
+    let cosigners: string[] = [];
+    let cosignedAt: number | null = null;
+    const log = policy.logs.find((l) => l.origin === origin);
+    if (state !== undefined && log !== undefined) {
+      const witnesses = policy.witnessPolicy.witnesses;
+      const { note } = openCheckpoint(
+        state.checkpoint,
+        [log.verifier],
+        witnesses.map((w) => w.verifier),
+      );
+      for (const { verifier, signature } of note.verified) {
+        const w = witnesses.find((x) => x.verifier === verifier);
+        if (w === undefined || verifier.type !== SIG_TYPE_COSIGNATURE_V1) continue;
+        cosigners.push(w.name);
+        const at = cosignatureTimestamp(signature.signature) * 1000;
+        cosignedAt = Math.max(cosignedAt ?? 0, at);
+      }
+      cosigners = [...new Set(cosigners)].sort();
+    }
+    return {
+      origin,
+      url,
+      treeSize: state?.verifiedSize ?? 0,
+      verifiedAt: state?.verifiedAt ?? null,
+      cosigners,
+      witnessed:
+        cosigners.length > 0 && quorumSatisfied(policy.witnessPolicy.quorum, new Set(cosigners)),
+      cosignedAt,
+      ...tally,
+      error: status?.error ?? null,
+    };
+  }
+
+  overview(): OverviewModel {
+    const { monitor, store, storeDir } = this.options;
+    const counts = this.refresh();
+    const findings: Record<string, number> = Object.fromEntries(FINDING_KINDS.map((k) => [k, 0]));
+    for (const [kind, n] of store.findingCounts()) findings[kind] = n;
+    const now = this.now();
+    const history: ReproPoint[] = store.reproHistory();
+    return {
+      generatedAt: now,
+      storeDir,
+      logs: monitor.followed.map((l) => this.logSummary(l.origin, l.url, counts)),
+      paths: counts.paths,
+      reproducibility: { at: now, shared: counts.shared, agreeing: counts.agreeing },
+      history,
+      findings,
+    };
+  }
+
+  /** Everything known about one path, without the file-level comparison (`diff` is null). */
+  path(hashPart: string): PathModel {
+    const { store, storeDir, policy } = this.options;
+    const found = store.claims(hashPart);
+    const v = verdict(found, storeDir);
+    const sizes = new Map(store.logs().map((l) => [l.origin, l.verifiedSize]));
+    const parsed = found.map((c) => ({ c, claim: parseEntry(c.entry, storeDir) }));
+    const claims = parsed.map(({ c, claim }) => {
+      return {
+        log: c.origin,
+        index: c.index,
+        treeSize: sizes.get(c.origin) ?? 0,
+        ...claimToJson(claim),
+        answer: c.answer,
+        inMajority: v.majority?.answer === c.answer,
+      };
+    });
+    const observations: LogObservation[] = policy.logs.map((log) => ({
+      origin: log.origin,
+      status: 'answered',
+      claims: parsed
+        .filter(({ c }) => c.origin === log.origin)
+        .map(({ c, claim }) => ({ claim, index: c.index, treeSize: sizes.get(c.origin) ?? 0 })),
+    }));
+    const decision = decide(policy, observations);
+    const findings = (['disagreement', 'log-equivocation'] as const).flatMap((kind) => {
+      const f = store.finding(pathFindingKey(kind, hashPart));
+      return f === undefined ? [] : [{ id: f.id, kind: f.kind, summary: f.summary }];
+    });
+    return {
+      hashPart,
+      agree: v.groups.length <= 1,
+      storePath: claims[0]?.storePath ?? null,
+      claims,
+      answers: v.groups,
+      majority: v.majority?.answer ?? null,
+      minority: v.minority,
+      decision: {
+        verdict: decision.verdict,
+        reason: decision.reason,
+        rule: describeRule(policy.decide),
+      },
+      demand: null,
+      diff: null,
+      findings,
+    };
+  }
+
+  /**
+   * The closure of a path as the majority answers' references give it (every answer's where
+   * there is no majority), each path with its status for `k`: agreed (one answer, k or more
+   * logs), disputed (two or more answers), too few logs, or no claim.
+   */
+  closure(hashPart: string, k: number, limit = MAX_CLOSURE_PATHS): ClosureModel {
+    const { store, storeDir } = this.options;
+    const seen = new Map<string, string>([[hashPart, '']]);
+    const queue = [hashPart];
+    const paths: ClosurePath[] = [];
+    let truncated = false;
+    while (queue.length > 0) {
+      const h = queue.shift() as string;
+      const found = store.claims(h);
+      const v = verdict(found, storeDir);
+      const storePath =
+        found[0] === undefined
+          ? `${storeDir}/${seen.get(h) || h}`
+          : parseStorePathText(found[0].entry);
+      const groups = v.majority === undefined ? v.groups : [v.majority];
+      const logs = v.majority?.logs ?? [...new Set(found.map((c) => c.origin))].sort();
+      const status: ClosureStatus =
+        found.length === 0
+          ? 'unclaimed'
+          : v.groups.length > 1
+            ? 'disputed'
+            : logs.length < k
+              ? 'too-few'
+              : 'agreed';
+      paths.push({ hashPart: h, storePath, status, logs, answers: v.groups.length });
+      for (const g of groups) {
+        for (const ref of g.references) {
+          const refHash = ref.slice(0, HASH_PART_LENGTH);
+          if (seen.has(refHash)) continue;
+          if (seen.size >= limit) {
+            truncated = true;
+            continue;
+          }
+          seen.set(refHash, ref);
+          queue.push(refHash);
+        }
+      }
+    }
+    const counts: Record<ClosureStatus, number> = {
+      agreed: 0,
+      disputed: 0,
+      'too-few': 0,
+      unclaimed: 0,
+    };
+    for (const p of paths) counts[p.status]++;
+    return { root: paths[0]?.storePath ?? hashPart, k, paths, counts, truncated };
+  }
+}
+
+/** The store path of a verified (canonical) entry: its second line is `store-path <path>`. */
+function parseStorePathText(entry: string): string {
+  const start = entry.indexOf('\n') + 1;
+  const line = entry.slice(start, entry.indexOf('\n', start));
+  return line.slice(line.indexOf(' ') + 1);
+}
