@@ -33,6 +33,25 @@ function alertKinds(text: string): ReadonlySet<Finding['kind']> {
   return new Set(kinds as Finding['kind'][]);
 }
 
+/** `--cache ORIGIN=URL` values: each origin a followed log's, once; each URL http(s) or file. */
+function cacheOptions(values: readonly string[], origins: readonly string[]): Map<string, string> {
+  const caches = new Map<string, string>();
+  for (const value of values) {
+    const at = value.lastIndexOf('=');
+    const origin = value.slice(0, at);
+    const url = value.slice(at + 1).replace(/\/+$/, '');
+    if (at <= 0 || !/^(https?|file):\/\/./.test(url))
+      throw new UsageError(
+        `--cache: want ORIGIN=URL with an http, https or file URL, got ${JSON.stringify(value)}`,
+      );
+    if (!origins.includes(origin))
+      throw new UsageError(`--cache: ${origin} is not a log of the policy (${origins.join(', ')})`);
+    if (caches.has(origin)) throw new UsageError(`--cache: ${origin} is given twice`);
+    caches.set(origin, url);
+  }
+  return caches;
+}
+
 function openState(path: string): MonitorStore {
   if (!existsSync(path))
     throw new UsageError(`${path} does not exist: run 'accord monitor serve' first`);
@@ -55,14 +74,19 @@ disagreeing on a path, entries that do not match a log's tree — are stored wit
 evidence, logged, and raise the alert hooks once each. A path has one disagreement and one
 equivocation finding at most, updated as claims about it come in.
 
-HTTP API (with --listen): GET /logs, /findings[?since=ID], /paths/<hash part>, /metrics, /health;
-POST /checkpoints with a checkpoint note.
+With --listen it serves the dashboard to browsers — overview, a page per store path (with the
+files that differ between disagreeing builders' NARs, from the caches given with --cache),
+closure reports and findings — and the same pages as JSON to everything else; plus the API:
+GET /logs, /findings[?since=ID], /paths/<hash part>, /metrics, /health; POST /checkpoints with a
+checkpoint note.
 
 Options:
   --policy FILE         the Accord policy file naming the logs (and witnesses) to follow
   --state FILE          the monitor's SQLite database (default ${DEFAULT_STATE})
   --listen HOST:PORT    serve the HTTP API here
   --interval SECONDS    time between polls (default 30)
+  --cache ORIGIN=URL    the binary cache (http, https or file URL) of the builder whose log is
+                        ORIGIN, to compare NARs on the dashboard; repeat for each builder
   --once                poll every log and witness once, print a summary and exit
                         (exit ${EXIT_FINDINGS} when there are findings)
   --json                with --once: print the summary as JSON
@@ -81,6 +105,7 @@ Options:
     state: { type: 'string' },
     listen: { type: 'string' },
     interval: { type: 'string' },
+    cache: { type: 'string', multiple: true },
     once: { type: 'boolean' },
     json: { type: 'boolean' },
     'alert-command': { type: 'string' },
@@ -106,6 +131,10 @@ Options:
     const timeoutMs = positiveInteger(values['timeout-ms'], '--timeout-ms', 10_000);
     const concurrency = positiveInteger(values.concurrency, '--concurrency', 16);
     const listen = values.listen === undefined ? undefined : parseListen(values.listen);
+    const caches = cacheOptions(
+      values.cache ?? [],
+      policy.logs.map((l) => l.origin),
+    );
     const tls = tlsOptions(values);
     const alerts = {
       ...(values['alert-command'] === undefined ? {} : { command: values['alert-command'] }),
@@ -123,6 +152,7 @@ Options:
       concurrency,
       ...(listen === undefined ? {} : { listen }),
       ...(tls === undefined ? {} : { tls }),
+      caches,
       alerts,
       onProgress(origin, done, total) {
         if (!once || values.json === true) return;

@@ -51,7 +51,7 @@ import {
 } from './builds.js';
 
 export const BUILDERS = ['a', 'b', 'c'] as const;
-type Builder = (typeof BUILDERS)[number];
+export type Builder = (typeof BUILDERS)[number];
 
 export interface DemoOptions {
   /** Where all state lives (keys, databases, caches); reused by the next run. */
@@ -73,6 +73,11 @@ export interface DemoNetwork {
   readonly witness: { url: string; vkey: string };
   readonly monitor: { url: string };
   readonly proxy: { url: string; publicKey: string };
+  /**
+   * Adds paths to a builder: its cache serves them, its log publishes their claims, and the
+   * monitor reads them before this resolves.
+   */
+  publish(builder: Builder, paths: readonly { claim: ClaimJson; nar: Buffer }[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -193,15 +198,20 @@ export async function startDemo(options: DemoOptions): Promise<DemoNetwork> {
     }
 
     step('each builder fills its cache and submits its claims');
-    for (const { builder, service } of logs) {
-      const paths = builderPaths(builder, builds);
+    const publishTo = async (
+      builder: Builder,
+      paths: readonly { claim: ClaimJson; nar: Buffer }[],
+    ) => {
+      const { service } = logs.find((l) => l.builder === builder) as (typeof logs)[number];
       writeCache(join(dir, `cache-${builder}`), paths);
+      const size = (await service.storage.state()).treeSize;
       await submitClaims(
         { url: service.url, token },
         paths.map((p) => p.claim),
       );
-      await waitForSize(service, paths.length);
-    }
+      await waitForSize(service, size + paths.length);
+    };
+    for (const { builder } of logs) await publishTo(builder, builderPaths(builder, builds));
 
     const policyText = [
       ...logs.map((log) => `log ${formatVerifierKey(log.signer)} ${log.service.url}`),
@@ -223,6 +233,9 @@ export async function startDemo(options: DemoOptions): Promise<DemoNetwork> {
       timeoutMs: 5000,
       concurrency: 4,
       listen: { host: '127.0.0.1', port: port(5) },
+      caches: new Map(
+        logs.map((log) => [log.signer.name, `file://${join(dir, `cache-${log.builder}`)}`]),
+      ),
     });
     closers.push(() => monitor.close());
     await monitor.pollAll();
@@ -268,6 +281,10 @@ export async function startDemo(options: DemoOptions): Promise<DemoNetwork> {
       witness: { url: witness.url, vkey: witnessVkey },
       monitor: { url: monitor.url ?? '' },
       proxy: { url: proxy.url, publicKey: formatNixPublicKey(proxyKey) },
+      async publish(builder, paths) {
+        await publishTo(builder, paths);
+        await monitor.pollAll();
+      },
       close,
     };
   } catch (error) {

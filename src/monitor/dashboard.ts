@@ -14,6 +14,8 @@ import {
   quorumSatisfied,
 } from '../tlog/index.js';
 import type {
+  NarDiff,
+  NarDiffUnavailable,
   ClosureModel,
   ClosurePath,
   ClosureStatus,
@@ -23,6 +25,7 @@ import type {
   ReproPoint,
 } from '../web/index.js';
 import { sameAnswer } from './claim-index.js';
+import { diffListings, fetchClaimedNar, listNar } from './nar-diff.js';
 import type { Monitor } from './monitor.js';
 import { type Finding, type MonitorStore, pathFindingKey } from './store.js';
 import { verdict } from './verdict.js';
@@ -100,9 +103,13 @@ export function countReproducibility(store: MonitorStore, storeDir: string): Rep
   return { paths, shared, agreeing, perLog };
 }
 
+/** Comparisons kept (by the pair of answers compared); the oldest goes first. */
+const MAX_DIFFS_KEPT = 256;
+
 /** The models of the dashboard's pages, from one monitor. */
 export class Dashboard {
   private counts: { signature: string; counts: ReproCounts } | undefined;
+  private readonly diffs = new Map<string, Promise<NarDiff | NarDiffUnavailable>>();
 
   constructor(
     private readonly options: {
@@ -110,9 +117,99 @@ export class Dashboard {
       readonly store: MonitorStore;
       readonly policy: Policy;
       readonly storeDir: string;
+      /** Builders' binary caches by log origin, where the NARs they claimed can be fetched. */
+      readonly caches?: ReadonlyMap<string, string>;
+      readonly timeoutMs?: number;
+      /** NARs larger than this are not compared (default 256 MiB). */
+      readonly maxDiffNarBytes?: number;
       readonly now?: () => number;
     },
   ) {}
+
+  /**
+   * The path's model with the file-level comparison of its two most claimed answers, where
+   * each has a log whose cache is known: waits up to `waitMs` for it, else says it is pending
+   * (the comparison goes on, and the next request shows it).
+   */
+  async pathWithDiff(hashPart: string, waitMs: number): Promise<PathModel> {
+    const model = this.path(hashPart);
+    const [first, second] = model.answers;
+    if (first === undefined || second === undefined) return model;
+    const caches = this.options.caches ?? new Map<string, string>();
+    const sideOf = (a: typeof first) => {
+      const log = a.logs.find((l) => caches.has(l));
+      return log === undefined
+        ? undefined
+        : { log, narHash: a.narHash, narSize: a.narSize, cache: caches.get(log) as string };
+    };
+    const a = sideOf(first);
+    const b = sideOf(second);
+    if (a === undefined || b === undefined) {
+      return {
+        ...model,
+        diff: {
+          status: 'no-cache',
+          reason:
+            'The cache of a builder of each answer is not configured (monitor serve --cache ORIGIN=URL), so the NARs cannot be compared.',
+        },
+      };
+    }
+    const key = `${first.answer} ${second.answer}`;
+    let job = this.diffs.get(key);
+    if (job === undefined) {
+      job = this.compare(hashPart, a, b);
+      this.diffs.set(key, job);
+      if (this.diffs.size > MAX_DIFFS_KEPT)
+        this.diffs.delete(this.diffs.keys().next().value as string);
+      // A failure is shown, then tried again by a later request.
+      void job.then((d) => {
+        if ('status' in d) setTimeout(() => this.diffs.delete(key), 30_000).unref();
+      });
+    }
+    const pending: NarDiffUnavailable = {
+      status: 'pending',
+      reason: 'The NARs are being fetched and compared; this page reloads when done.',
+    };
+    const diff = await Promise.race([
+      job,
+      new Promise<NarDiffUnavailable>((resolve) =>
+        setTimeout(() => {
+          resolve(pending);
+        }, waitMs).unref(),
+      ),
+    ]);
+    return { ...model, diff };
+  }
+
+  private async compare(
+    hashPart: string,
+    a: { log: string; narHash: string; narSize: number; cache: string },
+    b: { log: string; narHash: string; narSize: number; cache: string },
+  ): Promise<NarDiff | NarDiffUnavailable> {
+    const options = {
+      timeoutMs: this.options.timeoutMs ?? 30_000,
+      maxNarBytes: this.options.maxDiffNarBytes ?? 256 << 20,
+    };
+    const fetchSide = async (side: typeof a) => {
+      try {
+        return await fetchClaimedNar(side.cache, hashPart, side, options);
+      } catch (error) {
+        throw new Error(`${side.log}'s cache: ${(error as Error).message}`, { cause: error });
+      }
+    };
+    try {
+      const [x, y] = await Promise.all([fetchSide(a), fetchSide(b)]);
+      const { entries, truncated } = diffListings(listNar(x), listNar(y));
+      const label = (s: typeof a) => ({
+        log: s.log,
+        narHash: s.narHash,
+        cache: s.cache.startsWith('file:') ? 'a file:// cache' : s.cache,
+      });
+      return { sides: [label(a), label(b)], entries, truncated };
+    } catch (error) {
+      return { status: 'failed', reason: (error as Error).message };
+    }
+  }
 
   private now(): number {
     return (this.options.now ?? Date.now)();

@@ -77,14 +77,14 @@ function kParam(url: URL, fallback: number): number {
  * Answers a dashboard page; false when `url` is not one. `defaultK` is the policy's threshold
  * for the closure report.
  */
-export function routeDashboard(
+export async function routeDashboard(
   dashboard: Dashboard,
   store: MonitorStore,
   defaultK: number,
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
-): boolean {
+): Promise<boolean> {
   const path = url.pathname;
   const html = wantsHtml(req, url);
   let m: RegExpExecArray | null;
@@ -99,7 +99,7 @@ export function routeDashboard(
   } else if ((m = /^\/paths\/([^/]+)$/.exec(path)) !== null) {
     const hashPart = (m[1] ?? '').slice(0, 32);
     if (!isHashPart(hashPart)) throw new HttpError(400, 'not a store path hash part');
-    const model = dashboard.path(hashPart);
+    const model = await dashboard.pathWithDiff(hashPart, html ? 1500 : 0);
     if (html) sendHtml(req, res, 200, pathPage(model));
     else sendJson(req, res, 200, model);
   } else if ((m = /^\/closure\/([^/]+)$/.exec(path)) !== null) {

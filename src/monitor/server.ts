@@ -87,7 +87,7 @@ export function createMonitorHandler(options: {
     }
     if (req.method !== 'GET' && req.method !== 'HEAD')
       throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD' });
-    if (routeDashboard(dashboard, store, defaultK, req, res, url)) return;
+    if (await routeDashboard(dashboard, store, defaultK, req, res, url)) return;
     if (path === '/logs') {
       json(
         req,

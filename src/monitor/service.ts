@@ -35,6 +35,8 @@ export interface MonitorConfig {
     readonly kinds?: ReadonlySet<Finding['kind']>;
   };
   readonly onProgress?: (origin: string, done: number, total: number) => void;
+  /** Builders' binary caches by log origin, for the dashboard's NAR comparisons. */
+  readonly caches?: ReadonlyMap<string, string>;
 }
 
 export interface MonitorService {
@@ -74,7 +76,14 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
     store.logs().reduce((sum, l) => sum + l.verifiedSize, 0),
   );
 
-  const dashboard = new Dashboard({ monitor, store, policy, storeDir: config.storeDir });
+  const dashboard = new Dashboard({
+    monitor,
+    store,
+    policy,
+    storeDir: config.storeDir,
+    timeoutMs: config.timeoutMs,
+    ...(config.caches === undefined ? {} : { caches: config.caches }),
+  });
   const pollAll = async () => {
     const results = await Promise.all(policy.logs.map((log) => monitor.poll(log.origin)));
     for (const r of results) if (r.added > 0) ingested.inc({ log: r.origin }, r.added);

@@ -56,3 +56,4 @@ export { type NarSource, writeNar } from './nar-write.js';
 export { type NarLimits, type NarListener, NarParser } from './nar-parse.js';
 export { NarHasher, type NarSummary, hashNarSource, hashNarStream } from './nar-hash.js';
 export { type DecompressOptions, SUPPORTED_COMPRESSIONS, decompress } from './decompress.js';
+export { confineNarUrl } from './nar-url.js';

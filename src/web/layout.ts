@@ -15,6 +15,7 @@ header form { margin-left: auto; }
 header input { width: 340px; max-width: 60vw; padding: 6px 10px; border-radius: 6px; border: 0; font: inherit; }
 main { max-width: 1180px; margin: 0 auto; padding: 20px 24px 48px; }
 h1 { font-size: 22px; margin: 8px 0 4px; word-break: break-all; }
+h1 code { font-size: 19px; }
 h2 { font-size: 17px; margin: 28px 0 10px; }
 p.lead { color: var(--muted); margin: 0 0 16px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr)); gap: 12px; }
@@ -77,7 +78,8 @@ export function page(options: {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         ${refresh}
         <title>${options.title} · Accord monitor</title>
-        <link rel="alternate" type="application/json" href="${options.jsonHref}" />
+        <link rel="icon" href="data:," />
+<link rel="alternate" type="application/json" href="${options.jsonHref}" />
         <style>
           ${raw(STYLE)}
         </style>

@@ -4,6 +4,10 @@ import { type Html, html, segment } from './html.js';
 import { page } from './layout.js';
 import type { NarDiff, NarDiffUnavailable, NarEntry, PathModel } from './model.js';
 
+function diffClass(line: string): string {
+  return line.startsWith('-') ? 'del' : line.startsWith('+') ? 'ins' : '';
+}
+
 function entryText(e: NarEntry | undefined): Html {
   if (e === undefined) return html`<span class="muted">absent</span>`;
   if (e.type === 'directory') return html`directory`;
@@ -34,13 +38,7 @@ function diffSection(diff: NarDiff | NarDiffUnavailable | null): Html {
             : html`<tr>
                 <td colspan="3">
                   <pre class="diff">
-${e.textDiff.map(
-                      (line) =>
-                        html`<span
-                          class="${line.startsWith('-') ? 'del' : line.startsWith('+') ? 'ins' : ''}"
-                          >${line}</span
-                        > `,
-                    )}</pre>
+${e.textDiff.map((line) => html`<span class="${diffClass(line)}">${line}</span>\n`)}</pre>
                 </td>
               </tr>`
         }`,

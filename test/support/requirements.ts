@@ -16,6 +16,10 @@ function runs(command: string, args: string[]): boolean {
 /** True when Nix's `nix` and `nix-store` commands are on PATH. */
 export const HAVE_NIX = runs('nix', ['--version']) && runs('nix-store', ['--version']);
 
+/** True when Debian's Chromium is installed (the dashboard's browser tests drive it). */
+export const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
+export const HAVE_CHROMIUM = runs(CHROMIUM, ['--version']);
+
 /** True when systemd's `systemd-analyze` is on PATH (to check the units in deploy/). */
 export const HAVE_SYSTEMD_ANALYZE = runs('systemd-analyze', ['--version']);
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { confineNarUrl } from './upstream.js';
+import { confineNarUrl } from './nar-url.js';
 
 describe('confineNarUrl()', () => {
   test('keeps a NAR URL on its cache: same scheme, host and port, no credentials', () => {
