@@ -48,8 +48,8 @@ async function buildUnstable(dir: string, salt: string): Promise<{ out: string; 
     () => {
       throw new Error('nix-store --check found the unstable derivation deterministic');
     },
-    (e: { stderr?: string }) => {
-      if (!/may not be deterministic/.test(e.stderr ?? '')) throw e as Error;
+    (e: unknown) => {
+      if (!/may not be deterministic/.test((e as { stderr?: string }).stderr ?? '')) throw e;
     },
   );
   return { out, check: `${out}.check` };
@@ -91,8 +91,8 @@ describe.runIf(shouldRun(HAVE_NIX && HAVE_CHROMIUM))('the dashboard in Chromium'
   }, 300_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await net?.close();
+    await (browser as Browser | undefined)?.close();
+    await (net as DemoNetwork | undefined)?.close();
   });
 
   async function visit(path: string, shot: string): Promise<Page> {
@@ -137,9 +137,9 @@ describe.runIf(shouldRun(HAVE_NIX && HAVE_CHROMIUM))('the dashboard in Chromium'
     await page.locator('#diff').waitFor({ timeout: 20_000 });
     await page.screenshot({ path: join(SHOTS, 'path-unstable.png'), fullPage: true });
     expect(await page.locator('#verdict').innerText()).toMatch(/^no-quorum/);
-    const differing = await page
-      .locator('#diff tbody tr[data-diff-path]')
-      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-diff-path')));
+    const differing: (string | null)[] = [];
+    for (const row of await page.locator('#diff tbody tr[data-diff-path]').all())
+      differing.push(await row.getAttribute('data-diff-path'));
     expect(differing).toEqual(['share/build-id']);
     expect(await page.locator('#diff pre.diff .del').innerText()).toMatch(/^-build [0-9]+$/);
     expect(await page.locator('#diff pre.diff .ins').innerText()).toMatch(/^\+build [0-9]+$/);
