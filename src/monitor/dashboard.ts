@@ -342,40 +342,44 @@ export class Dashboard {
   closure(hashPart: string, k: number, limit = MAX_CLOSURE_PATHS): ClosureModel {
     const { store, storeDir } = this.options;
     const seen = new Map<string, string>([[hashPart, '']]);
-    const queue = [hashPart];
     const paths: ClosurePath[] = [];
     let truncated = false;
-    while (queue.length > 0) {
-      const h = queue.shift() as string;
-      const found = store.claims(h);
-      const v = verdict(found, storeDir);
-      const storePath =
-        found[0] === undefined
-          ? `${storeDir}/${seen.get(h) || h}`
-          : parseStorePathText(found[0].entry);
-      const groups = v.majority === undefined ? v.groups : [v.majority];
-      const logs = v.majority?.logs ?? [...new Set(found.map((c) => c.origin))].sort();
-      const status: ClosureStatus =
-        found.length === 0
-          ? 'unclaimed'
-          : v.groups.length > 1
-            ? 'disputed'
-            : logs.length < k
-              ? 'too-few'
-              : 'agreed';
-      paths.push({ hashPart: h, storePath, status, logs, answers: v.groups.length });
-      for (const g of groups) {
-        for (const ref of g.references) {
-          const refHash = ref.slice(0, HASH_PART_LENGTH);
-          if (seen.has(refHash)) continue;
-          if (seen.size >= limit) {
-            truncated = true;
-            continue;
+    // Breadth first, a level at a time: one batched read of the claims per level.
+    for (let level = [hashPart]; level.length > 0;) {
+      const claimsOf = store.claimsOfPaths(level);
+      const next: string[] = [];
+      for (const h of level) {
+        const found = claimsOf.get(h) ?? [];
+        const v = verdict(found, storeDir);
+        const storePath =
+          found[0] === undefined
+            ? `${storeDir}/${seen.get(h) || h}`
+            : parseStorePathText(found[0].entry);
+        const groups = v.majority === undefined ? v.groups : [v.majority];
+        const logs = v.majority?.logs ?? [...new Set(found.map((c) => c.origin))].sort();
+        const status: ClosureStatus =
+          found.length === 0
+            ? 'unclaimed'
+            : v.groups.length > 1
+              ? 'disputed'
+              : logs.length < k
+                ? 'too-few'
+                : 'agreed';
+        paths.push({ hashPart: h, storePath, status, logs, answers: v.groups.length });
+        for (const g of groups) {
+          for (const ref of g.references) {
+            const refHash = ref.slice(0, HASH_PART_LENGTH);
+            if (seen.has(refHash)) continue;
+            if (seen.size >= limit) {
+              truncated = true;
+              continue;
+            }
+            seen.set(refHash, ref);
+            next.push(refHash);
           }
-          seen.set(refHash, ref);
-          queue.push(refHash);
         }
       }
+      level = next;
     }
     const counts: Record<ClosureStatus, number> = {
       agreed: 0,

@@ -9,3 +9,4 @@ export { Monitor, type Observation, type PollResult } from './monitor.js';
 export { createMonitorHandler, pathReport } from './server.js';
 export { createAlerter } from './alerts.js';
 export { type MonitorConfig, type MonitorService, startMonitor } from './service.js';
+export { Dashboard, countReproducibility } from './dashboard.js';

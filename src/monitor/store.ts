@@ -501,10 +501,12 @@ export class MonitorStore {
    * log, its first claim with each answer. The work is bounded by the number of logs, however
    * many claims each makes.
    */
-  private claimsAt(key: number): (IndexedClaim & { hashPart: string })[] {
-    const logs = this.verifiedLogs();
+  private claimsAt(
+    key: number,
+    logs = this.verifiedLogs(),
+    read = new Map<string, Uint8Array[]>(),
+  ): (IndexedClaim & { hashPart: string })[] {
     const origin = (r: IndexRecord) => logs.get(r.log)?.origin ?? '';
-    const read = new Map<string, Uint8Array[]>();
     return this.verifiedRecords(key, logs)
       .sort((a, b) => (origin(a) < origin(b) ? -1 : origin(a) > origin(b) ? 1 : a.index - b.index))
       .map((r) => {
@@ -588,6 +590,24 @@ export class MonitorStore {
   /** Verified claims about every path with key `key` (from {@link verifiedGroups}), with their hash parts. */
   claimsWithKey(key: number): (IndexedClaim & { hashPart: string })[] {
     return this.claimsAt(key);
+  }
+
+  /**
+   * Verified claims about each of many store paths (as {@link claims}), reading each entry
+   * bundle once for all of them: paths built together sit in the same bundles.
+   */
+  claimsOfPaths(hashParts: readonly string[]): Map<string, IndexedClaim[]> {
+    const logs = this.verifiedLogs();
+    const read = new Map<string, Uint8Array[]>();
+    const keys = this.pathKeys(hashParts);
+    return new Map(
+      hashParts.map((hashPart, i) => [
+        hashPart,
+        this.claimsAt(keys[i] as number, logs, read)
+          .filter((c) => c.hashPart === hashPart)
+          .map((c) => ({ origin: c.origin, index: c.index, answer: c.answer, entry: c.entry })),
+      ]),
+    );
   }
 
   /** Verified claims about a store path, from every log. */
