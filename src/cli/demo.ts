@@ -23,7 +23,7 @@ function summary(net: DemoNetwork): string {
         `  ${log.name.padEnd(9)}  ${log.url}   log ${log.origin}${log.name.endsWith('C') ? ' (tampers with one path)' : ''}`,
     ),
     `  witness    ${net.witness.url}   cosigns every log checkpoint`,
-    `  monitor    ${net.monitor.url}   follows the logs: ${net.monitor.url}/findings`,
+    `  monitor    ${net.monitor.url}   follows the logs; open it in a browser for the dashboard`,
     '',
     'To use the proxy, in nix.conf (with a nix-daemon, also add the URL to trusted-substituters):',
     `  extra-substituters = ${proxy.url}`,
@@ -58,6 +58,7 @@ function summary(net: DemoNetwork): string {
     'Why, with every piece of evidence:',
     `  curl ${proxy.url}/explain/${hash(tampered)}`,
     `  curl ${net.monitor.url}/paths/${hash(tampered)}   builder C is in the minority`,
+    `  ${net.monitor.url}/paths/${hash(tampered)} in a browser: the same, with the file C changed`,
     '',
   );
   return lines.join('\n');
