@@ -23,6 +23,7 @@ const ALLOWED = {
   proxy: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'db', 'server'],
   monitor: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'db', 'server', 'web'],
   witness: ['crypto', 'tlog', 'db', 'server'],
+  rebuild: ['nix', 'claim', 'host', 'submit', 'db', 'server'],
   demo: [
     'crypto',
     'tlog',

@@ -7,6 +7,7 @@ import { logCommand } from './log.js';
 import { monitorCommand } from './monitor.js';
 import { narCommand } from './nar.js';
 import { explainCommand, proxyCommand } from './proxy.js';
+import { rebuildCommand } from './rebuild.js';
 import { submitCommand } from './submit.js';
 import { witnessCommand } from './witness.js';
 import { packageVersion } from './version.js';
@@ -19,6 +20,7 @@ const commands = new Map<string, Command>([
   ['monitor', monitorCommand],
   ['nar', narCommand],
   ['proxy', proxyCommand],
+  ['rebuild', rebuildCommand],
   ['submit', submitCommand],
   ['verify-evidence', verifyEvidenceCommand],
   ['witness', witnessCommand],

@@ -3,6 +3,17 @@
 export interface Progress {
   update(done: number, detail?: string): void;
   finish(detail?: string): void;
+  /** Prints a line above the bar (on a terminal) or among the updates. */
+  note(text: string): void;
+}
+
+/** A time left in seconds as "2h05m", "3m10s" or "12s". */
+function eta(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s >= 3600)
+    return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${s}s`;
 }
 
 /** Shows `label done/total (rate/s) detail`; silent when `quiet`. */
@@ -12,11 +23,13 @@ export function progressBar(label: string, total: number, quiet = false): Progre
   let lastDraw = 0;
   const render = (done: number, detail: string) => {
     const seconds = (performance.now() - start) / 1000;
-    const rate = seconds > 0 ? Math.round(done / seconds) : 0;
+    const rate = seconds > 0 ? done / seconds : 0;
     const width = 30;
     const filled = total > 0 ? Math.min(width, Math.round((done / total) * width)) : width;
     const bar = `[${'='.repeat(filled)}${' '.repeat(width - filled)}]`;
-    return `${label} ${bar} ${done}/${total} (${rate}/s)${detail === '' ? '' : ` ${detail}`}`;
+    const speed = rate >= 1 ? `${Math.round(rate)}/s` : `${eta(seconds / Math.max(done, 1))} each`;
+    const left = done > 0 && done < total ? `, ETA ${eta((total - done) / rate)}` : '';
+    return `${label} ${bar} ${done}/${total} (${speed}${left})${detail === '' ? '' : ` ${detail}`}`;
   };
   return {
     update(done, detail = '') {
@@ -25,6 +38,11 @@ export function progressBar(label: string, total: number, quiet = false): Progre
       if (now - lastDraw < (tty ? 100 : 5000)) return;
       lastDraw = now;
       process.stderr.write(tty ? `\r\x1b[K${render(done, detail)}` : `${render(done, detail)}\n`);
+    },
+    note(text) {
+      if (quiet) return;
+      process.stderr.write(`${tty ? '\r\x1b[K' : ''}${text}\n`);
+      lastDraw = 0;
     },
     finish(detail = '') {
       if (quiet) return;

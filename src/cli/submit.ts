@@ -16,12 +16,12 @@ import {
 import { EXIT, UsageError, defineCommand, readOptionFile } from './command.js';
 import { progressBar } from './progress.js';
 
-function defaultSpool(): string {
+export function defaultSpool(): string {
   const state = process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
   return join(state, 'accord', 'spool.db');
 }
 
-function readToken(values: { 'token-file'?: string }): string {
+export function readToken(values: { 'token-file'?: string }): string {
   const fromEnv = process.env.ACCORD_TOKEN;
   if (values['token-file'] !== undefined)
     return readOptionFile('--token-file', values['token-file'], (text) => {

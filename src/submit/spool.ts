@@ -23,6 +23,13 @@ CREATE TABLE IF NOT EXISTS refused (
   refused INTEGER NOT NULL,
   UNIQUE (log, claim)
 );
+-- work whose claims were spooled, by a key of the caller's (a rebuild of a path): spooled once
+CREATE TABLE IF NOT EXISTS spooled_once (
+  key TEXT PRIMARY KEY,
+  log TEXT NOT NULL,
+  claims TEXT NOT NULL,
+  added INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS backfill (
   cache TEXT NOT NULL,
   log TEXT NOT NULL,
@@ -68,6 +75,35 @@ export class Spool {
     this.db.transaction(() => {
       for (const c of claims) insert.run(log, JSON.stringify(c), now);
     })();
+  }
+
+  /**
+   * Stores the claims of one piece of work, named by `key`, durably and at most once: with the
+   * key's record, in one transaction. False (and nothing stored) when the key was stored before,
+   * even if its claims have since been submitted — so work repeated after a crash is never
+   * submitted twice.
+   */
+  addOnce(log: string, key: string, claims: readonly ClaimJson[]): boolean {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      const added = this.db
+        .prepare('INSERT OR IGNORE INTO spooled_once (key, log, claims, added) VALUES (?, ?, ?, ?)')
+        .run(key, log, JSON.stringify(claims), now).changes;
+      if (added === 0) return false;
+      const insert = this.db.prepare(
+        'INSERT OR IGNORE INTO spool (log, claim, added) VALUES (?, ?, ?)',
+      );
+      for (const c of claims) insert.run(log, JSON.stringify(c), now);
+      return true;
+    })();
+  }
+
+  /** The claims stored under `key` by {@link addOnce}, if it was. */
+  once(key: string): ClaimJson[] | undefined {
+    const row = this.db
+      .prepare<[string], { claims: string }>('SELECT claims FROM spooled_once WHERE key = ?')
+      .get(key);
+    return row === undefined ? undefined : (JSON.parse(row.claims) as ClaimJson[]);
   }
 
   /** Up to `limit` waiting claims for `log`, oldest first. */

@@ -1,0 +1,168 @@
+/**
+ * `accord rebuild`'s loop: for each work item, find the derivation, rebuild it with Nix
+ * ({@link rebuildDerivation}), spool the claims of what it built for the rebuilder's own log,
+ * keep the built NARs in a binary cache directory when asked (so a dashboard can show what
+ * differs), and record what came of it. Items run `jobs` at a time; an item already done — its
+ * claims in the spool under its key, or its failure recorded — is skipped, so a run killed at
+ * any point and started again builds and submits each item once.
+ */
+import { existsSync } from 'node:fs';
+import type { ClaimJson } from '../claim/index.js';
+import type { Spool } from '../submit/index.js';
+import {
+  type BuildOutcome,
+  type NixOptions,
+  isValidPath,
+  localDeriver,
+  queryOutputs,
+  rebuildDerivation,
+} from './nix-build.js';
+import { writeBuiltNar } from './publish.js';
+import type { ItemStatus, RebuildState } from './state.js';
+import type { WorkItem } from './worklist.js';
+
+export interface RebuildOptions extends NixOptions {
+  readonly items: readonly WorkItem[];
+  readonly spool: Spool;
+  /** The log the claims are for (the spool's name for it: its URL). */
+  readonly log: string;
+  readonly state: RebuildState;
+  /** Items rebuilt at the same time. */
+  readonly jobs: number;
+  /** Keep every built NAR here, as a file binary cache (narinfo and NAR per path). */
+  readonly cacheDir?: string;
+  /** Called as each item ends, with the counts so far. */
+  readonly onItem?: (done: number, total: number, item: ItemReport) => void;
+}
+
+/** What came of one item, for the summary. */
+export interface ItemReport {
+  readonly item: WorkItem;
+  readonly status: Exclude<ItemStatus, 'started'> | 'done-before';
+  /** The claims made (one per output built). */
+  readonly claims: readonly ClaimJson[];
+  readonly reason?: string;
+}
+
+export interface RebuildSummary {
+  readonly total: number;
+  readonly built: number;
+  readonly differs: number;
+  readonly failed: number;
+  readonly noDerivation: number;
+  readonly doneBefore: number;
+  readonly items: readonly ItemReport[];
+}
+
+/** The spool key of an item: what it asks to rebuild. */
+export function itemKey(item: WorkItem): string {
+  return `rebuild ${item.storePath ?? item.drv ?? ''}`;
+}
+
+const HOW_TO_GET_A_DRV =
+  "give it in the work list (STORE-PATH DERIVATION) or evaluate the expression that produces it here (nix-instantiate '<nixpkgs>' -A ATTRIBUTE, with the same nixpkgs revision) so that its .drv is in the store";
+
+/** The derivation of an item and the outputs to rebuild, or why there is none. */
+async function derivationOf(
+  item: WorkItem,
+  options: NixOptions,
+): Promise<{ drv: string; outputs: string[] } | { reason: string }> {
+  let drv = item.drv;
+  if (
+    drv === undefined &&
+    item.storePath !== undefined &&
+    (await isValidPath(item.storePath, options))
+  )
+    drv = await localDeriver(item.storePath, options);
+  if (drv === undefined)
+    return { reason: `no derivation for ${item.storePath ?? ''}: ${HOW_TO_GET_A_DRV}` };
+  if (!existsSync(drv)) return { reason: `${drv} is not in the local store: ${HOW_TO_GET_A_DRV}` };
+  const outputs = await queryOutputs(drv);
+  if (item.storePath === undefined) return { drv, outputs };
+  if (!outputs.includes(item.storePath))
+    return {
+      reason: `${drv} does not produce ${item.storePath} (its outputs: ${outputs.join(', ')})`,
+    };
+  return { drv, outputs: [item.storePath] };
+}
+
+async function rebuildItem(item: WorkItem, options: RebuildOptions): Promise<ItemReport> {
+  const key = itemKey(item);
+  const spooled = options.spool.once(key);
+  const recorded = options.state.outcome(key);
+  if (spooled !== undefined) return { item, status: 'done-before', claims: spooled };
+  if (recorded?.status === 'failed' || recorded?.status === 'no-derivation')
+    return {
+      item,
+      status: recorded.status,
+      claims: [],
+      reason: `${recorded.detail}\n(in an earlier run; --retry-failed tries again)`,
+    };
+  const found = await derivationOf(item, options);
+  if ('reason' in found) {
+    options.state.record(key, 'no-derivation', found.reason);
+    return { item, status: 'no-derivation', claims: [], reason: found.reason };
+  }
+  const outcomes: Map<string, BuildOutcome> = await rebuildDerivation(found.drv, found.outputs, {
+    ...options,
+    fresh: recorded?.status === 'started' && recorded.detail === 'fresh',
+    onStart(mode) {
+      options.state.record(key, 'started', mode);
+    },
+  });
+  const failures = [...outcomes.values()].flatMap((o) => (o.status === 'failed' ? [o.reason] : []));
+  if (failures.length > 0) {
+    const reason = failures.join('\n');
+    options.state.record(key, 'failed', reason);
+    return { item, status: 'failed', claims: [], reason };
+  }
+  const built = [...outcomes.values()] as Exclude<BuildOutcome, { status: 'failed' }>[];
+  if (options.cacheDir !== undefined)
+    for (const o of built) writeBuiltNar(options.cacheDir, o.claim, o.path);
+  const claims = built.map((o) => o.claim);
+  const status: ItemStatus = built.some((o) => o.status === 'differs') ? 'differs' : 'built';
+  // The claims and the key in one transaction: from here on the item is done.
+  options.spool.addOnce(options.log, key, claims);
+  const reason =
+    status === 'differs'
+      ? `the store's copy is other bytes: ${built.flatMap((o) => (o.status === 'differs' ? [`${o.stored.storePath} is ${o.stored.narHash}, built ${o.claim.narHash}`] : [])).join('; ')}`
+      : undefined;
+  options.state.record(key, status, reason ?? '');
+  return { item, status, claims, ...(reason === undefined ? {} : { reason }) };
+}
+
+/** Rebuilds every item, `jobs` at a time; resolves with the summary. */
+export async function rebuild(options: RebuildOptions): Promise<RebuildSummary> {
+  const { items } = options;
+  const reports: ItemReport[] = new Array<ItemReport>(items.length);
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      const item = items[i] as WorkItem;
+      let report: ItemReport;
+      try {
+        report = await rebuildItem(item, options);
+      } catch (error) {
+        // A fault of this item (Nix not answering, a store query failing) is its failure.
+        const reason = (error as Error).message;
+        options.state.record(itemKey(item), 'failed', reason);
+        report = { item, status: 'failed', claims: [], reason };
+      }
+      reports[i] = report;
+      options.onItem?.(++done, items.length, report);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, worker));
+  const count = (s: ItemReport['status']) => reports.filter((r) => r.status === s).length;
+  return {
+    total: items.length,
+    built: count('built'),
+    differs: count('differs'),
+    failed: count('failed'),
+    noDerivation: count('no-derivation'),
+    doneBefore: count('done-before'),
+    items: reports,
+  };
+}

@@ -1,0 +1,250 @@
+/**
+ * `accord rebuild` with real Nix: a fresh build, a `--check` rebuild that agrees, one that
+ * does not (the differing build is claimed and its NAR kept), a failing derivation (reported,
+ * never claimed) and a path without a derivation; a second run does nothing again; and a run
+ * killed with SIGKILL halfway, then started again, builds every path once and submits every
+ * claim once. Each derivation counts its completed builds in a file outside the store.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { claimToJson, parseEntry } from '../../src/claim/index.js';
+import { RebuildState, itemKey } from '../../src/rebuild/index.js';
+import { ACCORD_BIN, runAccord } from '../support/cli.js';
+import { type TestLog, startTestLog } from '../support/log.js';
+import { NIX_CONFIG, nixEnv } from '../support/nix.js';
+import { HAVE_NIX, requireAvailable, shouldRun } from '../support/requirements.js';
+
+const exec = promisify(execFile);
+
+/** A Nix file of derivations whose scripts count their builds in `counts`. */
+function writeDerivations(
+  dir: string,
+  counts: string,
+  salt: string,
+  scripts: Record<string, string>,
+) {
+  const attrs = Object.entries(scripts)
+    .map(
+      ([name, script]) =>
+        `  ${name} = derivation { name = "rebuild-${name}"; salt = "${salt}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo started >> ${counts}/${name}.started; ${script}" ]; };`,
+    )
+    .join('\n');
+  const file = join(dir, 'rebuild.nix');
+  writeFileSync(file, `{\n${attrs}\n}\n`);
+  return file;
+}
+
+const done = (script: string, name: string, counts: string) =>
+  `${script}; echo done >> ${counts}/${name}.done`;
+
+async function instantiate(file: string, attr: string): Promise<string> {
+  return (await exec('nix-instantiate', [file, '-A', attr], { env: nixEnv })).stdout.trim();
+}
+async function outputOf(drv: string): Promise<string> {
+  return (await exec('nix-store', ['--query', '--outputs', drv], { env: nixEnv })).stdout.trim();
+}
+const lines = (path: string) =>
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '').length
+    : 0;
+
+async function logClaims(log: TestLog) {
+  const { treeSize } = await log.service.storage.state();
+  const entries = await log.service.storage.entries(0, treeSize);
+  return entries.map((e) => claimToJson(parseEntry(e)));
+}
+
+describe.runIf(shouldRun(HAVE_NIX))('accord rebuild with real Nix', () => {
+  let log: TestLog;
+  let dir: string;
+  let tokenFile: string;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    requireAvailable(HAVE_NIX, 'Nix');
+    log = await startTestLog();
+    dir = mkdtempSync(join(tmpdir(), 'accord-rebuild-'));
+    tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, `${log.token}\n`);
+  });
+  afterAll(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await log.close();
+  });
+
+  const args = (work: string, state: string) => [
+    'rebuild',
+    '--from',
+    work,
+    '--log',
+    log.url,
+    '--token-file',
+    tokenFile,
+    '--state',
+    join(state, 'state.db'),
+    '--spool',
+    join(state, 'spool.db'),
+    '--cache-dir',
+    join(state, 'cache'),
+    '--json',
+  ];
+
+  test('fresh, agreeing and differing rebuilds are claimed; a failure and a missing derivation are reported, not claimed; a second run does nothing again', async () => {
+    const counts = mkdtempSync(join(tmpdir(), 'accord-rebuild-counts-'));
+    const file = writeDerivations(dir, counts, `${Date.now()}`, {
+      fresh: done('echo fresh > $out', 'fresh', counts),
+      present: done('echo present > $out', 'present', counts),
+      // $$, the shell's process id: another output in every build.
+      unstable: done('echo build $$ > $out', 'unstable', counts),
+      broken: 'echo this derivation fails; exit 1',
+    });
+    const drv = Object.fromEntries(
+      await Promise.all(
+        ['fresh', 'present', 'unstable', 'broken'].map(async (a) => [
+          a,
+          await instantiate(file, a),
+        ]),
+      ),
+    ) as Record<string, string>;
+    const out = Object.fromEntries(
+      await Promise.all(Object.entries(drv).map(async ([a, d]) => [a, await outputOf(d)])),
+    ) as Record<string, string>;
+    // Built before: the rebuild checks these two.
+    await exec('nix-store', ['--realise', drv.present ?? '', drv.unstable ?? ''], { env: nixEnv });
+    const missing = `/nix/store/${'0'.repeat(32)}-rebuild-nowhere`;
+    const work = join(dir, 'work');
+    writeFileSync(
+      work,
+      [
+        `# a work list`,
+        drv.fresh,
+        `${out.present} ${drv.present}`,
+        out.unstable, // its deriver, from the local store
+        drv.broken,
+        missing,
+        '',
+      ].join('\n'),
+    );
+    const state = mkdtempSync(join(tmpdir(), 'accord-rebuild-state-'));
+    const first = await runAccord(args(work, state), { env: { NIX_CONFIG } });
+    expect(first.code, first.stderr).toBe(3);
+    const summary = JSON.parse(first.stdout) as {
+      built: number;
+      differs: number;
+      failed: number;
+      noDerivation: number;
+      items: { status: string; reason?: string }[];
+      submit: { submitted: number };
+    };
+    expect(summary, first.stdout).toMatchObject({
+      built: 2,
+      differs: 1,
+      failed: 1,
+      noDerivation: 1,
+    });
+    expect(summary.items.map((i) => i.status)).toEqual([
+      'built',
+      'built',
+      'differs',
+      'failed',
+      'no-derivation',
+    ]);
+    expect(summary.items[3]?.reason).toContain('this derivation fails');
+    expect(summary.items[4]?.reason).toContain('nix-instantiate');
+    expect(summary.submit.submitted).toBe(3);
+    // Each build ran once more than before (present and unstable were built once already).
+    expect([lines(join(counts, 'fresh.done')), lines(join(counts, 'present.done'))]).toEqual([
+      1, 2,
+    ]);
+    expect(lines(join(counts, 'unstable.done'))).toBe(2);
+    await log.waitForSize(3);
+    const claims = await logClaims(log);
+    expect(claims.map((c) => c.storePath).sort()).toEqual(
+      [out.fresh, out.present, out.unstable].sort(),
+    );
+    // The differing build is claimed as what it is, and kept for the dashboard.
+    const info = JSON.parse(
+      (await exec('nix', ['path-info', '--json', out.unstable ?? ''], { env: nixEnv })).stdout,
+    ) as { narHash: string }[];
+    const unstableClaim = claims.find((c) => c.storePath === out.unstable);
+    expect(unstableClaim?.narHash).not.toBe(info[0]?.narHash);
+    const narinfo = readFileSync(
+      join(state, 'cache', `${(out.unstable ?? '').slice(11, 43)}.narinfo`),
+      'utf8',
+    );
+    expect(narinfo).toContain(`NarHash: ${unstableClaim?.narHash ?? ''}`);
+
+    const again = await runAccord(args(work, state), { env: { NIX_CONFIG } });
+    expect(again.code, again.stdout).toBe(3); // the failures are still failures
+    const second = JSON.parse(again.stdout) as {
+      doneBefore: number;
+      submit: { submitted: number };
+    };
+    expect(second).toMatchObject({ doneBefore: 3, failed: 1, noDerivation: 1 });
+    expect(second.submit.submitted).toBe(0);
+    expect(lines(join(counts, 'fresh.done'))).toBe(1);
+    expect(lines(join(counts, 'broken.started'))).toBe(1);
+    expect((await logClaims(log)).length).toBe(3);
+  }, 300_000);
+
+  test('killed with SIGKILL halfway and started again: every path built once, every claim submitted once', async () => {
+    const counts = mkdtempSync(join(tmpdir(), 'accord-rebuild-counts-'));
+    const names = ['k1', 'k2', 'k3', 'k4'];
+    const file = writeDerivations(
+      dir,
+      counts,
+      `${Date.now()}`,
+      Object.fromEntries(names.map((n) => [n, done(`/bin/sleep 1; echo ${n} > $out`, n, counts)])),
+    );
+    const drvs = await Promise.all(names.map((n) => instantiate(file, n)));
+    const outs = await Promise.all(drvs.map(outputOf));
+    const work = join(dir, 'work-kill');
+    writeFileSync(work, `${drvs.join('\n')}\n`);
+    const state = mkdtempSync(join(tmpdir(), 'accord-rebuild-state-'));
+    const before = (await logClaims(log)).length;
+    const child = spawn(process.execPath, [ACCORD_BIN, ...args(work, state)], {
+      env: { ...process.env, NIX_CONFIG },
+      stdio: 'ignore',
+    });
+    children.push(child);
+    // Killed while the second derivation builds.
+    for (let i = 0; i < 600 && lines(join(counts, 'k2.started')) === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(lines(join(counts, 'k2.started'))).toBe(1);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const rerun = await runAccord(args(work, state), { env: { NIX_CONFIG } });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    // The orphaned Nix may finish k2: either way no derivation completes twice.
+    for (const n of names) expect(lines(join(counts, `${n}.done`)), n).toBe(1);
+    await log.waitForSize(before + 4);
+    const claims = (await logClaims(log)).slice(before);
+    expect(claims.map((c) => c.storePath).sort()).toEqual([...outs].sort());
+  }, 300_000);
+
+  test('a fresh build that Nix finished after the rebuilder died is claimed, not built again with --check', async () => {
+    const counts = mkdtempSync(join(tmpdir(), 'accord-rebuild-counts-'));
+    const file = writeDerivations(dir, counts, `${Date.now()}`, {
+      orphan: done('echo orphan > $out', 'orphan', counts),
+    });
+    const drv = await instantiate(file, 'orphan');
+    const work = join(dir, 'work-orphan');
+    writeFileSync(work, `${drv}\n`);
+    const state = mkdtempSync(join(tmpdir(), 'accord-rebuild-state-'));
+    // As a killed run leaves it: the fresh build recorded as started, and Nix, orphaned, done.
+    const record = new RebuildState(join(state, 'state.db'));
+    record.record(itemKey({ drv }), 'started', 'fresh');
+    record.close();
+    await exec('nix-store', ['--realise', drv], { env: nixEnv });
+    const run = await runAccord(args(work, state), { env: { NIX_CONFIG } });
+    expect(run.code, run.stderr).toBe(0);
+    expect((JSON.parse(run.stdout) as { built: number }).built).toBe(1);
+    expect(lines(join(counts, 'orphan.done'))).toBe(1);
+  }, 120_000);
+});
