@@ -52,7 +52,7 @@ function hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
  * `d` exactly as the key holds it (libgcrypt does not reduce its Ed25519 scalar mod ℓ first)
  * in ORDER_BYTES big-endian bytes, the message as bits2octets(digest) = the integer e mod ℓ.
  */
-export function* rfc6979Nonces(d: Uint8Array, digest: Uint8Array): Generator<bigint> {
+export function* rfc6979Nonces(d: Uint8Array, digest: Uint8Array): Generator<bigint, never> {
   const x = bigintToBytes(bytesToBigint(d), ORDER_BYTES);
   const h = bigintToBytes(digestToInteger(digest) % GROUP_ORDER, ORDER_BYTES);
   let v: Uint8Array = new Uint8Array(32).fill(1);
