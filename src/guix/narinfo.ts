@@ -5,6 +5,7 @@
  */
 import {
   GUIX_STORE_DIR,
+  NixError,
   type NixHash,
   type StorePath,
   formatHash,
@@ -116,6 +117,16 @@ export function parseGuixNarInfo(
   input: string | Uint8Array,
   storeDir: string = GUIX_STORE_DIR,
 ): GuixNarInfo {
+  try {
+    return parseFields(input, storeDir);
+  } catch (cause) {
+    // Store paths and hashes are read by the nix module: its errors are this module's too.
+    if (!(cause instanceof NixError)) throw cause;
+    throw new GuixError('malformed', `Guix narinfo is corrupt: ${cause.message}`, { cause });
+  }
+}
+
+function parseFields(input: string | Uint8Array, storeDir: string): GuixNarInfo {
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
   if (size > MAX_GUIX_NARINFO_SIZE) {
     throw new GuixError('limit', `Guix narinfo larger than ${MAX_GUIX_NARINFO_SIZE} bytes`);
@@ -249,13 +260,17 @@ export function formatGuixNarInfoBody(info: GuixNarInfoFields): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The URL blocks: `URL`, `Compression` and `FileSize` (when known) per way to download. */
+/**
+ * The URL blocks: `URL`, `Compression` and `FileSize` per way to download. Guix pairs these
+ * fields by position, so `FileSize` lines are written only when every block has a size.
+ */
 export function formatGuixUrlBlocks(urls: readonly GuixNarUrl[]): string {
+  const sizes = urls.every((u) => u.fileSize !== undefined);
   return urls
     .map(
       (u) =>
         `URL: ${u.url}\nCompression: ${u.compression}\n` +
-        (u.fileSize === undefined ? '' : `FileSize: ${u.fileSize}\n`),
+        (sizes ? `FileSize: ${u.fileSize}\n` : ''),
     )
     .join('');
 }
