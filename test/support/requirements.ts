@@ -1,5 +1,5 @@
 /**
- * Test support: external programs some tests need (Nix, PostgreSQL). Without them the tests
+ * Test support: external programs some tests need (Nix, PostgreSQL, Guile with guile-gcrypt). Without them the tests
  * are skipped on a developer machine, but under CI=true they run and fail, as a missing
  * dependency in CI is a broken build, not a pass.
  */
@@ -15,6 +15,13 @@ function runs(command: string, args: string[]): boolean {
 
 /** True when Nix's `nix` and `nix-store` commands are on PATH. */
 export const HAVE_NIX = runs('nix', ['--version']) && runs('nix-store', ['--version']);
+
+/** True when Guile runs and has guile-gcrypt's `(gcrypt pk-crypto)` (libgcrypt, as Guix uses it). */
+export const HAVE_GUILE = runs('guile', [
+  '--no-auto-compile',
+  '-c',
+  '(use-modules (gcrypt pk-crypto) (gcrypt hash) (gcrypt base64))',
+]);
 
 /** True when systemd's `systemd-analyze` is on PATH (to check the units in deploy/). */
 export const HAVE_SYSTEMD_ANALYZE = runs('systemd-analyze', ['--version']);
