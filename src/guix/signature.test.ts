@@ -123,6 +123,13 @@ describe('the signature s-expression', () => {
     expect(written).toContain(`(r #${short?.r.toUpperCase()}#)`);
   });
 
+  test('parseGuixSignature() refuses r with a leading zero byte (libgcrypt never writes one)', () => {
+    const short = GCRYPT.signatures.find((s) => s.r.length === 62);
+    const sig = formatGuixSignature(signGuix(bytes(short?.message ?? ''), KEY));
+    const padded = Buffer.from(sig).toString('latin1').replace('(r #', '(r #00');
+    expect(code(() => parseGuixSignature(padded))).toBe('malformed');
+  });
+
   test('verifyGuixSignature() returns the verified signature', () => {
     const verified = verifyGuixSignature(text, message, [PUBLIC]);
     expect(verified.r).toBe(signature.r);
