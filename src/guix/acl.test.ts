@@ -16,22 +16,13 @@ import {
   parseGuixPublicKey,
   sameGuixKey,
 } from './keys.js';
+import { guixErrorCode } from '../../test/support/guix.js';
 
 const CI = parseGuixPublicKey(
   readFileSync(new URL('../../test/vectors/guix/ci.guix.gnu.org.pub', import.meta.url)),
 );
 const KEYS = [CI, ...[1, 2].map(() => guixPublicKey(generateGuixSecretKey()))];
 const pub = (i: number): string => formatGuixPublicKey(KEYS[i] ?? CI).trimEnd();
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof GuixError) return e.code;
-    throw e;
-  }
-  return 'none';
-}
 
 const keyOf = (s: GuixAclSubject | undefined): Uint8Array | undefined =>
   s?.kind === 'key' ? s.key.q : undefined;
@@ -121,7 +112,7 @@ describe('parseGuixAcl()', () => {
     ['an atom entry', '(acl entry)', 'malformed'],
     ['deep nesting', entry('(k-of-n 1 1 '.repeat(5) + pub(0) + ')'.repeat(5)), 'limit'],
   ])('refuses %s', (_, text, expected) => {
-    expect(code(() => parseGuixAcl(text))).toBe(expected);
+    expect(guixErrorCode(() => parseGuixAcl(text))).toBe(expected);
   });
 
   test('random bytes and mutated ACLs never crash: an ACL or a GuixError (property)', () => {

@@ -12,8 +12,10 @@ import {
   formatSexp,
   isSexpAtom,
   parseSexp,
+  readGuixText,
   sexpAtom,
   sexpAtomText,
+  sexpToGuixText,
 } from './sexp.js';
 
 /** An authorised subject: one key, or K of N subjects. */
@@ -98,12 +100,13 @@ function isImportTag(s: Sexp | undefined): boolean {
 }
 
 /**
- * Parses an ACL file (attacker-controlled where users copy ACLs around): advanced or canonical
- * form, bare numbers allowed. Each entry must be `(entry <subject> (tag (guix import)))`, as
+ * Parses an ACL file (attacker-controlled where users copy ACLs around), its bytes (UTF-8, as
+ * Guix reads it) or its text: advanced or canonical form, bare numbers allowed. Each entry must be `(entry <subject> (tag (guix import)))`, as
  * Guix's reader requires (it fails on any other entry); keys must be Guix keys.
  */
 export function parseGuixAcl(input: Uint8Array | string): GuixAcl {
-  const sexp = parseSexp(input, { maxBytes: MAX_ACL_SIZE, bareNumbers: true });
+  const bytes = readGuixText(input, MAX_ACL_SIZE);
+  const sexp = parseSexp(bytes, { maxBytes: MAX_ACL_SIZE, bareNumbers: true });
   if (!atomIs(sexp[0], 'acl')) throw bad(`want (acl …), got ${describeSexp(sexp)}`);
   const entries = sexp.slice(1);
   if (entries.length > MAX_ACL_ENTRIES) throw new GuixError('limit', 'Guix ACL: too many entries');
@@ -130,8 +133,11 @@ export function plainAclKeys(acl: GuixAcl): GuixPublicKey[] {
 
 function subjectSexp(subject: GuixAclSubject, numbers: 'bare' | 'quoted' | 'hex'): SexpList {
   if (subject.kind === 'key') return publicKeySexp(subject.key);
+  // libgcrypt writes a one-byte atom from 32 to 255 as a character, not hex: those stay decimal.
   const number = (n: number): Uint8Array =>
-    numbers === 'hex' ? Uint8Array.of(...(n > 255 ? [n >> 8, n & 255] : [n])) : sexpAtom(String(n));
+    numbers !== 'hex' || (n >= 32 && n < 256)
+      ? sexpAtom(String(n))
+      : Uint8Array.of(...(n > 255 ? [n >> 8, n & 255] : [n]));
   return [
     sexpAtom('k-of-n'),
     number(subject.k),
@@ -142,8 +148,9 @@ function subjectSexp(subject: GuixAclSubject, numbers: 'bare' | 'quoted' | 'hex'
 
 /**
  * An ACL file in the advanced form, as `guix archive --authorize` writes it. `numbers` spells
- * the K and N of `k-of-n` entries: `quoted` (`"2"`, the default) and `hex` (`#02#`) parse in
- * today's Guix; `bare` (`2`, the proposal's spelling) does not parse in libgcrypt at all.
+ * the K and N of `k-of-n` entries: `quoted` (`"2"`, the default) and `hex` (`#02#`; numbers
+ * from 32 to 255 stay decimal) parse in today's Guix; `bare` (`2`, the proposal's spelling)
+ * does not parse in libgcrypt at all. The text is Guix text: write it as UTF-8.
  */
 export function formatGuixAcl(acl: GuixAcl, numbers: 'bare' | 'quoted' | 'hex' = 'quoted'): string {
   const entry = (s: GuixAclSubject): SexpList => [
@@ -151,9 +158,7 @@ export function formatGuixAcl(acl: GuixAcl, numbers: 'bare' | 'quoted' | 'hex' =
     subjectSexp(s, numbers),
     [sexpAtom('tag'), [sexpAtom('guix'), sexpAtom('import')]],
   ];
-  const text = Buffer.from(formatSexp([sexpAtom('acl'), ...acl.entries.map(entry)])).toString(
-    'latin1',
-  );
+  const text = sexpToGuixText(formatSexp([sexpAtom('acl'), ...acl.entries.map(entry)]));
   // libgcrypt writes a digits-only atom as a quoted string; the proposal wrote the digits bare.
   return numbers === 'bare'
     ? text.replace(/\(k-of-n "([0-9]+)" "([0-9]+)"/g, '(k-of-n $1 $2')

@@ -11,14 +11,17 @@ export {
   type SexpAtom,
   type SexpLimits,
   type SexpList,
+  decodeGuixText,
   formatCanonicalSexp,
   formatSexp,
+  guixTextToSexp,
   isSexpAtom,
   parseCanonicalSexp,
   parseSexp,
   sexpAtom,
   sexpAtomText,
   sexpEqual,
+  sexpToGuixText,
 } from './sexp.js';
 export {
   GROUP_ORDER,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { GuixError } from './errors.js';
+import { QUOTED, guixError } from '../../test/support/guix.js';
+import { type GuixError } from './errors.js';
 import {
   formatGuixPublicKey,
   formatGuixSecretKey,
@@ -23,13 +24,9 @@ const D = GCRYPT.d.toUpperCase();
 const SECRET = `(private-key \n (ecc \n  (curve Ed25519)\n  (q #${Q}#)\n  (d #${D}#)\n  )\n )\n`;
 
 function error(f: () => unknown): GuixError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof GuixError) return e;
-    throw e;
-  }
-  throw new Error('no error');
+  const e = guixError(f);
+  if (e === undefined) throw new Error('no error');
+  return e;
 }
 
 describe('parseGuixPublicKey() and formatGuixPublicKey()', () => {
@@ -41,14 +38,29 @@ describe('parseGuixPublicKey() and formatGuixPublicKey()', () => {
     expect(formatGuixPublicKey(key)).toBe(CI_KEY);
   });
 
-  test('read the canonical form too', () => {
+  test('read the canonical form too (as text: one character per byte)', () => {
     const q = Buffer.from(Q, 'hex');
     const canonical = Buffer.concat([
       Buffer.from('(10:public-key(3:ecc(5:curve7:Ed25519)(1:q32:'),
       q,
       Buffer.from(')))'),
     ]);
-    expect(sameGuixKey(parseGuixPublicKey(canonical), { q })).toBe(true);
+    expect(sameGuixKey(parseGuixPublicKey(canonical.toString('latin1')), { q })).toBe(true);
+  });
+
+  test('a q that libgcrypt writes as a quoted string travels as UTF-8, as Guix writes files', () => {
+    // libgcrypt writes this q as a quoted string with bytes above 0xa0 (Latin-1 characters).
+    const key = parseGuixSecretKey(
+      `(private-key (ecc (curve Ed25519) (q #${QUOTED.q}#) (d #${QUOTED.d}#)))`,
+    );
+    const text = formatGuixPublicKey(key);
+    expect(text).toMatch(/\(q "T\u00c5L7d/);
+    const file = Buffer.from(text, 'utf8');
+    expect(file.includes(Buffer.from('\u00c5', 'utf8'))).toBe(true);
+    expect(sameGuixKey(parseGuixPublicKey(file), key)).toBe(true);
+    expect(sameGuixKey(parseGuixSecretKey(Buffer.from(formatGuixSecretKey(key))), key)).toBe(true);
+    // The raw Latin-1 bytes are not UTF-8: Guix could not read such a file, nor can Accord.
+    expect(error(() => parseGuixPublicKey(Buffer.from(text, 'latin1'))).code).toBe('malformed');
   });
 
   test.each([

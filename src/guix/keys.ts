@@ -14,8 +14,10 @@ import {
   formatSexp,
   isSexpAtom,
   parseSexp,
+  readGuixText,
   sexpAtom,
   sexpAtomText,
+  sexpToGuixText,
 } from './sexp.js';
 
 const Point = ed25519.Point;
@@ -37,12 +39,8 @@ export interface GuixSecretKey extends GuixPublicKey {
 /** Largest key file read (a real one is about 200 bytes). */
 export const MAX_KEY_FILE_SIZE = 4096;
 
-const decoded = new WeakMap<Uint8Array, EdPoint>();
-
-/** The point `q` encodes (cached), or a `malformed` error. */
+/** The point `q` encodes, or a `malformed` error. */
 export function keyPoint(key: GuixPublicKey): EdPoint {
-  const cached = decoded.get(key.q);
-  if (cached !== undefined) return cached;
   let point: EdPoint;
   try {
     point = Point.fromBytes(key.q, false);
@@ -50,7 +48,6 @@ export function keyPoint(key: GuixPublicKey): EdPoint {
     throw new GuixError('malformed', 'Guix key: q is not a point on Ed25519', { cause });
   }
   if (point.isSmallOrder()) throw new GuixError('malformed', 'Guix key: q has small order');
-  decoded.set(key.q, point);
   return point;
 }
 
@@ -146,9 +143,16 @@ function readKey(
   return { q, d };
 }
 
-/** Parses a public key file (`/etc/guix/signing-key.pub`), advanced or canonical form. */
-export function parseGuixPublicKey(text: Uint8Array | string): GuixPublicKey {
-  return publicKeyFromSexp(parseSexp(text, { maxBytes: MAX_KEY_FILE_SIZE }));
+function parseKeyFile(input: Uint8Array | string): SexpList {
+  return parseSexp(readGuixText(input, MAX_KEY_FILE_SIZE), { maxBytes: MAX_KEY_FILE_SIZE });
+}
+
+/**
+ * Parses a public key file (`/etc/guix/signing-key.pub`), advanced or canonical form: its bytes
+ * (UTF-8, as Guix reads the file) or its text.
+ */
+export function parseGuixPublicKey(input: Uint8Array | string): GuixPublicKey {
+  return publicKeyFromSexp(parseKeyFile(input));
 }
 
 /** The public key in an already parsed `(public-key …)` s-expression. */
@@ -157,8 +161,8 @@ export function publicKeyFromSexp(sexp: SexpList): GuixPublicKey {
 }
 
 /** Parses a secret key file (`/etc/guix/signing-key.sec`); `q` must be `d`·G. */
-export function parseGuixSecretKey(text: Uint8Array | string): GuixSecretKey {
-  const key = readKey(parseSexp(text, { maxBytes: MAX_KEY_FILE_SIZE }), 'private-key');
+export function parseGuixSecretKey(input: Uint8Array | string): GuixSecretKey {
+  const key = readKey(parseKeyFile(input), 'private-key');
   if (!('d' in key)) throw new Error('bug: a private key without d');
   return key;
 }
@@ -171,9 +175,12 @@ export function publicKeySexp(key: GuixPublicKey): SexpList {
   ];
 }
 
-/** The public key file's text, byte-identical to what `guix archive --generate-key` writes. */
+/**
+ * The public key file's text as `guix archive --generate-key` writes it (written as UTF-8, the
+ * file is byte-identical to Guix's).
+ */
 export function formatGuixPublicKey(key: GuixPublicKey): string {
-  return Buffer.from(formatSexp(publicKeySexp({ q: key.q }))).toString('latin1');
+  return sexpToGuixText(formatSexp(publicKeySexp({ q: key.q })));
 }
 
 /** The secret key file's text, as `guix archive --generate-key` writes it. */
@@ -187,7 +194,7 @@ export function formatGuixSecretKey(key: GuixSecretKey): string {
       [sexpAtom('d'), key.d],
     ],
   ];
-  return Buffer.from(formatSexp(sexp)).toString('latin1');
+  return sexpToGuixText(formatSexp(sexp));
 }
 
 /** The public half of a secret key. */

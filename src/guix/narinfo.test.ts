@@ -12,22 +12,13 @@ import {
 } from './narinfo.js';
 import { formatSexp, parseSexp } from './sexp.js';
 import { formatGuixSignature } from './signature.js';
+import { QUOTED, guixErrorCode } from '../../test/support/guix.js';
 
 const VECTORS = new URL('../../test/vectors/guix/', import.meta.url);
 const read = (name: string): string => readFileSync(new URL(name, VECTORS), 'utf8');
 const CI_KEY = parseGuixPublicKey(read('ci.guix.gnu.org.pub'));
 const NAMES = ['sed-4.4', 'opensmtpd-test', 'hello-2.10-hurd'];
 const REAL = NAMES.map((name) => ({ name, text: read(`${name}.narinfo`) }));
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof GuixError) return e.code;
-    throw e;
-  }
-  return 'none';
-}
 
 describe('the ci.guix.gnu.org narinfos', () => {
   test.each(REAL)('$name verifies under ci.guix.gnu.org.pub', ({ text }) => {
@@ -81,7 +72,7 @@ describe('the ci.guix.gnu.org narinfos', () => {
       for (const delta of [1, 0x20]) {
         const changed = Buffer.from(bytes);
         changed[i] = (changed[i] as number) ^ delta;
-        expect(code(() => verifyGuixNarInfo(changed, [CI_KEY]))).not.toBe('none');
+        expect(guixErrorCode(() => verifyGuixNarInfo(changed, [CI_KEY]))).not.toBe('none');
         refused++;
       }
     }
@@ -93,21 +84,21 @@ describe('the ci.guix.gnu.org narinfos', () => {
     for (let i = start; i < text.length - 1; i += 7) {
       const c = text[i] === 'A' ? 'B' : 'A';
       const changed = text.slice(0, i) + c + text.slice(i + 1);
-      expect(code(() => verifyGuixNarInfo(changed, [CI_KEY]))).not.toBe('none');
+      expect(guixErrorCode(() => verifyGuixNarInfo(changed, [CI_KEY]))).not.toBe('none');
     }
   });
 
   test.each(REAL)('$name is refused under another key (untrusted)', ({ text }) => {
     const other = guixPublicKey(generateGuixSecretKey());
-    expect(code(() => verifyGuixNarInfo(text, [other]))).toBe('untrusted');
-    expect(code(() => verifyGuixNarInfo(text, []))).toBe('untrusted');
+    expect(guixErrorCode(() => verifyGuixNarInfo(text, [other]))).toBe('untrusted');
+    expect(guixErrorCode(() => verifyGuixNarInfo(text, []))).toBe('untrusted');
   });
 
   test.each(REAL)('$name: its r and s as an EdDSA signature are refused', ({ text }) => {
     const base64 = text.slice(text.lastIndexOf(';') + 1, -1);
     const sexp = Buffer.from(base64, 'base64').toString('latin1').replace('(ecdsa', '(eddsa');
     const changed = text.replace(base64, Buffer.from(sexp, 'latin1').toString('base64'));
-    expect(code(() => verifyGuixNarInfo(changed, [CI_KEY]))).toBe('unsupported');
+    expect(guixErrorCode(() => verifyGuixNarInfo(changed, [CI_KEY]))).toBe('unsupported');
   });
 });
 
@@ -170,6 +161,20 @@ describe('signGuixNarInfo()', () => {
     const text = signGuixNarInfo({ ...FIELDS, urls }, KEY, 'h');
     expect(text).not.toContain('FileSize');
     expect(verifyGuixNarInfo(text, [guixPublicKey(KEY)]).urls[0]?.fileSize).toBeUndefined();
+  });
+
+  test('a signature with a Latin-1 quoted atom travels as UTF-8, as guix publish writes it', () => {
+    const key = { q: Buffer.from(QUOTED.q, 'hex'), d: Buffer.from(QUOTED.d, 'hex') };
+    const text = signGuixNarInfo(FIELDS, key, 'h');
+    const payload = Buffer.from(
+      text.slice(text.indexOf(';h;') + 3, text.indexOf('\nURL')),
+      'base64',
+    );
+    expect(payload.includes(Buffer.from('(q "T\u00c5L7d', 'utf8'))).toBe(true);
+    expect(verifyGuixNarInfo(text, [key]).storePath.name).toBe('sed-4.4');
+    const raw = Buffer.from(payload.toString('utf8'), 'latin1').toString('base64');
+    const latin1 = text.replace(payload.toString('base64'), raw);
+    expect(guixErrorCode(() => verifyGuixNarInfo(latin1, [key]))).toBe('malformed');
   });
 
   test('no references is written "References: " and read back', () => {
@@ -243,20 +248,22 @@ describe('parseGuixNarInfo() refuses', () => {
   ])('%s', (_, change) => {
     const changed = change(sed);
     expect(changed).not.toBe(sed);
-    expect(code(() => parseGuixNarInfo(changed))).toBe('malformed');
+    expect(guixErrorCode(() => parseGuixNarInfo(changed))).toBe('malformed');
   });
 
   test('an unsigned narinfo parses but does not verify (signature)', () => {
     const unsigned = sed.slice(0, sed.indexOf('Signature:'));
     expect(parseGuixNarInfo(unsigned).signature).toBeUndefined();
-    expect(code(() => verifyGuixNarInfo(unsigned, [CI_KEY]))).toBe('signature');
+    expect(guixErrorCode(() => verifyGuixNarInfo(unsigned, [CI_KEY]))).toBe('signature');
   });
 
   test('invalid UTF-8 (malformed) and input over the size cap (limit)', () => {
     const bytes = Buffer.from(sed);
     bytes[bytes.indexOf('sed-4.4')] = 0xff;
-    expect(code(() => parseGuixNarInfo(bytes))).toBe('malformed');
-    expect(code(() => parseGuixNarInfo(`${sed}X: ${'a'.repeat(1 << 20)}\n`))).toBe('limit');
+    expect(guixErrorCode(() => parseGuixNarInfo(bytes))).toBe('malformed');
+    expect(guixErrorCode(() => parseGuixNarInfo(`${sed}X: ${'a'.repeat(1 << 20)}\n`))).toBe(
+      'limit',
+    );
   });
 
   test('random bytes and mutated narinfos never crash: a narinfo or a GuixError (property)', () => {

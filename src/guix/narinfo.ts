@@ -24,6 +24,7 @@ import {
   signGuix,
   verifyGuixSignature,
 } from './signature.js';
+import { decodeGuixText, sexpToGuixText } from './sexp.js';
 
 /** One way to download the NAR: a URL, its compression and, if known, the file's size. */
 export interface GuixNarUrl {
@@ -97,7 +98,9 @@ function parseSignatureField(value: string): GuixNarInfoSignature {
     throw corrupt('Signature is not canonical base64 of a small s-expression');
   }
   try {
-    return { host, signature: parseGuixSignature(new Uint8Array(Buffer.from(base64, 'base64'))) };
+    // Guix decodes the payload as UTF-8 and hands its characters to libgcrypt as ISO-8859-1.
+    const sexp = decodeGuixText(new Uint8Array(Buffer.from(base64, 'base64')));
+    return { host, signature: parseGuixSignature(sexp) };
   } catch (cause) {
     if (!(cause instanceof GuixError)) throw cause;
     throw new GuixError(cause.code, `Guix narinfo Signature: ${cause.message}`, { cause });
@@ -134,7 +137,9 @@ function parseFields(input: string | Uint8Array, storeDir: string): GuixNarInfo 
   let text: string;
   try {
     text =
-      typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input);
+      typeof input === 'string'
+        ? input
+        : new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(input);
   } catch (cause) {
     throw new GuixError('malformed', 'Guix narinfo is not UTF-8', { cause });
   }
@@ -285,7 +290,9 @@ export function signGuixNarInfo(info: GuixNarInfoFields, key: GuixSecretKey, hos
     throw new GuixError('malformed', `${JSON.stringify(host)} is not a host name`);
   const body = formatGuixNarInfoBody(info);
   const signature = formatGuixSignature(signGuix(Buffer.from(body), key));
-  const field = `Signature: 1;${host};${Buffer.from(signature).toString('base64')}\n`;
+  // As guix publish encodes it: the advanced form's text (one character per byte) in UTF-8.
+  const payload = Buffer.from(sexpToGuixText(signature), 'utf8').toString('base64');
+  const field = `Signature: 1;${host};${payload}\n`;
   return `${body}${field}${formatGuixUrlBlocks(info.urls)}`;
 }
 

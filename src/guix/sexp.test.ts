@@ -10,21 +10,12 @@ import {
   parseSexp,
   sexpEqual,
 } from './sexp.js';
+import { guixErrorCode } from '../../test/support/guix.js';
 
 const latin1 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
 const text = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
 const canonical = (input: string): string => text(formatCanonicalSexp(parseSexp(latin1(input))));
 const advanced = (input: string): string => text(formatSexp(parseSexp(latin1(input))));
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof GuixError) return e.code;
-    throw e;
-  }
-  return 'none';
-}
 
 // Each input was given to libgcrypt 1.10.1's gcry_sexp_sscan (through Guile) and the result
 // printed with gcry_sexp_sprint in the canonical and the advanced form.
@@ -112,26 +103,30 @@ describe('parseSexp() refuses', () => {
     ['(5:abc)', 'malformed'],
     ['(99999999999:abc)', 'malformed'],
   ])('%j (%s)', (input, expected) => {
-    expect(code(() => parseSexp(latin1(input)))).toBe(expected);
+    expect(guixErrorCode(() => parseSexp(latin1(input)))).toBe(expected);
   });
 
   test('a bare number only with bareNumbers, and never with a leading zero', () => {
-    expect(code(() => parseSexp('(k-of-n 2 3)'))).toBe('malformed');
+    expect(guixErrorCode(() => parseSexp('(k-of-n 2 3)'))).toBe('malformed');
     const sexp = parseSexp('(k-of-n 2 3)', { bareNumbers: true });
     expect(text(formatCanonicalSexp(sexp))).toBe('(6:k-of-n1:21:3)');
-    expect(code(() => parseSexp('(k-of-n 02 3)', { bareNumbers: true }))).toBe('malformed');
-    expect(code(() => parseSexp('(k-of-n 2x 3)', { bareNumbers: true }))).toBe('malformed');
+    expect(guixErrorCode(() => parseSexp('(k-of-n 02 3)', { bareNumbers: true }))).toBe(
+      'malformed',
+    );
+    expect(guixErrorCode(() => parseSexp('(k-of-n 2x 3)', { bareNumbers: true }))).toBe(
+      'malformed',
+    );
     expect(text(formatCanonicalSexp(parseSexp('(2:ab)', { bareNumbers: true })))).toBe('(2:ab)');
   });
 
   test('input over maxBytes and lists deeper than maxDepth (limit)', () => {
-    expect(code(() => parseSexp('(a)', { maxBytes: 2 }))).toBe('limit');
-    expect(code(() => parseSexp('(a)', { maxBytes: 3 }))).toBe('none');
+    expect(guixErrorCode(() => parseSexp('(a)', { maxBytes: 2 }))).toBe('limit');
+    expect(guixErrorCode(() => parseSexp('(a)', { maxBytes: 3 }))).toBe('none');
     const nested = (n: number): string => `${'('.repeat(n)}${')'.repeat(n)}`;
-    expect(code(() => parseSexp(nested(32)))).toBe('none');
-    expect(code(() => parseSexp(nested(33)))).toBe('limit');
-    expect(code(() => parseSexp(nested(4), { maxDepth: 3 }))).toBe('limit');
-    expect(code(() => parseSexp(nested(100_000), { maxDepth: 200_000 }))).toBe('none');
+    expect(guixErrorCode(() => parseSexp(nested(32)))).toBe('none');
+    expect(guixErrorCode(() => parseSexp(nested(33)))).toBe('limit');
+    expect(guixErrorCode(() => parseSexp(nested(4), { maxDepth: 3 }))).toBe('limit');
+    expect(guixErrorCode(() => parseSexp(nested(100_000), { maxDepth: 200_000 }))).toBe('none');
   });
 });
 
@@ -141,7 +136,7 @@ describe('parseCanonicalSexp()', () => {
       '(1:a(0:)2:\x00\xff)',
     );
     for (const bad of ['(1:a )', ' (1:a)', '(a)', '(1:a)\n', '(#61#)', '("a")', '(1:a']) {
-      expect(code(() => parseCanonicalSexp(latin1(bad)))).toBe('malformed');
+      expect(guixErrorCode(() => parseCanonicalSexp(latin1(bad)))).toBe('malformed');
     }
   });
 });

@@ -166,7 +166,7 @@ class Reader {
   private verbatim(): Uint8Array {
     const at = this.pos;
     while (isDigit(this.bytes[this.pos] ?? -1)) this.pos++;
-    const digits = String.fromCharCode(...this.bytes.subarray(at, this.pos));
+    const digits = latin1(this.bytes.subarray(at, this.pos));
     if (this.bytes[this.pos] !== C.Colon) {
       if (this.bareNumbers && !isTokenByte(this.bytes[this.pos] ?? C.Space)) {
         if (digits.length > 1 && digits.startsWith('0')) {
@@ -268,7 +268,7 @@ class Reader {
     const at = this.pos++;
     const end = this.bytes.indexOf(C.Bar, this.pos);
     if (end < 0) throw malformed('unterminated base64 string', at);
-    const text = String.fromCharCode(...this.bytes.subarray(this.pos, end));
+    const text = latin1(this.bytes.subarray(this.pos, end));
     const value = Buffer.from(text, 'base64');
     if (text === '' || value.toString('base64') !== text) {
       throw malformed('base64 string is empty or not canonical base64', at);
@@ -278,8 +278,56 @@ class Reader {
   }
 }
 
+/** Bytes as Latin-1 text: one character per byte. */
+function latin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/**
+ * The s-expression bytes of Guix text: Guix hands libgcrypt a string as ISO-8859-1
+ * (`string->canonical-sexp`), one byte per character, so a character above U+00FF is refused.
+ */
+export function guixTextToSexp(text: string): Uint8Array {
+  if (/[^\0-\xff]/.test(text)) {
+    throw new GuixError('malformed', 's-expression text has a character above U+00FF');
+  }
+  return new Uint8Array(Buffer.from(text, 'latin1'));
+}
+
+/**
+ * The s-expression bytes of a Guix file or `Signature:` payload: Guix decodes the bytes as
+ * UTF-8 (its port encoding; `utf8->string` for signatures), then hands the characters to
+ * libgcrypt as ISO-8859-1. So an atom written as a quoted string with bytes 0xa1–0xff travels
+ * as their UTF-8 encoding. Invalid UTF-8 is refused.
+ */
+export function decodeGuixText(bytes: Uint8Array): Uint8Array {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch (cause) {
+    throw new GuixError('malformed', 's-expression text is not UTF-8', { cause });
+  }
+  return guixTextToSexp(text);
+}
+
+/** The text of s-expression bytes as Guix has it (one character per byte); write it as UTF-8. */
+export function sexpToGuixText(bytes: Uint8Array): string {
+  return latin1(bytes);
+}
+
+/**
+ * The s-expression bytes of a Guix file's contents (bytes: UTF-8, {@link decodeGuixText}) or
+ * text (a string, {@link guixTextToSexp}), refusing input over `maxBytes` before decoding it.
+ */
+export function readGuixText(input: Uint8Array | string, maxBytes: number): Uint8Array {
+  if (input.length > maxBytes) {
+    throw new GuixError('limit', `s-expression text larger than ${maxBytes} bytes`);
+  }
+  return typeof input === 'string' ? guixTextToSexp(input) : decodeGuixText(input);
+}
+
 function toBytes(input: Uint8Array | string): Uint8Array {
-  return typeof input === 'string' ? new Uint8Array(Buffer.from(input, 'utf8')) : input;
+  return typeof input === 'string' ? guixTextToSexp(input) : input;
 }
 
 function checkSize(bytes: Uint8Array, limits: SexpLimits): void {
@@ -295,7 +343,8 @@ function checkSize(bytes: Uint8Array, limits: SexpLimits): void {
  * strings with libgcrypt's escapes, `#hex#` and `|base64|`. So it reads both the canonical
  * and the advanced form. Refused, unlike libgcrypt: anything after the list, a NUL outside a
  * verbatim string, display hints `[…]`, a length before a quoted, hex or base64 string, octal
- * escapes above `\377`, non-canonical base64. A string is read as its UTF-8 bytes.
+ * escapes above `\377`, non-canonical base64. Bytes are libgcrypt's bytes; a string is Guix
+ * text, one byte per character ({@link guixTextToSexp}).
  */
 export function parseSexp(input: Uint8Array | string, limits: SexpLimits = {}): SexpList {
   const bytes = toBytes(input);
@@ -338,7 +387,7 @@ function encodeAtom(a: Uint8Array): string {
     first >= 0x80 ||
     a.some((b) => (b < 0x20 && !(b >= 0x08 && b <= 0x0d)) || (b >= 0x7f && b <= 0xa0));
   if (binary) return `#${Buffer.from(a).toString('hex').toUpperCase()}#`;
-  if (!isDigit(first) && a.every(isTokenByte)) return String.fromCharCode(...a);
+  if (!isDigit(first) && a.every(isTokenByte)) return latin1(a);
   let out = '"';
   for (const b of a) {
     const escape = [...ESCAPES].find(([, value]) => value === b)?.[0];

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { digestToInteger, ecdsaSign, rfc6979Nonces, verifyEcdsa } from './ecdsa.js';
-import { GuixError } from './errors.js';
 import { GROUP_ORDER, generateGuixSecretKey, guixPublicKey } from './keys.js';
 import {
   formatGuixSignature,
@@ -12,6 +11,7 @@ import {
   signGuix,
   verifyGuixSignature,
 } from './signature.js';
+import { guixErrorCode } from '../../test/support/guix.js';
 
 const VECTORS = new URL('../../test/vectors/guix/', import.meta.url);
 const GCRYPT = JSON.parse(readFileSync(new URL('gcrypt-rfc6979.json', VECTORS), 'utf8')) as {
@@ -22,16 +22,6 @@ const GCRYPT = JSON.parse(readFileSync(new URL('gcrypt-rfc6979.json', VECTORS), 
 const KEY = { q: Buffer.from(GCRYPT.q, 'hex'), d: Buffer.from(GCRYPT.d, 'hex') };
 const PUBLIC = { q: KEY.q };
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof GuixError) return e.code;
-    throw e;
-  }
-  return 'none';
-}
 
 describe('ecdsaSign()', () => {
   test('is byte-identical to libgcrypt for the same key and digest (24 signatures)', () => {
@@ -66,10 +56,10 @@ describe('verifyEcdsa()', () => {
       const sig = { r: BigInt(`0x${r}`), s: BigInt(`0x${s}`) };
       const digest = sha256Digest(bytes(message));
       expect(verifyEcdsa(digest, sig, PUBLIC)).toBe(sig);
-      expect(code(() => verifyEcdsa(sha256Digest(bytes(`${message}.`)), sig, PUBLIC))).toBe(
-        'signature',
-      );
-      expect(code(() => verifyEcdsa(digest, sig, other))).toBe('signature');
+      expect(
+        guixErrorCode(() => verifyEcdsa(sha256Digest(bytes(`${message}.`)), sig, PUBLIC)),
+      ).toBe('signature');
+      expect(guixErrorCode(() => verifyEcdsa(digest, sig, other))).toBe('signature');
     }
   });
 
@@ -86,7 +76,7 @@ describe('verifyEcdsa()', () => {
       { r: GROUP_ORDER, s },
       { r, s: GROUP_ORDER - s },
     ]) {
-      expect(code(() => verifyEcdsa(digest, sig, PUBLIC))).toBe('signature');
+      expect(guixErrorCode(() => verifyEcdsa(digest, sig, PUBLIC))).toBe('signature');
     }
   });
 
@@ -100,7 +90,7 @@ describe('verifyEcdsa()', () => {
         verifyEcdsa(digest, sig, key);
         const flipped = Uint8Array.from(digest);
         flipped[0] = (flipped[0] as number) ^ 0x80;
-        expect(code(() => verifyEcdsa(flipped, sig, key))).toBe('signature');
+        expect(guixErrorCode(() => verifyEcdsa(flipped, sig, key))).toBe('signature');
       }),
       { numRuns: 30 },
     );
@@ -127,7 +117,7 @@ describe('the signature s-expression', () => {
     const short = GCRYPT.signatures.find((s) => s.r.length === 62);
     const sig = formatGuixSignature(signGuix(bytes(short?.message ?? ''), KEY));
     const padded = Buffer.from(sig).toString('latin1').replace('(r #', '(r #00');
-    expect(code(() => parseGuixSignature(padded))).toBe('malformed');
+    expect(guixErrorCode(() => parseGuixSignature(padded))).toBe('malformed');
   });
 
   test('verifyGuixSignature() returns the verified signature', () => {
@@ -138,15 +128,19 @@ describe('the signature s-expression', () => {
 
   test('verifyGuixSignature() refuses another key (untrusted), other data and a wrong hash', () => {
     const other = guixPublicKey(generateGuixSecretKey());
-    expect(code(() => verifyGuixSignature(text, message, [other]))).toBe('untrusted');
-    expect(code(() => verifyGuixSignature(text, message, []))).toBe('untrusted');
-    expect(code(() => verifyGuixSignature(text, bytes('other'), [PUBLIC]))).toBe('signature');
+    expect(guixErrorCode(() => verifyGuixSignature(text, message, [other]))).toBe('untrusted');
+    expect(guixErrorCode(() => verifyGuixSignature(text, message, []))).toBe('untrusted');
+    expect(guixErrorCode(() => verifyGuixSignature(text, bytes('other'), [PUBLIC]))).toBe(
+      'signature',
+    );
     // The hash of the other data, with the original r and s: the ECDSA check refuses it.
     const digest = Buffer.from(sha256Digest(bytes('other')))
       .toString('hex')
       .toUpperCase();
     const swapped = text.replace(/#[0-9A-F]{64}#\)\n {2}\)/, `#${digest}#)\n  )`);
-    expect(code(() => verifyGuixSignature(swapped, bytes('other'), [PUBLIC]))).toBe('signature');
+    expect(guixErrorCode(() => verifyGuixSignature(swapped, bytes('other'), [PUBLIC]))).toBe(
+      'signature',
+    );
   });
 
   test('the same r and s are not an EdDSA signature, and an EdDSA signature is refused', () => {
@@ -158,9 +152,9 @@ describe('the signature s-expression', () => {
     );
     expect(verify(null, message, edKey, rs)).toBe(false);
     const eddsa = text.replace('(ecdsa', '(eddsa');
-    expect(code(() => verifyGuixSignature(eddsa, message, [PUBLIC]))).toBe('unsupported');
+    expect(guixErrorCode(() => verifyGuixSignature(eddsa, message, [PUBLIC]))).toBe('unsupported');
     const eddsaData = text.replace('(flags rfc6979)', '(flags eddsa)');
-    expect(code(() => parseGuixSignature(eddsaData))).toBe('unsupported');
+    expect(guixErrorCode(() => parseGuixSignature(eddsaData))).toBe('unsupported');
   });
 
   test.each([
@@ -173,6 +167,8 @@ describe('the signature s-expression', () => {
     ['an extra element', (t: string) => t.replace('(signature', '(signature (x)')],
     ['another head', (t: string) => t.replace('(signature', '(sig')],
   ])('parseGuixSignature() refuses %s', (_, change) => {
-    expect(code(() => parseGuixSignature(change(text)))).toMatch(/^(malformed|unsupported)$/);
+    expect(guixErrorCode(() => parseGuixSignature(change(text)))).toMatch(
+      /^(malformed|unsupported)$/,
+    );
   });
 });
