@@ -4,11 +4,13 @@ import { GuixError } from './errors.js';
 import {
   type Sexp,
   type SexpList,
+  decodeGuixText,
   formatCanonicalSexp,
   formatSexp,
   parseCanonicalSexp,
   parseSexp,
   sexpEqual,
+  sexpToGuixText,
 } from './sexp.js';
 import { guixErrorCode } from '../../test/support/guix.js';
 
@@ -242,5 +244,16 @@ describe('properties', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  test('Guix text: UTF-8 of one character per byte round-trips; other UTF-8 is refused', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        const file = Buffer.from(sexpToGuixText(bytes), 'utf8');
+        expect(Buffer.from(decodeGuixText(file)).equals(bytes)).toBe(true);
+      }),
+    );
+    expect(guixErrorCode(() => decodeGuixText(Buffer.from('(a "€")')))).toBe('malformed');
+    expect(guixErrorCode(() => decodeGuixText(Uint8Array.of(0x28, 0xff, 0x29)))).toBe('malformed');
   });
 });
