@@ -42,7 +42,8 @@ const ALLOWED = {
   cli: ['*'],
 };
 
-// Pure modules: the only Node built-ins and packages they may use (no fs, net, http, db).
+// Pure modules: the only Node built-ins and packages they may use (no fs, net, http, db);
+// a package allows its subpaths too (`@noble/curves/ed25519.js`).
 const PURE = {
   // sodium-native is libsodium (computation); node:module loads it, falling back without it.
   crypto: ['node:crypto', 'node:module', 'sodium-native'],
@@ -89,7 +90,10 @@ for (const file of sourceFiles(SRC)) {
           );
         }
       }
-    } else if (module in PURE && !PURE[module].includes(spec)) {
+    } else if (
+      module in PURE &&
+      !PURE[module].some((p) => spec === p || spec.startsWith(`${p}/`))
+    ) {
       problems.push(`${rel}: pure module ${module} may not import ${spec}`);
     }
   }

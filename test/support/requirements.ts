@@ -1,5 +1,5 @@
 /**
- * Test support: external programs some tests need (Nix, PostgreSQL). Without them the tests
+ * Test support: external programs some tests need (Nix, PostgreSQL, Guile with guile-gcrypt). Without them the tests
  * are skipped on a developer machine, but under CI=true they run and fail, as a missing
  * dependency in CI is a broken build, not a pass.
  */
@@ -19,6 +19,13 @@ export const HAVE_NIX = runs('nix', ['--version']) && runs('nix-store', ['--vers
 /** True when Debian's Chromium is installed (the dashboard's browser tests drive it). */
 export const CHROMIUM = process.env.ACCORD_CHROMIUM ?? '/usr/bin/chromium';
 export const HAVE_CHROMIUM = runs(CHROMIUM, ['--version']);
+
+/** True when Guile runs and has guile-gcrypt's `(gcrypt pk-crypto)` (libgcrypt, as Guix uses it). */
+export const HAVE_GUILE = runs('guile', [
+  '--no-auto-compile',
+  '-c',
+  '(use-modules (gcrypt pk-crypto) (gcrypt hash) (gcrypt base64))',
+]);
 
 /** True when systemd's `systemd-analyze` is on PATH (to check the units in deploy/). */
 export const HAVE_SYSTEMD_ANALYZE = runs('systemd-analyze', ['--version']);
