@@ -11,6 +11,7 @@ import { benchMonitorIndex } from './monitor-index.js';
 import { benchNar } from './nar.js';
 import { have } from './processes.js';
 import { benchProxy } from './proxy.js';
+import { benchRebuild } from './rebuild.js';
 import { benchTlog } from './tlog.js';
 
 const { values } = parseArgs({
@@ -24,12 +25,13 @@ const { values } = parseArgs({
 });
 if (values.help === true) {
   process.stdout
-    .write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy|decoders|monitor]
+    .write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy|decoders|monitor|rebuild]
 
   --seconds N     time per rate measurement (default 1; the log load runs 10× longer)
   --quick         skip the 1 GB inputs and the Nix closure; a 200,000-entry monitored log
                   and claim index (else 1,000,000, and the index also at 10,000,000)
-  --only NAME     run one group of benchmarks (tlog, nar, log, proxy, decoders, monitor)
+  --only NAME     run one group of benchmarks (tlog, nar, log, proxy, decoders, monitor,
+                  rebuild)
   --postgres URL  also benchmark the log on this PostgreSQL database (default
                   $ACCORD_BENCH_PG_URL, else the test database if it answers)
 `);
@@ -69,6 +71,12 @@ if (run('monitor')) {
   printTable('monitor (ratio: Accord ÷ baseline)', await benchMonitor(size));
   const indexSizes = values.quick === true ? [200_000] : [1_000_000, 10_000_000];
   printTable('monitor claim index alone', await benchMonitorIndex(indexSizes));
+}
+if (run('rebuild') && have('nix-store')) {
+  printTable(
+    'rebuild (ratio: nix-store --realise time ÷ accord rebuild time)',
+    await benchRebuild(values.quick === true ? 4 : 10),
+  );
 }
 if (run('nar')) {
   const sizes = values.quick === true ? [100e6] : [100e6, 1000e6];
