@@ -9,3 +9,15 @@ export { Monitor, type Observation, type PollResult } from './monitor.js';
 export { createMonitorHandler, pathReport } from './server.js';
 export { createAlerter } from './alerts.js';
 export { type MonitorConfig, type MonitorService, startMonitor } from './service.js';
+export {
+  DEMAND_CLOCK_SKEW_SECONDS,
+  type DemandAccepted,
+  type DemandRow,
+  type DemandTop,
+  type WantedPath,
+  acceptDemand,
+  demandTop,
+  formatWantedList,
+  wantedList,
+} from './demand.js';
+export { MAX_DEMAND_LIMIT } from './demand-routes.js';

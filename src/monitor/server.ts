@@ -1,6 +1,7 @@
 /**
- * The monitor's HTTP JSON API: GET /logs, /findings, /paths/<hash part>, /metrics, /health and
- * POST /checkpoints, where proxies hand over the checkpoints they have seen.
+ * The monitor's HTTP JSON API: GET /logs, /findings, /paths/<hash part>, /demand, /wanted,
+ * /metrics, /health; POST /checkpoints, where proxies hand over the checkpoints they have seen,
+ * and POST /demand, where they report what was asked of them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { claimToJson, parseEntry } from '../claim/index.js';
@@ -15,6 +16,8 @@ import {
   sendMetrics,
   routeHandler,
 } from '../server/index.js';
+import type { NoteVerifier } from '../tlog/index.js';
+import { demandRoute } from './demand-routes.js';
 import { MonitorError, type MonitorErrorCode } from './errors.js';
 import { MAX_CHECKPOINT_BYTES, type Monitor } from './monitor.js';
 import type { MonitorStore } from './store.js';
@@ -25,6 +28,8 @@ const STATUS: Readonly<Record<MonitorErrorCode, number>> = {
   'unknown-log': 404,
   malformed: 400,
   untrusted: 403,
+  'too-large': 413,
+  replay: 409,
 };
 
 /** The monitor's one error mapping. */
@@ -57,8 +62,10 @@ export function createMonitorHandler(options: {
   storeDir: string;
   logger: Logger;
   metrics: Registry;
+  /** The keys of the proxies whose demand reports are taken (POST /demand). */
+  reporters?: readonly NoteVerifier[];
 }) {
-  const { monitor, store, storeDir, logger, metrics } = options;
+  const { monitor, store, storeDir, logger, metrics, reporters = [] } = options;
   const gossip = metrics.counter(
     'accord_monitor_checkpoints_received_total',
     'checkpoints handed to the monitor, by outcome',
@@ -81,6 +88,10 @@ export function createMonitorHandler(options: {
       }
       return;
     }
+    const reply = (status: number, body: unknown) => {
+      json(req, res, status, body);
+    };
+    if (await demandRoute(req, res, url, { store, storeDir, reporters, json: reply })) return;
     if (req.method !== 'GET' && req.method !== 'HEAD')
       throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD' });
     if (path === '/logs') {

@@ -9,6 +9,7 @@ import {
   createWebServer,
   listen,
 } from '../server/index.js';
+import type { NoteVerifier } from '../tlog/index.js';
 import { createAlerter } from './alerts.js';
 import { Monitor, type PollResult } from './monitor.js';
 import { createMonitorHandler } from './server.js';
@@ -34,6 +35,8 @@ export interface MonitorConfig {
     readonly kinds?: ReadonlySet<Finding['kind']>;
   };
   readonly onProgress?: (origin: string, done: number, total: number) => void;
+  /** The keys of the proxies whose demand reports POST /demand takes (none: all refused). */
+  readonly reporters?: readonly NoteVerifier[];
 }
 
 export interface MonitorService {
@@ -87,7 +90,14 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
   if (config.listen !== undefined) {
     ({ server, unwatch } = createWebServer(
       { requestTimeout: 30_000, headersTimeout: 10_000 },
-      createMonitorHandler({ monitor, store, storeDir: config.storeDir, logger, metrics }),
+      createMonitorHandler({
+        monitor,
+        store,
+        storeDir: config.storeDir,
+        logger,
+        metrics,
+        ...(config.reporters === undefined ? {} : { reporters: config.reporters }),
+      }),
       config.tls,
       logger,
     ));
