@@ -10,7 +10,13 @@ import {
 import { generateNixSecretKey, nixPublicKey } from '../nix/index.js';
 import { TILE_WIDTH, formatEntryBundle } from '../tlog/index.js';
 import { answerDigest } from './bundles.js';
-import { acceptDemand, demandTop, formatWantedList, wantedList } from './demand.js';
+import {
+  type WantedPath,
+  acceptDemand,
+  demandTop,
+  formatWantedList,
+  wantedList,
+} from './demand.js';
 import { MonitorError } from './errors.js';
 import { MonitorStore } from './store.js';
 
@@ -188,5 +194,20 @@ describe('wantedList()', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('reads past the first page of paths, in order', () => {
+    const store = new MonitorStore(':memory:');
+    const paths = Array.from({ length: 2500 }, (_, i) => ({
+      hashPart: h(i),
+      requests: 1 + (i % 7),
+      refused: i % 3,
+    }));
+    acceptDemand(store, report(keyA, lastHour, paths), reporters, NOW);
+    const wanted = wantedList(store, { k: 1, limit: 5000 });
+    expect(wanted).toHaveLength(2500);
+    const key = (w: { refused: number; requests: number }) => w.refused * 100 + w.requests;
+    for (let i = 1; i < wanted.length; i++)
+      expect(key(wanted[i - 1] as WantedPath)).toBeGreaterThanOrEqual(key(wanted[i] as WantedPath));
   });
 });

@@ -129,8 +129,8 @@ class DemandTables {
       top: db.prepare<[number], PathRow>(
         'SELECT * FROM demand_paths ORDER BY requests DESC, hash_part LIMIT ?',
       ),
-      byDemand: db.prepare<[], PathRow>(
-        'SELECT * FROM demand_paths ORDER BY refused DESC, requests DESC, hash_part',
+      byDemand: db.prepare<[number, number], PathRow>(
+        'SELECT * FROM demand_paths ORDER BY refused DESC, requests DESC, hash_part LIMIT ? OFFSET ?',
       ),
     };
   }
@@ -170,8 +170,16 @@ class DemandTables {
     return this.q.top.all(limit);
   }
 
-  byDemand(): IterableIterator<PathRow> {
-    return this.q.byDemand.iterate();
+  /**
+   * Every path, most refused then most requested first, read a page at a time: the caller may
+   * query the database between rows (an open iteration would keep the connection busy).
+   */
+  *byDemand(page = 1000): Generator<PathRow> {
+    for (let offset = 0; ; offset += page) {
+      const rows = this.q.byDemand.all(page, offset);
+      yield* rows;
+      if (rows.length < page) return;
+    }
   }
 }
 

@@ -25,6 +25,7 @@ import { parsePolicy } from '../../src/policy/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { silentLogger } from '../../src/server/index.js';
 import { claimWithNar } from '../support/claims.js';
+import { runAccord } from '../support/cli.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 import { narinfoFor, writeProxyFiles } from '../support/proxy-world.js';
 
@@ -215,6 +216,24 @@ describe('demand reports from two proxies to one monitor', () => {
     expect(k3).toBe(`${store(p3)}\n${store(p1)}\n${store(p2)}\n`);
     expect((await fetch(`${monitor.url ?? ''}/wanted?k=0`)).status).toBe(400);
     expect((await fetch(`${monitor.url ?? ''}/wanted?format=html`)).status).toBe(400);
+  });
+
+  test('accord monitor demand and accord monitor wanted read the same sums', async () => {
+    const state = join(root, 'monitor.db');
+    const top = await runAccord(['monitor', 'demand', '--state', state, '--json']);
+    expect(top.code).toBe(0);
+    expect(JSON.parse(top.stdout)).toEqual(await demand());
+    const text = await runAccord(['monitor', 'demand', '--state', state, '--limit', '1']);
+    expect(text.stdout).toBe(
+      `2 reporter(s), 1 period(s)\nrequests refused proxies path\n7 7 2 ${store(p3)}\n`,
+    );
+    const wanted = await runAccord(['monitor', 'wanted', '--state', state, '--k', '2']);
+    expect([wanted.code, wanted.stdout]).toEqual([0, `${store(p3)}\n`]);
+    const json = await runAccord(['monitor', 'wanted', '--state', state, '--k', '2', '--json']);
+    expect(JSON.parse(json.stdout)).toEqual(
+      await (await fetch(`${monitor.url ?? ''}/wanted?k=2`)).json(),
+    );
+    expect((await runAccord(['monitor', 'wanted', '--state', state, '--k', '0'])).code).toBe(2);
   });
 
   test('an unknown key, a replay, an oversized or malformed report: refused, nothing changes', async () => {
