@@ -201,7 +201,7 @@ describe('wantedList()', () => {
     const paths = Array.from({ length: 2500 }, (_, i) => ({
       hashPart: h(i),
       requests: 1 + (i % 7),
-      refused: i % 3,
+      refused: Math.min(i % 3, 1 + (i % 7)),
     }));
     acceptDemand(store, report(keyA, lastHour, paths), reporters, NOW);
     const wanted = wantedList(store, { k: 1, limit: 5000 });
