@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hashPartOf, makeClaim } from '../../test/support/claims.js';
-import { type ClaimJson, entryFromJson } from '../claim/index.js';
+import { addLog } from '../../test/support/monitor-store.js';
 import {
   type DemandPath,
   demandSigner,
@@ -8,8 +8,6 @@ import {
   signDemandReport,
 } from '../demand/index.js';
 import { generateNixSecretKey, nixPublicKey } from '../nix/index.js';
-import { TILE_WIDTH, formatEntryBundle } from '../tlog/index.js';
-import { answerDigest } from './bundles.js';
 import {
   type WantedPath,
   acceptDemand,
@@ -36,26 +34,6 @@ function report(key: (typeof keys)[number], periodStart: number, paths: DemandPa
 
 const [keyA, keyB] = keys as [(typeof keys)[0], (typeof keys)[0]];
 const lastHour = NOW / 1000 - HOUR;
-
-function addLog(store: MonitorStore, origin: string, claims: readonly ClaimJson[]) {
-  const entries = claims.map((c) => Buffer.from(entryFromJson(c).entry));
-  const bundles = Array.from({ length: Math.ceil(entries.length / TILE_WIDTH) }, (_, index) => ({
-    index,
-    data: formatEntryBundle(entries.slice(index * TILE_WIDTH, (index + 1) * TILE_WIDTH)),
-  }));
-  store.addEntries(
-    origin,
-    bundles,
-    entries.map((e, index) => ({
-      hashPart: entryFromJson(claims[index] as ClaimJson).claim.storePath.hashPart,
-      index,
-      answer: answerDigest(e),
-    })),
-    [],
-    entries.length,
-  );
-  store.verified(origin, entries.length, new Uint8Array(32), `${origin} checkpoint`);
-}
 
 const code = (fn: () => unknown) => {
   try {
