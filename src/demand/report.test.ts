@@ -162,16 +162,24 @@ describe('formatDemandReport() and parseDemandReport()', () => {
   });
 });
 
-/** A signed report of exactly `size` bytes (the last path's name pads it). */
+/** A signed report of exactly `size` bytes: lines of known length, the last padded by its name. */
 function signedOfSize(size: number): string {
+  const line = (i: number, nameLength: number): DemandPath => ({
+    hashPart: H(i),
+    requests: 1,
+    refused: 0,
+    name: 'n'.repeat(nameLength),
+  });
+  // A line is the 32-character hash part, ' 1 0 ', the name and a newline.
+  const bytes = (nameLength: number) => 38 + nameLength;
+  let left = size - Buffer.byteLength(signDemandReport(report([]), signer));
   const paths: DemandPath[] = [];
-  let i = 0;
-  const sized = () => Buffer.byteLength(signDemandReport(report(paths), signer));
-  while (sized() < size - 300) {
-    paths.push({ hashPart: H(i++), requests: 1, refused: 0, name: 'n'.repeat(200) });
+  while (left > bytes(211)) {
+    const nameLength = Math.min(200, left - bytes(211));
+    paths.push(line(paths.length, nameLength));
+    left -= bytes(nameLength);
   }
-  const missing = size - sized();
-  paths.push({ hashPart: H(i), requests: 1, refused: 0, name: 'p'.repeat(missing - 38) });
+  paths.push(line(paths.length, left - 38));
   const note = signDemandReport(report(paths), signer);
   expect(Buffer.byteLength(note)).toBe(size);
   return note;
