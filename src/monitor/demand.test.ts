@@ -13,6 +13,7 @@ import {
   acceptDemand,
   demandTop,
   formatWantedList,
+  pathDemand,
   wantedList,
 } from './demand.js';
 import { MonitorError } from './errors.js';
@@ -102,6 +103,8 @@ describe('acceptDemand() and demandTop()', () => {
       },
     ]);
     expect(demandTop(store, { limit: 1 }).paths).toHaveLength(1);
+    expect(pathDemand(store, h(2))).toEqual(top.paths[2]);
+    expect(pathDemand(store, h(9))).toBeNull();
   });
 
   it('refuses an unknown key, a replay, an overlapping or unfinished period, and changes nothing', () => {

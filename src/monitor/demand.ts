@@ -126,6 +126,7 @@ class DemandTables {
         `SELECT count(DISTINCT reporter) AS reporters, count(DISTINCT period_start) AS periods
          FROM demand_reports`,
       ),
+      one: db.prepare<[string], PathRow>('SELECT * FROM demand_paths WHERE hash_part = ?'),
       top: db.prepare<[number], PathRow>(
         'SELECT * FROM demand_paths ORDER BY requests DESC, hash_part LIMIT ?',
       ),
@@ -164,6 +165,10 @@ class DemandTables {
 
   totals() {
     return this.q.totals.get() as { reporters: number; periods: number };
+  }
+
+  one(hashPart: string): PathRow | undefined {
+    return this.q.one.get(hashPart);
   }
 
   top(limit: number): PathRow[] {
@@ -243,6 +248,16 @@ export function demandTop(
   const t = demandOf(store);
   const storeDir = options.storeDir ?? NIX_STORE_DIR;
   return { ...t.totals(), paths: t.top(options.limit).map((r) => row(r, storeDir)) };
+}
+
+/** One store path's demand summed across reporters, or null when no reporter asked for it. */
+export function pathDemand(
+  store: MonitorStore,
+  hashPart: string,
+  options: { readonly storeDir?: string } = {},
+): DemandRow | null {
+  const r = demandOf(store).one(hashPart);
+  return r === undefined ? null : row(r, options.storeDir ?? NIX_STORE_DIR);
 }
 
 /**

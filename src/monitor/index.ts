@@ -18,6 +18,7 @@ export {
   acceptDemand,
   demandTop,
   formatWantedList,
+  pathDemand,
   wantedList,
 } from './demand.js';
 export { MAX_DEMAND_LIMIT } from './demand-routes.js';

@@ -17,7 +17,7 @@ import {
   routeHandler,
 } from '../server/index.js';
 import type { NoteVerifier } from '../tlog/index.js';
-import { demandRoute } from './demand-routes.js';
+import { demandRoutes } from './demand-routes.js';
 import { MonitorError, type MonitorErrorCode } from './errors.js';
 import { MAX_CHECKPOINT_BYTES, type Monitor } from './monitor.js';
 import type { MonitorStore } from './store.js';
@@ -70,6 +70,7 @@ export function createMonitorHandler(options: {
     'accord_monitor_checkpoints_received_total',
     'checkpoints handed to the monitor, by outcome',
   );
+  const demand = demandRoutes({ store, storeDir, reporters, metrics });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://monitor');
@@ -91,7 +92,7 @@ export function createMonitorHandler(options: {
     const reply = (status: number, body: unknown) => {
       json(req, res, status, body);
     };
-    if (await demandRoute(req, res, url, { store, storeDir, reporters, json: reply })) return;
+    if (await demand(req, res, url, reply)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD')
       throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD' });
     if (path === '/logs') {

@@ -263,6 +263,11 @@ describe('demand reports from two proxies to one monitor', () => {
       await res.arrayBuffer();
     }
     expect(await demand()).toEqual(before);
+    const metrics = await (await fetch(`${monitor.url ?? ''}/metrics`)).text();
+    for (const outcome of ['untrusted', 'replay', 'too-large', 'malformed'])
+      expect(metrics).toMatch(
+        new RegExp(`accord_monitor_demand_reports_total\\{outcome="${outcome}"\\} [1-9]`),
+      );
     // A new period of a known reporter is taken.
     const res = await post(report(a, PERIOD - HOUR));
     expect(res.status).toBe(200);
