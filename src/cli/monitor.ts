@@ -1,7 +1,20 @@
-/** `accord monitor serve`, `accord monitor report` and `accord monitor path`. */
+/**
+ * `accord monitor serve`, `accord monitor report`, `accord monitor path`, `accord monitor
+ * demand` and `accord monitor wanted`.
+ */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Finding, MonitorStore, pathReport, startMonitor } from '../monitor/index.js';
+import { parseReporters } from '../demand/index.js';
+import {
+  type Finding,
+  MAX_DEMAND_LIMIT,
+  MonitorStore,
+  demandTop,
+  formatWantedList,
+  pathReport,
+  startMonitor,
+  wantedList,
+} from '../monitor/index.js';
 import { NIX_STORE_DIR, checkStoreDir } from '../nix/index.js';
 import { parsePolicy } from '../policy/index.js';
 import { lockStore } from '../db/index.js';
@@ -76,9 +89,12 @@ equivocation finding at most, updated as claims about it come in.
 
 With --listen it serves the dashboard to browsers — overview, a page per store path (with the
 files that differ between disagreeing builders' NARs, from the caches given with --cache),
-closure reports and findings — and the same pages as JSON to everything else; plus the API:
-GET /logs, /findings[?since=ID], /paths/<hash part>, /metrics, /health; POST /checkpoints with a
-checkpoint note.
+closure reports, findings, demand and the wanted list — and the same pages as JSON to
+everything else; plus the API: GET /logs, /findings[?since=ID], /paths/<hash part>, /metrics,
+/health; POST /checkpoints with a checkpoint note. Demand (see docs/dashboard.md): POST /demand
+with a proxy's signed demand report (taken only from the keys of --reporters), GET
+/demand[?limit=N] for the most requested paths, GET /wanted?k=K[&limit=N][&format=text] for the
+wanted list.
 
 Options:
   --policy FILE         the Accord policy file naming the logs (and witnesses) to follow
@@ -94,6 +110,8 @@ Options:
                         input, ACCORD_FINDING_KIND, _ID and _SUMMARY in the environment
   --alert-webhook URL   POST each new finding as JSON to URL
   --alert-on KINDS      alert only on these kinds (comma-separated: ${KINDS.join(',')})
+  --reporters FILE      take demand reports from the proxies whose Nix public keys
+                        (name:base64, one per line, # comments) FILE lists
   --store-dir DIR       the Nix store directory of the entries (default ${NIX_STORE_DIR})
   --concurrency N       entry bundles fetched at once per log (default 16)
   --timeout-ms MS       deadline of each HTTP request (default 10000)
@@ -111,6 +129,7 @@ Options:
     'alert-command': { type: 'string' },
     'alert-webhook': { type: 'string' },
     'alert-on': { type: 'string' },
+    reporters: { type: 'string' },
     'store-dir': { type: 'string' },
     concurrency: { type: 'string' },
     'timeout-ms': { type: 'string' },
@@ -136,6 +155,10 @@ Options:
       policy.logs.map((l) => l.origin),
     );
     const tls = tlsOptions(values);
+    const reporters =
+      values.reporters === undefined
+        ? undefined
+        : readOptionFile('--reporters', values.reporters, parseReporters);
     const alerts = {
       ...(values['alert-command'] === undefined ? {} : { command: values['alert-command'] }),
       ...(values['alert-webhook'] === undefined ? {} : { webhook: values['alert-webhook'] }),
@@ -153,6 +176,7 @@ Options:
       ...(listen === undefined ? {} : { listen }),
       ...(tls === undefined ? {} : { tls }),
       caches,
+      ...(reporters === undefined ? {} : { reporters }),
       alerts,
       onProgress(origin, done, total) {
         if (!once || values.json === true) return;
@@ -261,15 +285,110 @@ Options:
   },
 });
 
+function limitOption(text: string | undefined): number {
+  const limit = positiveInteger(text, '--limit', 20);
+  if (limit < 1 || limit > MAX_DEMAND_LIMIT)
+    throw new UsageError(`--limit must be from 1 to ${MAX_DEMAND_LIMIT}`);
+  return limit;
+}
+
+const demand = defineCommand({
+  name: 'monitor demand',
+  summary: 'print the most requested store paths the proxies reported',
+  help: `Usage: accord monitor demand [--state FILE] [--limit N] [--json]
+
+Prints the store paths most requested across the proxies that report demand to this monitor
+(see 'accord monitor serve --reporters'): requests, refused requests, how many proxies asked,
+most requests first.
+
+Options:
+  --state FILE      the monitor's database (default ${DEFAULT_STATE})
+  --limit N         at most N paths (default 20)
+  --store-dir DIR   the Nix store directory (default ${NIX_STORE_DIR})
+  --json            print {reporters, periods, paths} as JSON`,
+  options: {
+    state: { type: 'string' },
+    limit: { type: 'string' },
+    'store-dir': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  run(values) {
+    const limit = limitOption(values.limit);
+    const storeDir = values['store-dir'] ?? NIX_STORE_DIR;
+    const store = openState(values.state ?? DEFAULT_STATE);
+    try {
+      const top = demandTop(store, { limit, storeDir });
+      if (values.json === true) process.stdout.write(`${JSON.stringify(top, null, 2)}\n`);
+      else {
+        process.stdout.write(
+          `${top.reporters} reporter(s), ${top.periods} period(s)\nrequests refused proxies path\n`,
+        );
+        for (const p of top.paths)
+          process.stdout.write(
+            `${p.requests} ${p.refused} ${p.reporters} ${p.storePath ?? p.hashPart}\n`,
+          );
+      }
+      return Promise.resolve(EXIT.ok);
+    } finally {
+      store.close();
+    }
+  },
+});
+
+const wanted = defineCommand({
+  name: 'monitor wanted',
+  summary: 'print the wanted list: requested paths refused, or claimed by fewer than k logs',
+  help: `Usage: accord monitor wanted [--k K] [--state FILE] [--limit N] [--json]
+
+Prints the requested store paths that a proxy refused, or that fewer than K followed logs
+agree on, most refused first, then most requested: one store path per line, its deriver after
+it (separated by a space) when a claim names one; paths whose name nobody reported or claimed
+are left out of the text. This is the list a rebuilder reads (also GET /wanted?format=text).
+
+Options:
+  --k K             paths fewer than K logs agree on are wanted (default 1)
+  --state FILE      the monitor's database (default ${DEFAULT_STATE})
+  --limit N         at most N paths (default 20)
+  --store-dir DIR   the Nix store directory (default ${NIX_STORE_DIR})
+  --json            print the paths as JSON, with their counts and derivers`,
+  options: {
+    k: { type: 'string' },
+    state: { type: 'string' },
+    limit: { type: 'string' },
+    'store-dir': { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  run(values) {
+    const k = positiveInteger(values.k, '--k', 1);
+    if (k > 1_000_000) throw new UsageError('--k must be at most 1000000');
+    const limit = limitOption(values.limit);
+    const storeDir = values['store-dir'] ?? NIX_STORE_DIR;
+    const store = openState(values.state ?? DEFAULT_STATE);
+    try {
+      const paths = wantedList(store, { k, limit, storeDir });
+      process.stdout.write(
+        values.json === true
+          ? `${JSON.stringify({ k, paths }, null, 2)}\n`
+          : formatWantedList(paths),
+      );
+      return Promise.resolve(EXIT.ok);
+    } finally {
+      store.close();
+    }
+  },
+});
+
 const subcommands = new Map([
   ['serve', serve],
   ['report', report],
   ['path', path],
+  ['demand', demand],
+  ['wanted', wanted],
 ]);
 
 /** `accord monitor <serve|report|path>`. */
 export const monitorCommand: Command = {
-  summary: 'follow logs and report forks and disagreements: serve, report, path',
+  summary: 'follow logs and report forks and disagreements: serve, report, path, demand, wanted',
   async run(argv) {
     const [sub, ...rest] = argv;
     const command = subcommands.get(sub ?? '');
@@ -277,6 +396,8 @@ export const monitorCommand: Command = {
     const help = `Usage: accord monitor serve --policy FILE [--once] [options]
        accord monitor report [--json]
        accord monitor path STORE-PATH
+       accord monitor demand [--limit N] [--json]
+       accord monitor wanted [--k K] [--limit N] [--json]
 Run 'accord monitor <subcommand> --help' for options.
 `;
     if (sub === '--help' || sub === '-h') {

@@ -14,6 +14,8 @@ import {
   quorumSatisfied,
 } from '../tlog/index.js';
 import type {
+  DemandModel,
+  WantedModel,
   NarDiff,
   NarDiffUnavailable,
   ClosureModel,
@@ -25,6 +27,7 @@ import type {
   ReproPoint,
 } from '../web/index.js';
 import { sameAnswer } from './claim-index.js';
+import { demandTop, pathDemand, wantedList } from './demand.js';
 import { diffListings, fetchClaimedNar, listNar } from './nar-diff.js';
 import type { Monitor } from './monitor.js';
 import { type Finding, type MonitorStore, pathFindingKey } from './store.js';
@@ -328,9 +331,27 @@ export class Dashboard {
         reason: decision.reason,
         rule: describeRule(policy.decide),
       },
-      demand: null,
+      demand: this.demandOf(hashPart),
       diff: null,
       findings,
+    };
+  }
+
+  private demandOf(hashPart: string): PathModel['demand'] {
+    const d = pathDemand(this.options.store, hashPart, { storeDir: this.options.storeDir });
+    return d === null ? null : { requests: d.requests, refused: d.refused, reporters: d.reporters };
+  }
+
+  /** The most requested paths. */
+  demand(limit: number): DemandModel {
+    return demandTop(this.options.store, { limit, storeDir: this.options.storeDir });
+  }
+
+  /** The wanted list for `k`. */
+  wanted(k: number, limit: number): WantedModel {
+    return {
+      k,
+      paths: wantedList(this.options.store, { k, limit, storeDir: this.options.storeDir }),
     };
   }
 

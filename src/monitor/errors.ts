@@ -1,12 +1,15 @@
-/** The monitor's error type: why a checkpoint handed to it was not taken. */
+/** The monitor's error type: why a checkpoint or a demand report handed to it was not taken. */
 
 /**
- * Not evidence of misbehaviour, only of a checkpoint that does not verify:
+ * Not evidence of misbehaviour, only of a checkpoint or report that does not verify:
  * - `unknown-log`: its origin is not a followed log;
- * - `malformed`: it does not parse as a checkpoint (or is too large);
- * - `untrusted`: it carries no valid signature by the log's key.
+ * - `malformed`: it does not parse as a checkpoint or demand report;
+ * - `untrusted`: it carries no valid signature by the log's key (or by a reporter key);
+ * - `too-large`: a demand report over the size caps;
+ * - `replay`: a demand report for a period already reported by the same reporter, or one that
+ *   has not ended.
  */
-export type MonitorErrorCode = 'unknown-log' | 'malformed' | 'untrusted';
+export type MonitorErrorCode = 'unknown-log' | 'malformed' | 'untrusted' | 'too-large' | 'replay';
 
 export class MonitorError extends Error {
   override readonly name = 'MonitorError';

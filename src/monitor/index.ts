@@ -10,3 +10,16 @@ export { createMonitorHandler, pathReport } from './server.js';
 export { createAlerter } from './alerts.js';
 export { type MonitorConfig, type MonitorService, startMonitor } from './service.js';
 export { Dashboard, countReproducibility } from './dashboard.js';
+export {
+  DEMAND_CLOCK_SKEW_SECONDS,
+  type DemandAccepted,
+  type DemandRow,
+  type DemandTop,
+  type WantedPath,
+  acceptDemand,
+  demandTop,
+  formatWantedList,
+  pathDemand,
+  wantedList,
+} from './demand.js';
+export { MAX_DEMAND_LIMIT } from './demand-routes.js';

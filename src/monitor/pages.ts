@@ -6,7 +6,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isHashPart } from '../nix/index.js';
 import { HttpError, send } from '../server/index.js';
-import { closurePage, findingsPage, overviewPage, pathPage } from '../web/index.js';
+import {
+  closurePage,
+  demandPage,
+  findingsPage,
+  overviewPage,
+  pathPage,
+  wantedPage,
+} from '../web/index.js';
 import type { Dashboard } from './dashboard.js';
 import type { MonitorStore } from './store.js';
 
@@ -73,6 +80,14 @@ function kParam(url: URL, fallback: number): number {
   return Number(text);
 }
 
+function limitParam(url: URL): number {
+  const text = url.searchParams.get('limit');
+  if (text === null || text === '') return 100;
+  if (!/^[1-9][0-9]{0,3}$/.test(text))
+    throw new HttpError(400, 'limit must be a number from 1 to 9999');
+  return Number(text);
+}
+
 /**
  * Answers a dashboard page; false when `url` is not one. `defaultK` is the policy's threshold
  * for the closure report.
@@ -125,6 +140,10 @@ export async function routeDashboard(
     const counts: Record<string, number> = {};
     for (const f of all) counts[f.kind] = (counts[f.kind] ?? 0) + 1;
     sendHtml(req, res, 200, findingsPage({ findings, counts }, kind));
+  } else if (path === '/demand' && html) {
+    sendHtml(req, res, 200, demandPage(dashboard.demand(limitParam(url))));
+  } else if (path === '/wanted' && html) {
+    sendHtml(req, res, 200, wantedPage(dashboard.wanted(kParam(url, defaultK), limitParam(url))));
   } else if ((m = /^\/findings\/([0-9]{1,15})$/.exec(path)) !== null) {
     const finding = store.findingById(Number(m[1]));
     if (finding === undefined) throw new HttpError(404, `no finding ${m[1] ?? ''}`);

@@ -1,7 +1,8 @@
 /**
  * The monitor's HTTP interface: the JSON API — GET /logs, /findings, /paths/<hash part>,
- * /metrics, /health and POST /checkpoints, where proxies hand over the checkpoints they have
- * seen — and the dashboard's pages (./pages.ts), HTML to browsers and JSON to the rest.
+ * /demand, /wanted, /metrics, /health; POST /checkpoints, where proxies hand over the
+ * checkpoints they have seen, and POST /demand, where they report what was asked of them — and
+ * the dashboard's pages (./pages.ts), HTML to browsers and JSON to the rest.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { claimToJson, parseEntry } from '../claim/index.js';
@@ -16,6 +17,8 @@ import {
   sendMetrics,
   routeHandler,
 } from '../server/index.js';
+import type { NoteVerifier } from '../tlog/index.js';
+import { demandRoutes } from './demand-routes.js';
 import { MonitorError, type MonitorErrorCode } from './errors.js';
 import type { Policy } from '../policy/index.js';
 import type { Dashboard } from './dashboard.js';
@@ -27,6 +30,8 @@ const STATUS: Readonly<Record<MonitorErrorCode, number>> = {
   'unknown-log': 404,
   malformed: 400,
   untrusted: 403,
+  'too-large': 413,
+  replay: 409,
 };
 
 /** The monitor's one error mapping. */
@@ -58,15 +63,19 @@ export function createMonitorHandler(options: {
   store: MonitorStore;
   dashboard: Dashboard;
   policy: Policy;
+  storeDir: string;
   logger: Logger;
   metrics: Registry;
+  /** The keys of the proxies whose demand reports are taken (POST /demand). */
+  reporters?: readonly NoteVerifier[];
 }) {
-  const { monitor, store, dashboard, policy, logger, metrics } = options;
+  const { monitor, store, dashboard, policy, storeDir, logger, metrics, reporters = [] } = options;
   const defaultK = policy.decide.kind === 'group' ? policy.decide.threshold : 1;
   const gossip = metrics.counter(
     'accord_monitor_checkpoints_received_total',
     'checkpoints handed to the monitor, by outcome',
   );
+  const demand = demandRoutes({ store, storeDir, reporters, metrics });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://monitor');
@@ -85,9 +94,13 @@ export function createMonitorHandler(options: {
       }
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD')
-      throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD' });
-    if (await routeDashboard(dashboard, store, defaultK, req, res, url)) return;
+    const reading = req.method === 'GET' || req.method === 'HEAD';
+    if (reading && (await routeDashboard(dashboard, store, defaultK, req, res, url))) return;
+    const reply = (status: number, body: unknown) => {
+      json(req, res, status, body);
+    };
+    if (await demand(req, res, url, reply)) return;
+    if (!reading) throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD' });
     if (path === '/logs') {
       json(
         req,

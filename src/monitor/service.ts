@@ -9,6 +9,7 @@ import {
   createWebServer,
   listen,
 } from '../server/index.js';
+import type { NoteVerifier } from '../tlog/index.js';
 import { createAlerter } from './alerts.js';
 import { Monitor, type PollResult } from './monitor.js';
 import { Dashboard } from './dashboard.js';
@@ -37,6 +38,8 @@ export interface MonitorConfig {
   readonly onProgress?: (origin: string, done: number, total: number) => void;
   /** Builders' binary caches by log origin, for the dashboard's NAR comparisons. */
   readonly caches?: ReadonlyMap<string, string>;
+  /** The keys of the proxies whose demand reports POST /demand takes (none: all refused). */
+  readonly reporters?: readonly NoteVerifier[];
 }
 
 export interface MonitorService {
@@ -105,8 +108,10 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
         store,
         dashboard,
         policy,
+        storeDir: config.storeDir,
         logger,
         metrics,
+        ...(config.reporters === undefined ? {} : { reporters: config.reporters }),
       }),
       config.tls,
       logger,

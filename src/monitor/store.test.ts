@@ -5,35 +5,15 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { hashPartOf, makeClaim } from '../../test/support/claims.js';
+import { addLog } from '../../test/support/monitor-store.js';
 import { type ClaimJson, entryFromJson } from '../claim/index.js';
 import { openSqlite } from '../db/index.js';
-import { TILE_WIDTH, formatEntryBundle } from '../tlog/index.js';
+import { formatEntryBundle } from '../tlog/index.js';
 import { answerDigest } from './bundles.js';
 import { pathReport } from './server.js';
 import { MANY_PATHS, MAX_ANSWERS_PER_LOG, MonitorStore, pathFindingKey } from './store.js';
 
 const bytes = (c: ClaimJson) => Buffer.from(entryFromJson(c).entry);
-
-/** Stores and verifies a log of `claims`, in bundles of 256 (no tiles: not needed here). */
-function addLog(store: MonitorStore, origin: string, claims: readonly ClaimJson[], gzip = false) {
-  const entries = claims.map(bytes);
-  const bundles = Array.from({ length: Math.ceil(entries.length / TILE_WIDTH) }, (_, index) => {
-    const bundle = formatEntryBundle(entries.slice(index * TILE_WIDTH, (index + 1) * TILE_WIDTH));
-    return { index, data: gzip ? gzipSync(bundle) : bundle, gzip };
-  });
-  store.addEntries(
-    origin,
-    bundles,
-    entries.map((e, index) => ({
-      hashPart: entryFromJson(claims[index] as ClaimJson).claim.storePath.hashPart,
-      index,
-      answer: answerDigest(e),
-    })),
-    [],
-    entries.length,
-  );
-  store.verified(origin, entries.length, new Uint8Array(32), `${origin} checkpoint`);
-}
 
 describe('answerDigest()', () => {
   it('is equal for equal answers whatever the deriver, and differs with the NAR hash', () => {

@@ -19,6 +19,8 @@ export interface Answer {
   readonly reason: string;
   readonly expires: number;
   readonly count: () => void;
+  /** The store path's name, when a claim about it names it (for demand reports). */
+  readonly name?: string;
   /** Where the NAR of a trusted answer comes from. */
   readonly served?: ServedNar;
   /** Set once its NAR was queued to be fetched ahead. */
@@ -75,7 +77,7 @@ export class Answers {
   /** Writes a kept answer: the hot path of a warm proxy, with nothing left to compute. */
   write(req: IncomingMessage, res: ServerResponse, hashPart: string, answer: Answer): void {
     answer.count();
-    this.state.countRequest(hashPart, answer.verdict);
+    this.state.countRequest(hashPart, answer.verdict, answer.name);
     res.writeHead(answer.status, answer.headers);
     res.end(req.method === 'HEAD' ? undefined : answer.body);
     if (req.method === 'GET' && answer.served !== undefined) this.onSent?.(hashPart, answer);
@@ -146,6 +148,9 @@ export class Answers {
     const body = Buffer.from(r.narinfo ?? `${reason}\n`);
     const verdict = trusted ? 'trusted' : (r.reason.split(':')[0] ?? 'refused');
     const ttl = trusted ? this.config.cacheTtlSeconds : this.config.negativeTtlSeconds;
+    const name = r.decision.logs
+      .flatMap((log) => (log.status === 'answered' ? log.claims : []))
+      .find((c) => c.claim.storePath.hashPart === hashPart)?.claim.storePath.name;
     const answer: Answer = {
       status: trusted ? 200 : 404,
       body,
@@ -159,6 +164,7 @@ export class Answers {
       reason,
       expires: Date.now() + 1000 * ttl,
       count: this.countVerdict(verdict),
+      ...(name === undefined ? {} : { name }),
       ...(r.served === undefined ? {} : { served: r.served }),
     };
     if (prefetched && !trusted) return answer;

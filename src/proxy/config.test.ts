@@ -44,6 +44,39 @@ describe('proxy config', () => {
     }
   });
 
+  test('[demand]: defaults, and each key checked', () => {
+    expect(parse(`${base}${upstream}`).demand).toBeUndefined();
+    const d = parse(`${base}${upstream}[demand]\nmonitor = "https://m.example/"\n`).demand;
+    expect(d).toEqual({
+      monitor: 'https://m.example',
+      periodSeconds: 3600,
+      minRequests: 3,
+      maxPaths: 1000,
+    });
+    const set = parse(
+      `${base}${upstream}[demand]\nmonitor = "http://127.0.0.1:1"\nperiod-seconds = 60\nmin-requests = 1\nmax-paths = 10000\n`,
+    ).demand;
+    expect([set?.periodSeconds, set?.minRequests, set?.maxPaths]).toEqual([60, 1, 10000]);
+    const cases: [string, RegExp][] = [
+      ['', /monitor must be an http/],
+      ['monitor = "ftp://m"\n', /monitor must be an http/],
+      ['monitor = "http://m"\nperiod-seconds = 59\n', /period-seconds must be from 60/],
+      ['monitor = "http://m"\nperiod-seconds = 604801\n', /period-seconds must be/],
+      ['monitor = "http://m"\nmin-requests = 0\n', /min-requests and max-paths/],
+      ['monitor = "http://m"\nmax-paths = 10001\n', /max-paths must be an integer/],
+      ['monitor = "http://m"\nmin-count = 2\n', /demand: unknown key "min-count"/],
+    ];
+    for (const [table, message] of cases)
+      expect(() => parse(`${base}${upstream}[demand]\n${table}`)).toThrow(message);
+    expect(() => parse(`${base}demand = 3\n${upstream}`)).toThrow(/\[demand\] table/);
+    writeFileSync(join(dir, 'plus.sk'), formatNixSecretKey(generateNixSecretKey('p+1')));
+    expect(() =>
+      parse(
+        `signing-key = "plus.sk"\npolicy = "policy"\n${upstream}[demand]\nmonitor = "http://m"\n`,
+      ),
+    ).toThrow(/cannot name a note key/);
+  });
+
   test('mistakes are named', () => {
     const cases: [string, RegExp][] = [
       [base, /at least one \[\[upstream\]\]/],

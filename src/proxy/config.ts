@@ -10,6 +10,12 @@ import {
   parseNixPublicKey,
   parseNixSecretKey,
 } from '../nix/index.js';
+import {
+  MAX_DEMAND_PATHS,
+  MAX_PERIOD_SECONDS,
+  MIN_PERIOD_SECONDS,
+  demandSigner,
+} from '../demand/index.js';
 import { type Policy, parsePolicy } from '../policy/index.js';
 import { type TlsFiles, readTls } from '../server/index.js';
 import { type NetrcEntry, netrcAuthorization, parseNetrc } from './netrc.js';
@@ -29,6 +35,17 @@ export interface UpstreamConfig {
    * `token-file`, or Basic from the config's `netrc-file`); never logged.
    */
   readonly authorization?: string;
+}
+
+/** Demand reporting: request counts per path per period, sent to one monitor. */
+export interface DemandConfig {
+  /** The monitor's URL (reports go to `<url>/demand`). */
+  readonly monitor: string;
+  readonly periodSeconds: number;
+  /** A path requested fewer times in a period is not reported. */
+  readonly minRequests: number;
+  /** Most paths in one report: beyond, the least requested of the period are left out. */
+  readonly maxPaths: number;
 }
 
 /** Everything `accord proxy` runs with. */
@@ -64,6 +81,8 @@ export interface ProxyConfig {
   readonly monitors: readonly string[];
   /** Serve HTTPS with this certificate and key (re-read when they change). */
   readonly tls?: TlsFiles;
+  /** Report demand to a monitor, when configured (`[demand]`). */
+  readonly demand?: DemandConfig;
 }
 
 const TOP_KEYS = new Set([
@@ -89,7 +108,9 @@ const TOP_KEYS = new Set([
   'tls-cert',
   'tls-key',
   'netrc-file',
+  'demand',
 ]);
+const DEMAND_KEYS = new Set(['monitor', 'period-seconds', 'min-requests', 'max-paths']);
 const UPSTREAM_KEYS = new Set([
   'url',
   'public-keys',
@@ -136,6 +157,33 @@ function int(
     throw new ConfigError(`${where}: ${key} must be an integer from 0 to ${max}`);
   }
   return v;
+}
+
+/** Reads the `[demand]` table; the signing key's name must be able to name a note key. */
+function demandConfig(raw: unknown, signingKey: NixSecretKey): DemandConfig | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError('config: demand must be a [demand] table');
+  const table = raw as Record<string, unknown>;
+  checkKeys(table, DEMAND_KEYS, 'demand');
+  const monitor = str(table, 'monitor', 'demand');
+  if (monitor === undefined || !/^https?:\/\/\S+$/.test(monitor))
+    throw new ConfigError('demand: monitor must be an http(s):// URL');
+  try {
+    demandSigner(signingKey);
+  } catch (cause) {
+    throw new ConfigError(`demand: the signing key signs the reports: ${(cause as Error).message}`);
+  }
+  const periodSeconds = int(table, 'period-seconds', 'demand', 3600, MAX_PERIOD_SECONDS);
+  if (periodSeconds < MIN_PERIOD_SECONDS)
+    throw new ConfigError(
+      `demand: period-seconds must be from ${MIN_PERIOD_SECONDS} to ${MAX_PERIOD_SECONDS}`,
+    );
+  const minRequests = int(table, 'min-requests', 'demand', 3, 1_000_000);
+  const maxPaths = int(table, 'max-paths', 'demand', 1000, MAX_DEMAND_PATHS);
+  if (minRequests < 1 || maxPaths < 1)
+    throw new ConfigError('demand: min-requests and max-paths must be at least 1');
+  return { monitor: monitor.replace(/\/+$/, ''), periodSeconds, minRequests, maxPaths };
 }
 
 /** Parses a config file's text; relative paths are resolved from `baseDir`. */
@@ -262,6 +310,7 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
       throw new ConfigError(`config: ${(cause as Error).message}`);
     }
   }
+  const demand = demandConfig(doc.demand, signingKey);
   return {
     listen: str(doc, 'listen', 'config') ?? '127.0.0.1:8081',
     signingKey,
@@ -282,6 +331,7 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     upstreams: [...upstreams].sort((a, b) => a.priority - b.priority),
     monitors: monitors.map((m: string) => m.replace(/\/+$/, '')),
     ...(tls === undefined ? {} : { tls }),
+    ...(demand === undefined ? {} : { demand }),
   };
 }
 

@@ -5,12 +5,21 @@
  */
 export {
   ConfigError,
+  type DemandConfig,
   type ProxyConfig,
   type UpstreamConfig,
   loadProxyConfig,
   parseProxyConfig,
 } from './config.js';
-export { ProxyState, type RequestCount, type ServedNar, type StoredCheckpoint } from './state.js';
+export {
+  type DemandPeriod,
+  ProxyState,
+  type ProxyStateOptions,
+  type RequestCount,
+  type ServedNar,
+  type StoredCheckpoint,
+} from './state.js';
+export { type DemandRound, DemandReporter } from './demand.js';
 export { LogClient } from './log-client.js';
 export { Upstream } from './upstream.js';
 export { type Resolution, Resolver, narPath } from './resolver.js';
@@ -18,4 +27,4 @@ export { type NarOutcome, streamNar } from './nar-stream.js';
 export { ProxyError, type ProxyErrorCode } from './errors.js';
 export { createProxyHandler, proxyErrors } from './server.js';
 export { explainJson, headline } from './explain.js';
-export { type ProxyService, openResolver, startProxy } from './service.js';
+export { type ProxyOptions, type ProxyService, openResolver, startProxy } from './service.js';

@@ -8,6 +8,7 @@ import {
   parseListen,
 } from '../server/index.js';
 import type { ProxyConfig } from './config.js';
+import { DemandReporter } from './demand.js';
 import { CheckpointGossip } from './gossip.js';
 import { Resolver } from './resolver.js';
 import { createProxyHandler } from './server.js';
@@ -18,12 +19,27 @@ export interface ProxyService {
   readonly resolver: Resolver;
   readonly state: ProxyState;
   readonly gossip: CheckpointGossip;
+  /** Sends demand reports, when the config has a `[demand]` table. */
+  readonly demand: DemandReporter | undefined;
   close(): Promise<void>;
 }
 
+/** Options for tests: the clock demand is counted and reported by. */
+export interface ProxyOptions {
+  readonly now?: () => number;
+}
+
 /** Opens the proxy's state and resolver without serving (for `accord explain`). */
-export function openResolver(config: ProxyConfig, logger: Logger, metrics?: Registry) {
-  const state = new ProxyState(config.statePath);
+export function openResolver(
+  config: ProxyConfig,
+  logger: Logger,
+  metrics?: Registry,
+  options: ProxyOptions = {},
+) {
+  const state = new ProxyState(config.statePath, {
+    ...(config.demand === undefined ? {} : { demandPeriodSeconds: config.demand.periodSeconds }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
   const misbehaving = metrics?.counter(
     'accord_proxy_log_misbehaviour_total',
     'Logs caught in a fork, with evidence that verifies',
@@ -53,9 +69,10 @@ export async function startProxy(
   config: ProxyConfig,
   logger: Logger,
   listenOverride?: string,
+  options: ProxyOptions = {},
 ): Promise<ProxyService> {
   const metrics = new Registry();
-  const { state, resolver, gossip } = openResolver(config, logger, metrics);
+  const { state, resolver, gossip } = openResolver(config, logger, metrics, options);
   const handler = createProxyHandler({ config, resolver, state, logger, metrics });
   const { server, unwatch } = createWebServer(
     { requestTimeout: 0, headersTimeout: 10_000 },
@@ -70,6 +87,11 @@ export async function startProxy(
   const flush = setInterval(() => {
     state.flushCounts();
   }, 5000);
+  const demand =
+    config.demand === undefined
+      ? undefined
+      : new DemandReporter(config.demand, config.signingKey, state, logger, options.now);
+  demand?.start();
   logger.info('proxy listening', {
     url,
     logs: config.policy.logs.length,
@@ -81,8 +103,10 @@ export async function startProxy(
     resolver,
     state,
     gossip,
+    demand,
     async close() {
       clearInterval(flush);
+      await demand?.close();
       unwatch();
       await close(server);
       await handler.drain();

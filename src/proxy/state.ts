@@ -1,8 +1,10 @@
 /**
  * The proxy's local state (SQLite): the latest verified checkpoint of each log, logs found
  * misbehaving, verified claims (evidence that stays valid when a log is offline), what each
- * narinfo answer served, upstreams caught serving wrong NARs, and request counts.
+ * narinfo answer served, upstreams caught serving wrong NARs, request counts, and the demand
+ * counts per period not yet reported to the monitor.
  */
+import type { DemandPath } from '../demand/index.js';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
 
 const SCHEMA = `
@@ -51,7 +53,30 @@ CREATE TABLE IF NOT EXISTS requests (
   last_at INTEGER NOT NULL,
   last_verdict TEXT NOT NULL
 );
+-- narinfo requests per period (start: POSIX seconds) and path, until reported
+CREATE TABLE IF NOT EXISTS demand (
+  period INTEGER NOT NULL,
+  seconds INTEGER NOT NULL,
+  hash_part TEXT NOT NULL,
+  requests INTEGER NOT NULL,
+  refused INTEGER NOT NULL,
+  name TEXT,
+  PRIMARY KEY (period, hash_part)
+) WITHOUT ROWID;
 `;
+
+/** Options of the state: demand counted per period of this length (none: not counted). */
+export interface ProxyStateOptions {
+  readonly demandPeriodSeconds?: number;
+  /** The clock (ms since the epoch); tests move it. */
+  readonly now?: () => number;
+}
+
+/** A period of demand counts, by its start (POSIX seconds) and length. */
+export interface DemandPeriod {
+  readonly period: number;
+  readonly seconds: number;
+}
 
 /** A log's latest verified checkpoint. */
 export interface StoredCheckpoint {
@@ -82,8 +107,16 @@ export class ProxyState {
   private readonly db: SqliteDatabase;
   private readonly q;
   private pendingCounts = new Map<string, { n: number; verdict: string; at: number }>();
+  private pendingDemand = new Map<string, { n: number; refused: number; name?: string }>();
+  /** The period `pendingDemand` counts in. */
+  private demandPeriod = 0;
+  private readonly now: () => number;
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    private readonly options: ProxyStateOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
     // The state is evidence that can be fetched and verified again: NORMAL durability suffices.
     this.db = openSqlite(path, { synchronous: 'NORMAL' });
     this.db.exec(SCHEMA);
@@ -151,6 +184,27 @@ export class ProxyState {
           last_verdict: string;
         }
       >('SELECT * FROM requests ORDER BY count DESC, hash_part LIMIT ?'),
+      demand: db.prepare(
+        `INSERT INTO demand (period, seconds, hash_part, requests, refused, name) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (period, hash_part) DO UPDATE SET requests = requests + excluded.requests,
+           refused = refused + excluded.refused, name = coalesce(excluded.name, name)`,
+      ),
+      demandPeriods: db.prepare<[number], DemandPeriod>(
+        'SELECT DISTINCT period, seconds FROM demand WHERE period + seconds <= ? ORDER BY period',
+      ),
+      demandPaths: db.prepare<
+        [number, number, number],
+        { hash_part: string; requests: number; refused: number; name: string | null }
+      >(
+        `SELECT hash_part, requests, refused, name FROM demand
+         WHERE period = ? AND requests >= ? ORDER BY requests DESC, hash_part LIMIT ?`,
+      ),
+      demandReportable: db
+        .prepare<[number, number], number>(
+          'SELECT count(*) FROM demand WHERE period = ? AND requests >= ?',
+        )
+        .pluck(),
+      forgetDemand: db.prepare('DELETE FROM demand WHERE period = ?'),
     };
   }
 
@@ -238,26 +292,80 @@ export class ProxyState {
     return this.q.isBad.get(upstream, hashPart) !== undefined;
   }
 
-  /** Counts a narinfo request (written in batches by {@link flushCounts}). */
-  countRequest(hashPart: string, verdict: string): void {
-    const at = Date.now();
+  /**
+   * Counts a narinfo request (written in batches by {@link flushCounts}); with demand counted,
+   * also in the current period, as refused unless `verdict` is `trusted`, with the path's name
+   * when known.
+   */
+  countRequest(hashPart: string, verdict: string, name?: string): void {
+    const at = this.now();
     const entry = this.pendingCounts.get(hashPart);
-    if (entry === undefined) {
-      this.pendingCounts.set(hashPart, { n: 1, verdict, at });
-      return;
+    if (entry === undefined) this.pendingCounts.set(hashPart, { n: 1, verdict, at });
+    else {
+      entry.n++;
+      entry.verdict = verdict;
+      entry.at = at;
     }
-    entry.n++;
-    entry.verdict = verdict;
-    entry.at = at;
+    const seconds = this.options.demandPeriodSeconds;
+    if (seconds === undefined) return;
+    const period = Math.floor(at / 1000 / seconds) * seconds;
+    if (period !== this.demandPeriod) {
+      this.flushCounts();
+      this.demandPeriod = period;
+    }
+    const refused = verdict === 'trusted' ? 0 : 1;
+    const counted = this.pendingDemand.get(hashPart);
+    if (counted === undefined)
+      this.pendingDemand.set(hashPart, { n: 1, refused, ...(name === undefined ? {} : { name }) });
+    else {
+      counted.n++;
+      counted.refused += refused;
+      if (name !== undefined) counted.name = name;
+    }
   }
 
   flushCounts(): void {
-    if (this.pendingCounts.size === 0) return;
+    if (this.pendingCounts.size === 0 && this.pendingDemand.size === 0) return;
     const pending = this.pendingCounts;
+    const demand = this.pendingDemand;
     this.pendingCounts = new Map();
+    this.pendingDemand = new Map();
+    const seconds = this.options.demandPeriodSeconds ?? 0;
     this.db.transaction(() => {
       for (const [h, c] of pending) this.q.count.run(h, c.n, c.at, c.at, c.verdict);
+      for (const [h, c] of demand)
+        this.q.demand.run(this.demandPeriod, seconds, h, c.n, c.refused, c.name ?? null);
     })();
+  }
+
+  /** The periods with demand counts that ended by `nowSeconds`, oldest first. */
+  endedDemandPeriods(nowSeconds: number): DemandPeriod[] {
+    this.flushCounts();
+    return this.q.demandPeriods.all(nowSeconds);
+  }
+
+  /**
+   * A period's paths requested at least `minRequests` times, most requested first, at most
+   * `maxPaths`; and how many more there were.
+   */
+  demandPaths(
+    period: number,
+    minRequests: number,
+    maxPaths: number,
+  ): { paths: DemandPath[]; omitted: number } {
+    const paths = this.q.demandPaths.all(period, minRequests, maxPaths).map((r): DemandPath => ({
+      hashPart: r.hash_part,
+      requests: r.requests,
+      refused: r.refused,
+      ...(r.name === null ? {} : { name: r.name }),
+    }));
+    const all = this.q.demandReportable.get(period, minRequests) ?? 0;
+    return { paths, omitted: all - paths.length };
+  }
+
+  /** Forgets a period's demand counts (reported, refused for good, or too old). */
+  forgetDemand(period: number): void {
+    this.q.forgetDemand.run(period);
   }
 
   /** The most requested paths. */

@@ -17,7 +17,7 @@ export function demandPage(m: DemandModel): string {
         <td class="num" data-requests>${count(p.requests)}</td>
         <td class="num">${count(p.refused)}</td>
         <td class="num">${count(p.reporters)}</td>
-        <td>${utc(p.lastPeriod)}</td>
+        <td>${utc(p.lastPeriod * 1000)}</td>
       </tr>`,
   );
   const body = html`<h1>Demand</h1>

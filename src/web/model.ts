@@ -172,6 +172,7 @@ export interface DemandRow {
   readonly requests: number;
   readonly refused: number;
   readonly reporters: number;
+  /** Start of the latest period it was reported in (POSIX seconds, as demand reports say). */
   readonly lastPeriod: number;
 }
 
