@@ -29,6 +29,7 @@ import {
   parseNixSecretKey,
   parseStorePath,
 } from '../nix/index.js';
+import { parseReporters } from '../demand/index.js';
 import { parsePolicy } from '../policy/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../proxy/index.js';
 import type { Logger } from '../server/index.js';
@@ -64,6 +65,8 @@ export interface DemoOptions {
   readonly logger: (name: string) => Logger;
   /** Called as each step starts. */
   readonly onStep?: (text: string) => void;
+  /** The proxy's clock, for tests (demand is counted and reported by it). */
+  readonly now?: () => number;
 }
 
 export interface DemoNetwork {
@@ -78,6 +81,8 @@ export interface DemoNetwork {
    * monitor reads them before this resolves.
    */
   publish(builder: Builder, paths: readonly { claim: ClaimJson; nar: Buffer }[]): Promise<void>;
+  /** Sends the proxy's demand reports of the periods ended now (it also does every minute). */
+  reportDemand(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -223,6 +228,12 @@ export async function startDemo(options: DemoOptions): Promise<DemoNetwork> {
     ].join('\n');
     writeFileSync(join(dir, 'policy'), policyText);
 
+    // The proxy's key signs its narinfos and the demand it reports to the monitor.
+    const proxyKey = parseNixSecretKey(
+      kept(join(dir, 'keys', 'proxy.sk'), () =>
+        formatNixSecretKey(generateNixSecretKey('accord-demo-proxy-1')),
+      ),
+    );
     step('starting the monitor and reading every log');
     const monitor: MonitorService = await startMonitor({
       policy: parsePolicy(policyText),
@@ -236,16 +247,12 @@ export async function startDemo(options: DemoOptions): Promise<DemoNetwork> {
       caches: new Map(
         logs.map((log) => [log.signer.name, `file://${join(dir, `cache-${log.builder}`)}`]),
       ),
+      reporters: parseReporters(formatNixPublicKey(proxyKey)),
     });
     closers.push(() => monitor.close());
     await monitor.pollAll();
 
     step('starting the 2-of-3 proxy');
-    const proxyKey = parseNixSecretKey(
-      kept(join(dir, 'keys', 'proxy.sk'), () =>
-        formatNixSecretKey(generateNixSecretKey('accord-demo-proxy-1')),
-      ),
-    );
     // Builder C's cache is the preferred one: the proxy must catch its bytes.
     const upstreams = (['c', 'a', 'b'] as const).map(
       (b, i) =>
@@ -261,11 +268,16 @@ export async function startDemo(options: DemoOptions): Promise<DemoNetwork> {
         `monitors = ["${monitor.url ?? ''}"]`,
         '',
         ...upstreams,
+        '',
+        // Every path asked for once a minute is reported: the dashboard's demand fills in.
+        `[demand]\nmonitor = "${monitor.url ?? ''}"\nperiod-seconds = 60\nmin-requests = 1\n`,
       ].join('\n'),
     );
     const proxy: ProxyService = await startProxy(
       loadProxyConfig(join(dir, 'proxy.toml')),
       logger('proxy'),
+      undefined,
+      options.now === undefined ? {} : { now: options.now },
     );
     closers.push(() => proxy.close());
 
@@ -281,6 +293,9 @@ export async function startDemo(options: DemoOptions): Promise<DemoNetwork> {
       witness: { url: witness.url, vkey: witnessVkey },
       monitor: { url: monitor.url ?? '' },
       proxy: { url: proxy.url, publicKey: formatNixPublicKey(proxyKey) },
+      async reportDemand() {
+        await proxy.demand?.sendDue();
+      },
       async publish(builder, paths) {
         await publishTo(builder, paths);
         await monitor.pollAll();

@@ -63,6 +63,8 @@ describe.runIf(shouldRun(HAVE_NIX && HAVE_CHROMIUM))('the dashboard in Chromium'
   let net: DemoNetwork;
   let browser: Browser;
   let unstable: string;
+  /** How far ahead the proxy's clock runs: moved on to end a demand period. */
+  let skew = 0;
   const base = () => net.monitor.url;
 
   beforeAll(async () => {
@@ -70,7 +72,13 @@ describe.runIf(shouldRun(HAVE_NIX && HAVE_CHROMIUM))('the dashboard in Chromium'
     requireAvailable(HAVE_CHROMIUM, 'Chromium (Debian package chromium)');
     process.env.NIX_CONFIG = NIX_CONFIG;
     const dir = mkdtempSync(join(tmpdir(), 'accord-dashboard-'));
-    net = await startDemo({ dir, portBase: 0, withNix: true, logger: () => silentLogger });
+    net = await startDemo({
+      dir,
+      portBase: 0,
+      withNix: true,
+      logger: () => silentLogger,
+      now: () => Date.now() + skew,
+    });
     const { out, check } = await buildUnstable(dir, `${Date.now()}`);
     unstable = out;
     const [claim] = await pathInfoClaims([out]);
@@ -87,6 +95,20 @@ describe.runIf(shouldRun(HAVE_NIX && HAVE_CHROMIUM))('the dashboard in Chromium'
         nar: second,
       },
     ]);
+    // What Nix would ask the proxy: the single-builder path most (refused), the unstable one
+    // (refused: no majority), the agreed app (served). Then the period ends and is reported.
+    const ask = async (path: string, times: number, status: number) => {
+      for (let i = 0; i < times; i++) {
+        const res = await fetch(`${net.proxy.url}/${hashPart(path)}.narinfo`);
+        expect(res.status).toBe(status);
+        await res.arrayBuffer();
+      }
+    };
+    await ask(net.builds.single.claim.storePath, 5, 404);
+    await ask(unstable, 3, 404);
+    await ask(net.builds.app.claim.storePath, 2, 200);
+    skew = 61_000;
+    await net.reportDemand();
     browser = await launchBrowser();
   }, 300_000);
 
@@ -95,12 +117,15 @@ describe.runIf(shouldRun(HAVE_NIX && HAVE_CHROMIUM))('the dashboard in Chromium'
     await (net as DemoNetwork | undefined)?.close();
   });
 
+  /** Loads a page with no console error or failed request; its screenshot is `shot`.png. */
   async function visit(path: string, shot: string): Promise<Page> {
     const { page, problems } = await watchedPage(browser);
     const res = await page.goto(`${base()}${path}`);
     expect(res?.status()).toBe(200);
     expect(res?.headers()['content-type']).toMatch(/^text\/html/);
-    await page.screenshot({ path: join(SHOTS, `${shot}.png`), fullPage: true });
+    // The documentation shows one screenshot of each page; the others go to a temporary directory.
+    const docs = !['overview-again', 'path-app'].includes(shot);
+    await page.screenshot({ path: join(docs ? SHOTS : tmpdir(), `${shot}.png`), fullPage: true });
     expect(problems).toEqual([]);
     return page;
   }
@@ -171,8 +196,37 @@ describe.runIf(shouldRun(HAVE_NIX && HAVE_CHROMIUM))('the dashboard in Chromium'
     expect(await path.locator('[data-closure-count="too-few"]').innerText()).toBe('2');
   });
 
+  test('demand and the wanted list: the refused path asked for most comes first, with its deriver', async () => {
+    const page = await visit('/demand', 'demand');
+    const rows = page.locator('#demand tbody tr');
+    expect(await rows.count()).toBe(3);
+    expect(await rows.nth(0).getAttribute('data-demand-path')).toBe(
+      hashPart(net.builds.single.claim.storePath),
+    );
+    expect(await rows.nth(0).locator('[data-requests]').innerText()).toBe('5');
+    await page.getByRole('link', { name: 'Wanted' }).click();
+    await page.waitForURL('**/wanted');
+    await page.screenshot({ path: join(SHOTS, 'wanted.png'), fullPage: true });
+    const wanted: (string | null)[] = [];
+    for (const row of await page.locator('#wanted tbody tr').all())
+      wanted.push(await row.getAttribute('data-wanted-path'));
+    expect(wanted).toEqual([hashPart(net.builds.single.claim.storePath), hashPart(unstable)]);
+    expect(await page.locator('#wanted tbody tr').first().innerText()).toContain('.drv');
+    const text = await (await fetch(`${base()}/wanted?k=2&format=text`)).text();
+    expect(text.split('\n')[0]).toMatch(
+      new RegExp(
+        `^${net.builds.single.claim.storePath} /nix/store/[0-9a-z]{32}-accord-demo-single\\.drv$`,
+      ),
+    );
+    await page.locator('#wanted tbody tr').first().getByRole('link').click();
+    await page.waitForURL(`**/paths/${hashPart(net.builds.single.claim.storePath)}`);
+    expect(await page.locator('#demand').innerText()).toMatch(
+      /Requested 5 times .* refused 5 times/,
+    );
+  });
+
   test('the search box finds a path by its full store path; every page is also JSON', async () => {
-    const page = await visit('/', 'overview-search');
+    const page = await visit('/', 'overview-again');
     await page.locator('input[name="path"]').fill(net.builds.single.claim.storePath);
     await page.locator('input[name="path"]').press('Enter');
     await page.waitForURL(`**/paths/${hashPart(net.builds.single.claim.storePath)}`);
