@@ -215,7 +215,7 @@ describe('demand reports from two proxies to one monitor', () => {
     const k3 = await (await fetch(`${monitor.url ?? ''}/wanted?k=3&format=text`)).text();
     expect(k3).toBe(`${store(p3)}\n${store(p1)}\n${store(p2)}\n`);
     expect((await fetch(`${monitor.url ?? ''}/wanted?k=0`)).status).toBe(400);
-    expect((await fetch(`${monitor.url ?? ''}/wanted?format=html`)).status).toBe(400);
+    expect((await fetch(`${monitor.url ?? ''}/wanted?format=xml`)).status).toBe(400);
   });
 
   test('accord monitor demand and accord monitor wanted read the same sums', async () => {
