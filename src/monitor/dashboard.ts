@@ -26,11 +26,11 @@ import type {
   PathModel,
   ReproPoint,
 } from '../web/index.js';
-import { sameAnswer } from './claim-index.js';
 import { demandTop, pathDemand, wantedList } from './demand.js';
 import { diffListings, fetchClaimedNar, listNar } from './nar-diff.js';
 import type { Monitor } from './monitor.js';
 import { type Finding, type MonitorStore, pathFindingKey } from './store.js';
+import { type ReproCounts, countReproducibility } from './repro.js';
 import { verdict } from './verdict.js';
 
 /** A closure walk stops here (a NixOS system closure is a few thousand paths). */
@@ -42,69 +42,6 @@ const FINDING_KINDS: readonly Finding['kind'][] = [
   'disagreement',
   'bad-entries',
 ];
-
-interface ReproCounts {
-  readonly paths: number;
-  readonly shared: number;
-  readonly agreeing: number;
-  readonly perLog: ReadonlyMap<string, { claims: number; shared: number; agreeing: number }>;
-}
-
-/**
- * Counts, in one pass over the index: the distinct paths; the paths two or more logs claim and
- * of those the ones with one answer; per log, the paths it claims, those another log claims
- * too, and those where its only answer is the majority's. Paths that share an index key are
- * told apart by their entries (only where answers differ, as equal answers are one answer).
- */
-export function countReproducibility(store: MonitorStore, storeDir: string): ReproCounts {
-  const origins = store.logOrigins();
-  const perLog = new Map<string, { claims: number; shared: number; agreeing: number }>();
-  for (const origin of origins.values()) perLog.set(origin, { claims: 0, shared: 0, agreeing: 0 });
-  let paths = 0;
-  let shared = 0;
-  let agreeing = 0;
-  const tally = (logs: Iterable<string>, agreed: (origin: string) => boolean, many: boolean) => {
-    for (const origin of logs) {
-      const t = perLog.get(origin);
-      if (t === undefined) continue;
-      t.claims++;
-      if (many) {
-        t.shared++;
-        if (agreed(origin)) t.agreeing++;
-      }
-    }
-  };
-  for (const { key, records } of store.verifiedGroups()) {
-    const first = records[0];
-    if (first === undefined) continue;
-    const oneAnswer = records.every((r) => sameAnswer(first.block, first.at, r.block, r.at));
-    if (oneAnswer) {
-      const logs = new Set(records.map((r) => origins.get(r.log) ?? ''));
-      paths++;
-      if (logs.size > 1) {
-        shared++;
-        agreeing++;
-      }
-      tally(logs, () => true, logs.size > 1);
-      continue;
-    }
-    const byPath = new Map<string, { origin: string; answer: string; entry: string }[]>();
-    for (const c of store.claimsWithKey(key))
-      byPath.set(c.hashPart, [...(byPath.get(c.hashPart) ?? []), c]);
-    for (const claims of byPath.values()) {
-      const v = verdict(claims, storeDir);
-      const logs = new Set(claims.map((c) => c.origin));
-      paths++;
-      if (logs.size > 1) {
-        shared++;
-        if (v.groups.length === 1) agreeing++;
-      }
-      const minority = new Set(v.minority);
-      tally(logs, (o) => v.majority !== undefined && !minority.has(o), logs.size > 1);
-    }
-  }
-  return { paths, shared, agreeing, perLog };
-}
 
 /** Comparisons kept (by the pair of answers compared); the oldest goes first. */
 const MAX_DIFFS_KEPT = 256;

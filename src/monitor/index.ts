@@ -9,7 +9,8 @@ export { Monitor, type Observation, type PollResult } from './monitor.js';
 export { createMonitorHandler, pathReport } from './server.js';
 export { createAlerter } from './alerts.js';
 export { type MonitorConfig, type MonitorService, startMonitor } from './service.js';
-export { Dashboard, countReproducibility } from './dashboard.js';
+export { Dashboard } from './dashboard.js';
+export { countReproducibility } from './repro.js';
 export {
   DEMAND_CLOCK_SKEW_SECONDS,
   type DemandAccepted,
