@@ -26,7 +26,13 @@ import {
   parseEntryBundle,
 } from '../tlog/index.js';
 import { decodeBundle } from './bundles.js';
-import { ClaimIndex, type IndexRecord, MAX_ANSWERS_PER_LOG, sameAnswer } from './claim-index.js';
+import {
+  type BlockMemo,
+  ClaimIndex,
+  type IndexRecord,
+  MAX_ANSWERS_PER_LOG,
+  sameAnswer,
+} from './claim-index.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -482,10 +488,14 @@ export class MonitorStore {
    * The verified records of the index with key `key`: for each log and answer, the first claim
    * (of at most {@link MAX_ANSWERS_PER_LOG} answers per log), ordered by log and answer.
    */
-  private verifiedRecords(key: number, logs = this.verifiedLogs()): IndexRecord[] {
+  private verifiedRecords(
+    key: number,
+    logs = this.verifiedLogs(),
+    memo?: BlockMemo,
+  ): IndexRecord[] {
     const firsts: IndexRecord[] = [];
     let answers = 0;
-    for (const r of this.index.lookup(key)) {
+    for (const r of this.index.lookup(key, memo)) {
       if (r.index >= (logs.get(r.log)?.size ?? 0)) continue;
       const last = firsts[firsts.length - 1];
       // Ordered by log, answer and index: a record like the last kept is a later claim.
@@ -505,9 +515,10 @@ export class MonitorStore {
     key: number,
     logs = this.verifiedLogs(),
     read = new Map<string, Uint8Array[]>(),
+    memo?: BlockMemo,
   ): (IndexedClaim & { hashPart: string })[] {
     const origin = (r: IndexRecord) => logs.get(r.log)?.origin ?? '';
-    return this.verifiedRecords(key, logs)
+    return this.verifiedRecords(key, logs, memo)
       .sort((a, b) => (origin(a) < origin(b) ? -1 : origin(a) > origin(b) ? 1 : a.index - b.index))
       .map((r) => {
         const entry = Buffer.from(this.entry(origin(r), r.index, read)).toString('utf8');
@@ -599,15 +610,23 @@ export class MonitorStore {
   claimsOfPaths(hashParts: readonly string[]): Map<string, IndexedClaim[]> {
     const logs = this.verifiedLogs();
     const read = new Map<string, Uint8Array[]>();
+    const memo: BlockMemo = new Map();
     const keys = this.pathKeys(hashParts);
-    return new Map(
-      hashParts.map((hashPart, i) => [
+    // In key order, so that each run's blocks are read in order and each at most once.
+    const order = hashParts
+      .map((_, i) => i)
+      .sort((a, b) => (keys[a] as number) - (keys[b] as number));
+    const found = new Map<string, IndexedClaim[]>();
+    for (const i of order) {
+      const hashPart = hashParts[i] as string;
+      found.set(
         hashPart,
-        this.claimsAt(keys[i] as number, logs, read)
+        this.claimsAt(keys[i] as number, logs, read, memo)
           .filter((c) => c.hashPart === hashPart)
           .map((c) => ({ origin: c.origin, index: c.index, answer: c.answer, entry: c.entry })),
-      ]),
-    );
+      );
+    }
+    return found;
   }
 
   /** Verified claims about a store path, from every log. */

@@ -1,7 +1,7 @@
 /** The demand page (what proxies fetch) and the wanted list (what they asked for and refused). */
 import { count, utc } from './format.js';
 import { html, segment } from './html.js';
-import { page } from './layout.js';
+import { page, table } from './layout.js';
 import type { DemandModel, WantedModel } from './model.js';
 
 function pathCell(hashPart: string, storePath: string | null) {
@@ -27,25 +27,19 @@ export function demandPage(m: DemandModel): string {
       reporting periods. Proxies send counts per path and period only; see the privacy rules in the
       documentation.
     </p>
-    ${
-      m.paths.length === 0
-        ? html`<p class="muted" id="no-demand">No proxy has reported demand yet.</p>`
-        : html`<table id="demand">
-            <thead>
-              <tr>
-                <th class="num">#</th>
-                <th>store path</th>
-                <th class="num">requests</th>
-                <th class="num">refused</th>
-                <th class="num">proxies</th>
-                <th>last period</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${rows}
-            </tbody>
-          </table>`
-    }`;
+    ${table(
+      'demand',
+      [
+        ['#', 'num'],
+        'store path',
+        ['requests', 'num'],
+        ['refused', 'num'],
+        ['proxies', 'num'],
+        'last period',
+      ],
+      rows,
+      html`<p class="muted" id="no-demand">No proxy has reported demand yet.</p>`,
+    )}`;
   return page({ title: 'Demand', section: 'demand', jsonHref: '/demand?format=json', body });
 }
 
@@ -75,27 +69,19 @@ export function wantedPage(m: WantedModel): string {
       <a href="/wanted?k=${m.k}&amp;format=text">As a plain list</a> for
       <code>accord rebuild</code>.
     </p>
-    ${
-      m.paths.length === 0
-        ? html`<p class="muted" id="no-wanted">
-            Nothing is wanted: every requested path has ${m.k} or more agreeing builders.
-          </p>`
-        : html`<table id="wanted">
-            <thead>
-              <tr>
-                <th class="num">#</th>
-                <th>store path</th>
-                <th class="num">refused</th>
-                <th class="num">requests</th>
-                <th class="num">claims</th>
-                <th>deriver</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${rows}
-            </tbody>
-          </table>`
-    }`;
+    ${table(
+      'wanted',
+      [
+        ['#', 'num'],
+        'store path',
+        ['refused', 'num'],
+        ['requests', 'num'],
+        ['agreeing builders', 'num'],
+        'deriver',
+      ],
+      rows,
+      html`<p class="muted" id="no-wanted">Nothing is wanted: every requested path has ${m.k} or more agreeing builders.</p>`,
+    )}`;
   return page({
     title: 'Wanted',
     section: 'wanted',

@@ -1,7 +1,7 @@
 /** The findings page: forks, rollbacks, equivocations and disagreements, each with its evidence. */
 import { count, utc } from './format.js';
 import { html, segment } from './html.js';
-import { page } from './layout.js';
+import { page, table } from './layout.js';
 import type { FindingsModel } from './model.js';
 
 const SEVERE = new Set(['fork', 'log-equivocation', 'bad-entries']);
@@ -35,27 +35,12 @@ export function findingsPage(m: FindingsModel, kind: string | null): string {
       <code>accord verify-evidence</code>, claims come with C2SP tlog-proofs.
     </p>
     <p>${filters}</p>
-    ${
-      m.findings.length === 0
-        ? html`<p id="no-findings" class="muted">
-            Nothing found${kind === null ? '' : ' of this kind'}: every log shows one history and
-            builders agree on every path claimed twice.
-          </p>`
-        : html`<table id="findings">
-            <thead>
-              <tr>
-                <th class="num">id</th>
-                <th>kind</th>
-                <th>what</th>
-                <th>when</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              ${rows}
-            </tbody>
-          </table>`
-    }`;
+    ${table(
+      'findings',
+      [['id', 'num'], 'kind', 'what', 'when', ''],
+      rows,
+      html`<p id="no-findings" class="muted">Nothing found${kind === null ? '' : ' of this kind'}: every log shows one history and builders agree on every path claimed twice.</p>`,
+    )}`;
   return page({
     title: 'Findings',
     section: 'findings',

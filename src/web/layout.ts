@@ -106,3 +106,20 @@ export function page(options: {
       </body>
     </html> `.text;
 }
+
+/** A column heading; `num` right-aligns a column of numbers. */
+export type Column = string | readonly [string, 'num'];
+
+/** A table of `rows` under `columns`, or the `empty` note when there are none. */
+export function table(
+  id: string,
+  columns: readonly Column[],
+  rows: readonly Html[],
+  empty: Html,
+): Html {
+  if (rows.length === 0) return empty;
+  const heads = columns.map((c) =>
+    typeof c === 'string' ? html`<th>${c}</th>` : html`<th class="num">${c[0]}</th>`,
+  );
+  return html`<table id="${id}"><thead><tr>${heads}</tr></thead><tbody>${rows}</tbody></table>`;
+}

@@ -1,7 +1,7 @@
 /** The path page: every log's claim about one store path, the verdict, demand and what differs. */
 import { bytes, count } from './format.js';
 import { type Html, html, segment } from './html.js';
-import { page } from './layout.js';
+import { page, table } from './layout.js';
 import type { NarDiff, NarDiffUnavailable, NarEntry, PathModel } from './model.js';
 
 function diffClass(line: string): string {
@@ -132,46 +132,28 @@ export function pathPage(m: PathModel): string {
           </ul>`
     }
     <h2>Answers</h2>
-    ${
-      m.answers.length === 0
-        ? html`<p class="muted" id="no-claims">No followed log claims this path.</p>`
-        : html`<table id="answers">
-            <thead>
-              <tr>
-                <th>#</th>
-                <th>NAR hash</th>
-                <th class="num">NAR size</th>
-                <th>references</th>
-                <th>logs</th>
-              </tr>
-            </thead>
-            <tbody>
-              ${answers}
-            </tbody>
-          </table>`
-    }
-    ${
-      m.claims.length === 0
-        ? ''
-        : html`<h2>Claims</h2>
-            <table id="claims">
-              <thead>
-                <tr>
-                  <th>log</th>
-                  <th class="num">index</th>
-                  <th class="num">in tree of</th>
-                  <th>NAR hash</th>
-                  <th class="num">NAR size</th>
-                  <th>deriver</th>
-                  <th></th>
-                  <th>proof</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${claims}
-              </tbody>
-            </table>`
-    }
+    ${table(
+      'answers',
+      ['#', 'NAR hash', ['NAR size', 'num'], 'references', 'logs'],
+      answers,
+      html`<p class="muted" id="no-claims">No followed log claims this path.</p>`,
+    )}
+    ${m.claims.length === 0 ? '' : html`<h2>Claims</h2>`}
+    ${table(
+      'claims',
+      [
+        'log',
+        ['index', 'num'],
+        ['in tree of', 'num'],
+        'NAR hash',
+        ['NAR size', 'num'],
+        'deriver',
+        '',
+        'proof',
+      ],
+      claims,
+      html``,
+    )}
     <h2>Demand</h2>
     ${demand} ${diffSection(m.diff)}`;
   return page({
