@@ -64,6 +64,18 @@ export interface ProxyConfig {
   readonly monitors: readonly string[];
   /** Serve HTTPS with this certificate and key (re-read when they change). */
   readonly tls?: TlsFiles;
+  /** Offer verified NARs zstd-compressed to clients on other machines (`serve-zstd`). */
+  readonly zstd?: ZstdConfig;
+}
+
+/** How NARs are compressed for clients on other machines. */
+export interface ZstdConfig {
+  /** The zstd command (a name looked up on PATH, or a path). */
+  readonly command: string;
+  /** Its compression level, 1 to 19. */
+  readonly level: number;
+  /** Most compressors running at once; past them a NAR goes in a frame of raw blocks. */
+  readonly processes: number;
 }
 
 const TOP_KEYS = new Set([
@@ -89,6 +101,10 @@ const TOP_KEYS = new Set([
   'tls-cert',
   'tls-key',
   'netrc-file',
+  'serve-zstd',
+  'zstd-level',
+  'zstd-processes',
+  'zstd-command',
 ]);
 const UPSTREAM_KEYS = new Set([
   'url',
@@ -262,6 +278,7 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
       throw new ConfigError(`config: ${(cause as Error).message}`);
     }
   }
+  const zstd = zstdConfig(doc, baseDir);
   return {
     listen: str(doc, 'listen', 'config') ?? '127.0.0.1:8081',
     signingKey,
@@ -282,7 +299,31 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     upstreams: [...upstreams].sort((a, b) => a.priority - b.priority),
     monitors: monitors.map((m: string) => m.replace(/\/+$/, '')),
     ...(tls === undefined ? {} : { tls }),
+    ...(zstd === undefined ? {} : { zstd }),
   };
+}
+
+/** `serve-zstd` and its settings; the zstd settings without it are a mistake, not ignored. */
+function zstdConfig(doc: Record<string, unknown>, baseDir: string): ZstdConfig | undefined {
+  const on = doc['serve-zstd'] ?? false;
+  if (typeof on !== 'boolean') throw new ConfigError('config: serve-zstd must be true or false');
+  if (!on) {
+    const stray = ['zstd-level', 'zstd-processes', 'zstd-command'].find((k) => k in doc);
+    if (stray !== undefined)
+      throw new ConfigError(`config: ${stray} is set but serve-zstd is not true`);
+    return undefined;
+  }
+  const from1 = (key: string, fallback: number, max: number) => {
+    const v = doc[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > max)
+      throw new ConfigError(`config: ${key} must be an integer from 1 to ${max}`);
+    return v;
+  };
+  const level = from1('zstd-level', 3, 19);
+  const processes = from1('zstd-processes', 4, 64);
+  const command = str(doc, 'zstd-command', 'config') ?? 'zstd';
+  // A bare name is looked up on PATH; a path is relative to the config file, like the others.
+  return { command: command.includes('/') ? resolve(baseDir, command) : command, level, processes };
 }
 
 /** Reads and parses a config file. */
