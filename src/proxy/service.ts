@@ -7,6 +7,7 @@ import {
   listen,
   parseListen,
 } from '../server/index.js';
+import { Compressors } from './compressors.js';
 import type { ProxyConfig } from './config.js';
 import { CheckpointGossip } from './gossip.js';
 import { Resolver } from './resolver.js';
@@ -15,6 +16,8 @@ import { ProxyState } from './state.js';
 
 export interface ProxyService {
   readonly url: string;
+  /** With `serve-zstd`: its compressors. */
+  readonly compressors?: Compressors;
   readonly resolver: Resolver;
   readonly state: ProxyState;
   readonly gossip: CheckpointGossip;
@@ -55,8 +58,18 @@ export async function startProxy(
   listenOverride?: string,
 ): Promise<ProxyService> {
   const metrics = new Registry();
+  // Before anything opens: a zstd that does not run is a config error.
+  const compressors =
+    config.zstd === undefined ? undefined : await Compressors.start(config.zstd, logger);
   const { state, resolver, gossip } = openResolver(config, logger, metrics);
-  const handler = createProxyHandler({ config, resolver, state, logger, metrics });
+  const handler = createProxyHandler({
+    config,
+    resolver,
+    state,
+    logger,
+    metrics,
+    ...(compressors === undefined ? {} : { compressors }),
+  });
   const { server, unwatch } = createWebServer(
     { requestTimeout: 0, headersTimeout: 10_000 },
     handler,
@@ -78,6 +91,7 @@ export async function startProxy(
   });
   return {
     url,
+    ...(compressors === undefined ? {} : { compressors }),
     resolver,
     state,
     gossip,
@@ -87,6 +101,7 @@ export async function startProxy(
       await close(server);
       await handler.drain();
       await gossip.drain();
+      await compressors?.close();
       state.close();
     },
   };
