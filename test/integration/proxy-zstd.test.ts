@@ -307,6 +307,30 @@ describe('serve-zstd', () => {
     expect(sha256(unzstd(frame))).toBe(huge.claim.narHash);
   });
 
+  test('a compressor whose output stops short of the frame end, goes on past it, or is not zstd (and exits 0): the response is cut, never ended', async () => {
+    // Each stand-in zstd reads all its input (the proxy's writes succeed) and exits cleanly.
+    const stands = {
+      short: 'zstd -q -c -3 | head -c 1000; cat > /dev/null',
+      trailing: 'zstd -q -c -3; echo bytes after the frame',
+      garbage: 'cat > /dev/null; echo not a zstd frame',
+    };
+    for (const [name, script] of Object.entries(stands)) {
+      const file = join(dir, `${name}-zstd.sh`);
+      writeFileSync(file, `#!/bin/sh\n[ "$1" = -V ] && exit 0\n${script}\n`, { mode: 0o755 });
+      await proxy.close();
+      writeConfig(`serve-zstd = true\nzstd-command = "${file}"\n`);
+      await start();
+      const url = `${remote}/nar/${mid.hashPart}-${mid.claim.narHash.slice(7)}.nar.zst`;
+      await narinfo(remote, mid);
+      await expect(
+        fetch(url).then((r) => r.arrayBuffer()),
+        name,
+      ).rejects.toThrow();
+      expect(await eventually(() => childrenOf(helperPid()).length === 0)).toBe(true);
+      expect((await fetch(`${remote}/nix-cache-info`)).status).toBe(200);
+    }
+  });
+
   test('a .nar.zst without serve-zstd is a 404, and every narinfo is plain', async () => {
     await proxy.close();
     writeConfig('');
