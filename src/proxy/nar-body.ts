@@ -131,8 +131,8 @@ export function zstdBody(
 
 /**
  * The compressor's output goes to `res` as it comes, at the client's pace; the response ends
- * when the compressor closes the connection after a complete frame, and is cut otherwise (the
- * compressor killed, or writing something that is not one zstd frame).
+ * when the compressor closes the connection after a complete frame of the whole NAR, and is cut
+ * otherwise (the compressor killed, ending early, or writing something that is not one frame).
  */
 function compressed(res: ServerResponse, compressor: Socket): Writable {
   const frame = new ZstdFrameEnd();
@@ -158,7 +158,9 @@ function compressed(res: ServerResponse, compressor: Socket): Writable {
   });
   compressor.on('end', () => {
     if (broken) return;
-    if (frame.complete) res.end();
+    // Complete only after the caller's last (verified) byte went in: a compressor that ends a
+    // frame early, before the NAR was all written, never completes a response.
+    if (frame.complete && compressor.writableEnded) res.end();
     else fail();
   });
   compressor.on('close', () => {

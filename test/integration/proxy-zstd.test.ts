@@ -307,16 +307,30 @@ describe('serve-zstd', () => {
     expect(sha256(unzstd(frame))).toBe(huge.claim.narHash);
   });
 
-  test('a compressor whose output stops short of the frame end, goes on past it, or is not zstd (and exits 0): the response is cut, never ended', async () => {
-    // Each stand-in zstd reads all its input (the proxy's writes succeed) and exits cleanly.
+  test('a compressor whose output stops short of the frame end, goes on past it, is not zstd, or ends before the NAR went in (exiting 0): the response is cut, never ended', async () => {
+    // Stand-in zstds that exit cleanly; all but the last read all their input.
     const stands = {
       short: 'zstd -q -c -3 | head -c 1000; cat > /dev/null',
       trailing: 'zstd -q -c -3; echo bytes after the frame',
       garbage: 'cat > /dev/null; echo not a zstd frame',
     };
-    for (const [name, script] of Object.entries(stands)) {
+    const scripts = Object.entries(stands).map(([name, script]) => {
       const file = join(dir, `${name}-zstd.sh`);
       writeFileSync(file, `#!/bin/sh\n[ "$1" = -V ] && exit 0\n${script}\n`, { mode: 0o755 });
+      return [name, file] as const;
+    });
+    // And one that sends a whole frame (of one byte, "x") and ends its output at once, then
+    // reads all its input: the frame is complete before the NAR was all written.
+    const early = join(dir, 'early-zstd.js');
+    writeFileSync(
+      early,
+      `#!${process.execPath}\nif (process.argv[2] === '-V') process.exit(0);\n` +
+        `const s = new (require('node:net').Socket)({ fd: 0, readable: true, writable: true });\n` +
+        `s.end(Buffer.from('28b52ffde0010000000000000008000078010000', 'hex'));\n` +
+        `s.on('data', () => {}); s.on('end', () => process.exit(0));\n`,
+      { mode: 0o755 },
+    );
+    for (const [name, file] of [...scripts, ['early', early] as const]) {
       await proxy.close();
       writeConfig(`serve-zstd = true\nzstd-command = "${file}"\n`);
       await start();
