@@ -114,6 +114,8 @@ export function zstdBody(
   res.on('close', () => {
     if (!res.writableFinished) cut();
   });
+  // A client that went away while a compressor was being reached lets it go at once.
+  if (res.destroyed || res.socket?.destroyed === true) cut();
   return {
     get started() {
       return res.headersSent;
