@@ -10,7 +10,7 @@ import { benchMonitor } from './monitor.js';
 import { benchMonitorIndex } from './monitor-index.js';
 import { benchNar } from './nar.js';
 import { have } from './processes.js';
-import { benchProxy } from './proxy.js';
+import { benchProxy, benchProxyZstd } from './proxy.js';
 import { benchRebuild } from './rebuild.js';
 import { benchTlog } from './tlog.js';
 
@@ -25,13 +25,13 @@ const { values } = parseArgs({
 });
 if (values.help === true) {
   process.stdout
-    .write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy|decoders|monitor|rebuild]
+    .write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy|proxy-zstd|decoders|monitor|rebuild]
 
   --seconds N     time per rate measurement (default 1; the log load runs 10× longer)
   --quick         skip the 1 GB inputs and the Nix closure; a 200,000-entry monitored log
                   and claim index (else 1,000,000, and the index also at 10,000,000)
   --only NAME     run one group of benchmarks (tlog, nar, log, proxy, decoders, monitor,
-                  rebuild)
+                  rebuild), or proxy-zstd: only the serve-zstd row of the proxy group
   --postgres URL  also benchmark the log on this PostgreSQL database (default
                   $ACCORD_BENCH_PG_URL, else the test database if it answers)
 `);
@@ -54,11 +54,12 @@ if (run('log')) {
 }
 if (run('proxy')) {
   const withNix = values.quick !== true && have('nix-store');
-  printTable(
-    'proxy (ratios: Accord ÷ baseline; for times, baseline ÷ Accord)',
-    await benchProxy(seconds * 5, withNix),
-  );
+  printTable('proxy (ratios: Accord ÷ baseline; for times, baseline ÷ Accord)', [
+    ...(await benchProxy(seconds * 5, withNix)),
+    ...(await benchProxyZstd()),
+  ]);
 }
+if (values.only === 'proxy-zstd') printTable('proxy serve-zstd', await benchProxyZstd());
 if (run('decoders')) {
   const { decompress } = await import('../src/nix/index.js');
   printTable(

@@ -57,3 +57,4 @@ export { type NarLimits, type NarListener, NarParser } from './nar-parse.js';
 export { NarHasher, type NarSummary, hashNarSource, hashNarStream } from './nar-hash.js';
 export { type DecompressOptions, SUPPORTED_COMPRESSIONS, decompress } from './decompress.js';
 export { confineNarUrl } from './nar-url.js';
+export { ZSTD_RAW_END, ZstdFrameEnd, zstdRawBlocks, zstdRawFrameHeader } from './zstd-frame.js';

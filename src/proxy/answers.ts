@@ -5,16 +5,23 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MAX_LOOKUP_PATHS } from '../claim/index.js';
 import type { Logger, Registry } from '../server/index.js';
+import { isLoopback } from './client-address.js';
 import type { ProxyConfig } from './config.js';
 import { headline } from './explain.js';
 import type { Resolution, Resolver } from './resolver.js';
 import type { ProxyState, ServedNar } from './state.js';
 
-/** A narinfo answer kept in memory, ready to write. */
-export interface Answer {
-  readonly status: 200 | 404;
+/** A body and its headers, ready to write. */
+interface Written {
   readonly body: Buffer;
   readonly headers: Readonly<Record<string, string>>;
+}
+
+/** A narinfo answer kept in memory, ready to write. */
+export interface Answer extends Written {
+  readonly status: 200 | 404;
+  /** With `serve-zstd`, the trusted narinfo for clients on other machines (the `.nar.zst`). */
+  readonly zstd?: Written;
   readonly verdict: string;
   readonly reason: string;
   readonly expires: number;
@@ -74,12 +81,19 @@ export class Answers {
     this.kept.delete(hashPart);
   }
 
-  /** Writes a kept answer: the hot path of a warm proxy, with nothing left to compute. */
+  /**
+   * Writes a kept answer: the hot path of a warm proxy, with nothing left to compute. A client
+   * on another machine gets the zstd variant when there is one; one on this machine (loopback)
+   * the plain NAR, never worth compressing for a local copy. Both variants are kept in the
+   * same answer, so one client's is never written to another.
+   */
   write(req: IncomingMessage, res: ServerResponse, hashPart: string, answer: Answer): void {
     answer.count();
     this.state.countRequest(hashPart, answer.verdict, answer.name);
-    res.writeHead(answer.status, answer.headers);
-    res.end(req.method === 'HEAD' ? undefined : answer.body);
+    const variant =
+      answer.zstd === undefined || isLoopback(req.socket.remoteAddress) ? answer : answer.zstd;
+    res.writeHead(answer.status, variant.headers);
+    res.end(req.method === 'HEAD' ? undefined : variant.body);
     if (req.method === 'GET' && answer.served !== undefined) this.onSent?.(hashPart, answer);
   }
 
@@ -151,15 +165,31 @@ export class Answers {
     const name = r.decision.logs
       .flatMap((log) => (log.status === 'answered' ? log.claims : []))
       .find((c) => c.claim.storePath.hashPart === hashPart)?.claim.storePath.name;
+    // The body depends on the client's address when there is a zstd variant: no shared cache
+    // may keep it for another client.
+    const cacheControl = r.narinfoZstd === undefined ? 'no-cache' : 'private, no-cache';
+    const narinfo = (text: Buffer): Written => ({
+      body: text,
+      headers: {
+        'Content-Type': 'text/x-nix-narinfo',
+        'Content-Length': String(text.length),
+        'Cache-Control': cacheControl,
+      },
+    });
     const answer: Answer = {
       status: trusted ? 200 : 404,
-      body,
-      headers: {
-        'Content-Type': trusted ? 'text/x-nix-narinfo' : 'text/plain; charset=utf-8',
-        'Content-Length': String(body.length),
-        'Cache-Control': 'no-cache',
-        ...(trusted ? {} : { 'X-Accord-Reason': reason.replace(/[^\x20-\x7e]/g, '?') }),
-      },
+      ...(trusted
+        ? narinfo(body)
+        : {
+            body,
+            headers: {
+              'Content-Type': 'text/plain; charset=utf-8',
+              'Content-Length': String(body.length),
+              'Cache-Control': 'no-cache',
+              'X-Accord-Reason': reason.replace(/[^\x20-\x7e]/g, '?'),
+            },
+          }),
+      ...(r.narinfoZstd === undefined ? {} : { zstd: narinfo(Buffer.from(r.narinfoZstd)) }),
       verdict,
       reason,
       expires: Date.now() + 1000 * ttl,

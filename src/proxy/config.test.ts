@@ -94,4 +94,33 @@ describe('proxy config', () => {
       expect(() => parse(text)).toThrow(message);
     }
   });
+
+  test('serve-zstd: off by default; on, its level, processes and command, each checked', () => {
+    expect(parse(`${base}${upstream}`).zstd).toBeUndefined();
+    expect(parse(`${base}serve-zstd = false\n${upstream}`).zstd).toBeUndefined();
+    expect(parse(`${base}serve-zstd = true\n${upstream}`).zstd).toEqual({
+      command: 'zstd',
+      level: 3,
+      processes: 4,
+    });
+    const set = parse(
+      `${base}serve-zstd = true\nzstd-level = 19\nzstd-processes = 1\nzstd-command = "bin/zstd"\n${upstream}`,
+    );
+    expect(set.zstd).toEqual({ command: join(dir, 'bin/zstd'), level: 19, processes: 1 });
+    const cases: [string, RegExp][] = [
+      ['serve-zstd = "yes"', /serve-zstd must be true or false/],
+      ['serve-zstd = true\nzstd-level = 0', /zstd-level must be an integer from 1 to 19/],
+      ['serve-zstd = true\nzstd-level = 20', /zstd-level must be an integer from 1 to 19/],
+      ['serve-zstd = true\nzstd-processes = 0', /zstd-processes must be an integer from 1/],
+      ['serve-zstd = true\nzstd-processes = 65', /zstd-processes must be an integer from 1 to 64/],
+      ['serve-zstd = true\nzstd-command = ""', /zstd-command must be a non-empty string/],
+      ['zstd-level = 3', /zstd-level is set but serve-zstd is not true/],
+      ['serve-zstd = false\nzstd-command = "zstd"', /zstd-command is set but serve-zstd/],
+      ['serve-zstd = true\nzstd-levle = 3', /unknown key "zstd-levle"/],
+    ];
+    for (const [lines, message] of cases) {
+      expect(() => parse(`${base}${lines}\n${upstream}`)).toThrow(ConfigError);
+      expect(() => parse(`${base}${lines}\n${upstream}`)).toThrow(message);
+    }
+  });
 });

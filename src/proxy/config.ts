@@ -83,6 +83,18 @@ export interface ProxyConfig {
   readonly tls?: TlsFiles;
   /** Report demand to a monitor, when configured (`[demand]`). */
   readonly demand?: DemandConfig;
+  /** Offer verified NARs zstd-compressed to clients on other machines (`serve-zstd`). */
+  readonly zstd?: ZstdConfig;
+}
+
+/** How NARs are compressed for clients on other machines. */
+export interface ZstdConfig {
+  /** The zstd command (a name looked up on PATH, or a path). */
+  readonly command: string;
+  /** Its compression level, 1 to 19. */
+  readonly level: number;
+  /** Most compressors running at once; past them a NAR goes in a frame of raw blocks. */
+  readonly processes: number;
 }
 
 const TOP_KEYS = new Set([
@@ -109,6 +121,10 @@ const TOP_KEYS = new Set([
   'tls-key',
   'netrc-file',
   'demand',
+  'serve-zstd',
+  'zstd-level',
+  'zstd-processes',
+  'zstd-command',
 ]);
 const DEMAND_KEYS = new Set(['monitor', 'period-seconds', 'min-requests', 'max-paths']);
 const UPSTREAM_KEYS = new Set([
@@ -311,6 +327,7 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     }
   }
   const demand = demandConfig(doc.demand, signingKey);
+  const zstd = zstdConfig(doc, baseDir);
   return {
     listen: str(doc, 'listen', 'config') ?? '127.0.0.1:8081',
     signingKey,
@@ -332,7 +349,31 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     monitors: monitors.map((m: string) => m.replace(/\/+$/, '')),
     ...(tls === undefined ? {} : { tls }),
     ...(demand === undefined ? {} : { demand }),
+    ...(zstd === undefined ? {} : { zstd }),
   };
+}
+
+/** `serve-zstd` and its settings; the zstd settings without it are a mistake, not ignored. */
+function zstdConfig(doc: Record<string, unknown>, baseDir: string): ZstdConfig | undefined {
+  const on = doc['serve-zstd'] ?? false;
+  if (typeof on !== 'boolean') throw new ConfigError('config: serve-zstd must be true or false');
+  if (!on) {
+    const stray = ['zstd-level', 'zstd-processes', 'zstd-command'].find((k) => k in doc);
+    if (stray !== undefined)
+      throw new ConfigError(`config: ${stray} is set but serve-zstd is not true`);
+    return undefined;
+  }
+  const from1 = (key: string, fallback: number, max: number) => {
+    const v = doc[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > max)
+      throw new ConfigError(`config: ${key} must be an integer from 1 to ${max}`);
+    return v;
+  };
+  const level = from1('zstd-level', 3, 19);
+  const processes = from1('zstd-processes', 4, 64);
+  const command = str(doc, 'zstd-command', 'config') ?? 'zstd';
+  // A bare name is looked up on PATH; a path is relative to the config file, like the others.
+  return { command: command.includes('/') ? resolve(baseDir, command) : command, level, processes };
 }
 
 /** Reads and parses a config file. */

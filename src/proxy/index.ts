@@ -8,6 +8,7 @@ export {
   type DemandConfig,
   type ProxyConfig,
   type UpstreamConfig,
+  type ZstdConfig,
   loadProxyConfig,
   parseProxyConfig,
 } from './config.js';
@@ -25,6 +26,8 @@ export { Upstream } from './upstream.js';
 export { type Resolution, Resolver, narPath } from './resolver.js';
 export { type NarOutcome, streamNar } from './nar-stream.js';
 export { ProxyError, type ProxyErrorCode } from './errors.js';
+export { Compressors } from './compressors.js';
+export { isLoopback } from './client-address.js';
 export { createProxyHandler, proxyErrors } from './server.js';
 export { explainJson, headline } from './explain.js';
 export { type ProxyOptions, type ProxyService, openResolver, startProxy } from './service.js';

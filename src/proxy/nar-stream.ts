@@ -4,9 +4,8 @@
  * response is cut, so the client never receives a complete wrong NAR. A small NAR is fetched
  * whole and checked before a byte of it is sent.
  */
-import { once } from 'node:events';
-import type { ServerResponse } from 'node:http';
 import { NarHasher, type NarSummary, decompress, formatHash } from '../nix/index.js';
+import { type NarBody, writeAll } from './nar-body.js';
 import type { ServedNar } from './state.js';
 import type { Upstream } from './upstream.js';
 
@@ -16,12 +15,6 @@ export type NarOutcome =
   | { readonly kind: 'ok'; readonly bytes: number; readonly nar?: Buffer }
   | { readonly kind: 'mismatch'; readonly reason: string }
   | { readonly kind: 'failed'; readonly reason: string; readonly started: boolean };
-
-/** Headers of every NAR response (its length added). */
-export const NAR_HEADERS = {
-  'Content-Type': 'application/x-nix-nar',
-  'Cache-Control': 'public, max-age=31536000, immutable',
-} as const;
 
 /** Why a NAR's hash and size are not the agreed ones, or undefined when they are. */
 function mismatch(summary: NarSummary, served: ServedNar): string | undefined {
@@ -137,13 +130,13 @@ export async function downloadNar(
 }
 
 /**
- * Streams the NAR of `served` to `res`. Until its first bytes are written (up to about 1 MiB
- * is held back first) nothing is sent, and the caller can still answer 404; after that, a
- * failure or mismatch destroys the response. With `keep`, a complete verified NAR is also
+ * Streams the NAR of `served` into `body`. Until its first bytes are written (up to about
+ * 1 MiB is held back first) nothing is sent, and the caller can still answer 404; after that,
+ * a failure or mismatch cuts the response. With `keep`, a complete verified NAR is also
  * returned, for a cache.
  */
 export async function streamNar(
-  res: ServerResponse,
+  body: NarBody,
   served: ServedNar,
   upstream: Upstream,
   signal: AbortSignal,
@@ -159,24 +152,14 @@ export async function streamNar(
   // response begins with the first bytes written: a failure before then is still a 404.
   let held: Uint8Array[] = [];
   let heldBytes = 0;
-  const response = { started: false };
-  const begin = () => {
-    if (response.started) return;
-    response.started = true;
-    res.writeHead(200, { ...NAR_HEADERS, 'Content-Length': String(served.narSize) });
-  };
   const kept: Uint8Array[] = [];
   const flush = async (keepLast: boolean) => {
     const out = keepLast ? held.slice(0, -1) : held;
     held = keepLast ? held.slice(-1) : [];
     heldBytes = held.reduce((n, c) => n + c.length, 0);
     if (out.length === 0) return;
-    begin();
-    res.cork();
-    let ok = true;
-    for (const chunk of out) ok = res.write(chunk);
-    res.uncork();
-    if (!ok) await once(res, 'drain');
+    body.begin();
+    await writeAll(body.sink, out);
   };
   try {
     for (;;) {
@@ -185,8 +168,7 @@ export async function streamNar(
       hasher.update(step.value);
       if (head) {
         // The upstream has it and it begins as a NAR: that is all a HEAD asks.
-        begin();
-        res.end();
+        body.head();
         await chunks.return(undefined);
         return { kind: 'ok', bytes: 0 };
       }
@@ -199,20 +181,21 @@ export async function streamNar(
     const wrong = mismatch(summary, served);
     if (wrong !== undefined) {
       // Before the first byte, nothing was sent: the caller still answers 404.
-      if (response.started) res.destroy();
+      body.cut();
       return { kind: 'mismatch', reason: wrong };
     }
     const { narSize } = summary;
     await flush(false);
-    begin();
-    res.end();
+    body.begin();
+    body.sink.end();
     return keep
       ? { kind: 'ok', bytes: narSize, nar: Buffer.concat(kept, narSize) }
       : { kind: 'ok', bytes: narSize };
   } catch (error) {
     await chunks.return(undefined).catch(() => undefined);
-    if (response.started) res.destroy();
+    const started = body.started;
+    body.cut();
     const { kind, reason } = classify(error);
-    return kind === 'mismatch' ? { kind, reason } : { kind, reason, started: response.started };
+    return kind === 'mismatch' ? { kind, reason } : { kind, reason, started };
   }
 }

@@ -13,13 +13,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Logger, Registry } from '../server/index.js';
 import type { Answer, Answers } from './answers.js';
+import type { Compressors } from './compressors.js';
 import type { ProxyConfig } from './config.js';
 import { ProxyError } from './errors.js';
 import { NarCache } from './nar-cache.js';
+import { type NarBody, plainBody, zstdBody } from './nar-body.js';
 import { NarDisk } from './nar-disk.js';
 import {
   type DownloadOutcome,
-  NAR_HEADERS,
   WHOLE_NAR_BYTES,
   downloadNar,
   type WholeNarOutcome,
@@ -68,6 +69,7 @@ export class Nars {
   private closing = false;
   private readonly outcomes;
   private readonly bytes;
+  private readonly zstd;
 
   constructor(
     private readonly config: ProxyConfig,
@@ -76,6 +78,7 @@ export class Nars {
     private readonly state: ProxyState,
     private readonly logger: Logger,
     metrics: Registry,
+    private readonly compressors?: Compressors,
   ) {
     this.cache = new NarCache(config.narCacheBytes);
     this.disk = config.narDiskBytes > 0 ? openDisk(config, logger) : undefined;
@@ -84,6 +87,16 @@ export class Nars {
       'NARs by outcome: responses (ok, cached, failed, mismatch) and fetches ahead (prefetched)',
     );
     this.bytes = metrics.counter('accord_proxy_nar_bytes_total', 'Verified NAR bytes served');
+    this.zstd = metrics.counter(
+      'accord_proxy_nar_zstd_total',
+      'NARs sent as zstd, by how: compressed, or raw (every compressor busy)',
+    );
+    if (compressors !== undefined)
+      metrics.gauge(
+        'accord_proxy_zstd_compressors',
+        'zstd compressors running',
+        () => compressors.active,
+      );
     metrics.gauge(
       'accord_proxy_nar_cache_bytes',
       'Bytes of verified NARs kept in memory',
@@ -110,8 +123,36 @@ export class Nars {
     );
   }
 
-  /** Answers `GET/HEAD /nar/<hashPart>-<narHash>.nar`; throws a {@link ProxyError} (a 404). */
-  async serve(req: IncomingMessage, res: ServerResponse, hashPart: string, narHash: string) {
+  /**
+   * Where the NAR's bytes go: the response itself, or, for `.nar.zst`, a zstd compressor (or a
+   * frame of raw blocks when all are busy) in front of it.
+   */
+  private async body(
+    req: IncomingMessage,
+    res: ServerResponse,
+    narSize: number,
+    zstd: boolean,
+  ): Promise<NarBody> {
+    if (!zstd) return plainBody(res, narSize);
+    if (req.method === 'HEAD') return zstdBody(res, narSize, undefined);
+    const compressor = await this.compressors?.open();
+    this.zstd.inc({ how: compressor === undefined ? 'raw' : 'compressed' });
+    return zstdBody(res, narSize, compressor);
+  }
+
+  /**
+   * Answers `GET/HEAD /nar/<hashPart>-<narHash>.nar`, and `.nar.zst` with `zstd` (the same
+   * verified bytes, compressed); throws a {@link ProxyError} (a 404).
+   */
+  async serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    hashPart: string,
+    narHash: string,
+    zstd = false,
+  ) {
+    if (zstd && this.compressors === undefined)
+      throw new ProxyError('no-nar', 'NARs are not served compressed here (serve-zstd)');
     const wanted = `sha256:${narHash}`;
     let served = this.state.served(hashPart);
     if (served?.narHash !== wanted) {
@@ -121,13 +162,14 @@ export class Nars {
     if (served?.narHash !== wanted) throw new ProxyError('no-nar', 'no trusted NAR with this hash');
     const kept = this.cache.get(wanted);
     if (kept !== undefined) {
-      this.send(req, res, kept, 'cached');
+      await this.send(req, res, kept, 'cached', zstd);
       return;
     }
     const onDisk = this.viaDisk(served.narSize)
       ? this.disk?.lookup(wanted, served.narSize)
       : undefined;
-    if (onDisk !== undefined && (await this.sendFile(req, res, onDisk, served, 'cached'))) return;
+    if (onDisk !== undefined && (await this.sendFile(req, res, onDisk, served, 'cached', zstd)))
+      return;
     if (served.upstream === LOCAL_NAR) {
       // Answered from the disk cache, which no longer has it: decided afresh next time.
       this.state.forgetServed(hashPart);
@@ -140,10 +182,10 @@ export class Nars {
       const upstream = this.upstreamOf(served);
       const done =
         served.narSize <= WHOLE_NAR_BYTES
-          ? await this.serveWhole(req, res, hashPart, served, upstream)
+          ? await this.serveWhole(req, res, hashPart, served, upstream, zstd)
           : this.viaDisk(served.narSize)
-            ? await this.serveDisk(req, res, hashPart, served, upstream)
-            : await this.serveStream(req, res, hashPart, served, upstream);
+            ? await this.serveDisk(req, res, hashPart, served, upstream, zstd)
+            : await this.serveStream(req, res, hashPart, served, upstream, zstd);
       if (done) return;
       served = (await this.answers.resolveOnce(hashPart)).resolution.served;
       if (served?.narHash !== wanted || this.state.isBadUpstream(served.upstream, hashPart)) break;
@@ -158,6 +200,7 @@ export class Nars {
     hashPart: string,
     served: ServedNar,
     upstream: Upstream,
+    zstd: boolean,
   ): Promise<boolean> {
     // A fetch ahead under way is joined; if it failed, this request tries once itself.
     const joined = this.wholeFetches.has(`${hashPart} ${sourceKey(served)}`);
@@ -165,7 +208,7 @@ export class Nars {
     if (outcome.kind === 'failed' && joined)
       outcome = await this.fetchWhole(hashPart, served, upstream, false);
     if (outcome.kind === 'ok') {
-      this.send(req, res, outcome.nar, 'ok');
+      await this.send(req, res, outcome.nar, 'ok', zstd);
       return true;
     }
     if (outcome.kind === 'mismatch') return false;
@@ -182,11 +225,12 @@ export class Nars {
     hashPart: string,
     served: ServedNar,
     upstream: Upstream,
+    zstd: boolean,
   ): Promise<boolean> {
     const outcome = await this.fillDisk(hashPart, served, upstream);
     if (outcome.kind === 'mismatch') return false;
     if (outcome.kind === 'ok' && outcome.file !== undefined) {
-      if (await this.sendFile(req, res, outcome.file, served, 'ok')) return true;
+      if (await this.sendFile(req, res, outcome.file, served, 'ok', zstd)) return true;
       this.unavailable(hashPart, served, upstream, 'the verified NAR left the disk cache');
     }
     this.unavailable(
@@ -245,6 +289,7 @@ export class Nars {
     file: string,
     served: ServedNar,
     outcome: string,
+    zstd: boolean,
   ): Promise<boolean> {
     let handle: FileHandle;
     try {
@@ -253,17 +298,21 @@ export class Nars {
       this.disk?.forget(served.narHash);
       return false;
     }
+    let body: NarBody | undefined;
     try {
-      res.writeHead(200, { ...NAR_HEADERS, 'Content-Length': String(served.narSize) });
+      body = await this.body(req, res, served.narSize, zstd);
       this.outcomes.inc({ outcome });
       if (req.method === 'HEAD') {
-        res.end();
+        body.head();
         return true;
       }
-      await pipeline(handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false }), res);
+      body.begin();
+      const file = handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false });
+      await pipeline(file, body.sink);
       this.bytes.inc({}, served.narSize);
     } catch {
       // The client went away, or the file could not be read: the response is cut.
+      body?.cut();
       res.destroy();
     } finally {
       await handle.close().catch(() => undefined);
@@ -281,6 +330,7 @@ export class Nars {
     hashPart: string,
     served: ServedNar,
     upstream: Upstream,
+    zstd: boolean,
   ): Promise<boolean> {
     const head = req.method === 'HEAD';
     // A client that goes away stops the download (not one whose response was sent whole).
@@ -290,7 +340,8 @@ export class Nars {
     };
     res.on('close', onClose);
     const keep = !head && this.cache.accepts(served.narSize);
-    const outcome = await streamNar(res, served, upstream, abort.signal, { head, keep });
+    const body = await this.body(req, res, served.narSize, zstd);
+    const outcome = await streamNar(body, served, upstream, abort.signal, { head, keep });
     res.off('close', onClose);
     if (outcome.kind !== 'failed') this.outcomes.inc({ outcome: outcome.kind });
     if (outcome.kind === 'ok') {
@@ -300,7 +351,7 @@ export class Nars {
     }
     if (outcome.kind === 'mismatch') {
       this.caught(hashPart, served, outcome.reason, 'response cut');
-      return res.headersSent;
+      return body.started;
     }
     if (outcome.started) {
       this.outcomes.inc({ outcome: 'failed' });
@@ -329,12 +380,22 @@ export class Nars {
   }
 
   /** Sends a NAR held in memory (checked already) in one write. */
-  private send(req: IncomingMessage, res: ServerResponse, nar: Buffer, outcome: string) {
-    const head = req.method === 'HEAD';
-    res.writeHead(200, { ...NAR_HEADERS, 'Content-Length': String(nar.length) });
-    res.end(head ? undefined : nar);
+  private async send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    nar: Buffer,
+    outcome: string,
+    zstd: boolean,
+  ) {
+    const body = await this.body(req, res, nar.length, zstd);
     this.outcomes.inc({ outcome });
-    if (!head) this.bytes.inc({}, nar.length);
+    if (req.method === 'HEAD') {
+      body.head();
+      return;
+    }
+    body.begin();
+    body.sink.end(nar);
+    this.bytes.inc({}, nar.length);
   }
 
   /** The upstream a served NAR comes from, if it is still configured. */

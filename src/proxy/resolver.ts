@@ -25,6 +25,12 @@ export interface Resolution {
   readonly decision: Decision;
   /** The signed narinfo text, when trusted and an upstream has the agreed NAR. */
   readonly narinfo?: string;
+  /**
+   * With `serve-zstd`, the same narinfo for clients on other machines: its URL the `.nar.zst`
+   * of the same NAR, `Compression: zstd`, no FileHash or FileSize (not known beforehand). The
+   * signature covers neither URL nor compression, so it is the same.
+   */
+  readonly narinfoZstd?: string;
   readonly served?: ServedNar;
   /** Why there is no narinfo (or what was served). */
   readonly reason: string;
@@ -74,6 +80,10 @@ function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () => T): P
 export function narPath(hashPart: string, narHash: string): string {
   return `nar/${hashPart}-${narHash.replace(/^sha256:/, '')}.nar`;
 }
+
+/** The narinfo URL of the zstd-compressed variant of a NAR the proxy serves. */
+export const zstdNarPath = (hashPart: string, narHash: string) =>
+  `${narPath(hashPart, narHash)}.zst`;
 
 /** The `upstream` of a NAR served from the proxy's own disk cache. */
 export const LOCAL_NAR = 'accord:disk-cache';
@@ -298,28 +308,45 @@ export class Resolver {
     return {
       hashPart,
       decision,
-      narinfo: this.narinfo(hashPart, claim),
+      ...this.narinfos(hashPart, claim),
       served,
       reason: `${decision.reason}; NAR from ${from}`,
     };
   }
 
-  /** The proxy's narinfo for a trusted claim, signed by its key. */
-  private narinfo(hashPart: string, claim: NonNullable<Decision['claim']>): string {
+  /** The proxy's narinfo for a trusted claim, signed by its key (and its zstd variant). */
+  private narinfos(
+    hashPart: string,
+    claim: NonNullable<Decision['claim']>,
+  ): { narinfo: string; narinfoZstd?: string } {
     const storePath = parseStorePath(claim.storePath, this.config.storeDir);
     const narHash = parseHash(claim.narHash);
-    const ours: NarInfo = {
+    // What the signature covers, and the rest but URL, compression and file hash and size.
+    const common = {
       storePath,
-      url: narPath(hashPart, claim.narHash),
-      compression: 'none',
-      fileHash: narHash,
-      fileSize: claim.narSize,
       narHash,
       narSize: claim.narSize,
       references: claim.references,
       ...(claim.deriver === undefined ? {} : { deriver: claim.deriver }),
+    };
+    const ours: NarInfo = {
+      ...common,
+      url: narPath(hashPart, claim.narHash),
+      compression: 'none',
+      fileHash: narHash,
+      fileSize: claim.narSize,
       sigs: [],
     };
-    return formatNarInfo(signNarInfo(ours, this.config.signingKey));
+    const signed = signNarInfo(ours, this.config.signingKey);
+    const narinfo = formatNarInfo(signed);
+    if (this.config.zstd === undefined) return { narinfo };
+    // The same signature: it covers neither the URL nor the compression.
+    const narinfoZstd = formatNarInfo({
+      ...common,
+      url: zstdNarPath(hashPart, claim.narHash),
+      compression: 'zstd',
+      sigs: signed.sigs,
+    });
+    return { narinfo, narinfoZstd };
   }
 }

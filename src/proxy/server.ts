@@ -16,6 +16,7 @@ import {
   sendMetrics,
 } from '../server/index.js';
 import { Answers } from './answers.js';
+import type { Compressors } from './compressors.js';
 import type { ProxyConfig } from './config.js';
 import { ProxyError, type ProxyErrorCode } from './errors.js';
 import { explainJson } from './explain.js';
@@ -41,10 +42,12 @@ export function createProxyHandler(options: {
   readonly state: ProxyState;
   readonly logger: Logger;
   readonly metrics: Registry;
+  /** With `serve-zstd`: the compressors for `.nar.zst`. */
+  readonly compressors?: Compressors;
 }) {
   const { config, resolver, state, logger, metrics } = options;
   const answers = new Answers(config, resolver, state, logger, metrics);
-  const nars = new Nars(config, resolver, answers, state, logger, metrics);
+  const nars = new Nars(config, resolver, answers, state, logger, metrics, options.compressors);
   resolver.hasLocalNar = (narHash, narSize) => nars.hasOnDisk(narHash, narSize);
   // A trusted answer going out has its NAR fetched ahead.
   answers.onSent = (hashPart, answer) => {
@@ -79,10 +82,10 @@ export function createProxyHandler(options: {
       const answer = answers.cached(hashPart) ?? (await answers.resolveOnce(hashPart)).answer;
       answers.write(req, res, hashPart, answer);
     } else if (
-      (m = /^\/nar\/([0-9a-z]{32})-([0-9a-z]{52})\.nar$/.exec(path)) !== null &&
+      (m = /^\/nar\/([0-9a-z]{32})-([0-9a-z]{52})\.nar(\.zst)?$/.exec(path)) !== null &&
       isHashPart(m[1] ?? '')
     ) {
-      await nars.serve(req, res, m[1] ?? '', m[2] ?? '');
+      await nars.serve(req, res, m[1] ?? '', m[2] ?? '', m[3] !== undefined);
     } else if ((m = /^\/explain\/([0-9a-z]{32})$/.exec(path)) !== null && isHashPart(m[1] ?? '')) {
       await explain(req, res, m[1] ?? '');
     } else if (path === '/stats/requests') {

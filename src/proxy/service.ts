@@ -7,6 +7,7 @@ import {
   listen,
   parseListen,
 } from '../server/index.js';
+import { Compressors } from './compressors.js';
 import type { ProxyConfig } from './config.js';
 import { DemandReporter } from './demand.js';
 import { CheckpointGossip } from './gossip.js';
@@ -16,6 +17,8 @@ import { ProxyState } from './state.js';
 
 export interface ProxyService {
   readonly url: string;
+  /** With `serve-zstd`: its compressors. */
+  readonly compressors?: Compressors;
   readonly resolver: Resolver;
   readonly state: ProxyState;
   readonly gossip: CheckpointGossip;
@@ -72,8 +75,18 @@ export async function startProxy(
   options: ProxyOptions = {},
 ): Promise<ProxyService> {
   const metrics = new Registry();
+  // Before anything opens: a zstd that does not run is a config error.
+  const compressors =
+    config.zstd === undefined ? undefined : await Compressors.start(config.zstd, logger);
   const { state, resolver, gossip } = openResolver(config, logger, metrics, options);
-  const handler = createProxyHandler({ config, resolver, state, logger, metrics });
+  const handler = createProxyHandler({
+    config,
+    resolver,
+    state,
+    logger,
+    metrics,
+    ...(compressors === undefined ? {} : { compressors }),
+  });
   const { server, unwatch } = createWebServer(
     { requestTimeout: 0, headersTimeout: 10_000 },
     handler,
@@ -100,6 +113,7 @@ export async function startProxy(
   });
   return {
     url,
+    ...(compressors === undefined ? {} : { compressors }),
     resolver,
     state,
     gossip,
@@ -111,6 +125,7 @@ export async function startProxy(
       await close(server);
       await handler.drain();
       await gossip.drain();
+      await compressors?.close();
       state.close();
     },
   };
