@@ -84,7 +84,11 @@ function bound(end: 'low' | 'high', key: number, log?: number, answer?: Uint8Arr
  * The last block read from each run, for lookups of keys in ascending order: paths looked up
  * together (a closure) often fall in the same block of a small run, which is then read once.
  */
-export type BlockMemo = Map<number, Buffer>;
+export interface BlockMemo {
+  /** The runs, read once for all the lookups. */
+  runs?: readonly { readonly id: number }[];
+  readonly blocks: Map<number, Buffer>;
+}
 
 /**
  * Whether `block` is the first block of its run whose last record is at or after `from` (or
@@ -335,20 +339,21 @@ export class ClaimIndex {
    */
   lookup(key: number, memo?: BlockMemo): IndexRecord[] {
     const found: IndexRecord[] = [];
-    for (const { id: run } of this.q.runs.all()) {
+    const runs = memo === undefined ? this.q.runs.all() : (memo.runs ??= this.q.runs.all());
+    for (const { id: run } of runs) {
       let log = -1;
       let answers = 0;
       // Each step finds the first record after the bound: the next answer, or the next log.
       let from = bound('low', key);
       let after = false;
       seek: for (;;) {
-        const cached = memo?.get(run);
+        const cached = memo?.blocks.get(run);
         const block =
           cached !== undefined && covers(cached, from, after)
             ? cached
             : (after ? this.q.blockAfter : this.q.blockFrom).get(run, from)?.data;
         if (block === undefined) break;
-        memo?.set(run, block);
+        memo?.blocks.set(run, block);
         let at = this.search(block, from, after);
         if (at >= block.length) throw new Error('bug: claim block ends before its last record');
         while (block.readUIntBE(at, 6) === key) {

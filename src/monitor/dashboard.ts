@@ -308,24 +308,34 @@ export class Dashboard {
       const next: string[] = [];
       for (const h of level) {
         const found = claimsOf.get(h) ?? [];
-        const v = verdict(found, storeDir);
+        // Grouped by answer digest, without parsing: a verified entry is canonical, and only
+        // the references of the answers followed are read from it.
+        const byAnswer = new Map<string, { logs: Set<string>; entry: string }>();
+        for (const c of found) {
+          const g = byAnswer.get(c.answer) ?? { logs: new Set<string>(), entry: c.entry };
+          g.logs.add(c.origin);
+          byAnswer.set(c.answer, g);
+        }
+        const groups = [...byAnswer.values()].sort((a, b) => b.logs.size - a.logs.size);
+        const [top, second] = groups;
+        const majority =
+          top !== undefined && top.logs.size > (second?.logs.size ?? 0) ? top : undefined;
         const storePath =
           found[0] === undefined
             ? `${storeDir}/${seen.get(h) || h}`
             : parseStorePathText(found[0].entry);
-        const groups = v.majority === undefined ? v.groups : [v.majority];
-        const logs = v.majority?.logs ?? [...new Set(found.map((c) => c.origin))].sort();
+        const logs = [...(majority?.logs ?? new Set(found.map((c) => c.origin)))].sort();
         const status: ClosureStatus =
           found.length === 0
             ? 'unclaimed'
-            : v.groups.length > 1
+            : groups.length > 1
               ? 'disputed'
               : logs.length < k
                 ? 'too-few'
                 : 'agreed';
-        paths.push({ hashPart: h, storePath, status, logs, answers: v.groups.length });
-        for (const g of groups) {
-          for (const ref of g.references) {
+        paths.push({ hashPart: h, storePath, status, logs, answers: groups.length });
+        for (const g of majority === undefined ? groups : [majority]) {
+          for (const ref of entryReferences(g.entry)) {
             const refHash = ref.slice(0, HASH_PART_LENGTH);
             if (seen.has(refHash)) continue;
             if (seen.size >= limit) {
@@ -348,6 +358,14 @@ export class Dashboard {
     for (const p of paths) counts[p.status]++;
     return { root: paths[0]?.storePath ?? hashPart, k, paths, counts, truncated };
   }
+}
+
+/** The references of a verified (canonical) entry: its `reference <base name>` lines. */
+function entryReferences(entry: string): string[] {
+  return entry
+    .split('\n')
+    .filter((line) => line.startsWith('reference '))
+    .map((line) => line.slice('reference '.length));
 }
 
 /** The store path of a verified (canonical) entry: its second line is `store-path <path>`. */

@@ -123,6 +123,13 @@ export interface SeenCheckpoint {
   readonly source: string;
 }
 
+/** Caches shared by the lookups of one batch ({@link MonitorStore.claimBatch}). */
+export interface ClaimBatch {
+  readonly logs: Map<number, { origin: string; size: number }>;
+  readonly read: Map<string, Uint8Array[]>;
+  readonly memo: BlockMemo;
+}
+
 /** A verified claim in the index: the first of its log with its answer about its path. */
 export interface IndexedClaim {
   readonly origin: string;
@@ -607,10 +614,11 @@ export class MonitorStore {
    * Verified claims about each of many store paths (as {@link claims}), reading each entry
    * bundle once for all of them: paths built together sit in the same bundles.
    */
-  claimsOfPaths(hashParts: readonly string[]): Map<string, IndexedClaim[]> {
-    const logs = this.verifiedLogs();
-    const read = new Map<string, Uint8Array[]>();
-    const memo: BlockMemo = new Map();
+  claimsOfPaths(
+    hashParts: readonly string[],
+    batch: ClaimBatch = this.claimBatch(),
+  ): Map<string, IndexedClaim[]> {
+    const { logs, read, memo } = batch;
     const keys = this.pathKeys(hashParts);
     // In key order, so that each run's blocks are read in order and each at most once.
     const order = hashParts
@@ -627,6 +635,14 @@ export class MonitorStore {
       );
     }
     return found;
+  }
+
+  /**
+   * What a series of {@link claimsOfPaths} calls may share (the entry bundles and index blocks
+   * they read), valid while nothing is written to the store.
+   */
+  claimBatch(): ClaimBatch {
+    return { logs: this.verifiedLogs(), read: new Map(), memo: { blocks: new Map() } };
   }
 
   /** Verified claims about a store path, from every log. */
