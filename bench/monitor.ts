@@ -229,7 +229,7 @@ async function benchPages(
   await page('/');
   const overview = await time(Array.from({ length: 200 }, () => '/'));
   const paths = await time(sample.slice(0, 500).map((h) => `/paths/${h}`));
-  const closure = await time(Array.from({ length: 50 }, () => `/closure/${hashPartOf(0)}`));
+  const closure = await time(Array.from({ length: 100 }, () => `/closure/${hashPartOf(0)}`));
   const closureJson = JSON.parse(
     (await fetchBytes(`${base}/closure/${hashPartOf(0)}`, 30_000, 1 << 24)).toString(),
   ) as { paths: unknown[] };

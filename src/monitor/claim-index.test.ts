@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
-import { ClaimIndex, MAX_ANSWERS_PER_LOG, sameAnswer, type IndexRecord } from './claim-index.js';
+import {
+  type BlockMemo,
+  ClaimIndex,
+  MAX_ANSWERS_PER_LOG,
+  sameAnswer,
+  type IndexRecord,
+} from './claim-index.js';
 
 const record = (key: number, log: number, index: number, answer = index): IndexRecord => ({
   key,
@@ -153,7 +159,7 @@ describe('ClaimIndex', () => {
           const expected = plain(model.sort(order));
           expect(plain(index.scan())).toEqual(expected);
           // Keys in ascending order share one memo of blocks, as a closure's lookups do.
-          const memo = { blocks: new Map<number, Buffer>() };
+          const memo: BlockMemo = { blocks: new Map() };
           for (let key = 0; key <= 12; key++) {
             // The first claim of each log and answer, once each runs' repeats are set aside.
             const found = plain(index.lookup(key));
@@ -162,7 +168,7 @@ describe('ClaimIndex', () => {
             expect(plain(index.lookup(key, memo))).toEqual(found);
           }
           // A memo is safe in any order: a block is reused only when it holds the bound.
-          const back = { blocks: new Map<number, Buffer>() };
+          const back: BlockMemo = { blocks: new Map() };
           for (let key = 12; key >= 0; key--)
             expect(plain(index.lookup(key, back))).toEqual(plain(index.lookup(key)));
         }, block);
