@@ -1,13 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
-import {
-  type BlockMemo,
-  ClaimIndex,
-  MAX_ANSWERS_PER_LOG,
-  sameAnswer,
-  type IndexRecord,
-} from './claim-index.js';
+import { ClaimIndex, MAX_ANSWERS_PER_LOG, sameAnswer, type IndexRecord } from './claim-index.js';
 
 const record = (key: number, log: number, index: number, answer = index): IndexRecord => ({
   key,
@@ -159,7 +153,7 @@ describe('ClaimIndex', () => {
           const expected = plain(model.sort(order));
           expect(plain(index.scan())).toEqual(expected);
           // Keys in ascending order share one memo of blocks, as a closure's lookups do.
-          const memo: BlockMemo = { blocks: new Map() };
+          const memo = { blocks: new Map<number, Buffer>() };
           for (let key = 0; key <= 12; key++) {
             // The first claim of each log and answer, once each runs' repeats are set aside.
             const found = plain(index.lookup(key));
@@ -168,7 +162,7 @@ describe('ClaimIndex', () => {
             expect(plain(index.lookup(key, memo))).toEqual(found);
           }
           // A memo is safe in any order: a block is reused only when it holds the bound.
-          const back: BlockMemo = { blocks: new Map() };
+          const back = { blocks: new Map<number, Buffer>() };
           for (let key = 12; key >= 0; key--)
             expect(plain(index.lookup(key, back))).toEqual(plain(index.lookup(key)));
         }, block);

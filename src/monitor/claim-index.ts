@@ -81,33 +81,24 @@ function bound(end: 'low' | 'high', key: number, log?: number, answer?: Uint8Arr
 }
 
 /**
- * What the lookups of a batch remember of each run: the last block read (paths looked up
- * together, a closure, often fall in the same block of a small run, then read once) and the
- * lowest bound past the run's last record (no block to look for beyond it).
+ * The last block read from each run, for lookups of keys in ascending order: paths looked up
+ * together (a closure) often fall in the same block of a small run, which is then read once.
  */
 export interface BlockMemo {
   /** The runs, read once for all the lookups. */
   runs?: readonly { readonly id: number }[];
-  readonly blocks: Map<number, { readonly seq: number; readonly data: Buffer }>;
-  past?: Map<number, Buffer>;
+  readonly blocks: Map<number, Buffer>;
 }
 
 /**
- * Whether `block` (number `seq` of its run) is the first block whose last record is at or
- * after `from` (or after it): true when its last record is, and `from` is not before its first
- * record — the block before ends before that — or it is the run's first block.
+ * Whether `block` is the first block of its run whose last record is at or after `from` (or
+ * after it): true when `from` lies between its first and last records, as the block before
+ * ends before this one's first record.
  */
-function covers(block: { seq: number; data: Buffer }, from: Buffer, after: boolean): boolean {
-  const { data } = block;
-  const last = data.compare(from, 0, RECORD_BYTES, data.length - RECORD_BYTES, data.length);
-  if (after ? last <= 0 : last < 0) return false;
-  return block.seq === 0 || data.compare(from, 0, RECORD_BYTES, 0, RECORD_BYTES) <= 0;
-}
-
-/** Whether the memo knows that no record of `run` is at or after `from`. */
-function pastEnd(memo: BlockMemo | undefined, run: number, from: Buffer): boolean {
-  const past = memo?.past?.get(run);
-  return past !== undefined && past.compare(from) <= 0;
+function covers(block: Buffer, from: Buffer, after: boolean): boolean {
+  const first = block.compare(from, 0, RECORD_BYTES, 0, RECORD_BYTES) <= 0;
+  const last = block.compare(from, 0, RECORD_BYTES, block.length - RECORD_BYTES, block.length);
+  return first && (after ? last > 0 : last >= 0);
 }
 
 /** A record where it is stored: `block[at, at + RECORD_BYTES)`, its numbers decoded. */
@@ -356,19 +347,13 @@ export class ClaimIndex {
       let from = bound('low', key);
       let after = false;
       seek: for (;;) {
-        if (pastEnd(memo, run, from)) break;
         const cached = memo?.blocks.get(run);
-        const row =
+        const block =
           cached !== undefined && covers(cached, from, after)
             ? cached
-            : (after ? this.q.blockAfter : this.q.blockFrom).get(run, from);
-        if (row === undefined) {
-          // Nothing at or after `from` (after it: nothing beyond it is at or after it either).
-          if (memo !== undefined && !after) (memo.past ??= new Map()).set(run, from);
-          break;
-        }
-        memo?.blocks.set(run, row);
-        const block = row.data;
+            : (after ? this.q.blockAfter : this.q.blockFrom).get(run, from)?.data;
+        if (block === undefined) break;
+        memo?.blocks.set(run, block);
         let at = this.search(block, from, after);
         if (at >= block.length) throw new Error('bug: claim block ends before its last record');
         while (block.readUIntBE(at, 6) === key) {
