@@ -12,6 +12,7 @@
  * entry's claim again (the log served other entries at those indexes), drop it first.
  */
 import type { SqliteDatabase } from '../db/index.js';
+import { KeyFilter } from './key-filter.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS claim_runs (id INTEGER PRIMARY KEY, count INTEGER NOT NULL);
@@ -86,7 +87,7 @@ function bound(end: 'low' | 'high', key: number, log?: number, answer?: Uint8Arr
  */
 export interface BlockMemo {
   /** The runs, read once for all the lookups. */
-  runs?: readonly { readonly id: number }[];
+  runs?: readonly { readonly id: number; readonly count: number }[];
   readonly blocks: Map<number, Buffer>;
 }
 
@@ -221,6 +222,8 @@ export class ClaimIndex {
   private readonly blockRecords: number;
   private readonly fanout: number;
   private readonly readBlock: (run: number, seq: number) => Buffer | undefined;
+  /** Filters of the runs asked about, by run id (see {@link mayHold}). */
+  private readonly filters = new Map<number, KeyFilter>();
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -340,7 +343,8 @@ export class ClaimIndex {
   lookup(key: number, memo?: BlockMemo): IndexRecord[] {
     const found: IndexRecord[] = [];
     const runs = memo === undefined ? this.q.runs.all() : (memo.runs ??= this.q.runs.all());
-    for (const { id: run } of runs) {
+    for (const { id: run, count } of runs) {
+      if (!this.mayHold(run, count, key)) continue;
       let log = -1;
       let answers = 0;
       // Each step finds the first record after the bound: the next answer, or the next log.
@@ -415,6 +419,23 @@ export class ClaimIndex {
     return lo * RECORD_BYTES;
   }
 
+  /**
+   * Whether run `run` (of `count` records) may hold records with `key`, by its filter, made
+   * the first time it is asked from the run's records. Inside a transaction the run may still
+   * change or be rolled back, so there is no filter then: every run may hold the key. A run's
+   * filter goes when the run is dropped (a merge, a log's entries dropped).
+   */
+  private mayHold(run: number, count: number, key: number): boolean {
+    let filter = this.filters.get(run);
+    if (filter === undefined) {
+      if (this.db.inTransaction) return true;
+      filter = new KeyFilter(count);
+      for (const r of merged([this.cursor(run)])) filter.add(r.key);
+      this.filters.set(run, filter);
+    }
+    return filter.mayHold(key);
+  }
+
   private cursor(run: number): RunCursor {
     return new RunCursor((seq) => this.readBlock(run, seq));
   }
@@ -449,6 +470,7 @@ export class ClaimIndex {
   }
 
   private dropRun(run: number): void {
+    this.filters.delete(run);
     for (const statement of this.q.dropRun) statement.run(run);
   }
 
