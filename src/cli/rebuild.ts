@@ -20,14 +20,61 @@ const DEFAULT_STATE = join('accord-rebuild', 'state.db');
 /** Some items failed or had no derivation: the run's exit code then. */
 const EXIT_INCOMPLETE = 3;
 
+/** A monitor's URL given with `flag`, without a trailing slash. */
+function monitorUrl(flag: string, value: string | undefined): string {
+  const base = (value ?? '').replace(/\/+$/, '');
+  if (!/^https?:\/\/\S+$/.test(base))
+    throw new UsageError(`${flag} ${JSON.stringify(base)}: want the monitor's http(s):// URL`);
+  return base;
+}
+
+async function fetchText(flag: string, url: string): Promise<string> {
+  try {
+    return (await fetchBytes(url, 30_000, 64 << 20)).toString('utf8');
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read ${url}: ${(error as Error).message}`);
+  }
+}
+
+/** The paths of a closure that fewer than k builders agree on, from the monitor's report. */
+async function closureWork(path: string, monitor: string, k: number): Promise<WorkItem[]> {
+  const [item] = parseList('--closure', path);
+  if (item?.storePath === undefined) throw new UsageError('--closure: want a store path');
+  const hashPart = item.storePath.slice(NIX_STORE_DIR.length + 1, NIX_STORE_DIR.length + 33);
+  const url = `${monitor}/closure/${hashPart}?k=${k}&format=json`;
+  let report: { paths?: { storePath?: unknown; status?: unknown; deriver?: unknown }[] };
+  try {
+    report = JSON.parse(await fetchText('--monitor', url)) as typeof report;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--monitor: ${url} did not answer a closure report`);
+  }
+  // The report is the monitor's word: every path in it is parsed like a work list's line.
+  const lines = (report.paths ?? [])
+    .filter((p) => p.status !== 'agreed')
+    .map((p) => `${String(p.storePath)}${typeof p.deriver === 'string' ? ` ${p.deriver}` : ''}`);
+  return parseList(`the closure report of ${monitor}`, `${lines.join('\n')}\n`);
+}
+
 async function workList(values: {
   wanted?: string;
   from?: string;
+  closure?: string;
+  monitor?: string;
   k?: string;
   limit?: string;
 }): Promise<WorkItem[]> {
-  if ((values.wanted === undefined) === (values.from === undefined))
-    throw new UsageError('give one work list: --wanted MONITOR-URL or --from FILE');
+  const given = [values.wanted, values.from, values.closure].filter((v) => v !== undefined);
+  if (given.length !== 1)
+    throw new UsageError(
+      'give one work list: --wanted MONITOR-URL, --from FILE or --closure STORE-PATH --monitor URL',
+    );
+  if (values.closure !== undefined)
+    return closureWork(
+      values.closure,
+      monitorUrl('--monitor', values.monitor),
+      positiveInteger(values.k, '--k', 2),
+    );
   if (values.from !== undefined) {
     const text =
       values.from === '-'
@@ -35,18 +82,10 @@ async function workList(values: {
         : readOptionFile('--from', values.from, (t) => t);
     return parseList('--from', text);
   }
-  const base = (values.wanted ?? '').replace(/\/+$/, '');
-  if (!/^https?:\/\/\S+$/.test(base))
-    throw new UsageError(`--wanted ${JSON.stringify(base)}: want the monitor's http(s):// URL`);
+  const base = monitorUrl('--wanted', values.wanted);
   const k = positiveInteger(values.k, '--k', 2);
   const limit = positiveInteger(values.limit, '--limit', 1000);
-  const url = `${base}/wanted?k=${k}&limit=${limit}&format=text`;
-  let text: string;
-  try {
-    text = (await fetchBytes(url, 30_000, 64 << 20)).toString('utf8');
-  } catch (error) {
-    throw new UsageError(`--wanted: cannot read ${url}: ${(error as Error).message}`);
-  }
+  const text = await fetchText('--wanted', `${base}/wanted?k=${k}&limit=${limit}&format=text`);
   return parseList(`the wanted list of ${base}`, text);
 }
 
@@ -77,13 +116,16 @@ function describe(r: ItemReport): string {
 export const rebuildCommand = defineCommand({
   name: 'rebuild',
   summary: 'rebuild the paths a work list names with Nix and submit claims to your log',
-  help: `Usage: accord rebuild (--wanted MONITOR-URL | --from FILE) --log URL --token-file FILE [options]
+  help: `Usage: accord rebuild (--wanted MONITOR-URL | --from FILE | --closure STORE-PATH --monitor URL)
+                      --log URL --token-file FILE [options]
 
 Rebuilds, with the local Nix, every store path of a work list and submits a claim of what it
 built to this rebuilder's own log, so that paths only one builder vouched for reach k. The work
 list is a monitor's wanted list (--wanted: paths people asked a proxy for that were refused, or
-that fewer than --k builders claim) or a file (--from; '-' for standard input): one store path
-per line, optionally followed by the derivation that produces it, or a derivation alone.
+that fewer than --k builders claim), a file (--from; '-' for standard input): one store path
+per line, optionally followed by the derivation that produces it, or a derivation alone — or
+a closure (--closure: the paths of its closure that fewer than --k builders agree on, from the
+monitor's closure report; make this closure reach k).
 
 Each path needs its derivation in the local store: named in the work list, or the deriver the
 store records for it. Without one the path is reported with what to do (nix-instantiate of the
@@ -99,9 +141,12 @@ every item is built once and its claims submitted once.
 
 Options:
   --wanted URL         the monitor whose wanted list to rebuild (GET URL/wanted)
-  --k K                with --wanted: the number of agreeing builders wanted (default 2)
+  --k K                with --wanted or --closure: the agreeing builders wanted (default 2)
   --limit N            with --wanted: at most N paths, most wanted first (default 1000)
   --from FILE          the work list from a file ('-': standard input)
+  --closure PATH       the paths of PATH's closure not agreed by --k builders, as --monitor
+                       URL's closure report says
+  --monitor URL        with --closure: the monitor to ask
   --log URL            this rebuilder's log
   --token-file FILE    its submit token ('accord log token'; or ACCORD_TOKEN)
   --jobs N             derivations built at the same time (default 1)
@@ -123,6 +168,8 @@ set-up error; 2 bad usage.`,
     k: { type: 'string' },
     limit: { type: 'string' },
     from: { type: 'string' },
+    closure: { type: 'string' },
+    monitor: { type: 'string' },
     log: { type: 'string' },
     'token-file': { type: 'string' },
     jobs: { type: 'string' },

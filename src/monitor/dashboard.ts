@@ -333,7 +333,15 @@ export class Dashboard {
               : logs.length < k
                 ? 'too-few'
                 : 'agreed';
-        paths.push({ hashPart: h, storePath, status, logs, answers: groups.length });
+        const deriver = found.map((c) => entryDeriver(c.entry)).find((d) => d !== undefined);
+        paths.push({
+          hashPart: h,
+          storePath,
+          status,
+          logs,
+          answers: groups.length,
+          deriver: deriver === undefined ? null : `${storeDir}/${deriver}`,
+        });
         for (const g of majority === undefined ? groups : [majority]) {
           for (const ref of entryReferences(g.entry)) {
             const refHash = ref.slice(0, HASH_PART_LENGTH);
@@ -366,6 +374,12 @@ function entryReferences(entry: string): string[] {
     .split('\n')
     .filter((line) => line.startsWith('reference '))
     .map((line) => line.slice('reference '.length));
+}
+
+/** The deriver of a verified (canonical) entry (its base name), if it names one. */
+function entryDeriver(entry: string): string | undefined {
+  const at = entry.lastIndexOf('\nderiver ');
+  return at < 0 ? undefined : entry.slice(at + '\nderiver '.length, entry.indexOf('\n', at + 1));
 }
 
 /** The store path of a verified (canonical) entry: its second line is `store-path <path>`. */

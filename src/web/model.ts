@@ -139,6 +139,8 @@ export interface ClosurePath {
   /** Logs behind the majority answer (or every claiming log when there is none). */
   readonly logs: readonly string[];
   readonly answers: number;
+  /** The derivation a claim names for it (full path), when one does: what a rebuilder builds. */
+  readonly deriver: string | null;
 }
 
 export interface ClosureModel {

@@ -193,5 +193,37 @@ in rec {
       if (diff?.entries === undefined) await new Promise((r) => setTimeout(r, 100));
     }
     expect(diff?.entries?.map((e) => e.path)).toEqual(['share/build-id']);
+
+    // A closure as the work list: its paths fewer than k = 4 builders agree on (all of them).
+    const log = logs[2] as TestLog;
+    const closure = await runAccord(
+      [
+        'rebuild',
+        '--closure',
+        out.app,
+        '--monitor',
+        monitor.url ?? '',
+        '--k',
+        '4',
+        '--log',
+        log.url,
+        '--token-file',
+        join(dir, 'token-2'),
+        '--state',
+        join(dir, 'state-closure', 'state.db'),
+        '--spool',
+        join(dir, 'state-closure', 'spool.db'),
+        '--json',
+      ],
+      { env: { NIX_CONFIG } },
+    );
+    expect(closure.code, closure.stderr).toBe(0);
+    const report = JSON.parse(closure.stdout) as {
+      built: number;
+      items: { item: { storePath: string; drv?: string } }[];
+    };
+    expect(report.built).toBe(2);
+    expect(report.items.map((i) => i.item.storePath).sort()).toEqual([out.app, out.lib].sort());
+    for (const i of report.items) expect(i.item.drv).toMatch(/\.drv$/);
   }, 300_000);
 });
