@@ -30,7 +30,7 @@ import { demandTop, pathDemand, wantedList } from './demand.js';
 import { diffListings, fetchClaimedNar, listNar } from './nar-diff.js';
 import type { Monitor } from './monitor.js';
 import { type Finding, type MonitorStore, pathFindingKey } from './store.js';
-import { type ReproCounts, countReproducibility } from './repro.js';
+import { type ReproCounts, countReproducibility, countReproducibilityYielding } from './repro.js';
 import { verdict } from './verdict.js';
 
 /** A closure walk stops here (a NixOS system closure is a few thousand paths). */
@@ -155,17 +155,34 @@ export class Dashboard {
     return (this.options.now ?? Date.now)();
   }
 
-  /** The reproducibility counts, made again when a verified tree changed; records the history. */
-  refresh(): ReproCounts {
-    const { store, storeDir } = this.options;
-    const signature = store
+  /** The verified trees the counts were made of. */
+  private signature(): string {
+    return this.options.store
       .logs()
       .map((l) => `${l.origin} ${l.verifiedSize}`)
       .join('\n');
-    if (this.counts?.signature !== signature) {
-      const counts = countReproducibility(store, storeDir);
-      this.counts = { signature, counts };
-      store.addReproPoint(this.now(), counts.shared, counts.agreeing);
+  }
+
+  /**
+   * Counts again when a verified tree changed since the last count, letting the event loop run
+   * (the monitor calls it after each poll's ingest, when the index is not being written), and
+   * records the share in the history.
+   */
+  async refresh(): Promise<void> {
+    const { store, storeDir } = this.options;
+    const signature = this.signature();
+    if (this.counts?.signature === signature) return;
+    const counts = await countReproducibilityYielding(store, storeDir);
+    this.counts = { signature, counts };
+    store.addReproPoint(this.now(), counts.shared, counts.agreeing);
+  }
+
+  /** The counts of the last poll (made now, in one go, before the first). */
+  private counted(): ReproCounts {
+    if (this.counts === undefined) {
+      const counts = countReproducibility(this.options.store, this.options.storeDir);
+      this.counts = { signature: this.signature(), counts };
+      this.options.store.addReproPoint(this.now(), counts.shared, counts.agreeing);
     }
     return this.counts.counts;
   }
@@ -210,7 +227,7 @@ export class Dashboard {
 
   overview(): OverviewModel {
     const { monitor, store, storeDir } = this.options;
-    const counts = this.refresh();
+    const counts = this.counted();
     const findings: Record<string, number> = Object.fromEntries(FINDING_KINDS.map((k) => [k, 0]));
     for (const [kind, n] of store.findingCounts()) findings[kind] = n;
     const now = this.now();

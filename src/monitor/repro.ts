@@ -21,6 +21,30 @@ export interface ReproCounts {
  * told apart by their entries (only where answers differ, as equal answers are one answer).
  */
 export function countReproducibility(store: MonitorStore, storeDir: string): ReproCounts {
+  const steps = counting(store, storeDir);
+  for (let step = steps.next(); ; step = steps.next()) if (step.done === true) return step.value;
+}
+
+/**
+ * The same count, letting the event loop run every {@link GROUPS_PER_STEP} paths, so that the
+ * monitor keeps answering while it counts a large index. The index must not be written until
+ * it resolves (the monitor counts after a poll's ingest, before the next).
+ */
+export async function countReproducibilityYielding(
+  store: MonitorStore,
+  storeDir: string,
+): Promise<ReproCounts> {
+  const steps = counting(store, storeDir);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done === true) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Index keys counted between two turns of the event loop. */
+const GROUPS_PER_STEP = 8192;
+
+function* counting(store: MonitorStore, storeDir: string): Generator<void, ReproCounts> {
   const origins = store.logOrigins();
   const perLog = new Map<string, { claims: number; shared: number; agreeing: number }>();
   for (const origin of origins.values()) perLog.set(origin, { claims: 0, shared: 0, agreeing: 0 });
@@ -38,7 +62,9 @@ export function countReproducibility(store: MonitorStore, storeDir: string): Rep
       }
     }
   };
+  let groups = 0;
   for (const { key, records } of store.verifiedGroups()) {
+    if (++groups % GROUPS_PER_STEP === 0) yield;
     const first = records[0];
     if (first === undefined) continue;
     const oneAnswer = records.every((r) => sameAnswer(first.block, first.at, r.block, r.at));

@@ -93,7 +93,7 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
     await monitor.pollWitnesses();
     await alerter.drain();
     // The dashboard's counts are made now, not by the first page request after the poll.
-    if (config.listen !== undefined) dashboard.refresh();
+    if (config.listen !== undefined) await dashboard.refresh();
     return results;
   };
 
