@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseReporters } from '../demand/index.js';
 import {
+  FINDING_KINDS,
   type Finding,
   MAX_DEMAND_LIMIT,
   MonitorStore,
@@ -25,12 +26,7 @@ import { type Progress, progressBar } from './progress.js';
 import { positiveInteger, runUntilSignal, serviceLogger, tlsOptions } from './service.js';
 
 const DEFAULT_STATE = join('accord-monitor', 'monitor.db');
-const KINDS: readonly Finding['kind'][] = [
-  'fork',
-  'log-equivocation',
-  'disagreement',
-  'bad-entries',
-];
+const KINDS = FINDING_KINDS;
 
 /** Findings exist: the exit code of `report` and `serve --once` when anything was found. */
 const EXIT_FINDINGS = 3;

@@ -29,19 +29,12 @@ import type {
 import { demandTop, pathDemand, wantedList } from './demand.js';
 import { diffListings, fetchClaimedNar, listNar } from './nar-diff.js';
 import type { Monitor } from './monitor.js';
-import { type Finding, type MonitorStore, pathFindingKey } from './store.js';
+import { FINDING_KINDS, type MonitorStore, pathFindingKey } from './store.js';
 import { type ReproCounts, countReproducibility, countReproducibilityYielding } from './repro.js';
 import { verdict } from './verdict.js';
 
 /** A closure walk stops here (a NixOS system closure is a few thousand paths). */
 export const MAX_CLOSURE_PATHS = 50_000;
-
-const FINDING_KINDS: readonly Finding['kind'][] = [
-  'fork',
-  'log-equivocation',
-  'disagreement',
-  'bad-entries',
-];
 
 /** Comparisons kept (by the pair of answers compared); the oldest goes first. */
 const MAX_DIFFS_KEPT = 256;

@@ -3,7 +3,13 @@
  * index of claims by store path, and reports forks, equivocating logs and disagreeing builders
  * with the evidence that shows them.
  */
-export { type Finding, type FollowedLog, type IndexedClaim, MonitorStore } from './store.js';
+export {
+  FINDING_KINDS,
+  type Finding,
+  type FollowedLog,
+  type IndexedClaim,
+  MonitorStore,
+} from './store.js';
 export { MonitorError, type MonitorErrorCode } from './errors.js';
 export { Monitor, type Observation, type PollResult } from './monitor.js';
 export { createMonitorHandler, pathReport } from './server.js';

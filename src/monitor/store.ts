@@ -114,6 +114,14 @@ export interface Finding {
   readonly updated: number;
 }
 
+/** Every kind of finding, in the order the monitor reports them. */
+export const FINDING_KINDS: readonly Finding['kind'][] = [
+  'fork',
+  'log-equivocation',
+  'disagreement',
+  'bad-entries',
+];
+
 /** A signed checkpoint the monitor has seen, and who showed it. */
 export interface SeenCheckpoint {
   readonly size: number;
