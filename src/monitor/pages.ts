@@ -20,6 +20,9 @@ import type { MonitorStore } from './store.js';
 const CSP =
   "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/** The findings page lists the newest this many (all are in `/findings` as JSON). */
+const MAX_FINDINGS_SHOWN = 500;
+
 /** Whether to answer HTML: `?format=html`, or a browser's Accept without `?format=json`. */
 export function wantsHtml(req: IncomingMessage, url: URL): boolean {
   const format = url.searchParams.get('format');
@@ -125,20 +128,8 @@ export async function routeDashboard(
     else sendJson(req, res, 200, model);
   } else if (path === '/findings' && html) {
     const kind = url.searchParams.get('kind');
-    const all = store.findings(0);
-    const findings = all
-      .filter((f) => kind === null || f.kind === kind)
-      .reverse()
-      .map((f) => ({
-        id: f.id,
-        kind: f.kind,
-        summary: f.summary,
-        at: f.at,
-        updated: f.updated,
-        hashPart: findingPath(f.evidence),
-      }));
-    const counts: Record<string, number> = {};
-    for (const f of all) counts[f.kind] = (counts[f.kind] ?? 0) + 1;
+    const findings = store.latestFindings(MAX_FINDINGS_SHOWN, kind ?? undefined);
+    const counts = Object.fromEntries(store.findingCounts());
     sendHtml(req, res, 200, findingsPage({ findings, counts }, kind));
   } else if (path === '/demand' && html) {
     sendHtml(req, res, 200, demandPage(dashboard.demand(limitParam(url))));
@@ -152,11 +143,4 @@ export async function routeDashboard(
     });
   } else return false;
   return true;
-}
-
-/** The store path a finding is about (path findings' evidence names its hash part), if any. */
-function findingPath(evidence: unknown): string | null {
-  if (typeof evidence !== 'object' || evidence === null) return null;
-  const hashPart = (evidence as { hashPart?: unknown }).hashPart;
-  return typeof hashPart === 'string' && isHashPart(hashPart) ? hashPart : null;
 }

@@ -306,3 +306,20 @@ describe('MonitorStore findings', () => {
     }
   });
 });
+
+describe('MonitorStore.latestFindings()', () => {
+  it('lists the newest findings first, of one kind when asked, with the path they are about', () => {
+    const store = new MonitorStore(join(mkdtempSync(join(tmpdir(), 'accord-findings-')), 'm.db'));
+    try {
+      const h = '0123456789abcdfghijklmnpqrsvwxyz';
+      store.addFinding(`disagreement ${h}`, 'disagreement', 'one', { hashPart: h });
+      store.addFinding('fork log-a', 'fork', 'two', {});
+      store.addFinding(`log-equivocation ${h}`, 'log-equivocation', 'three', {});
+      expect(store.latestFindings(2).map((f) => f.summary)).toEqual(['three', 'two']);
+      expect(store.latestFindings(10).map((f) => f.hashPart)).toEqual([h, null, h]);
+      expect(store.latestFindings(10, 'disagreement').map((f) => f.summary)).toEqual(['one']);
+    } finally {
+      store.close();
+    }
+  });
+});

@@ -786,6 +786,39 @@ export class MonitorStore {
     return this.q.findings.all(since).map(toFinding);
   }
 
+  /**
+   * The newest `limit` findings (of one kind, if given), newest first, without their evidence;
+   * `hashPart` names the store path of a finding about one.
+   */
+  latestFindings(
+    limit: number,
+    kind?: string,
+  ): (Omit<Finding, 'evidence'> & { hashPart: string | null })[] {
+    const rows = this.db
+      .prepare<
+        [string | null, string | null, number],
+        {
+          id: number;
+          key: string;
+          kind: Finding['kind'];
+          summary: string;
+          at: number;
+          updated: number;
+        }
+      >(
+        'SELECT id, key, kind, summary, at, updated FROM findings WHERE (? IS NULL OR kind = ?) ORDER BY id DESC LIMIT ?',
+      )
+      .all(kind ?? null, kind ?? null, limit);
+    return rows.map(({ key, ...f }) => {
+      const hashPart = key.slice(f.kind.length + 1);
+      return {
+        ...f,
+        updated: f.updated || f.at,
+        hashPart: key.startsWith(`${f.kind} `) && /^[0-9a-z]{32}$/.test(hashPart) ? hashPart : null,
+      };
+    });
+  }
+
   /** Findings made or updated after `time` (ms since the epoch), the oldest change first. */
   findingsChangedSince(time: number): Finding[] {
     return this.q.changedFindings.all(time).map(toFinding);

@@ -21,6 +21,9 @@ export function findingsPage(m: FindingsModel, kind: string | null): string {
         <td><a href="/findings/${f.id}" download="accord-finding-${f.id}.json">evidence</a></td>
       </tr>`,
   );
+  const total =
+    kind === null ? Object.values(m.counts).reduce((a, b) => a + b, 0) : (m.counts[kind] ?? 0);
+  const shown = m.findings.length;
   const filters = [
     html`<a href="/findings"
       >all (${count(Object.values(m.counts).reduce((a, b) => a + b, 0))})</a
@@ -35,6 +38,7 @@ export function findingsPage(m: FindingsModel, kind: string | null): string {
       <code>accord verify-evidence</code>, claims come with C2SP tlog-proofs.
     </p>
     <p>${filters}</p>
+    ${shown < total ? html`<p class="muted">The newest ${count(shown)} of ${count(total)}; <a href="/findings?format=json">all of them as JSON</a>.</p>` : ''}
     ${table(
       'findings',
       [['id', 'num'], 'kind', 'what', 'when', ''],
