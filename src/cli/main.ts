@@ -43,7 +43,7 @@ ${list}
 Run 'accord <command> --help' for a command's options.
 
 Exit codes: 0 success, 1 the command failed, 2 bad usage, 3 the monitor has findings
-(accord monitor report, serve --once, path).
+(accord monitor report, serve --once, path) or items failed to rebuild (accord rebuild).
 `;
 }
 
