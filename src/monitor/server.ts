@@ -12,7 +12,6 @@ import {
   type Logger,
   type Registry,
   readBody,
-  send,
   sendHealth,
   sendMetrics,
   routeHandler,
@@ -23,7 +22,7 @@ import { MonitorError, type MonitorErrorCode } from './errors.js';
 import type { Policy } from '../policy/index.js';
 import type { Dashboard } from './dashboard.js';
 import { MAX_CHECKPOINT_BYTES, type Monitor } from './monitor.js';
-import { routeDashboard } from './pages.js';
+import { routeDashboard, sendJson } from './pages.js';
 import type { MonitorStore } from './store.js';
 
 const STATUS: Readonly<Record<MonitorErrorCode, number>> = {
@@ -37,14 +36,6 @@ const STATUS: Readonly<Record<MonitorErrorCode, number>> = {
 /** The monitor's one error mapping. */
 export const monitorErrors: ErrorMapper = (error) =>
   error instanceof MonitorError ? new HttpError(STATUS[error.code], error.message) : undefined;
-
-function json(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
-  send(req, res, status, `${JSON.stringify(body, null, 2)}\n`, {
-    type: 'application/json',
-    cacheControl: 'no-store',
-    gzip: true,
-  });
-}
 
 /** Everything the monitor knows about one store path: each log's verified claims. */
 export function pathReport(store: MonitorStore, hashPart: string, storeDir: string) {
@@ -87,7 +78,7 @@ export function createMonitorHandler(options: {
       try {
         const seen = await monitor.observe(body.toString('utf8'), from);
         gossip.inc({ outcome: seen.status });
-        json(req, res, 200, seen);
+        sendJson(req, res, 200, seen);
       } catch (error) {
         if (error instanceof MonitorError) gossip.inc({ outcome: 'rejected' });
         throw error;
@@ -97,12 +88,12 @@ export function createMonitorHandler(options: {
     const reading = req.method === 'GET' || req.method === 'HEAD';
     if (reading && (await routeDashboard(dashboard, store, defaultK, req, res, url))) return;
     const reply = (status: number, body: unknown) => {
-      json(req, res, status, body);
+      sendJson(req, res, status, body);
     };
     if (await demand(req, res, url, reply)) return;
     if (!reading) throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD' });
     if (path === '/logs') {
-      json(
+      sendJson(
         req,
         res,
         200,
@@ -126,12 +117,12 @@ export function createMonitorHandler(options: {
       if (changed !== null) {
         if (!/^[0-9]{1,15}$/.test(changed))
           throw new HttpError(400, 'changedSince must be a time in milliseconds since the epoch');
-        json(req, res, 200, store.findingsChangedSince(Number(changed)));
+        sendJson(req, res, 200, store.findingsChangedSince(Number(changed)));
         return;
       }
       const since = url.searchParams.get('since') ?? '0';
       if (!/^[0-9]{1,15}$/.test(since)) throw new HttpError(400, 'since must be a finding id');
-      json(req, res, 200, store.findings(Number(since)));
+      sendJson(req, res, 200, store.findings(Number(since)));
       return;
     }
     if (path === '/metrics') {
