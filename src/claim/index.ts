@@ -3,6 +3,7 @@
  * (`accord/build/v1`). Pure: used by the log, the submitter, the policy and the monitor.
  */
 export { ClaimError, type ClaimErrorCode } from './errors.js';
+export { canonicalDeriver, canonicalReferences, canonicalStorePath } from './canonical.js';
 export {
   type BuildClaim,
   type ClaimJson,

@@ -4,7 +4,13 @@
  * when a log's verified tree grew (after a poll), not per request; every other model reads a
  * bounded number of index lookups.
  */
-import { claimToJson, parseEntry } from '../claim/index.js';
+import {
+  canonicalDeriver,
+  canonicalReferences,
+  canonicalStorePath,
+  claimToJson,
+  parseEntry,
+} from '../claim/index.js';
 import { HASH_PART_LENGTH } from '../nix/index.js';
 import { type LogObservation, type Policy, decide, describeRule } from '../policy/index.js';
 import {
@@ -333,7 +339,7 @@ export class Dashboard {
         const storePath =
           found[0] === undefined
             ? `${storeDir}/${seen.get(h) || h}`
-            : parseStorePathText(found[0].entry);
+            : canonicalStorePath(found[0].entry);
         const logs = [...(majority?.logs ?? new Set(found.map((c) => c.origin)))].sort();
         const status: ClosureStatus =
           found.length === 0
@@ -343,7 +349,7 @@ export class Dashboard {
               : logs.length < k
                 ? 'too-few'
                 : 'agreed';
-        const deriver = found.map((c) => entryDeriver(c.entry)).find((d) => d !== undefined);
+        const deriver = found.map((c) => canonicalDeriver(c.entry)).find((d) => d !== undefined);
         paths.push({
           hashPart: h,
           storePath,
@@ -353,7 +359,7 @@ export class Dashboard {
           deriver: deriver === undefined ? null : `${storeDir}/${deriver}`,
         });
         for (const g of majority === undefined ? groups : [majority]) {
-          for (const ref of entryReferences(g.entry)) {
+          for (const ref of canonicalReferences(g.entry)) {
             const refHash = ref.slice(0, HASH_PART_LENGTH);
             if (seen.has(refHash)) continue;
             if (seen.size >= limit) {
@@ -376,25 +382,4 @@ export class Dashboard {
     for (const p of paths) counts[p.status]++;
     return { root: paths[0]?.storePath ?? hashPart, k, paths, counts, truncated };
   }
-}
-
-/** The references of a verified (canonical) entry: its `reference <base name>` lines. */
-function entryReferences(entry: string): string[] {
-  return entry
-    .split('\n')
-    .filter((line) => line.startsWith('reference '))
-    .map((line) => line.slice('reference '.length));
-}
-
-/** The deriver of a verified (canonical) entry (its base name), if it names one. */
-function entryDeriver(entry: string): string | undefined {
-  const at = entry.lastIndexOf('\nderiver ');
-  return at < 0 ? undefined : entry.slice(at + '\nderiver '.length, entry.indexOf('\n', at + 1));
-}
-
-/** The store path of a verified (canonical) entry: its second line is `store-path <path>`. */
-function parseStorePathText(entry: string): string {
-  const start = entry.indexOf('\n') + 1;
-  const line = entry.slice(start, entry.indexOf('\n', start));
-  return line.slice(line.indexOf(' ') + 1);
 }

@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { sha256Spans } from '../crypto/index.js';
+import { canonicalStorePath } from '../claim/index.js';
 import { type SqliteDatabase, openSqlite } from '../db/index.js';
 import { HASH_PART_LENGTH } from '../nix/index.js';
 import {
@@ -537,18 +538,14 @@ export class MonitorStore {
       .sort((a, b) => (origin(a) < origin(b) ? -1 : origin(a) > origin(b) ? 1 : a.index - b.index))
       .map((r) => {
         const entry = Buffer.from(this.entry(origin(r), r.index, read)).toString('utf8');
-        // Verified entries are canonical: the second line is `store-path <dir>/<hash part>-<name>`.
-        const line = entry.slice(
-          entry.indexOf('\n') + 1,
-          entry.indexOf('\n', entry.indexOf('\n') + 1),
-        );
-        const at = line.lastIndexOf('/') + 1;
+        const storePath = canonicalStorePath(entry);
+        const at = storePath.lastIndexOf('/') + 1;
         return {
           origin: origin(r),
           index: r.index,
           answer: Buffer.from(r.answer).toString('hex'),
           entry,
-          hashPart: line.slice(at, at + 32),
+          hashPart: storePath.slice(at, at + 32),
         };
       });
   }
