@@ -5,10 +5,11 @@
  * other bytes) and builder A alone has another.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ClaimJson } from '../claim/index.js';
 import { lockStore } from '../db/index.js';
+import { writeFileCache } from '../host/index.js';
 import {
   type LogService,
   newToken,
@@ -19,15 +20,10 @@ import {
 import { type MonitorService, startMonitor } from '../monitor/index.js';
 import {
   NIX_STORE_DIR,
-  encodeNix32,
-  formatCacheInfo,
-  formatNarInfo,
   formatNixPublicKey,
   formatNixSecretKey,
   generateNixSecretKey,
-  parseHash,
   parseNixSecretKey,
-  parseStorePath,
 } from '../nix/index.js';
 import { parseReporters } from '../demand/index.js';
 import { parsePolicy } from '../policy/index.js';
@@ -90,33 +86,6 @@ export interface DemoNetwork {
 function kept(path: string, make: () => string): string {
   if (!existsSync(path)) writeFileSync(path, make(), { mode: 0o600 });
   return readFileSync(path, 'utf8').trim();
-}
-
-/** A binary cache holding `paths` (NARs uncompressed), as a directory for a file:// URL. */
-function writeCache(dir: string, paths: readonly { claim: ClaimJson; nar: Buffer }[]): void {
-  mkdirSync(join(dir, 'nar'), { recursive: true });
-  writeFileSync(
-    join(dir, 'nix-cache-info'),
-    formatCacheInfo({ storeDir: NIX_STORE_DIR, wantMassQuery: true, priority: 40 }),
-  );
-  for (const { claim, nar } of paths) {
-    const storePath = parseStorePath(claim.storePath);
-    const file = `nar/${encodeNix32(createHash('sha256').update(nar).digest())}.nar`;
-    writeFileSync(join(dir, file), nar);
-    writeFileSync(
-      join(dir, `${storePath.hashPart}.narinfo`),
-      formatNarInfo({
-        storePath,
-        url: file,
-        compression: 'none',
-        narHash: parseHash(claim.narHash),
-        narSize: claim.narSize,
-        references: claim.references,
-        ...(claim.deriver === undefined ? {} : { deriver: claim.deriver }),
-        sigs: [],
-      }),
-    );
-  }
 }
 
 /** What each builder built, claims and serves. */
@@ -208,7 +177,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoNetwork> {
       paths: readonly { claim: ClaimJson; nar: Buffer }[],
     ) => {
       const { service } = logs.find((l) => l.builder === builder) as (typeof logs)[number];
-      writeCache(join(dir, `cache-${builder}`), paths);
+      writeFileCache(join(dir, `cache-${builder}`), paths);
       const size = (await service.storage.state()).treeSize;
       await submitClaims(
         { url: service.url, token },

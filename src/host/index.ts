@@ -2,3 +2,4 @@
 export { narSourceFromPath } from './nar-fs.js';
 export { HAVE_NATIVE_NAR, hashNarPath, serialiseNative } from './nar-native.js';
 export { buildAttributes, pathInfoClaims, queryOutputs } from './nix-store.js';
+export { writeFileCache } from './file-cache.js';

@@ -32,6 +32,8 @@ export type BuildOutcome =
       /** The store's copy's claim (built elsewhere or earlier). */
       readonly stored: ClaimJson;
       readonly path: string;
+      /** The NAR of this build (made to hash it). */
+      readonly nar: Buffer;
     }
   | { readonly status: 'failed'; readonly reason: string };
 
@@ -99,7 +101,7 @@ async function candidates(drv: string, options: NixOptions): Promise<string[]> {
 }
 
 /**
- * The claim for a copy of `output` at `path` (its `.check` sibling): NAR hash and size of its
+ * The claim for a copy of `output` at `path` (its `.check` sibling), with its NAR: NAR hash and size of its
  * archive, and its references found as Nix finds them, by scanning the archive for the hash
  * parts of the store paths the build could refer to.
  */
@@ -109,19 +111,20 @@ async function claimOfCopy(
   path: string,
   stored: ClaimJson,
   options: NixOptions,
-): Promise<ClaimJson> {
+): Promise<{ claim: ClaimJson; nar: Buffer }> {
   const nar = Buffer.concat([...writeNar(narSourceFromPath(path))]);
   const storeDir = output.slice(0, output.lastIndexOf('/'));
   const references = (await candidates(drv, options))
     .map((p) => p.slice(storeDir.length + 1))
     .filter((base) => nar.includes(base.slice(0, 32)))
     .sort();
-  return {
+  const claim = {
     ...stored,
     narHash: `sha256:${encodeNix32(createHash('sha256').update(nar).digest())}`,
     narSize: nar.length,
     references,
   };
+  return { claim, nar };
 }
 
 /**
@@ -182,8 +185,8 @@ export async function rebuildDerivation(
     }
     const copy = `${output}.check`;
     if (differs && existsSync(copy)) {
-      const claim = await claimOfCopy(drv, output, copy, stored, options);
-      result.set(output, { status: 'differs', claim, stored, path: copy });
+      const { claim, nar } = await claimOfCopy(drv, output, copy, stored, options);
+      result.set(output, { status: 'differs', claim, stored, path: copy, nar });
     } else result.set(output, { status: 'built', claim: stored, checked: check, path: output });
   }
   return result;

@@ -8,6 +8,8 @@
  */
 import { existsSync } from 'node:fs';
 import type { ClaimJson } from '../claim/index.js';
+import { narSourceFromPath, writeFileCache } from '../host/index.js';
+import { writeNar } from '../nix/index.js';
 import type { Spool } from '../submit/index.js';
 import {
   type BuildOutcome,
@@ -17,7 +19,6 @@ import {
   queryOutputs,
   rebuildDerivation,
 } from './nix-build.js';
-import { writeBuiltNar } from './publish.js';
 import type { ItemStatus, RebuildState } from './state.js';
 import type { WorkItem } from './worklist.js';
 
@@ -118,7 +119,15 @@ async function rebuildItem(item: WorkItem, options: RebuildOptions): Promise<Ite
   }
   const built = [...outcomes.values()] as Exclude<BuildOutcome, { status: 'failed' }>[];
   if (options.cacheDir !== undefined)
-    for (const o of built) writeBuiltNar(options.cacheDir, o.claim, o.path);
+    writeFileCache(
+      options.cacheDir,
+      built.map((o) => ({
+        claim: o.claim,
+        nar:
+          o.status === 'differs' ? o.nar : Buffer.concat([...writeNar(narSourceFromPath(o.path))]),
+      })),
+      50,
+    );
   const claims = built.map((o) => o.claim);
   const status: ItemStatus = built.some((o) => o.status === 'differs') ? 'differs' : 'built';
   // The claims and the key in one transaction: from here on the item is done.
