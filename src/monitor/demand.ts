@@ -12,6 +12,9 @@ import type { NoteVerifier } from '../tlog/index.js';
 import { MonitorError } from './errors.js';
 import type { MonitorStore } from './store.js';
 import { verdict } from './verdict.js';
+// The demand types are the dashboard's page models (src/web): one definition each.
+import type { DemandRow, DemandModel as DemandTop, WantedRow as WantedPath } from '../web/index.js';
+export type { DemandRow, DemandTop, WantedPath };
 
 const SCHEMA = `
 -- reporter: the key's name and key ID (name+hex); one row per accepted report
@@ -53,36 +56,6 @@ export interface DemandAccepted {
   readonly periodSeconds: number;
   readonly paths: number;
   readonly requests: number;
-}
-
-/** A store path's demand summed across reporters. */
-export interface DemandRow {
-  readonly hashPart: string;
-  /** The full store path, when a reporter named it; else null. */
-  readonly storePath: string | null;
-  readonly requests: number;
-  readonly refused: number;
-  /** How many reporters asked for it. */
-  readonly reporters: number;
-  /** Start of the latest period it was reported in (POSIX seconds). */
-  readonly lastPeriod: number;
-}
-
-/** The demand as a whole, and its most requested paths. */
-export interface DemandTop {
-  /** Reporters whose reports were accepted. */
-  readonly reporters: number;
-  /** Distinct periods reported. */
-  readonly periods: number;
-  readonly paths: readonly DemandRow[];
-}
-
-/** A path in the wanted list. */
-export interface WantedPath extends DemandRow {
-  /** The derivers the logs' claims name (full paths, sorted), when any. */
-  readonly derivers: readonly string[];
-  /** How many logs agree on the majority answer (0: no claim, or no majority). */
-  readonly claims: number;
 }
 
 interface PathRow {

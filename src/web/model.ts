@@ -3,6 +3,7 @@
  * in ms since the epoch), made by the monitor from its verified state. Each page's JSON is this
  * model, so what a script reads is exactly what a person sees.
  */
+import type { ClaimJson } from '../claim/index.js';
 
 /** One builder log on the overview. */
 export interface LogSummary {
@@ -44,16 +45,11 @@ export interface OverviewModel {
 }
 
 /** One log's claim about a path, as the path page lists it. */
-export interface PathClaim {
+export interface PathClaim extends ClaimJson {
   readonly log: string;
   readonly index: number;
   /** The verified tree the claim is in: the entry is a leaf of it (the monitor hashed it). */
   readonly treeSize: number;
-  readonly storePath: string;
-  readonly narHash: string;
-  readonly narSize: number;
-  readonly references: readonly string[];
-  readonly deriver?: string;
   /** The answer digest; equal digests are equal answers (NAR hash, size and references). */
   readonly answer: string;
   readonly inMajority: boolean;
@@ -168,28 +164,33 @@ export interface FindingsModel {
   readonly counts: Readonly<Record<string, number>>;
 }
 
+/** A store path's demand summed across reporters. */
 export interface DemandRow {
   readonly hashPart: string;
+  /** The full store path, when a reporter named it; else null. */
   readonly storePath: string | null;
   readonly requests: number;
   readonly refused: number;
+  /** How many reporters asked for it. */
   readonly reporters: number;
   /** Start of the latest period it was reported in (POSIX seconds, as demand reports say). */
   readonly lastPeriod: number;
 }
 
+/** The demand as a whole, and its most requested paths. */
 export interface DemandModel {
+  /** Reporters whose reports were accepted. */
   readonly reporters: number;
+  /** Distinct periods reported. */
   readonly periods: number;
   readonly paths: readonly DemandRow[];
 }
 
-export interface WantedRow {
-  readonly hashPart: string;
-  readonly storePath: string | null;
+/** A path in the wanted list. */
+export interface WantedRow extends DemandRow {
+  /** The derivers the logs' claims name (full paths, sorted), when any. */
   readonly derivers: readonly string[];
-  readonly requests: number;
-  readonly refused: number;
+  /** How many logs agree on the majority answer (0: no claim, or no majority). */
   readonly claims: number;
 }
 
