@@ -81,27 +81,6 @@ function bound(end: 'low' | 'high', key: number, log?: number, answer?: Uint8Arr
   return bytes;
 }
 
-/**
- * The last block read from each run, for lookups of keys in ascending order: paths looked up
- * together (a closure) often fall in the same block of a small run, which is then read once.
- */
-export interface BlockMemo {
-  /** The runs, read once for all the lookups. */
-  runs?: readonly { readonly id: number; readonly count: number }[];
-  readonly blocks: Map<number, Buffer>;
-}
-
-/**
- * Whether `block` is the first block of its run whose last record is at or after `from` (or
- * after it): true when `from` lies between its first and last records, as the block before
- * ends before this one's first record.
- */
-function covers(block: Buffer, from: Buffer, after: boolean): boolean {
-  const first = block.compare(from, 0, RECORD_BYTES, 0, RECORD_BYTES) <= 0;
-  const last = block.compare(from, 0, RECORD_BYTES, block.length - RECORD_BYTES, block.length);
-  return first && (after ? last > 0 : last >= 0);
-}
-
 /** A record where it is stored: `block[at, at + RECORD_BYTES)`, its numbers decoded. */
 export interface RecordView {
   readonly key: number;
@@ -340,10 +319,9 @@ export class ClaimIndex {
    * other log's claims. The same log and answer may come from several runs. Ordered by log,
    * answer and index.
    */
-  lookup(key: number, memo?: BlockMemo): IndexRecord[] {
+  lookup(key: number): IndexRecord[] {
     const found: IndexRecord[] = [];
-    const runs = memo === undefined ? this.q.runs.all() : (memo.runs ??= this.q.runs.all());
-    for (const { id: run, count } of runs) {
+    for (const { id: run, count } of this.q.runs.all()) {
       if (!this.mayHold(run, count, key)) continue;
       let log = -1;
       let answers = 0;
@@ -351,13 +329,9 @@ export class ClaimIndex {
       let from = bound('low', key);
       let after = false;
       seek: for (;;) {
-        const cached = memo?.blocks.get(run);
-        const block =
-          cached !== undefined && covers(cached, from, after)
-            ? cached
-            : (after ? this.q.blockAfter : this.q.blockFrom).get(run, from)?.data;
-        if (block === undefined) break;
-        memo?.blocks.set(run, block);
+        const row = (after ? this.q.blockAfter : this.q.blockFrom).get(run, from);
+        if (row === undefined) break;
+        const block = row.data;
         let at = this.search(block, from, after);
         if (at >= block.length) throw new Error('bug: claim block ends before its last record');
         while (block.readUIntBE(at, 6) === key) {

@@ -27,13 +27,7 @@ import {
   parseEntryBundle,
 } from '../tlog/index.js';
 import { decodeBundle } from './bundles.js';
-import {
-  type BlockMemo,
-  ClaimIndex,
-  type IndexRecord,
-  MAX_ANSWERS_PER_LOG,
-  sameAnswer,
-} from './claim-index.js';
+import { ClaimIndex, type IndexRecord, MAX_ANSWERS_PER_LOG, sameAnswer } from './claim-index.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -132,11 +126,10 @@ export interface SeenCheckpoint {
   readonly source: string;
 }
 
-/** Caches shared by the lookups of one batch ({@link MonitorStore.claimBatch}). */
+/** What the lookups of one batch share ({@link MonitorStore.claimBatch}). */
 export interface ClaimBatch {
   readonly logs: Map<number, { origin: string; size: number }>;
   readonly read: Map<string, Uint8Array[]>;
-  readonly memo: BlockMemo;
 }
 
 /** A verified claim in the index: the first of its log with its answer about its path. */
@@ -504,14 +497,10 @@ export class MonitorStore {
    * The verified records of the index with key `key`: for each log and answer, the first claim
    * (of at most {@link MAX_ANSWERS_PER_LOG} answers per log), ordered by log and answer.
    */
-  private verifiedRecords(
-    key: number,
-    logs = this.verifiedLogs(),
-    memo?: BlockMemo,
-  ): IndexRecord[] {
+  private verifiedRecords(key: number, logs = this.verifiedLogs()): IndexRecord[] {
     const firsts: IndexRecord[] = [];
     let answers = 0;
-    for (const r of this.index.lookup(key, memo)) {
+    for (const r of this.index.lookup(key)) {
       if (r.index >= (logs.get(r.log)?.size ?? 0)) continue;
       const last = firsts[firsts.length - 1];
       // Ordered by log, answer and index: a record like the last kept is a later claim.
@@ -531,10 +520,9 @@ export class MonitorStore {
     key: number,
     logs = this.verifiedLogs(),
     read = new Map<string, Uint8Array[]>(),
-    memo?: BlockMemo,
   ): (IndexedClaim & { hashPart: string })[] {
     const origin = (r: IndexRecord) => logs.get(r.log)?.origin ?? '';
-    return this.verifiedRecords(key, logs, memo)
+    return this.verifiedRecords(key, logs)
       .sort((a, b) => (origin(a) < origin(b) ? -1 : origin(a) > origin(b) ? 1 : a.index - b.index))
       .map((r) => {
         const entry = Buffer.from(this.entry(origin(r), r.index, read)).toString('utf8');
@@ -623,23 +611,16 @@ export class MonitorStore {
     hashParts: readonly string[],
     batch: ClaimBatch = this.claimBatch(),
   ): Map<string, IndexedClaim[]> {
-    const { logs, read, memo } = batch;
+    const { logs, read } = batch;
     const keys = this.pathKeys(hashParts);
-    // In key order, so that each run's blocks are read in order and each at most once.
-    const order = hashParts
-      .map((_, i) => i)
-      .sort((a, b) => (keys[a] as number) - (keys[b] as number));
-    const found = new Map<string, IndexedClaim[]>();
-    for (const i of order) {
-      const hashPart = hashParts[i] as string;
-      found.set(
+    return new Map(
+      hashParts.map((hashPart, i) => [
         hashPart,
-        this.claimsAt(keys[i] as number, logs, read, memo)
+        this.claimsAt(keys[i] as number, logs, read)
           .filter((c) => c.hashPart === hashPart)
           .map((c) => ({ origin: c.origin, index: c.index, answer: c.answer, entry: c.entry })),
-      );
-    }
-    return found;
+      ]),
+    );
   }
 
   /**
@@ -647,7 +628,7 @@ export class MonitorStore {
    * they read), valid while nothing is written to the store.
    */
   claimBatch(): ClaimBatch {
-    return { logs: this.verifiedLogs(), read: new Map(), memo: { blocks: new Map() } };
+    return { logs: this.verifiedLogs(), read: new Map() };
   }
 
   /** Verified claims about a store path, from every log. */
