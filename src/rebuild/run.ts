@@ -14,7 +14,6 @@ import type { Spool } from '../submit/index.js';
 import {
   type BuildOutcome,
   type NixOptions,
-  isValidPath,
   localDeriver,
   queryOutputs,
   rebuildDerivation,
@@ -69,11 +68,8 @@ async function derivationOf(
   options: NixOptions,
 ): Promise<{ drv: string; outputs: string[] } | { reason: string }> {
   let drv = item.drv;
-  if (
-    drv === undefined &&
-    item.storePath !== undefined &&
-    (await isValidPath(item.storePath, options))
-  )
+  // The store's deriver of a path it has (none for a path it does not have).
+  if (drv === undefined && item.storePath !== undefined)
     drv = await localDeriver(item.storePath, options);
   if (drv === undefined)
     return { reason: `no derivation for ${item.storePath ?? ''}: ${HOW_TO_GET_A_DRV}` };
