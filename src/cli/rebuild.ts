@@ -14,7 +14,7 @@ import { type LogEndpoint, Spool, flushSpool } from '../submit/index.js';
 import { EXIT, UsageError, defineCommand, readOptionFile } from './command.js';
 import { progressBar } from './progress.js';
 import { positiveInteger } from './service.js';
-import { defaultSpool, readToken } from './submit.js';
+import { defaultSpool, logUrl, readToken } from './submit.js';
 
 const DEFAULT_STATE = join('accord-rebuild', 'state.db');
 /** Some items failed or had no derivation: the run's exit code then. */
@@ -182,10 +182,7 @@ set-up error; 2 bad usage.`,
     quiet: { type: 'boolean' },
   },
   async run(values) {
-    const url = values.log ?? process.env.ACCORD_LOG_URL;
-    if (url === undefined) throw new UsageError('--log URL is required (or ACCORD_LOG_URL)');
-    if (!/^https?:\/\/\S+$/.test(url))
-      throw new UsageError(`--log ${JSON.stringify(url)}: want the log's http(s):// URL`);
+    const url = logUrl(values);
     const endpoint: LogEndpoint = { url, token: readToken(values), timeoutMs: 30_000 };
     const jobs = positiveInteger(values.jobs, '--jobs', 1);
     const buildTimeoutMs = positiveInteger(values['build-timeout'], '--build-timeout', 0) * 1000;

@@ -21,6 +21,15 @@ export function defaultSpool(): string {
   return join(state, 'accord', 'spool.db');
 }
 
+/** The log's URL: `--log`, else ACCORD_LOG_URL; an http(s) URL. */
+export function logUrl(values: { log?: string }): string {
+  const url = values.log ?? process.env.ACCORD_LOG_URL;
+  if (url === undefined) throw new UsageError('--log URL is required (or ACCORD_LOG_URL)');
+  if (!/^https?:\/\/\S+$/.test(url))
+    throw new UsageError(`--log ${JSON.stringify(url)}: want the log's http(s):// URL`);
+  return url;
+}
+
 export function readToken(values: { 'token-file'?: string }): string {
   const fromEnv = process.env.ACCORD_TOKEN;
   if (values['token-file'] !== undefined)
@@ -105,10 +114,7 @@ until it is fixed, rather than letting a builder publish nothing unnoticed.`,
   },
   positionals: { min: 0, max: 100_000 },
   async run(values, positionals) {
-    const url = values.log ?? process.env.ACCORD_LOG_URL;
-    if (url === undefined) throw new UsageError('--log URL is required (or ACCORD_LOG_URL)');
-    if (!/^https?:\/\/\S+$/.test(url))
-      throw new UsageError(`--log ${JSON.stringify(url)}: want the log's http(s):// URL`);
+    const url = logUrl(values);
     const timeoutMs = Number(values.timeout ?? 5000);
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('bad --timeout');
     const quiet = values.quiet === true;
