@@ -171,19 +171,21 @@ export class Dashboard {
     const { store, storeDir } = this.options;
     const signature = this.signature();
     if (this.counts?.signature === signature) return;
-    const counts = await countReproducibilityYielding(store, storeDir);
+    this.keep(signature, await countReproducibilityYielding(store, storeDir));
+  }
+
+  private keep(signature: string, counts: ReproCounts): ReproCounts {
     this.counts = { signature, counts };
-    store.addReproPoint(this.now(), counts.shared, counts.agreeing);
+    this.options.store.addReproPoint(this.now(), counts.shared, counts.agreeing);
+    return counts;
   }
 
   /** The counts of the last poll (made now, in one go, before the first). */
   private counted(): ReproCounts {
-    if (this.counts === undefined) {
-      const counts = countReproducibility(this.options.store, this.options.storeDir);
-      this.counts = { signature: this.signature(), counts };
-      this.options.store.addReproPoint(this.now(), counts.shared, counts.agreeing);
-    }
-    return this.counts.counts;
+    return (
+      this.counts?.counts ??
+      this.keep(this.signature(), countReproducibility(this.options.store, this.options.storeDir))
+    );
   }
 
   private logSummary(origin: string, url: string, counts: ReproCounts): LogSummary {
