@@ -6,6 +6,7 @@ import { keygenCommand } from './keygen.js';
 import { logCommand } from './log.js';
 import { monitorCommand } from './monitor.js';
 import { narCommand } from './nar.js';
+import { policyCommand } from './policy.js';
 import { explainCommand, proxyCommand } from './proxy.js';
 import { rebuildCommand } from './rebuild.js';
 import { submitCommand } from './submit.js';
@@ -19,6 +20,7 @@ const commands = new Map<string, Command>([
   ['log', logCommand],
   ['monitor', monitorCommand],
   ['nar', narCommand],
+  ['policy', policyCommand],
   ['proxy', proxyCommand],
   ['rebuild', rebuildCommand],
   ['submit', submitCommand],
