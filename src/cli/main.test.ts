@@ -110,7 +110,7 @@ describe('accord (built binary)', () => {
       [
         ['proxy', '--config', join(dir, 'proxy.toml')],
         1,
-        `accord proxy: config: signing-key ${logKey} is a log key ('accord keygen'); the proxy signs narinfos with a Nix secret key: nix key generate-secret --key-name NAME`,
+        `accord proxy: config: signing-key ${logKey} is a log key ('accord keygen'); the proxy signs narinfos with a Nix secret key (nix key generate-secret --key-name NAME) or a Guix one (guix archive --generate-key)`,
       ],
     ])('accord %j', async (args, code, line) => {
       const r = await runAccord(args);

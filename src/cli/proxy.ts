@@ -63,10 +63,28 @@ function describe(path: string, r: Resolution, policyRule: string): string {
     const refs = a.answer.references.length;
     lines.push(
       `  ${a.answer.narHash} ${a.answer.narSize} bytes, ${refs} reference${refs === 1 ? '' : 's'}: ` +
-        `${a.supporters.join(', ')}${a.satisfied ? ' (satisfies the policy)' : ''}`,
+        a.supporters.map((m) => (a.bySignature.includes(m) ? `${m} (signature)` : m)).join(', ') +
+        (a.satisfied ? ' (satisfies the policy)' : ''),
     );
   }
-  lines.push('logs:');
+  if (d.caches.length > 0) {
+    lines.push(
+      'caches (a signature is weaker evidence than a log claim: a cache can sign different things for different people, unseen):',
+    );
+    for (const cache of d.caches) {
+      if (cache.status === 'missing') {
+        lines.push(`  ${cache.cache}: missing — ${cache.reason}`);
+        continue;
+      }
+      const votes = cache.votes.map((v) => `${formatHash(v.claim.narHash)} signed by ${v.key}`);
+      const how =
+        cache.stored === true ? 'verified earlier (cache unreachable now)' : 'verified now';
+      lines.push(
+        `  ${cache.cache}: ${votes.length === 0 ? 'no signature' : votes.join('; ')} — ${how}`,
+      );
+    }
+  }
+  if (d.logs.length > 0) lines.push('logs:');
   for (const log of d.logs) {
     if (log.status === 'missing') {
       lines.push(`  ${log.origin}: missing — ${log.reason}`);
@@ -94,7 +112,8 @@ export const explainCommand = defineCommand({
 Runs the proxy's decision for STORE-PATH (a store path, base name or hash part) with the
 proxy's config and state — asking the logs now, and using the claims verified earlier for logs
 that do not answer — and prints the verdict with all its evidence: which logs claimed what, at
-which checkpoint, which were missing and why.
+which checkpoint, which caches' signatures were verified (a weaker vote than a log claim), which
+were missing and why.
 
 Options:
   --config FILE   the proxy's TOML config (required)

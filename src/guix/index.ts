@@ -32,6 +32,8 @@ export {
   formatGuixSecretKey,
   generateGuixSecretKey,
   guixPublicKey,
+  guixPublicKeyFromHex,
+  guixPublicKeyHex,
   parseGuixPublicKey,
   parseGuixSecretKey,
   publicKeyFromSexp,

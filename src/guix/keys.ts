@@ -202,6 +202,23 @@ export function guixPublicKey(key: GuixSecretKey): GuixPublicKey {
   return { q: key.q };
 }
 
+/**
+ * A key from the 64 hex digits of its `q` (either case), as a policy names it; the point must
+ * be on the curve and not of small order.
+ */
+export function guixPublicKeyFromHex(hex: string): GuixPublicKey {
+  if (!/^[0-9A-Fa-f]{64}$/.test(hex))
+    throw new GuixError('malformed', 'Guix key: want the 64 hex digits of q');
+  const key: GuixPublicKey = { q: new Uint8Array(Buffer.from(hex, 'hex')) };
+  keyPoint(key);
+  return key;
+}
+
+/** The 64 upper-case hex digits of a key's `q`, as its key file writes them. */
+export function guixPublicKeyHex(key: GuixPublicKey): string {
+  return Buffer.from(key.q).toString('hex').toUpperCase();
+}
+
 /** Whether two keys are the same key (Guix compares whole key s-expressions). */
 export function sameGuixKey(a: GuixPublicKey, b: GuixPublicKey): boolean {
   return Buffer.from(a.q).equals(b.q);

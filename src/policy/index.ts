@@ -5,16 +5,24 @@
 export { PolicyError } from './errors.js';
 export {
   type BuilderLog,
+  type CacheMember,
   type Policy,
   type TrustRule,
   describeRule,
+  formatCacheKey,
+  memberName,
+  parseCacheKey,
   parsePolicy,
   trustSatisfied,
 } from './policy.js';
 export {
   type Answer,
+  type CacheObservation,
   type Decision,
   type LogObservation,
   type ObservedClaim,
+  type SignatureVote,
   decide,
 } from './decide.js';
+export { type CacheVote, guixNarInfoVotes, nixNarInfoVotes } from './votes.js';
+export { type GuixCacheOfKey, policyFromGuixAcl } from './from-guix-acl.js';

@@ -10,6 +10,8 @@ import {
   TlogError,
   parseTlogPolicy,
 } from '../tlog/index.js';
+import { type GuixPublicKey, guixPublicKeyFromHex, guixPublicKeyHex } from '../guix/index.js';
+import { type NixPublicKey, formatNixPublicKey, parseNixPublicKey } from '../nix/index.js';
 import { PolicyError } from './errors.js';
 
 /** A builder log the policy trusts to state claims. */
@@ -21,9 +23,24 @@ export interface BuilderLog {
   readonly url: string;
 }
 
-/** A trust rule: one log, or a group needing `threshold` of its members. */
+/**
+ * A binary cache whose signatures are votes: a narinfo for the path signed by one of its keys
+ * (a Nix key, or a Guix key) is its vote for what that narinfo states. Weaker than a log
+ * claim: nobody else sees what a cache signed for one user.
+ */
+export interface CacheMember {
+  /** Its name in trust groups. */
+  readonly name: string;
+  /** Where to fetch its narinfos (and NARs). */
+  readonly url: string;
+  readonly nixKeys: readonly NixPublicKey[];
+  readonly guixKeys: readonly GuixPublicKey[];
+}
+
+/** A trust rule: one log, one cache, or a group needing `threshold` of its members. */
 export type TrustRule =
   | { readonly kind: 'log'; readonly origin: string }
+  | { readonly kind: 'cache'; readonly name: string }
   | {
       readonly kind: 'group';
       readonly name: string;
@@ -34,6 +51,8 @@ export type TrustRule =
 /** A parsed policy. */
 export interface Policy {
   readonly logs: readonly BuilderLog[];
+  /** Caches whose signatures are votes (`cache` lines), in the file's order. */
+  readonly caches: readonly CacheMember[];
   /** The rule a path's claims must satisfy to be trusted. */
   readonly decide: TrustRule;
   /** Witnesses and quorum (tlog-policy), for checking every log checkpoint. */
@@ -44,12 +63,31 @@ export interface Policy {
 
 /** Limits above tlog-policy's recommended minimum of 32. */
 const MAX_GROUPS = 256;
+const MAX_CACHES = 256;
+const MAX_CACHE_KEYS = 16;
+const CACHE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * A cache key as a policy writes it: a Nix public key `name:base64`, or a Guix key
+ * `guix:<64 hex digits of q>` (the point in its key file's `(q #…#)`).
+ */
+export function parseCacheKey(text: string): { nix: NixPublicKey } | { guix: GuixPublicKey } {
+  if (text.startsWith('guix:')) return { guix: guixPublicKeyFromHex(text.slice('guix:'.length)) };
+  return { nix: parseNixPublicKey(text) };
+}
+
+/** The text of a cache key, as {@link parseCacheKey} reads it. */
+export function formatCacheKey(key: { nix: NixPublicKey } | { guix: GuixPublicKey }): string {
+  return 'nix' in key ? formatNixPublicKey(key.nix) : `guix:${guixPublicKeyHex(key.guix)}`;
+}
 
 /**
  * Parses a policy file: tlog-policy's `log <vkey> <url>` (the URL is required here),
  * `witness`, `group` and `quorum` lines, plus
- * `trust <name> all|any|<k> <member>…` (members: log origins or earlier trust groups, each a
- * member at most once) and exactly one `decide <name>`.
+ * `cache <name> <url> <key>…` (a cache whose signatures are votes; each key belongs to one
+ * cache, and Nix key names are unique, as Nix picks a key by its name),
+ * `trust <name> all|any|<k> <member>…` (members: log origins, caches or earlier trust groups,
+ * each a member at most once) and exactly one `decide <name>`.
  */
 export function parsePolicy(text: string): Policy {
   const rules = new Map<string, TrustRule>();
@@ -65,7 +103,7 @@ export function parsePolicy(text: string): Policy {
     // Trust lines are collected here and resolved after the logs are known.
     witnessPolicy = parseTlogPolicy(text, {
       line(keyword, args, line) {
-        if (keyword !== 'trust' && keyword !== 'decide') return false;
+        if (keyword !== 'trust' && keyword !== 'decide' && keyword !== 'cache') return false;
         pending.push({ keyword, args, line });
         return true;
       },
@@ -83,8 +121,16 @@ export function parsePolicy(text: string): Policy {
     rules.set(origin, { kind: 'log', origin });
     return { origin, verifier: log.verifier, url: log.url.replace(/\/+$/, '') };
   });
+  const caches: CacheMember[] = [];
+  const nixKeyNames = new Set<string>();
+  const guixKeys = new Set<string>();
   // Trust lines may only use names defined before them, as in tlog-policy; logs come first.
   for (const { keyword, args, line } of pending) {
+    if (keyword === 'cache') {
+      caches.push(cacheLine(args, line, rules, nixKeyNames, guixKeys, fail));
+      if (caches.length > MAX_CACHES) fail(line, `more than ${MAX_CACHES} caches`);
+      continue;
+    }
     if (keyword === 'decide') {
       if (args.length !== 1) fail(line, 'want decide <name>');
       if (decideName !== undefined) fail(line, 'second decide line');
@@ -123,25 +169,70 @@ export function parsePolicy(text: string): Policy {
   if (decide === undefined) fail(decideName.line, `unknown name ${decideName.name}`);
   return {
     logs,
+    caches,
     decide: decide as TrustRule,
     witnessPolicy,
     needsWitnesses: needsCosignature(witnessPolicy.quorum),
   };
 }
 
+/** Reads `cache <name> <url> <key>…`, registering its name and keys. */
+function cacheLine(
+  args: readonly string[],
+  line: number,
+  rules: Map<string, TrustRule>,
+  nixKeyNames: Set<string>,
+  guixKeys: Set<string>,
+  fail: (line: number, why: string) => never,
+): CacheMember {
+  const [name, url, ...keyTexts] = args;
+  if (name === undefined || url === undefined || keyTexts.length === 0)
+    fail(line, 'want cache <name> <url> <key>...');
+  const cacheName = name;
+  if (!CACHE_NAME.test(cacheName)) fail(line, `cache name ${cacheName} is not [A-Za-z0-9._-]`);
+  if (rules.has(cacheName)) fail(line, `name ${cacheName} is already defined`);
+  if (!/^(?:https?|file):\/\/\S+$/.test(url))
+    fail(line, `cache ${cacheName}: want an http(s):// or file:// URL`);
+  if (keyTexts.length > MAX_CACHE_KEYS) fail(line, `more than ${MAX_CACHE_KEYS} keys`);
+  const nixKeys: NixPublicKey[] = [];
+  const guix: GuixPublicKey[] = [];
+  for (const text of keyTexts) {
+    let key: ReturnType<typeof parseCacheKey>;
+    try {
+      key = parseCacheKey(text);
+    } catch (cause) {
+      fail(line, `cache ${cacheName}: ${(cause as Error).message}`);
+    }
+    const seen = 'nix' in key ? nixKeyNames : guixKeys;
+    const id = 'nix' in key ? key.nix.name : formatCacheKey(key);
+    // A key counts once, for the one cache that owns it.
+    if (seen.has(id)) fail(line, `key ${id} belongs to another cache already`);
+    seen.add(id);
+    if ('nix' in key) nixKeys.push(key.nix);
+    else guix.push(key.guix);
+  }
+  rules.set(cacheName, { kind: 'cache', name: cacheName });
+  return { name: cacheName, url: url.replace(/\/+$/, ''), nixKeys, guixKeys: guix };
+}
+
 function needsCosignature(rule: QuorumRule): boolean {
   return rule.kind !== 'none';
 }
 
-/** True when the logs in `supporters` satisfy `rule`. */
+/** The name a member has in trust groups and among supporters: a log's origin, a cache's name. */
+export function memberName(rule: Exclude<TrustRule, { kind: 'group' }>): string {
+  return rule.kind === 'log' ? rule.origin : rule.name;
+}
+
+/** True when the members (log origins, cache names) in `supporters` satisfy `rule`. */
 export function trustSatisfied(rule: TrustRule, supporters: ReadonlySet<string>): boolean {
-  if (rule.kind === 'log') return supporters.has(rule.origin);
+  if (rule.kind !== 'group') return supporters.has(memberName(rule));
   return rule.members.filter((m) => trustSatisfied(m, supporters)).length >= rule.threshold;
 }
 
 /** Renders a rule as text, for explanations: `2-of(b1, b2, any-of(b3, b4))`. */
 export function describeRule(rule: TrustRule): string {
-  if (rule.kind === 'log') return rule.origin;
+  if (rule.kind !== 'group') return memberName(rule);
   const k =
     rule.threshold === rule.members.length && rule.members.length > 1
       ? 'all'

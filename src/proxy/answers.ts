@@ -162,12 +162,15 @@ export class Answers {
     const body = Buffer.from(r.narinfo ?? `${reason}\n`);
     const verdict = trusted ? 'trusted' : (r.reason.split(':')[0] ?? 'refused');
     const ttl = trusted ? this.config.cacheTtlSeconds : this.config.negativeTtlSeconds;
-    const name = r.decision.logs
-      .flatMap((log) => (log.status === 'answered' ? log.claims : []))
-      .find((c) => c.claim.storePath.hashPart === hashPart)?.claim.storePath.name;
-    // The body depends on the client's address when there is a zstd variant: no shared cache
-    // may keep it for another client.
-    const cacheControl = r.narinfoZstd === undefined ? 'no-cache' : 'private, no-cache';
+    const name = [
+      ...r.decision.logs.flatMap((log) => (log.status === 'answered' ? log.claims : [])),
+      ...r.decision.caches.flatMap((cache) => (cache.status === 'answered' ? cache.votes : [])),
+    ].find((c) => c.claim.storePath.hashPart === hashPart)?.claim.storePath.name;
+    // Guix keeps a narinfo answer as long as max-age says (a 404 two minutes without it), so
+    // every answer says how long it holds: a refusal may change soon. The body depends on the
+    // client's address when there is a zstd variant: no shared cache may keep it for another.
+    const maxAge = `max-age=${ttl}`;
+    const cacheControl = r.narinfoZstd === undefined ? maxAge : `private, ${maxAge}`;
     const narinfo = (text: Buffer): Written => ({
       body: text,
       headers: {
@@ -185,7 +188,7 @@ export class Answers {
             headers: {
               'Content-Type': 'text/plain; charset=utf-8',
               'Content-Length': String(body.length),
-              'Cache-Control': 'no-cache',
+              'Cache-Control': maxAge,
               'X-Accord-Reason': reason.replace(/[^\x20-\x7e]/g, '?'),
             },
           }),

@@ -1,13 +1,14 @@
 /** The proxy's configuration file (TOML), parsed strictly; see docs/proxy.md. */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'smol-toml';
 import {
+  GUIX_STORE_DIR,
   NIX_STORE_DIR,
   type NixPublicKey,
   type NixSecretKey,
   checkStoreDir,
-  parseNixPublicKey,
   parseNixSecretKey,
 } from '../nix/index.js';
 import {
@@ -16,7 +17,8 @@ import {
   MIN_PERIOD_SECONDS,
   demandSigner,
 } from '../demand/index.js';
-import { type Policy, parsePolicy } from '../policy/index.js';
+import { type GuixPublicKey, type GuixSecretKey, parseGuixSecretKey } from '../guix/index.js';
+import { type Policy, parseCacheKey, parsePolicy } from '../policy/index.js';
 import { type TlsFiles, readTls } from '../server/index.js';
 import { type NetrcEntry, netrcAuthorization, parseNetrc } from './netrc.js';
 
@@ -25,6 +27,8 @@ export interface UpstreamConfig {
   readonly url: string;
   /** When given, an upstream narinfo must carry a valid signature by one of these keys. */
   readonly publicKeys: readonly NixPublicKey[];
+  /** The same for a Guix proxy's upstreams: Guix keys. */
+  readonly guixKeys: readonly GuixPublicKey[];
   /** Lower is preferred, as in nix-cache-info. */
   readonly priority: number;
   /** Only sometimes online (a laptop, a LAN box): failures back off longer and log quietly. */
@@ -48,10 +52,25 @@ export interface DemandConfig {
   readonly maxPaths: number;
 }
 
+/**
+ * A Guix proxy's key: narinfos are signed `Signature: 1;<host>;…` by it, and Guix clients
+ * authorise its public key (`guix archive --authorize`).
+ */
+export interface GuixSigningKey {
+  readonly guix: GuixSecretKey;
+  readonly host: string;
+}
+
+/** Whether the proxy serves Guix clients: its signing key is a Guix key. */
+export function servesGuix(config: Pick<ProxyConfig, 'signingKey'>): boolean {
+  return 'guix' in config.signingKey;
+}
+
 /** Everything `accord proxy` runs with. */
 export interface ProxyConfig {
   readonly listen: string;
-  readonly signingKey: NixSecretKey;
+  /** A Nix secret key, or a Guix key for a proxy serving Guix clients. */
+  readonly signingKey: NixSecretKey | GuixSigningKey;
   readonly policy: Policy;
   readonly statePath: string;
   readonly storeDir: string;
@@ -60,6 +79,8 @@ export interface ProxyConfig {
   readonly narinfoDeadlineMs: number;
   readonly cacheTtlSeconds: number;
   readonly negativeTtlSeconds: number;
+  /** A cache's signature verified earlier counts while it is offline, up to this age. */
+  readonly storedSignatureMaxAgeMs: number;
   /** Memory for verified NARs served again without the upstream (0: none). */
   readonly narCacheBytes: number;
   /** Where verified NARs are kept on disk, shared by every client (the site's cache). */
@@ -109,6 +130,7 @@ const TOP_KEYS = new Set([
   'narinfo-deadline-ms',
   'cache-ttl-seconds',
   'negative-ttl-seconds',
+  'stored-signature-max-age-days',
   'nar-cache-mib',
   'nar-disk-cache',
   'nar-disk-cache-mib',
@@ -176,10 +198,17 @@ function int(
 }
 
 /** Reads the `[demand]` table; the signing key's name must be able to name a note key. */
-function demandConfig(raw: unknown, signingKey: NixSecretKey): DemandConfig | undefined {
+function demandConfig(
+  raw: unknown,
+  signingKey: NixSecretKey | GuixSigningKey,
+): DemandConfig | undefined {
   if (raw === undefined) return undefined;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new ConfigError('config: demand must be a [demand] table');
+  if ('guix' in signingKey)
+    throw new ConfigError(
+      'demand: reports are signed with a Nix key; a proxy with a Guix signing-key cannot send them',
+    );
   const table = raw as Record<string, unknown>;
   checkKeys(table, DEMAND_KEYS, 'demand');
   const monitor = str(table, 'monitor', 'demand');
@@ -226,24 +255,15 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
       throw new ConfigError(`config: cannot read ${key} ${file}: ${(cause as Error).message}`);
     }
   };
-  let signingKey: NixSecretKey;
-  const keyText = readText('signing-key');
-  if (keyText.startsWith('PRIVATE+KEY+'))
-    throw new ConfigError(
-      `config: signing-key ${path('signing-key')} is a log key ('accord keygen'); the proxy signs narinfos with a Nix secret key: nix key generate-secret --key-name NAME`,
-    );
-  try {
-    signingKey = parseNixSecretKey(keyText);
-  } catch (cause) {
-    throw new ConfigError(`config: signing-key: ${(cause as Error).message}`);
-  }
+  const signingKey = readSigningKey(readText('signing-key'), path('signing-key'));
   let policy: Policy;
   try {
     policy = parsePolicy(readText('policy'));
   } catch (cause) {
     throw new ConfigError(`config: policy: ${(cause as Error).message}`);
   }
-  const storeDir = str(doc, 'store-dir', 'config') ?? NIX_STORE_DIR;
+  const guix = 'guix' in signingKey;
+  const storeDir = str(doc, 'store-dir', 'config') ?? (guix ? GUIX_STORE_DIR : NIX_STORE_DIR);
   checkStoreDir(storeDir);
   const upstreamTimeout = int(doc, 'upstream-timeout-ms', 'config', 3000, 600_000);
   let netrc: Map<string, NetrcEntry> | undefined;
@@ -266,10 +286,19 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     if (url === undefined || !/^(?:https?|file):\/\/\S+$/.test(url)) {
       throw new ConfigError(`${where}: url must be an http(s):// or file:// URL`);
     }
-    const keys = table['public-keys'] ?? [];
-    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) {
-      throw new ConfigError(`${where}: public-keys must be a list of name:base64 keys`);
+    const keyTexts = table['public-keys'] ?? [];
+    if (!Array.isArray(keyTexts) || !keyTexts.every((k) => typeof k === 'string')) {
+      throw new ConfigError(
+        `${where}: public-keys must be a list of keys (name:base64, or guix:<hex of q>)`,
+      );
     }
+    const keys = keyTexts.map((k: string) => {
+      try {
+        return parseCacheKey(k);
+      } catch (cause) {
+        throw new ConfigError(`${where}: public-keys: ${(cause as Error).message}`);
+      }
+    });
     const intermittent = table.intermittent ?? false;
     if (typeof intermittent !== 'boolean')
       throw new ConfigError(`${where}: intermittent must be true or false`);
@@ -298,13 +327,28 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     return {
       url: url.replace(/\/+$/, ''),
       ...(authorization === undefined ? {} : { authorization }),
-      publicKeys: keys.map((k) => parseNixPublicKey(k)),
+      publicKeys: keys.flatMap((k) => ('nix' in k ? [k.nix] : [])),
+      guixKeys: keys.flatMap((k) => ('guix' in k ? [k.guix] : [])),
       priority: int(table, 'priority', where, 50, 1_000_000),
       intermittent,
       timeoutMs: int(table, 'timeout-ms', where, upstreamTimeout, 600_000),
     };
   });
-  if (upstreams.length === 0) throw new ConfigError('config: at least one [[upstream]] is needed');
+  // The policy's caches are upstreams too (their narinfos are fetched for their votes, and
+  // their NARs are as good as any other's, as every NAR is checked).
+  for (const cache of policy.caches) {
+    if (upstreams.some((u) => u.url === cache.url)) continue;
+    upstreams.push({
+      url: cache.url,
+      publicKeys: [],
+      guixKeys: [],
+      priority: 50,
+      intermittent: false,
+      timeoutMs: upstreamTimeout,
+    });
+  }
+  if (upstreams.length === 0)
+    throw new ConfigError('config: at least one [[upstream]] (or a cache in the policy) is needed');
   const flag = (key: string) => {
     const value = doc[key] ?? true;
     if (typeof value !== 'boolean') throw new ConfigError(`config: ${key} must be true or false`);
@@ -327,7 +371,7 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     }
   }
   const demand = demandConfig(doc.demand, signingKey);
-  const zstd = zstdConfig(doc, baseDir);
+  const zstd = zstdConfig(doc, baseDir, guix);
   return {
     listen: str(doc, 'listen', 'config') ?? '127.0.0.1:8081',
     signingKey,
@@ -339,6 +383,8 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     narinfoDeadlineMs: int(doc, 'narinfo-deadline-ms', 'config', 5000, 600_000),
     cacheTtlSeconds: int(doc, 'cache-ttl-seconds', 'config', 60, 86_400),
     negativeTtlSeconds: int(doc, 'negative-ttl-seconds', 'config', 10, 86_400),
+    storedSignatureMaxAgeMs:
+      int(doc, 'stored-signature-max-age-days', 'config', 30, 36_500) * 86_400_000,
     narCacheBytes: int(doc, 'nar-cache-mib', 'config', 256, 1 << 20) * (1 << 20),
     narDiskDir: path('nar-disk-cache', 'accord-proxy-nars'),
     narDiskBytes: int(doc, 'nar-disk-cache-mib', 'config', 20_480, 1 << 30) * 2 ** 20,
@@ -354,9 +400,17 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
 }
 
 /** `serve-zstd` and its settings; the zstd settings without it are a mistake, not ignored. */
-function zstdConfig(doc: Record<string, unknown>, baseDir: string): ZstdConfig | undefined {
+function zstdConfig(
+  doc: Record<string, unknown>,
+  baseDir: string,
+  guix: boolean,
+): ZstdConfig | undefined {
   const on = doc['serve-zstd'] ?? false;
   if (typeof on !== 'boolean') throw new ConfigError('config: serve-zstd must be true or false');
+  if (on && guix)
+    throw new ConfigError(
+      'config: serve-zstd is for Nix clients; a proxy with a Guix signing-key serves plain NARs',
+    );
   if (!on) {
     const stray = ['zstd-level', 'zstd-processes', 'zstd-command'].find((k) => k in doc);
     if (stray !== undefined)
@@ -374,6 +428,28 @@ function zstdConfig(doc: Record<string, unknown>, baseDir: string): ZstdConfig |
   const command = str(doc, 'zstd-command', 'config') ?? 'zstd';
   // A bare name is looked up on PATH; a path is relative to the config file, like the others.
   return { command: command.includes('/') ? resolve(baseDir, command) : command, level, processes };
+}
+
+/**
+ * The proxy's signing key: a Nix secret key (`nix key generate-secret`), or a Guix secret key
+ * (`guix archive --generate-key`, `/etc/guix/signing-key.sec`), which makes it a Guix proxy.
+ */
+function readSigningKey(text: string, file: string): NixSecretKey | GuixSigningKey {
+  if (text.startsWith('PRIVATE+KEY+'))
+    throw new ConfigError(
+      `config: signing-key ${file} is a log key ('accord keygen'); the proxy signs narinfos with a Nix secret key (nix key generate-secret --key-name NAME) or a Guix one (guix archive --generate-key)`,
+    );
+  try {
+    if (text.trimStart().startsWith('(')) {
+      const host = hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '')
+        .slice(0, 253);
+      return { guix: parseGuixSecretKey(text), host: host === '' ? 'accord-proxy' : host };
+    }
+    return parseNixSecretKey(text);
+  } catch (cause) {
+    throw new ConfigError(`config: signing-key: ${(cause as Error).message}`);
+  }
 }
 
 /** Reads and parses a config file. */

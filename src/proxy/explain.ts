@@ -45,6 +45,20 @@ export function explainJson(r: Resolution) {
             })),
           },
     ),
+    caches: decision.caches.map((cache) =>
+      cache.status === 'missing'
+        ? { cache: cache.cache, status: cache.status, reason: cache.reason }
+        : {
+            cache: cache.cache,
+            status: cache.status,
+            verifiedEarlier: cache.stored === true,
+            signatures: cache.votes.map((v) => ({
+              ...claimToJson(v.claim),
+              key: v.key,
+              verifiedAt: new Date(v.verifiedAt).toISOString(),
+            })),
+          },
+    ),
     upstreams: r.upstreams ?? [],
     nar: r.served === undefined ? null : { narHash: r.served.narHash, narSize: r.served.narSize },
   };

@@ -1,3 +1,5 @@
+import { parsePolicy } from '../policy/index.js';
+import { SIG_TYPE_ED25519, formatVerifierKey, newSigner } from '../tlog/index.js';
 import { createServer } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -5,6 +7,10 @@ import { makeNar } from '../../test/support/claims.js';
 import { close, listen, silentLogger } from '../server/index.js';
 import { fetchWholeNar } from './nar-stream.js';
 import { Upstream } from './upstream.js';
+
+const ONE_LOG = parsePolicy(
+  `log ${formatVerifierKey(newSigner('l.example/log', SIG_TYPE_ED25519, new Uint8Array(32)))} https://l.example\ndecide l.example/log\nquorum none\n`,
+);
 
 describe('fetchWholeNar()', () => {
   const { nar, hash, size } = makeNar('a small path\n');
@@ -31,8 +37,9 @@ describe('fetchWholeNar()', () => {
   beforeAll(async () => {
     url = await listen(server, '127.0.0.1', 0);
     upstream = new Upstream(
-      { url, publicKeys: [], priority: 10, intermittent: false, timeoutMs: 2000 },
+      { url, publicKeys: [], guixKeys: [], priority: 10, intermittent: false, timeoutMs: 2000 },
       silentLogger,
+      { storeDir: '/nix/store', guix: false, policy: ONE_LOG },
     );
   });
   afterAll(() => {

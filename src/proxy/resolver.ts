@@ -3,7 +3,15 @@
  * by the policy, find an upstream narinfo with the agreed NAR, and write the proxy's own signed
  * narinfo for it.
  */
-import { type Decision, type LogObservation, decide } from '../policy/index.js';
+import { formatEntry, parseEntry } from '../claim/index.js';
+import { signGuixNarInfo } from '../guix/index.js';
+import {
+  type CacheObservation,
+  type Decision,
+  type LogObservation,
+  type SignatureVote,
+  decide,
+} from '../policy/index.js';
 import {
   type NarInfo,
   formatNarInfo,
@@ -17,7 +25,7 @@ import { FetchError, type Logger } from '../server/index.js';
 import type { ProxyConfig } from './config.js';
 import { LogClient, type LogClientOptions } from './log-client.js';
 import type { ProxyState, ServedNar } from './state.js';
-import { Upstream } from './upstream.js';
+import { Upstream, type UpstreamNarInfo } from './upstream.js';
 
 /** The outcome for one path: the decision, and the narinfo to serve when there is one. */
 export interface Resolution {
@@ -56,7 +64,7 @@ export interface UpstreamReport {
 /** An upstream's answer for a path: its narinfo, or why there is none. */
 interface UpstreamAnswer {
   readonly upstream: Upstream;
-  readonly info: NarInfo | undefined;
+  readonly info: UpstreamNarInfo | undefined;
   /** Why there is no narinfo to use, when there is none. */
   readonly why?: { readonly outcome: UpstreamReport['outcome']; readonly detail?: string };
   /** The narinfo was refused for a fault of its own (told to clients). */
@@ -115,7 +123,12 @@ export class Resolver {
           ...hooks,
         }),
     );
-    this.upstreams = config.upstreams.map((u) => new Upstream(u, logger));
+    const reading = {
+      storeDir: config.storeDir,
+      guix: 'guix' in config.signingKey,
+      policy: config.policy,
+    };
+    this.upstreams = config.upstreams.map((u) => new Upstream(u, logger, reading));
   }
 
   /** What every configured log says, each bounded by the deadline. */
@@ -144,7 +157,7 @@ export class Resolver {
           return { upstream, info: undefined, why: { outcome: 'backing off', detail } };
         }
         return withDeadline(
-          upstream.narinfo(hashPart, this.config.storeDir).then(
+          upstream.narinfo(hashPart).then(
             (info): UpstreamAnswer =>
               info === undefined
                 ? { upstream, info, why: { outcome: 'no narinfo' } }
@@ -188,10 +201,10 @@ export class Resolver {
     hashPart: string,
     agreed: { narHash: string; narSize: number; references: readonly string[] },
     found: readonly UpstreamAnswer[],
-  ): { picked?: { upstream: Upstream; info: NarInfo }; reports: UpstreamReport[] } {
+  ): { picked?: { upstream: Upstream; info: UpstreamNarInfo }; reports: UpstreamReport[] } {
     const wanted = parseHash(agreed.narHash);
     const refs = [...agreed.references].sort().join(' ');
-    let picked: { upstream: Upstream; info: NarInfo } | undefined;
+    let picked: { upstream: Upstream; info: UpstreamNarInfo } | undefined;
     const reports = found.map(({ upstream, info, why }): UpstreamReport => {
       const name = upstream.label;
       if (why !== undefined) return { upstream: name, ...why };
@@ -199,7 +212,7 @@ export class Resolver {
       const carries =
         hashesEqual(info.narHash, wanted) &&
         info.narSize === agreed.narSize &&
-        [...info.references].sort().join(' ') === refs;
+        info.references.join(' ') === refs;
       if (!carries) {
         this.logger.warn('upstream has a different NAR than the builders agree on', {
           upstream: upstream.url,
@@ -261,7 +274,7 @@ export class Resolver {
     observations: readonly LogObservation[],
     narinfos: readonly UpstreamAnswer[],
   ): Resolution {
-    const decision = decide(this.config.policy, observations);
+    const decision = decide(this.config.policy, observations, this.cacheVotes(hashPart, narinfos));
     const claim = decision.claim;
     if (decision.verdict !== 'trusted' || claim === undefined) {
       return { hashPart, decision, reason: `${decision.verdict}: ${decision.reason}` };
@@ -287,12 +300,66 @@ export class Resolver {
       };
     }
     const { upstream, info } = found;
-    const source = {
-      upstream: upstream.url,
-      narUrl: upstream.narUrl(info),
-      compression: info.compression,
-    };
+    const source = { upstream: upstream.url, narUrl: info.narUrl, compression: info.compression };
     return { ...this.trusted(hashPart, decision, claim, source, upstream.label), upstreams };
+  }
+
+  /**
+   * What each of the policy's caches signed for the path. A cache's votes are the valid
+   * signatures by its keys on any upstream's narinfo (stored as they are verified). When the
+   * cache itself could not be asked now, its signatures verified within the stored-signature
+   * age count too; without any, it is a missing vote.
+   */
+  private cacheVotes(hashPart: string, narinfos: readonly UpstreamAnswer[]): CacheObservation[] {
+    const { policy, storedSignatureMaxAgeMs } = this.config;
+    if (policy.caches.length === 0) return [];
+    const fresh = narinfos.flatMap((a) => a.info?.votes ?? []);
+    this.state.transaction(() => {
+      for (const { cache, vote } of fresh) {
+        const entry = formatEntry(vote.claim);
+        this.state.saveSignature(hashPart, cache, {
+          key: vote.key,
+          entry,
+          verifiedAt: vote.verifiedAt,
+        });
+      }
+    });
+    return policy.caches.map((cache): CacheObservation => {
+      const votes: SignatureVote[] = fresh.filter((v) => v.cache === cache.name).map((v) => v.vote);
+      const own = narinfos.find((a) => a.upstream.url === cache.url);
+      const outcome = own?.why?.outcome;
+      const offline =
+        outcome === 'unavailable' ||
+        outcome === 'backing off' ||
+        outcome === 'caught with a wrong NAR';
+      if (!offline) {
+        if (own?.rejected !== undefined && votes.length === 0)
+          return {
+            cache: cache.name,
+            status: 'missing',
+            reason: `narinfo refused: ${own.rejected}`,
+          };
+        return { cache: cache.name, status: 'answered', votes };
+      }
+      const since = Date.now() - storedSignatureMaxAgeMs;
+      const stored = this.state.storedSignatures(hashPart, cache.name, since).map((s) => ({
+        claim: parseEntry(s.entry, this.config.storeDir),
+        key: s.key,
+        verifiedAt: s.verifiedAt,
+      }));
+      if (votes.length === 0 && stored.length === 0)
+        return {
+          cache: cache.name,
+          status: 'missing',
+          reason: `${outcome}${own?.why?.detail === undefined ? '' : ` (${own.why.detail})`}`,
+        };
+      return {
+        cache: cache.name,
+        status: 'answered',
+        votes: [...votes, ...stored],
+        stored: stored.length > 0,
+      };
+    });
   }
 
   /** A trusted path's answer, its NAR to be served from `source` (recorded in the state). */
@@ -329,6 +396,13 @@ export class Resolver {
       references: claim.references,
       ...(claim.deriver === undefined ? {} : { deriver: claim.deriver }),
     };
+    const key = this.config.signingKey;
+    if ('guix' in key) {
+      // Guix signs every byte before the Signature line; its one URL block follows, unsigned.
+      const url = narPath(hashPart, claim.narHash);
+      const urls = [{ url, compression: 'none', fileSize: claim.narSize }];
+      return { narinfo: signGuixNarInfo({ ...common, urls }, key.guix, key.host) };
+    }
     const ours: NarInfo = {
       ...common,
       url: narPath(hashPart, claim.narHash),
@@ -337,7 +411,7 @@ export class Resolver {
       fileSize: claim.narSize,
       sigs: [],
     };
-    const signed = signNarInfo(ours, this.config.signingKey);
+    const signed = signNarInfo(ours, key);
     const narinfo = formatNarInfo(signed);
     if (this.config.zstd === undefined) return { narinfo };
     // The same signature: it covers neither the URL nor the compression.

@@ -1,4 +1,5 @@
 /** A running proxy: state, resolver and HTTP server wired together. */
+import { guixPublicKeyHex } from '../guix/index.js';
 import {
   type Logger,
   Registry,
@@ -100,16 +101,19 @@ export async function startProxy(
   const flush = setInterval(() => {
     state.flushCounts();
   }, 5000);
+  const key = config.signingKey;
+  // The config refuses [demand] with a Guix key: reports are signed with a Nix key.
   const demand =
-    config.demand === undefined
+    config.demand === undefined || 'guix' in key
       ? undefined
-      : new DemandReporter(config.demand, config.signingKey, state, logger, options.now);
+      : new DemandReporter(config.demand, key, state, logger, options.now);
   demand?.start();
   logger.info('proxy listening', {
     url,
     logs: config.policy.logs.length,
+    caches: config.policy.caches.length,
     upstreams: config.upstreams.map((u) => u.url),
-    key: config.signingKey.name,
+    key: 'guix' in key ? `guix:${guixPublicKeyHex(key.guix)}` : key.name,
   });
   return {
     url,

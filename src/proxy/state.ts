@@ -1,6 +1,7 @@
 /**
  * The proxy's local state (SQLite): the latest verified checkpoint of each log, logs found
- * misbehaving, verified claims (evidence that stays valid when a log is offline), what each
+ * misbehaving, verified claims and caches' verified signatures (evidence that stays valid when
+ * a log or cache is offline), what each
  * narinfo answer served, upstreams caught serving wrong NARs, request counts, and the demand
  * counts per period not yet reported to the monitor.
  */
@@ -30,6 +31,15 @@ CREATE TABLE IF NOT EXISTS claims (
   PRIMARY KEY (origin, idx)
 );
 CREATE INDEX IF NOT EXISTS claims_hash_part ON claims (hash_part);
+-- caches' signatures verified on their narinfos: the claim each covers, as an entry text
+CREATE TABLE IF NOT EXISTS signatures (
+  hash_part TEXT NOT NULL,
+  cache TEXT NOT NULL,
+  key TEXT NOT NULL,
+  entry TEXT NOT NULL,
+  verified_at INTEGER NOT NULL,
+  PRIMARY KEY (hash_part, cache, key, entry)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS served (
   hash_part TEXT PRIMARY KEY,
   upstream TEXT NOT NULL,
@@ -146,6 +156,18 @@ export class ProxyState {
       >(
         'SELECT origin, idx, entry, tree_size FROM claims WHERE hash_part = ? ORDER BY origin, idx',
       ),
+      saveSignature: db.prepare(
+        `INSERT INTO signatures (hash_part, cache, key, entry, verified_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (hash_part, cache, key, entry) DO UPDATE SET verified_at = excluded.verified_at
+         WHERE excluded.verified_at > signatures.verified_at`,
+      ),
+      storedSignatures: db.prepare<
+        [string, string, number],
+        { key: string; entry: string; verified_at: number }
+      >(
+        `SELECT key, entry, verified_at FROM signatures
+         WHERE hash_part = ? AND cache = ? AND verified_at >= ? ORDER BY key, entry`,
+      ),
       saveServed: db.prepare(
         `INSERT OR REPLACE INTO served (hash_part, upstream, nar_url, compression, nar_hash, nar_size, at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -253,6 +275,26 @@ export class ProxyState {
     return this.q.storedClaims
       .all(hashPart)
       .map((r) => ({ origin: r.origin, index: r.idx, entry: r.entry, treeSize: r.tree_size }));
+  }
+
+  /** Stores a cache's verified signature on a narinfo: the claim it covers, as an entry text. */
+  saveSignature(
+    hashPart: string,
+    cache: string,
+    vote: { key: string; entry: string; verifiedAt: number },
+  ): void {
+    this.q.saveSignature.run(hashPart, cache, vote.key, vote.entry, vote.verifiedAt);
+  }
+
+  /** A cache's signatures on a path's narinfos verified at `since` or later. */
+  storedSignatures(
+    hashPart: string,
+    cache: string,
+    since: number,
+  ): { key: string; entry: string; verifiedAt: number }[] {
+    return this.q.storedSignatures
+      .all(hashPart, cache, since)
+      .map((r) => ({ key: r.key, entry: r.entry, verifiedAt: r.verified_at }));
   }
 
   saveServed(hashPart: string, nar: ServedNar): void {

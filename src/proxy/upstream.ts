@@ -2,16 +2,45 @@
  * An upstream binary cache: narinfo lookups with a deadline, back-off while the cache is down
  * (longer for one only intermittently online), and NAR downloads that fail when they stall.
  */
+import type { BuildClaim } from '../claim/index.js';
+import { MAX_GUIX_NARINFO_SIZE, parseGuixNarInfo, verifyGuixNarInfo } from '../guix/index.js';
 import {
-  type NarInfo,
+  type NixHash,
   MAX_NARINFO_SIZE,
+  SUPPORTED_COMPRESSIONS,
   confineNarUrl,
   parseNarInfo,
   verifiedSigners,
 } from '../nix/index.js';
+import { type CacheVote, type Policy, guixNarInfoVotes, nixNarInfoVotes } from '../policy/index.js';
 import type { Logger } from '../server/index.js';
 import type { UpstreamConfig } from './config.js';
 import { FetchError, download, fetchBytes } from '../server/index.js';
+
+/**
+ * An upstream's narinfo for a path, Nix's or Guix's, in the terms the resolver uses: what it
+ * states, where its NAR file is, and the votes of the policy's caches it carries.
+ */
+export interface UpstreamNarInfo {
+  readonly narHash: NixHash;
+  readonly narSize: number;
+  /** Sorted base names. */
+  readonly references: readonly string[];
+  /** The NAR file's absolute URL, confined to the cache, and its compression. */
+  readonly narUrl: string;
+  readonly compression: string;
+  /** Valid signatures by keys of the policy's caches, each the vote of the cache owning it. */
+  readonly votes: readonly CacheVote[];
+}
+
+/** How an upstream reads narinfos: Nix's or Guix's format, and the policy whose votes count. */
+export interface UpstreamOptions {
+  readonly storeDir: string;
+  readonly guix: boolean;
+  readonly policy: Policy;
+  /** The clock (ms since the epoch) stamped on votes. */
+  readonly now?: () => number;
+}
 
 export class Upstream {
   private downUntil = 0;
@@ -20,6 +49,7 @@ export class Upstream {
   constructor(
     readonly config: UpstreamConfig,
     private readonly logger: Logger,
+    private readonly options: UpstreamOptions,
   ) {}
 
   get url(): string {
@@ -65,17 +95,19 @@ export class Upstream {
   }
 
   /**
-   * The cache's narinfo for `hashPart`, parsed and (when the upstream has keys configured)
+   * The cache's narinfo for `hashPart`, parsed strictly (a Nix narinfo, or a Guix one for a
+   * Guix proxy), its NAR URL confined to the cache and (when the upstream has keys configured)
    * signature-checked; undefined when the cache does not have it. Throws when the cache is
-   * down, slow, or answers something invalid.
+   * down, slow, or answers something invalid: a malformed narinfo is never used, nor relayed.
    */
-  async narinfo(hashPart: string, storeDir: string): Promise<NarInfo | undefined> {
+  async narinfo(hashPart: string): Promise<UpstreamNarInfo | undefined> {
+    const { guix, storeDir } = this.options;
     let bytes: Buffer;
     try {
       bytes = await fetchBytes(
         `${this.url}/${hashPart}.narinfo`,
         this.config.timeoutMs,
-        MAX_NARINFO_SIZE,
+        guix ? MAX_GUIX_NARINFO_SIZE : MAX_NARINFO_SIZE,
         this.credentials,
       );
     } catch (e) {
@@ -87,22 +119,53 @@ export class Upstream {
       throw e;
     }
     this.succeeded();
+    const info = guix ? this.readGuix(bytes, storeDir) : this.readNix(bytes, storeDir);
+    const claim: BuildClaim = info.claim;
+    if (claim.storePath.hashPart !== hashPart)
+      throw new Error(`narinfo is about ${claim.storePath.hashPart}`);
+    return {
+      narHash: claim.narHash,
+      narSize: claim.narSize,
+      references: [...claim.references].sort(),
+      narUrl: info.narUrl,
+      compression: info.compression,
+      votes: info.votes,
+    };
+  }
+
+  private readNix(bytes: Buffer, storeDir: string) {
     const info = parseNarInfo(bytes.toString('utf8'), storeDir);
-    if (info.storePath.hashPart !== hashPart)
-      throw new Error(`narinfo is about ${info.storePath.hashPart}`);
-    confineNarUrl(this.url, info.url);
+    const narUrl = confineNarUrl(this.url, info.url);
     if (
       this.config.publicKeys.length > 0 &&
       verifiedSigners(info, this.config.publicKeys).length === 0
     ) {
       throw new Error('narinfo has no signature by the keys configured for this cache');
     }
-    return info;
+    const votes = nixNarInfoVotes(this.options.policy, info, this.now());
+    return { claim: info, narUrl, compression: info.compression, votes };
   }
 
-  /** The absolute URL of a narinfo's NAR (relative to the cache root, confined to it). */
-  narUrl(info: NarInfo): string {
-    return confineNarUrl(this.url, info.url);
+  /**
+   * A Guix narinfo: its NAR from the first URL block in a compression the proxy decodes (a
+   * narinfo listing only others has no NAR for it).
+   */
+  private readGuix(bytes: Buffer, storeDir: string) {
+    const info = parseGuixNarInfo(bytes, storeDir);
+    if (this.config.guixKeys.length > 0) verifyGuixNarInfo(info, this.config.guixKeys, storeDir);
+    const decodable: readonly string[] = SUPPORTED_COMPRESSIONS;
+    const block = info.urls.find((u) => decodable.includes(u.compression));
+    if (block === undefined) {
+      const listed = info.urls.map((u) => u.compression).join(', ');
+      throw new Error(`narinfo offers the NAR only as ${listed}, which the proxy cannot decode`);
+    }
+    const narUrl = confineNarUrl(this.url, block.url);
+    const votes = guixNarInfoVotes(this.options.policy, info, this.now());
+    return { claim: info, narUrl, compression: block.compression, votes };
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
   }
 
   /**

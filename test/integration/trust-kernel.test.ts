@@ -62,6 +62,7 @@ function proxyConfig(monitors: readonly string[] = []): ProxyConfig {
     narinfoDeadlineMs: 5000,
     cacheTtlSeconds: 0,
     negativeTtlSeconds: 0,
+    storedSignatureMaxAgeMs: 0,
     narCacheBytes: 0,
     narDiskDir: join(dir, `nars-${n}`),
     narDiskBytes: 0,

@@ -1,0 +1,75 @@
+/**
+ * Signature votes: which configured caches a signed narinfo is a vote of. The one place that
+ * says what a valid signature by a cache's key is worth, for Nix narinfos and Guix narinfos
+ * alike: a vote for exactly what the signature covers (store path, NAR hash, NAR size,
+ * references), counted for the cache that owns the key, wherever the narinfo came from.
+ */
+import { type BuildClaim, checkClaim } from '../claim/index.js';
+import {
+  type GuixNarInfo,
+  GuixError,
+  guixPublicKeyHex,
+  sameGuixKey,
+  verifyGuixNarInfo,
+} from '../guix/index.js';
+import { type NarInfo, verifiedSigners } from '../nix/index.js';
+import type { SignatureVote } from './decide.js';
+import type { Policy } from './policy.js';
+
+/** A cache's vote: the cache's name and the signature that made it. */
+export interface CacheVote {
+  readonly cache: string;
+  readonly vote: SignatureVote;
+}
+
+/**
+ * The votes a Nix narinfo carries: one per cache of the policy with a key whose `Sig:` on it
+ * verifies (over Nix's fingerprint: store path, NAR hash and size, references). Several `Sig`
+ * lines by one cache's keys are one vote.
+ */
+export function nixNarInfoVotes(policy: Policy, info: NarInfo, verifiedAt: number): CacheVote[] {
+  const claim: BuildClaim = checkClaim({
+    storePath: info.storePath,
+    narHash: info.narHash,
+    narSize: info.narSize,
+    references: info.references,
+    ...(info.deriver === undefined ? {} : { deriver: info.deriver }),
+  });
+  return policy.caches.flatMap((cache) => {
+    if (cache.nixKeys.length === 0) return [];
+    const [key] = verifiedSigners(info, cache.nixKeys);
+    return key === undefined ? [] : [{ cache: cache.name, vote: { claim, key, verifiedAt } }];
+  });
+}
+
+/**
+ * The vote a Guix narinfo carries: its one `Signature`, when it is by a key of a cache of the
+ * policy and verifies over every byte before it (which include NAR hash, size and
+ * references). A signature by another key, or one that does not verify, is no vote.
+ */
+export function guixNarInfoVotes(
+  policy: Policy,
+  info: GuixNarInfo,
+  verifiedAt: number,
+): CacheVote[] {
+  const signer = info.signature?.signature.publicKey;
+  if (signer === undefined) return [];
+  const cache = policy.caches.find((c) => c.guixKeys.some((k) => sameGuixKey(k, signer)));
+  if (cache === undefined) return [];
+  try {
+    verifyGuixNarInfo(info, cache.guixKeys);
+  } catch (error) {
+    if (error instanceof GuixError) return [];
+    throw error;
+  }
+  const claim: BuildClaim = checkClaim({
+    storePath: info.storePath,
+    narHash: info.narHash,
+    narSize: info.narSize,
+    references: info.references,
+    ...(info.deriver === undefined ? {} : { deriver: info.deriver }),
+  });
+  return [
+    { cache: cache.name, vote: { claim, key: `guix:${guixPublicKeyHex(signer)}`, verifiedAt } },
+  ];
+}
