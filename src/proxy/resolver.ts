@@ -71,6 +71,8 @@ interface UpstreamAnswer {
   readonly rejected?: string;
 }
 
+type NarFile = NonNullable<UpstreamNarInfo['nar']>;
+
 /** Resolves `promise`, or `onTimeout()` once `ms` have passed. */
 function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -201,10 +203,10 @@ export class Resolver {
     hashPart: string,
     agreed: { narHash: string; narSize: number; references: readonly string[] },
     found: readonly UpstreamAnswer[],
-  ): { picked?: { upstream: Upstream; info: UpstreamNarInfo }; reports: UpstreamReport[] } {
+  ): { picked?: { upstream: Upstream; nar: NarFile }; reports: UpstreamReport[] } {
     const wanted = parseHash(agreed.narHash);
     const refs = [...agreed.references].sort().join(' ');
-    let picked: { upstream: Upstream; info: UpstreamNarInfo } | undefined;
+    let picked: { upstream: Upstream; nar: NarFile } | undefined;
     const reports = found.map(({ upstream, info, why }): UpstreamReport => {
       const name = upstream.label;
       if (why !== undefined) return { upstream: name, ...why };
@@ -221,10 +223,16 @@ export class Resolver {
         const detail = `${formatHash(info.narHash)}, ${info.narSize} bytes`;
         return { upstream: name, outcome: 'has another NAR', detail };
       }
+      if (info.nar === undefined)
+        return {
+          upstream: name,
+          outcome: 'has the NAR too',
+          detail: 'in no compression the proxy decodes',
+        };
       if (picked !== undefined) return { upstream: name, outcome: 'has the NAR too' };
       if (this.state.isBadUpstream(upstream.url, hashPart))
         return { upstream: name, outcome: 'caught with a wrong NAR' };
-      picked = { upstream, info };
+      picked = { upstream, nar: info.nar };
       return { upstream: name, outcome: 'serves the NAR' };
     });
     return picked === undefined ? { reports } : { picked, reports };
@@ -299,8 +307,8 @@ export class Resolver {
         upstreams,
       };
     }
-    const { upstream, info } = found;
-    const source = { upstream: upstream.url, narUrl: info.narUrl, compression: info.compression };
+    const { upstream, nar } = found;
+    const source = { upstream: upstream.url, narUrl: nar.url, compression: nar.compression };
     return { ...this.trusted(hashPart, decision, claim, source, upstream.label), upstreams };
   }
 

@@ -26,9 +26,11 @@ export interface UpstreamNarInfo {
   readonly narSize: number;
   /** Sorted base names. */
   readonly references: readonly string[];
-  /** The NAR file's absolute URL, confined to the cache, and its compression. */
-  readonly narUrl: string;
-  readonly compression: string;
+  /**
+   * The NAR file's absolute URL, confined to the cache, and its compression; none when the
+   * narinfo offers the NAR only in compressions the proxy cannot decode (its votes still count).
+   */
+  readonly nar?: { readonly url: string; readonly compression: string };
   /** Valid signatures by keys of the policy's caches, each the vote of the cache owning it. */
   readonly votes: readonly CacheVote[];
 }
@@ -127,8 +129,7 @@ export class Upstream {
       narHash: claim.narHash,
       narSize: claim.narSize,
       references: [...claim.references].sort(),
-      narUrl: info.narUrl,
-      compression: info.compression,
+      ...(info.nar === undefined ? {} : { nar: info.nar }),
       votes: info.votes,
     };
   }
@@ -143,25 +144,22 @@ export class Upstream {
       throw new Error('narinfo has no signature by the keys configured for this cache');
     }
     const votes = nixNarInfoVotes(this.options.policy, info, this.now());
-    return { claim: info, narUrl, compression: info.compression, votes };
+    return { claim: info, nar: { url: narUrl, compression: info.compression }, votes };
   }
 
   /**
    * A Guix narinfo: its NAR from the first URL block in a compression the proxy decodes (a
-   * narinfo listing only others has no NAR for it).
+   * narinfo listing only others, such as lzip, gives votes but no NAR).
    */
   private readGuix(bytes: Buffer, storeDir: string) {
     const info = parseGuixNarInfo(bytes, storeDir);
     if (this.config.guixKeys.length > 0) verifyGuixNarInfo(info, this.config.guixKeys, storeDir);
     const decodable: readonly string[] = SUPPORTED_COMPRESSIONS;
     const block = info.urls.find((u) => decodable.includes(u.compression));
-    if (block === undefined) {
-      const listed = info.urls.map((u) => u.compression).join(', ');
-      throw new Error(`narinfo offers the NAR only as ${listed}, which the proxy cannot decode`);
-    }
-    const narUrl = confineNarUrl(this.url, block.url);
     const votes = guixNarInfoVotes(this.options.policy, info, this.now());
-    return { claim: info, narUrl, compression: block.compression, votes };
+    if (block === undefined) return { claim: info, votes };
+    const nar = { url: confineNarUrl(this.url, block.url), compression: block.compression };
+    return { claim: info, nar, votes };
   }
 
   private now(): number {
