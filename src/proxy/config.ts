@@ -61,16 +61,16 @@ export interface GuixSigningKey {
   readonly host: string;
 }
 
-/** Whether the proxy serves Guix clients: its signing key is a Guix key. */
-export function servesGuix(config: Pick<ProxyConfig, 'signingKey'>): boolean {
-  return 'guix' in config.signingKey;
-}
-
 /** Everything `accord proxy` runs with. */
 export interface ProxyConfig {
   readonly listen: string;
   /** A Nix secret key, or a Guix key for a proxy serving Guix clients. */
   readonly signingKey: NixSecretKey | GuixSigningKey;
+  /**
+   * More Nix keys every narinfo is also signed with (`signing-key` as a list, during a key
+   * rotation: Nix accepts a narinfo with one `Sig` by any key it trusts).
+   */
+  readonly moreSigningKeys: readonly NixSecretKey[];
   readonly policy: Policy;
   readonly statePath: string;
   readonly storeDir: string;
@@ -255,7 +255,35 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
       throw new ConfigError(`config: cannot read ${key} ${file}: ${(cause as Error).message}`);
     }
   };
-  const signingKey = readSigningKey(readText('signing-key'), path('signing-key'));
+  const keyFiles = doc['signing-key'];
+  if (keyFiles === undefined) throw new ConfigError('config: signing-key is required');
+  const keyNames = Array.isArray(keyFiles) ? (keyFiles as unknown[]) : [keyFiles];
+  if (
+    keyNames.length === 0 ||
+    keyNames.length > 8 ||
+    !keyNames.every((k) => typeof k === 'string' && k !== '')
+  )
+    throw new ConfigError('config: signing-key must be a key file, or a list of 1 to 8 of them');
+  const keys = (keyNames as string[]).map((name) => {
+    const file = resolve(baseDir, name);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (cause) {
+      throw new ConfigError(`config: cannot read signing-key ${file}: ${(cause as Error).message}`);
+    }
+    return readSigningKey(text, file);
+  });
+  const [signingKey, ...others] = keys as [NixSecretKey | GuixSigningKey, ...typeof keys];
+  const moreSigningKeys = others.map((k) => {
+    if ('guix' in k || 'guix' in signingKey)
+      throw new ConfigError(
+        'config: signing-key: only Nix keys can sign together (a Guix narinfo has one Signature)',
+      );
+    return k;
+  });
+  if (new Set(keys.map((k) => ('guix' in k ? '' : k.name))).size !== keys.length)
+    throw new ConfigError('config: signing-key: two keys have the same name');
   let policy: Policy;
   try {
     policy = parsePolicy(readText('policy'));
@@ -375,6 +403,7 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
   return {
     listen: str(doc, 'listen', 'config') ?? '127.0.0.1:8081',
     signingKey,
+    moreSigningKeys,
     policy,
     statePath: path('state', 'accord-proxy.db'),
     storeDir,

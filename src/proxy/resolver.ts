@@ -419,7 +419,7 @@ export class Resolver {
       fileSize: claim.narSize,
       sigs: [],
     };
-    const signed = signNarInfo(ours, key);
+    const signed = [key, ...this.config.moreSigningKeys].reduce(signNarInfo, ours);
     const narinfo = formatNarInfo(signed);
     if (this.config.zstd === undefined) return { narinfo };
     // The same signature: it covers neither the URL nor the compression.

@@ -50,6 +50,7 @@ function proxyConfig(monitors: readonly string[] = []): ProxyConfig {
   return {
     listen: '127.0.0.1:0',
     signingKey: generateNixSecretKey('kernel-proxy-1'),
+    moreSigningKeys: [],
     policy: parsePolicy(
       [`log ${vkey} ${log.url}`, `trust one 1 ${ORIGIN}`, 'decide one', 'quorum none', ''].join(
         '\n',
