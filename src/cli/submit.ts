@@ -4,7 +4,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ClaimJson } from '../claim/index.js';
 import { pathInfoClaims, queryOutputs } from '../host/index.js';
-import { NIX_STORE_DIR, parseNixPublicKey } from '../nix/index.js';
+import { parseGuixPublicKey } from '../guix/index.js';
+import { checkStoreDir, parseNixPublicKey } from '../nix/index.js';
 import {
   type BackfillProgress,
   type LogEndpoint,
@@ -82,11 +83,16 @@ Options:
   --retry-refused      move the refused claims back into the spool and retry them
   --forget-refused     delete the refused claims
   --from-cache URL     backfill the log from a binary cache's narinfos (file:// caches are
-                       listed; for http(s) caches give --paths)
+                       listed; for http(s) caches, guix publish servers too, give --paths)
   --paths FILE         store paths, base names or hash parts to backfill, one a line (- = stdin)
   --trusted-key KEY    backfill only narinfos signed by KEY (name:base64; repeatable)
+  --guix-key FILE      the cache is a guix publish server: backfill only its Guix narinfos
+                       signed by the key in FILE (as guix archive --generate-key writes
+                       signing-key.pub; repeatable; not with --trusted-key)
   --jobs N             narinfos fetched at once when backfilling (default 16)
-  --store-dir DIR      the store (default /nix/store)
+  --store-dir DIR      the store (default: what the cache's nix-cache-info says, else
+                       /nix/store, or /gnu/store with --guix-key); a cache that names
+                       another store is refused
   --json               print a JSON report on standard output
   --quiet              no progress or messages on standard error
 
@@ -107,6 +113,7 @@ until it is fixed, rather than letting a builder publish nothing unnoticed.`,
     'from-cache': { type: 'string' },
     paths: { type: 'string' },
     'trusted-key': { type: 'string', multiple: true },
+    'guix-key': { type: 'string', multiple: true },
     jobs: { type: 'string' },
     'store-dir': { type: 'string' },
     json: { type: 'boolean' },
@@ -193,6 +200,7 @@ async function runBackfill(
   values: {
     paths?: string;
     'trusted-key'?: string[];
+    'guix-key'?: string[];
     jobs?: string;
     'store-dir'?: string;
     json?: boolean;
@@ -217,6 +225,20 @@ async function runBackfill(
   }
   const jobs = Number(values.jobs ?? 16);
   if (!Number.isSafeInteger(jobs) || jobs < 1 || jobs > 256) throw new UsageError('bad --jobs');
+  if (values['guix-key'] !== undefined && values['trusted-key'] !== undefined)
+    throw new UsageError(
+      '--guix-key (a Guix cache) and --trusted-key (a Nix cache) exclude each other',
+    );
+  const guixKeys = values['guix-key']?.map((file) =>
+    readOptionFile('--guix-key', file, (text) => parseGuixPublicKey(text)),
+  );
+  if (values['store-dir'] !== undefined) {
+    try {
+      checkStoreDir(values['store-dir']);
+    } catch (e) {
+      throw new UsageError(`--store-dir: ${(e as Error).message}`);
+    }
+  }
   let bar: ReturnType<typeof progressBar> | undefined;
   const detail = (p: BackfillProgress) =>
     `${p.skipped} already done, ${p.missing} missing, ${p.untrusted} untrusted, ${p.failed} failed`;
@@ -228,7 +250,8 @@ async function runBackfill(
     ...(values['trusted-key'] === undefined
       ? {}
       : { trustedKeys: values['trusted-key'].map((k) => parseNixPublicKey(k)) }),
-    storeDir: values['store-dir'] ?? NIX_STORE_DIR,
+    ...(guixKeys === undefined ? {} : { guixKeys }),
+    ...(values['store-dir'] === undefined ? {} : { storeDir: values['store-dir'] }),
     jobs,
     onProgress: (p) => {
       bar ??= progressBar('backfill', p.total - p.skipped, quiet);
@@ -237,7 +260,8 @@ async function runBackfill(
   });
   bar?.finish(detail(result));
   for (const e of result.errors) say(e);
+  for (const r of result.refusals) say(`untrusted ${r}`);
   if (values.json === true) process.stdout.write(`${JSON.stringify(result)}\n`);
-  say(`backfilled ${result.submitted} claims from ${cache} (${detail(result)})`);
+  say(`backfilled ${result.submitted} ${result.storeDir} claims from ${cache} (${detail(result)})`);
   return result.failed === 0 ? EXIT.ok : EXIT.failure;
 }

@@ -1,19 +1,37 @@
 /**
- * Backfilling a log from an existing Nix binary cache: read each path's narinfo (in parallel),
- * optionally require a trusted signature, submit the claims in batches, and record progress so
- * an interrupted run resumes where it stopped.
+ * Backfilling a log from an existing binary cache — a Nix cache, or a `guix publish` server —
+ * read each path's narinfo (in parallel), optionally (for Guix always) require a trusted
+ * signature, submit the claims in batches, and record progress so an interrupted run resumes
+ * where it stopped.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { type ClaimJson, claimToJson } from '../claim/index.js';
 import {
+  type BuildClaim,
+  type ClaimJson,
+  checkClaim,
+  claimToJson,
+  formatEntry,
+} from '../claim/index.js';
+import {
+  GuixError,
+  type GuixPublicKey,
+  MAX_GUIX_NARINFO_SIZE,
+  parseGuixNarInfo,
+  verifyGuixNarInfo,
+} from '../guix/index.js';
+import {
+  GUIX_STORE_DIR,
+  MAX_NARINFO_SIZE,
   NIX_STORE_DIR,
   type NixPublicKey,
+  checkStoreDir,
   isHashPart,
+  parseCacheInfo,
   parseNarInfo,
   verifiedSigners,
 } from '../nix/index.js';
-import { fetchBytes } from '../server/index.js';
+import { FetchError, fetchBytes, fetchIfPresent } from '../server/index.js';
 import { parseSignedNote } from '../tlog/index.js';
 import { type LogEndpoint, submitClaims } from './client.js';
 import type { Spool } from './spool.js';
@@ -26,11 +44,15 @@ export interface BackfillProgress {
   submitted: number;
   /** Paths whose narinfo the cache does not have. */
   missing: number;
-  /** Narinfos without a signature by a trusted key (when keys were given). */
+  /** Narinfos without a valid signature by a trusted key (when keys were given). */
   untrusted: number;
+  /** Why the first few untrusted narinfos were refused. */
+  refusals: string[];
   /** Narinfos that could not be read or parsed, with the first few reasons. */
   failed: number;
   errors: string[];
+  /** The store the claims are about. */
+  storeDir: string;
 }
 
 export interface BackfillOptions {
@@ -39,7 +61,18 @@ export interface BackfillOptions {
   readonly spool: Spool;
   /** Hash parts to backfill; when absent, a file:// cache is listed. */
   readonly hashParts?: readonly string[];
+  /** Nix keys: only narinfos with a `Sig` by one of them are submitted. */
   readonly trustedKeys?: readonly NixPublicKey[];
+  /**
+   * Guix keys: the cache is a `guix publish` server, its narinfos Guix narinfos, and only those
+   * whose `Signature` one of these keys made are submitted (not with `trustedKeys`).
+   */
+  readonly guixKeys?: readonly GuixPublicKey[];
+  /**
+   * The store the claims are about. When absent, the cache's `nix-cache-info` says (else
+   * `/nix/store`, or `/gnu/store` with `guixKeys`); when given, a cache that says another is
+   * refused.
+   */
   readonly storeDir?: string;
   /** Narinfos fetched at once (default 16). */
   readonly jobs?: number;
@@ -67,20 +100,92 @@ export async function listFileCache(cache: string): Promise<string[]> {
   });
 }
 
-async function fetchNarInfo(cache: string, hashPart: string): Promise<string | undefined> {
-  const base = cache.replace(/\?.*$/, '').replace(/\/+$/, '');
-  if (base.startsWith('file://')) {
+const FETCH_TIMEOUT_MS = 30_000;
+const MAX_CACHE_INFO_SIZE = 64 * 1024;
+
+function cacheBase(cache: string): string {
+  return cache.replace(/\?.*$/, '').replace(/\/+$/, '');
+}
+
+/** A narinfo's bytes (at most `maxBytes`), or undefined when the cache has none (404, 403). */
+async function fetchNarInfo(
+  cache: string,
+  hashPart: string,
+  maxBytes: number,
+): Promise<Buffer | undefined> {
+  try {
+    return await fetchBytes(`${cacheBase(cache)}/${hashPart}.narinfo`, FETCH_TIMEOUT_MS, maxBytes);
+  } catch (e) {
+    if (e instanceof FetchError && e.notFound) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * The store the claims are about: `wanted` if given, else what the cache's `nix-cache-info`
+ * says (`guix publish` serves `StoreDir: /gnu/store`), else `fallback`. A cache that names
+ * another store than `wanted` is refused: its paths are not the ones the caller means.
+ */
+export async function cacheStoreDir(
+  cache: string,
+  wanted: string | undefined,
+  fallback: string,
+): Promise<string> {
+  if (wanted !== undefined) checkStoreDir(wanted);
+  const url = `${cacheBase(cache)}/nix-cache-info`;
+  const bytes = await fetchIfPresent(url, FETCH_TIMEOUT_MS, MAX_CACHE_INFO_SIZE).catch(
+    (e: unknown) => {
+      // A file:// cache without the file, or a server that refuses it: nothing said.
+      if (e instanceof FetchError && e.notFound) return undefined;
+      throw e;
+    },
+  );
+  if (bytes === undefined) return wanted ?? fallback;
+  const said = parseCacheInfo(bytes.toString('utf8')).storeDir;
+  checkStoreDir(said);
+  if (wanted !== undefined && said !== wanted)
+    throw new Error(`${url}: the cache's store is ${said}, not ${wanted}`);
+  return said;
+}
+
+/**
+ * The claim a narinfo makes, when it may be submitted; a string saying why not when it is not
+ * signed by a trusted key. Throws when it is malformed, for another path than `hashPart`, or
+ * no valid claim. The one place backfill decides what a cache's narinfo is worth.
+ */
+function narinfoClaim(
+  bytes: Buffer,
+  hashPart: string,
+  storeDir: string,
+  options: BackfillOptions,
+): ClaimJson | string {
+  let claim: BuildClaim;
+  if (options.guixKeys !== undefined) {
+    const info = parseGuixNarInfo(bytes, storeDir);
+    if (info.storePath.hashPart !== hashPart)
+      throw new Error(`the narinfo is for another path, ${info.storePath.baseName}`);
     try {
-      return await readFile(fileURLToPath(`${base}/${hashPart}.narinfo`), 'utf8');
+      verifyGuixNarInfo(info, options.guixKeys);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (e instanceof GuixError && (e.code === 'signature' || e.code === 'untrusted'))
+        return e.message;
       throw e;
     }
+    claim = info;
+  } else {
+    const info = parseNarInfo(bytes.toString('utf8'), storeDir);
+    if (info.storePath.hashPart !== hashPart)
+      throw new Error(`the narinfo is for another path, ${info.storePath.baseName}`);
+    if (
+      options.trustedKeys !== undefined &&
+      verifiedSigners(info, options.trustedKeys).length === 0
+    )
+      return 'no Sig by a trusted key verifies';
+    claim = info;
   }
-  const res = await fetch(`${base}/${hashPart}.narinfo`, { signal: AbortSignal.timeout(30_000) });
-  if (res.status === 404 || res.status === 403) return undefined;
-  if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  return res.text();
+  const checked = checkClaim(claim);
+  formatEntry(checked); // within the log's entry size
+  return claimToJson(checked);
 }
 
 /**
@@ -101,7 +206,15 @@ export async function logIdentity(endpoint: LogEndpoint): Promise<string> {
 /** Runs a backfill to the end; claims the log refuses stop it with an error. */
 export async function backfill(options: BackfillOptions): Promise<BackfillProgress> {
   const { cache, endpoint, spool } = options;
-  const storeDir = options.storeDir ?? NIX_STORE_DIR;
+  const guix = options.guixKeys !== undefined;
+  if (guix && options.trustedKeys !== undefined)
+    throw new Error('a cache is Nix (trusted keys) or Guix (Guix keys), not both');
+  const storeDir = await cacheStoreDir(
+    cache,
+    options.storeDir,
+    guix ? GUIX_STORE_DIR : NIX_STORE_DIR,
+  );
+  const maxNarInfo = guix ? MAX_GUIX_NARINFO_SIZE : MAX_NARINFO_SIZE;
   const all = options.hashParts ?? (await listFileCache(cache));
   const log = await logIdentity(endpoint);
   const done = spool.backfilled(cache, log);
@@ -112,8 +225,10 @@ export async function backfill(options: BackfillOptions): Promise<BackfillProgre
     submitted: 0,
     missing: 0,
     untrusted: 0,
+    refusals: [],
     failed: 0,
     errors: [],
+    storeDir,
   };
   const batchSize = options.batch ?? 500;
   // Only submitted paths are recorded as done: missing and untrusted ones are tried again on
@@ -141,20 +256,18 @@ export async function backfill(options: BackfillOptions): Promise<BackfillProgre
     while (next < todo.length) {
       const hashPart = todo[next++] as string;
       try {
-        const text = await fetchNarInfo(cache, hashPart);
-        if (text === undefined) {
+        const bytes = await fetchNarInfo(cache, hashPart, maxNarInfo);
+        if (bytes === undefined) {
           progress.missing++;
           continue;
         }
-        const info = parseNarInfo(text, storeDir);
-        if (
-          options.trustedKeys !== undefined &&
-          verifiedSigners(info, options.trustedKeys).length === 0
-        ) {
+        const claim = narinfoClaim(bytes, hashPart, storeDir, options);
+        if (typeof claim === 'string') {
           progress.untrusted++;
+          if (progress.refusals.length < 10) progress.refusals.push(`${hashPart}: ${claim}`);
           continue;
         }
-        pending.push({ hashPart, claim: claimToJson(info) });
+        pending.push({ hashPart, claim });
       } catch (e) {
         progress.failed++;
         if (progress.errors.length < 10) {

@@ -40,6 +40,8 @@ export async function startTestLog(
     witnesses?: readonly WitnessEndpoint[];
     /** The port to listen on (default: any free one). */
     port?: number;
+    /** The store its claims are about (default /nix/store). */
+    storeDir?: string;
   } = {},
 ): Promise<TestLog> {
   const dir = mkdtempSync(join(tmpdir(), 'accord-log-'));
@@ -56,7 +58,7 @@ export async function startTestLog(
     host: '127.0.0.1',
     port: options.port ?? 0,
     submitters: parseSubmitters(lines),
-    storeDir: '/nix/store',
+    storeDir: options.storeDir ?? '/nix/store',
     intervalMs: 50,
     maxBodyBytes: 1 << 20,
     bodyTimeoutMs: 2000,
