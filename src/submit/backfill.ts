@@ -141,8 +141,13 @@ export async function cacheStoreDir(
     },
   );
   if (bytes === undefined) return wanted ?? fallback;
-  const said = parseCacheInfo(bytes.toString('utf8')).storeDir;
-  checkStoreDir(said);
+  let said: string;
+  try {
+    said = parseCacheInfo(bytes.toString('utf8')).storeDir;
+    checkStoreDir(said);
+  } catch (e) {
+    throw new Error(`${url}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
   if (wanted !== undefined && said !== wanted)
     throw new Error(`${url}: the cache's store is ${said}, not ${wanted}`);
   return said;
@@ -160,29 +165,26 @@ function narinfoClaim(
   options: BackfillOptions,
 ): ClaimJson | string {
   let claim: BuildClaim;
+  let refusal: string | undefined;
   if (options.guixKeys !== undefined) {
     const info = parseGuixNarInfo(bytes, storeDir);
-    if (info.storePath.hashPart !== hashPart)
-      throw new Error(`the narinfo is for another path, ${info.storePath.baseName}`);
     try {
       verifyGuixNarInfo(info, options.guixKeys);
     } catch (e) {
-      if (e instanceof GuixError && (e.code === 'signature' || e.code === 'untrusted'))
-        return e.message;
-      throw e;
+      if (!(e instanceof GuixError && (e.code === 'signature' || e.code === 'untrusted'))) throw e;
+      refusal = e.message;
     }
     claim = info;
   } else {
     const info = parseNarInfo(bytes.toString('utf8'), storeDir);
-    if (info.storePath.hashPart !== hashPart)
-      throw new Error(`the narinfo is for another path, ${info.storePath.baseName}`);
-    if (
-      options.trustedKeys !== undefined &&
-      verifiedSigners(info, options.trustedKeys).length === 0
-    )
-      return 'no Sig by a trusted key verifies';
+    const keys = options.trustedKeys;
+    if (keys !== undefined && verifiedSigners(info, keys).length === 0)
+      refusal = 'no Sig by a trusted key verifies';
     claim = info;
   }
+  if (claim.storePath.hashPart !== hashPart)
+    throw new Error(`the narinfo is for another path, ${claim.storePath.baseName}`);
+  if (refusal !== undefined) return refusal;
   const checked = checkClaim(claim);
   formatEntry(checked); // within the log's entry size
   return claimToJson(checked);

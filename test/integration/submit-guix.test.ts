@@ -203,6 +203,25 @@ describe.runIf(shouldRun(HAVE_GUILE))('accord submit --from-cache from guix publ
     const report = JSON.parse(run.stdout) as { errors: string[] };
     expect(report).toMatchObject({ total: 1, submitted: 0, failed: 1 });
     expect(report.errors[0]).toContain(`for another path, ${app.item.baseName}`);
+    // The same for a Nix narinfo (no keys asked for): another path's narinfo is no claim.
+    writeFileSync(
+      only.narinfoFile,
+      formatNarInfo({
+        storePath: parseStorePath(app.item.storePath, '/gnu/store'),
+        url: `nar/${app.item.baseName}`,
+        compression: 'none',
+        narHash: parseHash(app.claim.narHash),
+        narSize: app.narSize,
+        references: app.claim.references,
+        sigs: [],
+      }),
+    );
+    const nix = await submit(
+      ['--from-cache', cache.url, '--paths', '-'],
+      `${only.item.hashPart}\n`,
+    );
+    expect(nix.code).toBe(1);
+    expect(JSON.parse(nix.stdout)).toMatchObject({ storeDir: '/gnu/store', failed: 1 });
     const claims = await logClaims();
     expect(claims.has(app.item.storePath)).toBe(false);
     expect(claims.has(only.item.storePath)).toBe(false);
