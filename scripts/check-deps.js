@@ -20,7 +20,7 @@ const ALLOWED = {
   db: [],
   server: [],
   log: ['crypto', 'tlog', 'nix', 'claim', 'db', 'server'],
-  submit: ['tlog', 'nix', 'claim', 'db', 'server'],
+  submit: ['tlog', 'nix', 'guix', 'claim', 'db', 'server'],
   proxy: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'demand', 'db', 'server'],
   monitor: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'demand', 'db', 'server', 'web'],
   witness: ['crypto', 'tlog', 'db', 'server'],
