@@ -10,6 +10,7 @@ import { policyCommand } from './policy.js';
 import { explainCommand, proxyCommand } from './proxy.js';
 import { rebuildCommand } from './rebuild.js';
 import { submitCommand } from './submit.js';
+import { verifyCommand } from './verify.js';
 import { witnessCommand } from './witness.js';
 import { packageVersion } from './version.js';
 
@@ -24,6 +25,7 @@ const commands = new Map<string, Command>([
   ['proxy', proxyCommand],
   ['rebuild', rebuildCommand],
   ['submit', submitCommand],
+  ['verify', verifyCommand],
   ['verify-evidence', verifyEvidenceCommand],
   ['witness', witnessCommand],
 ]);

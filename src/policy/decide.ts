@@ -13,6 +13,8 @@ export interface ObservedClaim {
   /** The entry's index in the log, and the size of the checkpoint that proved it. */
   readonly index: number;
   readonly treeSize: number;
+  /** The C2SP tlog-proof that proved it (the log's, against that checkpoint), when kept. */
+  readonly proof?: string;
 }
 
 /**
@@ -36,6 +38,8 @@ export interface SignatureVote {
   readonly key: string;
   /** When the proxy verified the signature (ms since the epoch). */
   readonly verifiedAt: number;
+  /** The signature itself, when it can be checked again from the claim alone (a Nix `Sig`). */
+  readonly signature?: string;
 }
 
 /**

@@ -26,3 +26,10 @@ export {
 } from './decide.js';
 export { type CacheVote, guixNarInfoVotes, nixNarInfoVotes } from './votes.js';
 export { type GuixCacheOfKey, policyFromGuixAcl } from './from-guix-acl.js';
+export {
+  PROOF_FIELD,
+  type Recheck,
+  SIGNATURE_FIELD,
+  evidenceLines,
+  recheckNarInfo,
+} from './recheck.js';

@@ -12,7 +12,7 @@ import {
   sameGuixKey,
   verifyGuixNarInfo,
 } from '../guix/index.js';
-import { type NarInfo, verifiedSigners } from '../nix/index.js';
+import { type NarInfo, fingerprint, verifyDetached } from '../nix/index.js';
 import type { SignatureVote } from './decide.js';
 import type { Policy } from './policy.js';
 
@@ -35,10 +35,13 @@ export function nixNarInfoVotes(policy: Policy, info: NarInfo, verifiedAt: numbe
     references: info.references,
     ...(info.deriver === undefined ? {} : { deriver: info.deriver }),
   });
+  const message = fingerprint(info);
   return policy.caches.flatMap((cache) => {
     if (cache.nixKeys.length === 0) return [];
-    const [key] = verifiedSigners(info, cache.nixKeys);
-    return key === undefined ? [] : [{ cache: cache.name, vote: { claim, key, verifiedAt } }];
+    const signature = info.sigs.find((sig) => verifyDetached(message, sig, cache.nixKeys));
+    if (signature === undefined) return [];
+    const key = signature.slice(0, signature.indexOf(':'));
+    return [{ cache: cache.name, vote: { claim, key, verifiedAt, signature } }];
   });
 }
 

@@ -31,7 +31,7 @@ import {
   verifyInclusion,
 } from '../tlog/index.js';
 import { FetchError, fetchBytes, fetchIfPresent, postBytes } from '../server/index.js';
-import type { ProxyState } from './state.js';
+import type { ProxyState, StoredClaim } from './state.js';
 
 /** The log was caught signing two histories: `evidence` is fork evidence that verifies. */
 class Misbehaviour extends Error {
@@ -211,7 +211,7 @@ export class LogClient {
     checkpoint: Checkpoint,
   ): ObservedClaim[] {
     const claims: ObservedClaim[] = [];
-    const kept: { index: number; entry: string; treeSize: number }[] = [];
+    const kept: StoredClaim[] = [];
     for (const e of entries) {
       if (e.proof === undefined || e.index >= checkpoint.treeSize) continue; // not yet sequenced
       const proof = parseTlogProof(e.proof, { parsedCheckpoint: note });
@@ -229,8 +229,9 @@ export class LogClient {
       if (claim.storePath.hashPart !== hashPart) {
         throw new Error(`entry ${e.index} is about ${claim.storePath.hashPart}, not ${hashPart}`);
       }
-      claims.push({ claim, index: e.index, treeSize: checkpoint.treeSize });
-      kept.push({ index: e.index, entry: e.entry, treeSize: checkpoint.treeSize });
+      const treeSize = checkpoint.treeSize;
+      claims.push({ claim, index: e.index, treeSize, proof: e.proof });
+      kept.push({ index: e.index, entry: e.entry, treeSize, proof: e.proof });
     }
     this.options.state.saveClaims(this.log.origin, hashPart, kept);
     return claims;
@@ -245,6 +246,7 @@ export class LogClient {
         claim: parseEntry(c.entry, this.options.storeDir),
         index: c.index,
         treeSize: c.treeSize,
+        ...(c.proof === undefined ? {} : { proof: c.proof }),
       }));
   }
 

@@ -11,6 +11,7 @@ import {
   type LogObservation,
   type SignatureVote,
   decide,
+  evidenceLines,
 } from '../policy/index.js';
 import {
   type NarInfo,
@@ -324,11 +325,11 @@ export class Resolver {
     const fresh = narinfos.flatMap((a) => a.info?.votes ?? []);
     this.state.transaction(() => {
       for (const { cache, vote } of fresh) {
-        const entry = formatEntry(vote.claim);
+        const { key, verifiedAt, signature } = vote;
+        const stored = { key, entry: formatEntry(vote.claim), verifiedAt };
         this.state.saveSignature(hashPart, cache, {
-          key: vote.key,
-          entry,
-          verifiedAt: vote.verifiedAt,
+          ...stored,
+          ...(signature === undefined ? {} : { signature }),
         });
       }
     });
@@ -383,15 +384,19 @@ export class Resolver {
     return {
       hashPart,
       decision,
-      ...this.narinfos(hashPart, claim),
+      ...this.narinfos(hashPart, decision, claim),
       served,
       reason: `${decision.reason}; NAR from ${from}`,
     };
   }
 
-  /** The proxy's narinfo for a trusted claim, signed by its key (and its zstd variant). */
+  /**
+   * The proxy's narinfo for a trusted claim, signed by its key (and its zstd variant). A Nix
+   * narinfo carries the decision's evidence after its own fields, in fields Nix ignores.
+   */
   private narinfos(
     hashPart: string,
+    decision: Decision,
     claim: NonNullable<Decision['claim']>,
   ): { narinfo: string; narinfoZstd?: string } {
     const storePath = parseStorePath(claim.storePath, this.config.storeDir);
@@ -420,15 +425,19 @@ export class Resolver {
       sigs: [],
     };
     const signed = [key, ...this.config.moreSigningKeys].reduce(signNarInfo, ours);
-    const narinfo = formatNarInfo(signed);
+    const evidence = evidenceLines(decision)
+      .map((line) => `${line}\n`)
+      .join('');
+    const narinfo = formatNarInfo(signed) + evidence;
     if (this.config.zstd === undefined) return { narinfo };
     // The same signature: it covers neither the URL nor the compression.
-    const narinfoZstd = formatNarInfo({
-      ...common,
-      url: zstdNarPath(hashPart, claim.narHash),
-      compression: 'zstd',
-      sigs: signed.sigs,
-    });
+    const narinfoZstd =
+      formatNarInfo({
+        ...common,
+        url: zstdNarPath(hashPart, claim.narHash),
+        compression: 'zstd',
+        sigs: signed.sigs,
+      }) + evidence;
     return { narinfo, narinfoZstd };
   }
 }

@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS claims (
   hash_part TEXT NOT NULL,
   entry TEXT NOT NULL,
   tree_size INTEGER NOT NULL,
+  -- the C2SP tlog-proof that verified it (against a checkpoint of tree_size)
+  proof TEXT,
   PRIMARY KEY (origin, idx)
 );
 CREATE INDEX IF NOT EXISTS claims_hash_part ON claims (hash_part);
@@ -37,6 +39,8 @@ CREATE TABLE IF NOT EXISTS signatures (
   cache TEXT NOT NULL,
   key TEXT NOT NULL,
   entry TEXT NOT NULL,
+  -- the signature itself (a Nix Sig value), when it can be shown again
+  signature TEXT,
   verified_at INTEGER NOT NULL,
   PRIMARY KEY (hash_part, cache, key, entry)
 ) WITHOUT ROWID;
@@ -95,6 +99,24 @@ export interface StoredCheckpoint {
   readonly note: string;
 }
 
+/** A verified claim as kept: its entry, index, the tree it was proved in, and the proof. */
+export interface StoredClaim {
+  readonly index: number;
+  readonly entry: string;
+  readonly treeSize: number;
+  /** The tlog-proof that verified it (absent in states made before proofs were kept). */
+  readonly proof?: string;
+}
+
+/** A cache's verified signature as kept: the claim it covers (an entry text), and itself. */
+export interface StoredSignature {
+  readonly key: string;
+  readonly entry: string;
+  /** The `Sig` value, for a Nix signature. */
+  readonly signature?: string;
+  readonly verifiedAt: number;
+}
+
 /** Where a trusted path's NAR comes from. */
 export interface ServedNar {
   readonly upstream: string;
@@ -130,6 +152,12 @@ export class ProxyState {
     // The state is evidence that can be fetched and verified again: NORMAL durability suffices.
     this.db = openSqlite(path, { synchronous: 'NORMAL' });
     this.db.exec(SCHEMA);
+    // States made before claims kept their proofs.
+    const claimColumns = this.db
+      .prepare<[], { name: string }>('PRAGMA table_info(claims)')
+      .all()
+      .map((c) => c.name);
+    if (!claimColumns.includes('proof')) this.db.exec('ALTER TABLE claims ADD COLUMN proof TEXT');
     const db = this.db;
     this.q = {
       checkpoint: db.prepare<[string], StoredCheckpoint>(
@@ -148,24 +176,26 @@ export class ProxyState {
         'SELECT reason, evidence, at FROM distrusted WHERE origin = ?',
       ),
       saveClaim: db.prepare(
-        'INSERT OR IGNORE INTO claims (origin, idx, hash_part, entry, tree_size) VALUES (?, ?, ?, ?, ?)',
+        'INSERT OR IGNORE INTO claims (origin, idx, hash_part, entry, tree_size, proof) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       storedClaims: db.prepare<
         [string],
-        { origin: string; idx: number; entry: string; tree_size: number }
+        { origin: string; idx: number; entry: string; tree_size: number; proof: string | null }
       >(
-        'SELECT origin, idx, entry, tree_size FROM claims WHERE hash_part = ? ORDER BY origin, idx',
+        'SELECT origin, idx, entry, tree_size, proof FROM claims WHERE hash_part = ? ORDER BY origin, idx',
       ),
       saveSignature: db.prepare(
-        `INSERT INTO signatures (hash_part, cache, key, entry, verified_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (hash_part, cache, key, entry) DO UPDATE SET verified_at = excluded.verified_at
+        `INSERT INTO signatures (hash_part, cache, key, entry, signature, verified_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (hash_part, cache, key, entry) DO UPDATE SET verified_at = excluded.verified_at,
+           signature = coalesce(excluded.signature, signature)
          WHERE excluded.verified_at > signatures.verified_at`,
       ),
       storedSignatures: db.prepare<
         [string, string, number],
-        { key: string; entry: string; verified_at: number }
+        { key: string; entry: string; signature: string | null; verified_at: number }
       >(
-        `SELECT key, entry, verified_at FROM signatures
+        `SELECT key, entry, signature, verified_at FROM signatures
          WHERE hash_part = ? AND cache = ? AND verified_at >= ? ORDER BY key, entry`,
       ),
       saveServed: db.prepare(
@@ -255,46 +285,41 @@ export class ProxyState {
     return this.db.inTransaction ? fn() : this.db.transaction(fn)();
   }
 
-  /** Stores verified claims (entry texts) for a path. */
-  saveClaims(
-    origin: string,
-    hashPart: string,
-    claims: readonly { index: number; entry: string; treeSize: number }[],
-  ): void {
+  /** Stores verified claims (entry texts, and the proofs that verified them) for a path. */
+  saveClaims(origin: string, hashPart: string, claims: readonly StoredClaim[]): void {
     const save = () => {
-      for (const c of claims) this.q.saveClaim.run(origin, c.index, hashPart, c.entry, c.treeSize);
+      for (const c of claims)
+        this.q.saveClaim.run(origin, c.index, hashPart, c.entry, c.treeSize, c.proof ?? null);
     };
     if (claims.length > 1) this.transaction(save);
     else save();
   }
 
   /** Claims about a path verified earlier, by log. */
-  storedClaims(
-    hashPart: string,
-  ): { origin: string; index: number; entry: string; treeSize: number }[] {
-    return this.q.storedClaims
-      .all(hashPart)
-      .map((r) => ({ origin: r.origin, index: r.idx, entry: r.entry, treeSize: r.tree_size }));
+  storedClaims(hashPart: string): (StoredClaim & { origin: string })[] {
+    return this.q.storedClaims.all(hashPart).map((r) => ({
+      origin: r.origin,
+      index: r.idx,
+      entry: r.entry,
+      treeSize: r.tree_size,
+      ...(r.proof === null ? {} : { proof: r.proof }),
+    }));
   }
 
   /** Stores a cache's verified signature on a narinfo: the claim it covers, as an entry text. */
-  saveSignature(
-    hashPart: string,
-    cache: string,
-    vote: { key: string; entry: string; verifiedAt: number },
-  ): void {
-    this.q.saveSignature.run(hashPart, cache, vote.key, vote.entry, vote.verifiedAt);
+  saveSignature(hashPart: string, cache: string, vote: StoredSignature): void {
+    const { key, entry, signature, verifiedAt } = vote;
+    this.q.saveSignature.run(hashPart, cache, key, entry, signature ?? null, verifiedAt);
   }
 
   /** A cache's signatures on a path's narinfos verified at `since` or later. */
-  storedSignatures(
-    hashPart: string,
-    cache: string,
-    since: number,
-  ): { key: string; entry: string; verifiedAt: number }[] {
-    return this.q.storedSignatures
-      .all(hashPart, cache, since)
-      .map((r) => ({ key: r.key, entry: r.entry, verifiedAt: r.verified_at }));
+  storedSignatures(hashPart: string, cache: string, since: number): StoredSignature[] {
+    return this.q.storedSignatures.all(hashPart, cache, since).map((r) => ({
+      key: r.key,
+      entry: r.entry,
+      ...(r.signature === null ? {} : { signature: r.signature }),
+      verifiedAt: r.verified_at,
+    }));
   }
 
   saveServed(hashPart: string, nar: ServedNar): void {
