@@ -26,6 +26,7 @@ export {
   MAX_LOOKUP_ENTRIES,
   MAX_LOOKUP_PATHS,
   MAX_LOOKUP_REQUEST_BYTES,
+  STATEMENTS_LOOKUP_KEY,
   formatBatchLookup,
   formatLookup,
   parseBatchLookup,

@@ -7,6 +7,11 @@
 import { ClaimError } from './errors.js';
 import { type ClaimJson, MAX_ENTRY_SIZE } from './claim.js';
 
+/**
+ * The lookup key of a log's identity key statements (`GET /lookup/accord-keys`, docs/log.md):
+ * no store path hash part (32 nix32 characters) can be it.
+ */
+export const STATEMENTS_LOOKUP_KEY = 'accord-keys';
 /** Most store paths one `POST /lookup` may ask about. */
 export const MAX_LOOKUP_PATHS = 1000;
 /** Most entries a lookup answer may list for one path. */

@@ -11,7 +11,7 @@ import {
 } from '../log/index.js';
 import { NIX_STORE_DIR, checkStoreDir } from '../nix/index.js';
 import { parseListen } from '../server/index.js';
-import { SIG_TYPE_ED25519, formatVerifierKey, generateKey } from '../tlog/index.js';
+import { SIG_TYPE_ED25519, equalBytes, formatVerifierKey, generateKey } from '../tlog/index.js';
 import {
   type Command,
   EXIT,
@@ -21,7 +21,7 @@ import {
   readTlogPolicyFile,
 } from './command.js';
 import { positiveInteger, runUntilSignal, serviceLogger, tlsOptions } from './service.js';
-import { readSignerKey, writeSecretFile } from './keyfile.js';
+import { readRootKey, readSignerKey, writeSecretFile } from './keyfile.js';
 
 /** Reads witness lines (with URLs) from a tlog-policy file; a missing quorum line is fine. */
 function readWitnesses(path: string): WitnessEndpoint[] {
@@ -59,6 +59,11 @@ Options:
   --interval MS       publish a checkpoint this often when entries wait (default 500)
   --max-body BYTES    largest submission body (default 4194304)
   --max-claims N      most claims in one submission (default 10000)
+  --identity FILE     the root verifier key of the builder's identity (one line, as
+                      'accord identity init' prints it): POST /statements then takes its
+                      key statements, each only when the root signed it and it follows the
+                      last one (see docs/identity.md); they are looked up at
+                      /lookup/accord-keys
   --witnesses FILE    witnesses to ask for cosignatures, in C2SP tlog-policy syntax: lines
                       "witness <name> <vkey> <url>" (other policy lines are ignored); each
                       checkpoint is published with the cosignatures that verify
@@ -80,6 +85,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
     'max-body': { type: 'string' },
     'max-claims': { type: 'string' },
     witnesses: { type: 'string' },
+    identity: { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'log-level': { type: 'string' },
@@ -117,6 +123,16 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
     if (signer !== undefined && origin !== signer.name) {
       throw new UsageError(`--origin ${origin} does not match the key's name ${signer.name}`);
     }
+    const identity =
+      values.identity === undefined ? undefined : readRootKey('--identity', values.identity);
+    if (
+      identity !== undefined &&
+      (identity.name === origin ||
+        equalBytes(identity.publicKey, signer?.publicKey ?? new Uint8Array()))
+    )
+      throw new UsageError(
+        `--identity ${values.identity ?? ''}: the root key must not be the log's key (nor share its name ${origin})`,
+      );
     lockStore(store);
 
     let key = signer;
@@ -149,6 +165,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
       storeDir,
       ...limits,
       witnesses,
+      ...(identity === undefined ? {} : { identity: { root: identity } }),
       ...(tls === undefined ? {} : { tls }),
       logger,
     });

@@ -9,6 +9,7 @@ export { openPostgresLogStorage } from './postgres-storage.js';
 export { Sequencer, type SequencerOptions } from './sequencer.js';
 export { WitnessClient, type WitnessEndpoint } from './witnesses.js';
 export { type LogServerOptions, createLogHandler } from './server.js';
+export { MAX_ISSUED_AHEAD_SECONDS, type StatementChain, acceptStatement } from './statements.js';
 export {
   type LogService,
   type LogServiceConfig,

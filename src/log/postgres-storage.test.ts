@@ -51,6 +51,39 @@ describe.runIf(shouldRun(HAVE_POSTGRES))('PostgreSQL sequencer lock', () => {
   });
 });
 
+describe.runIf(shouldRun(HAVE_POSTGRES))('PostgreSQL chains across processes', () => {
+  test('of many addChained() onto one entry from two stores, exactly one succeeds', async () => {
+    const schema = newSchema();
+    const a = await openPostgresLogStorage(TEST_PG_URL, { schema });
+    const b = await openPostgresLogStorage(TEST_PG_URL, { schema });
+    const mk = (i: number) => ({
+      data: Buffer.from(`s${i}`),
+      leafHash: Buffer.alloc(32, i),
+      hashPart: 'accord-keys',
+    });
+    try {
+      expect(await a.addChained(mk(0), undefined)).toBe(0);
+      let tail = mk(0).leafHash;
+      for (let round = 0; round < 5; round++) {
+        const candidates = Array.from({ length: 20 }, (_, i) => mk(1 + round * 20 + i));
+        const results = await Promise.allSettled(
+          candidates.map((c, i) => (i % 2 === 0 ? a : b).addChained(c, tail)),
+        );
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+        const taken = results.flatMap((r, i) =>
+          r.status === 'fulfilled' && r.value !== undefined ? [i] : [],
+        );
+        expect(taken).toHaveLength(1);
+        tail = (candidates[taken[0] ?? 0] ?? mk(0)).leafHash;
+      }
+      expect((await b.lookup('accord-keys')).map((e) => e.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
 describe.runIf(shouldRun(HAVE_POSTGRES))('PostgreSQL schema upgrade', () => {
   test('a database with the earlier two entry indexes gets the one that replaces them', async () => {
     const schema = newSchema();

@@ -181,8 +181,36 @@ export async function openPostgresLogStorage(
     return rows.map((r) => r.v);
   };
 
+  // The state row lock orders this with every other index assignment, in all processes.
+  const addChained = (entry: NewEntry, last: Uint8Array | undefined) =>
+    inTransaction(pool, async (client): Promise<number | undefined> => {
+      const locked = await client.query<{ next_index: string }>(
+        'SELECT next_index FROM log_state WHERE id = 1 FOR UPDATE',
+      );
+      const index = toSafeInteger(locked.rows[0]?.next_index);
+      const known = await client.query<{ idx: string }>(
+        'SELECT idx FROM entries WHERE hash_part = $1 AND leaf_hash = $2',
+        [entry.hashPart, Buffer.from(entry.leafHash)],
+      );
+      if (known.rows[0] !== undefined) return toSafeInteger(known.rows[0].idx);
+      const stored = await client.query<{ leaf_hash: Buffer }>(
+        'SELECT leaf_hash FROM entries WHERE hash_part = $1 ORDER BY idx DESC LIMIT 1',
+        [entry.hashPart],
+      );
+      const lastStored = stored.rows[0]?.leaf_hash;
+      if (last === undefined ? lastStored !== undefined : lastStored?.equals(last) !== true)
+        return undefined;
+      await client.query(
+        'INSERT INTO entries (idx, leaf_hash, hash_part, data) VALUES ($1, $2, $3, $4)',
+        [index, Buffer.from(entry.leafHash), entry.hashPart, Buffer.from(entry.data)],
+      );
+      await client.query('UPDATE log_state SET next_index = $1 WHERE id = 1', [index + 1]);
+      return index;
+    });
+
   return {
     addEntries: (entries) => group.submit(entries),
+    addChained,
     state,
     leafHashes: (start, end) => range('leaf_hash', start, end),
     entries: (start, end) => range('data', start, end),

@@ -8,6 +8,7 @@ import {
   type LookupEntry,
   MAX_LOOKUP_PATHS,
   MAX_LOOKUP_REQUEST_BYTES,
+  STATEMENTS_LOOKUP_KEY,
   claimToJson,
   entryFromJson,
   formatBatchLookup,
@@ -41,7 +42,9 @@ import {
   proveInclusions,
   tileHashReader,
 } from '../tlog/index.js';
+import { MAX_STATEMENT_SIZE } from '../identity/index.js';
 import { AuthError, type Submitters } from './auth.js';
+import { type StatementChain, acceptStatement } from './statements.js';
 import { GroupCommit } from './group-commit.js';
 import type { CompressedBundle, LogStorage } from './storage.js';
 
@@ -63,12 +66,15 @@ export interface LogServerOptions {
   readonly body?: BodyLimits;
   /** Most claims in one submission (default 10,000). */
   readonly maxClaims?: number;
+  /** The identity whose key statements this log takes (`POST /statements`); none: no route. */
+  readonly identity?: StatementChain;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
 const BINARY = 'application/octet-stream';
 const JSON_TYPE = 'application/json';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+const MAX_STATEMENT_BODY = MAX_STATEMENT_SIZE;
 /** Creates the request handler of a log server. */
 export function createLogHandler(options: LogServerOptions) {
   const { storage, logger, metrics } = options;
@@ -179,15 +185,19 @@ export function createLogHandler(options: LogServerOptions) {
       cp === undefined ? [] : found.flat().flatMap((e) => (e.index < treeSize ? [e.index] : []));
     const proofs = await proveInclusions(sequenced, treeSize, reader);
     const proofOf = new Map(sequenced.map((index, i) => [index, proofs[i]] as const));
-    return found.map((entries) =>
+    return found.map((entries, i) =>
       entries.map(({ index, data }) => {
         const entry = Buffer.from(data).toString('utf8');
-        const claim = claimToJson(parseEntry(entry, storeDir));
+        // Statements are notes; only claims have a JSON form.
+        const claim =
+          hashParts[i] === STATEMENTS_LOOKUP_KEY
+            ? {}
+            : { claim: claimToJson(parseEntry(entry, storeDir)) };
         const inclusionProof = proofOf.get(index);
-        if (inclusionProof === undefined || cp === undefined) return { index, claim, entry };
+        if (inclusionProof === undefined || cp === undefined) return { index, ...claim, entry };
         return {
           index,
-          claim,
+          ...claim,
           entry,
           proof: formatTlogProof({ index, inclusionProof, checkpoint: cp }),
         };
@@ -202,7 +212,8 @@ export function createLogHandler(options: LogServerOptions) {
   }
 
   async function lookup(req: IncomingMessage, res: ServerResponse, hashPart: string) {
-    if (!isHashPart(hashPart)) throw new HttpError(400, 'not a store path hash part');
+    if (!isHashPart(hashPart) && hashPart !== STATEMENTS_LOOKUP_KEY)
+      throw new HttpError(400, 'not a store path hash part');
     const { treeSize, checkpoint: cp } = await storage.state();
     const [entries = []] = await entriesFor([hashPart], treeSize, cp, readTiles(treeSize));
     sendLookup(req, res, formatLookup({ hashPart, treeSize, checkpoint: cp ?? null, entries }));
@@ -271,6 +282,20 @@ export function createLogHandler(options: LogServerOptions) {
     send(req, res, 200, JSON.stringify({ indexes }), { type: JSON_TYPE, cacheControl: 'no-store' });
   }
 
+  /** `POST /statements`: one key statement note, which must follow the log's last one. */
+  async function statement(req: IncomingMessage, res: ServerResponse) {
+    const identity = options.identity;
+    if (identity === undefined) throw new HttpError(404, 'this log takes no key statements');
+    const submitter = options.submitters.authenticate(req.headers.authorization);
+    const type = req.headers['content-type'] ?? '';
+    if (!/^text\/plain\b/.test(type)) throw new HttpError(415, 'send text/plain');
+    const limits = { maxBytes: MAX_STATEMENT_BODY, timeoutMs: bodyLimits.timeoutMs };
+    const body = await readBody(req, limits);
+    const index = await acceptStatement(storage, identity, body);
+    logger.info('accepted a key statement', { submitter, index });
+    send(req, res, 200, JSON.stringify({ index }), { type: JSON_TYPE, cacheControl: 'no-store' });
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<string> {
     const url = new URL(req.url ?? '/', 'http://log');
     const path = url.pathname;
@@ -282,6 +307,11 @@ export function createLogHandler(options: LogServerOptions) {
       if (req.method !== 'POST') allow('POST');
       await submit(req, res);
       return 'submit';
+    }
+    if (path === '/statements') {
+      if (req.method !== 'POST') allow('POST');
+      await statement(req, res);
+      return 'statements';
     }
     if (path === '/lookup' && req.method === 'POST') {
       await lookupMany(req, res);

@@ -15,6 +15,7 @@ import { type Submitters, parseSubmitters } from './auth.js';
 import { openPostgresLogStorage } from './postgres-storage.js';
 import { Sequencer } from './sequencer.js';
 import { createLogHandler } from './server.js';
+import type { StatementChain } from './statements.js';
 import { openSqliteLogStorage } from './sqlite-storage.js';
 import type { LogStorage } from './storage.js';
 import { WitnessClient, type WitnessEndpoint } from './witnesses.js';
@@ -40,6 +41,8 @@ export interface LogServiceConfig {
   readonly bodyTimeoutMs?: number;
   /** Most claims in one submission (default 10,000). */
   readonly maxClaims?: number;
+  /** The identity whose key statements the log takes (none by default). */
+  readonly identity?: StatementChain;
   /** Witnesses asked to cosign every checkpoint (none by default). */
   readonly witnesses?: readonly WitnessEndpoint[];
   /** Serve HTTPS with this certificate and key (re-read when they change). */
@@ -91,6 +94,7 @@ export async function startLogService(config: LogServiceConfig): Promise<LogServ
     storeDir: config.storeDir,
     body: { maxBytes: config.maxBodyBytes, timeoutMs: config.bodyTimeoutMs ?? 10_000 },
     ...(config.maxClaims === undefined ? {} : { maxClaims: config.maxClaims }),
+    ...(config.identity === undefined ? {} : { identity: config.identity }),
   });
   const { server, unwatch } = createWebServer(
     { requestTimeout: 30_000, headersTimeout: 10_000 },

@@ -49,6 +49,11 @@ export function openSqliteLogStorage(path: string): LogStorage {
         'SELECT idx FROM entries WHERE hash_part = ? AND leaf_hash = ? LIMIT 1',
       )
       .pluck(),
+    lastOf: db
+      .prepare<[string], Buffer>(
+        'SELECT leaf_hash FROM entries WHERE hash_part = ? ORDER BY idx DESC LIMIT 1',
+      )
+      .pluck(),
     insert: db.prepare('INSERT INTO entries (idx, leaf_hash, hash_part, data) VALUES (?, ?, ?, ?)'),
     setNext: db.prepare('UPDATE log_state SET next_index = ? WHERE id = 1'),
     leaves: db.prepare<[number, number], { leaf_hash: Buffer }>(
@@ -99,6 +104,16 @@ export function openSqliteLogStorage(path: string): LogStorage {
     q.setNext.run(next);
     return result;
   });
+  const chained = db.transaction((e: NewEntry, last: Uint8Array | undefined) => {
+    const known = q.same.get(e.hashPart, e.leafHash);
+    if (known !== undefined) return known;
+    const stored = q.lastOf.get(e.hashPart);
+    if (last === undefined ? stored !== undefined : stored?.equals(last) !== true) return undefined;
+    const index = readState().nextIndex;
+    q.insert.run(index, e.leafHash, e.hashPart, e.data);
+    q.setNext.run(index + 1);
+    return index;
+  });
   const group = new GroupCommit((batches: readonly (readonly NewEntry[])[]) =>
     add.immediate(batches),
   );
@@ -114,6 +129,7 @@ export function openSqliteLogStorage(path: string): LogStorage {
   });
   return {
     addEntries: (entries) => group.submit(entries),
+    addChained: (entry, last) => Promise.resolve(chained.immediate(entry, last)),
     state: () => Promise.resolve(readState()),
     leafHashes: (start, end) => Promise.resolve(q.leaves.all(start, end).map((r) => r.leaf_hash)),
     entries: (start, end) => Promise.resolve(q.data.all(start, end).map((r) => r.data)),

@@ -45,6 +45,35 @@ export function describeLogStorage(
       expect((await store.state()).nextIndex).toBe(5);
     });
 
+    test('addChained() adds only onto the last entry of its key, in the one index order', async () => {
+      const link = (i: number) => entry(100 + i, 'chain');
+      const hash = (i: number) => link(i).leafHash;
+      expect(await store.addChained(link(0), hash(9))).toBeUndefined();
+      expect(await store.addChained(link(0), undefined)).toBe(0);
+      expect(await store.addChained(link(1), undefined)).toBeUndefined();
+      expect(await store.addEntries([entry(0, 'chain-other'), entry(1)])).toEqual([1, 2]);
+      expect(await store.addChained(link(1), hash(0))).toBe(3);
+      // Stale: entry 0 is no longer the last.
+      expect(await store.addChained(link(2), hash(0))).toBeUndefined();
+      // Already stored: its index, whatever `last` says.
+      expect(await store.addChained(link(1), undefined)).toBe(3);
+      expect(await store.addChained(link(2), hash(1))).toBe(4);
+      expect((await store.state()).nextIndex).toBe(5);
+      const chain = await store.lookup('chain');
+      expect(chain.map((e) => e.index)).toEqual([0, 3, 4]);
+      expect(await store.addEntries([entry(7)])).toEqual([5]);
+    });
+
+    test('concurrent addChained() onto one entry: exactly one succeeds', async () => {
+      const link = (i: number) => entry(200 + i, 'chain');
+      expect(await store.addChained(link(0), undefined)).toBe(0);
+      const results = await Promise.all(
+        [1, 2, 3, 4, 5, 6].map((i) => store.addChained(link(i), link(0).leafHash)),
+      );
+      expect(results.filter((r) => r !== undefined)).toEqual([1]);
+      expect((await store.state()).nextIndex).toBe(2);
+    });
+
     test('entries(), leafHashes() and lookup() return what was added', async () => {
       const added = [0, 1, 2, 3, 4, 5, 6].map((i) => entry(i));
       await store.addEntries(added);

@@ -9,6 +9,9 @@
  * - Atomicity: each call writes all it was given or nothing.
  * - Entries: indexes are assigned densely from 0 in commit order and never change; an entry
  *   whose leaf hash is already stored keeps its index (re-submission is idempotent).
+ * - Chains: `addChained` is a compare-and-set on the last entry of one key (hash part), in the
+ *   same index order as `addEntries`, so that of two processes chaining onto one entry only
+ *   one succeeds (the log's key statements form one chain).
  * - Tree: `publish` moves the published tree from `oldSize` to `newSize` only if the stored
  *   size is still `oldSize` (a compare-and-set), so two sequencers can never publish two
  *   different trees; tiles only grow (a stored tile is replaced by a longer one with the same
@@ -61,6 +64,12 @@ export interface StoredTile {
 export interface LogStorage {
   /** Adds entries (idempotent per leaf hash) and returns their indexes, in input order. */
   addEntries(entries: readonly NewEntry[]): Promise<number[]>;
+  /**
+   * Adds `entry` if the last entry stored under its hash part has leaf hash `last` (or, when
+   * `last` is undefined, if there is none), and returns its index; resolves undefined, writing
+   * nothing, when the last entry is another. An entry already stored keeps its index.
+   */
+  addChained(entry: NewEntry, last: Uint8Array | undefined): Promise<number | undefined>;
   /** The current state. */
   state(): Promise<LogState>;
   /** Leaf hashes of entries `[start, end)`; `end ≤ nextIndex`. */

@@ -2,6 +2,7 @@ import { type Server, createServer } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPartOf, makeClaim } from '../../test/support/claims.js';
+import { Chain, logKey } from '../../test/support/identity.js';
 import { entryFromJson } from '../claim/index.js';
 import { FetchError, close, listen } from '../server/index.js';
 import { TILE_WIDTH, formatEntryBundle, hashLeaf } from '../tlog/index.js';
@@ -33,6 +34,20 @@ describe('readBundle()', () => {
     expect(read.invalidCount).toBe(1);
     expect(read.invalid.map((i) => i.position)).toEqual([1]);
     expect(read.invalid[0]?.reason).toMatch(/first line/);
+  });
+
+  it('tells key statements from claims and bad entries; a broken statement is a bad entry', () => {
+    const chain = new Chain();
+    const statement = Buffer.from(
+      chain.next({ issued: 1, keys: [{ kind: 'log', key: logKey(1), from: 1 }], revocations: [] }),
+    );
+    const broken = Buffer.from('accord/keys/v1\nidentity x\n');
+    const entries = [entry(0), statement, broken, Buffer.from('accord/keys/v1'), entry(4)];
+    const read = readBundle(0, formatEntryBundle(entries), 5, '/nix/store');
+    expect([...read.positions]).toEqual([0, 4]);
+    expect([...read.statements]).toEqual([1]);
+    expect(read.invalid.map((i) => i.position)).toEqual([2, 3]);
+    expect(read.leaves.length).toBe(5 * 32);
   });
 
   it('reads from position skip on', () => {

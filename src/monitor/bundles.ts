@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import { parseEntry } from '../claim/index.js';
+import { STATEMENT_NOTE_PREFIX, parseStatementNote } from '../identity/index.js';
 import { sha256Spans } from '../crypto/index.js';
 import { FetchError, fetchEncoded } from '../server/index.js';
 import { TILE_WIDTH, entryBundlePath, hashLeavesAt, parseEntryBundle } from '../tlog/index.js';
@@ -42,7 +43,9 @@ export interface ReadBundle {
   readonly hashParts: readonly string[];
   /** Their answer digests ({@link answerDigest}), 32 bytes each. */
   readonly answers: Uint8Array;
-  /** How many entries are not valid claims; the first few are listed with why (cut short). */
+  /** Positions in the bundle of the entries that are identity key statements (not claims). */
+  readonly statements: Uint16Array;
+  /** How many entries are neither claims nor statements; the first few with why (cut short). */
   readonly invalidCount: number;
   readonly invalid: readonly { readonly position: number; readonly reason: string }[];
 }
@@ -65,6 +68,7 @@ export interface BundleJob {
 const NO_PREFIX = new Uint8Array(0);
 const NEWLINE = 0x0a;
 const DERIVER = Buffer.from('deriver ');
+const STATEMENT = Buffer.from(STATEMENT_NOTE_PREFIX);
 
 /**
  * SHA-256 of what a canonical entry says about its path's contents — its nar-hash, nar-size
@@ -109,6 +113,7 @@ export function readBundle(
   const answerSpans = new Uint32Array(2 * (entries.length - skip));
   const positions: number[] = [];
   const hashParts: string[] = [];
+  const statements: number[] = [];
   const invalid: { position: number; reason: string }[] = [];
   let invalidCount = 0;
   for (let position = skip; position < entries.length; position++) {
@@ -117,6 +122,16 @@ export function readBundle(
     leafSpans[2 * (position - skip)] = offset;
     leafSpans[2 * (position - skip) + 1] = offset + entry.length;
     try {
+      // A key statement (docs/identity.md): well formed here; whether its root signed it is
+      // for a monitor that knows the root to say.
+      if (
+        entry.length >= STATEMENT.length &&
+        STATEMENT.equals(entry.subarray(0, STATEMENT.length))
+      ) {
+        parseStatementNote(entry);
+        statements.push(position);
+        continue;
+      }
       const { hashPart } = parseEntry(entry, storeDir).storePath;
       const [start, end] = answerSpan(entry);
       answerSpans[2 * positions.length] = offset + start;
@@ -146,6 +161,7 @@ export function readBundle(
     positions: Uint16Array.from(positions),
     hashParts,
     answers,
+    statements: Uint16Array.from(statements),
     invalidCount,
     invalid,
   };

@@ -7,9 +7,11 @@
 import { createHash } from 'node:crypto';
 import type { BuilderLog } from '../policy/index.js';
 import { FetchError, type Logger, fetchBytes, fetchIfPresent } from '../server/index.js';
+import { foldStatements } from '../identity/index.js';
 import {
   type Checkpoint,
   type CheckpointRelation,
+  type NoteVerifier,
   EMPTY_EDGE,
   EMPTY_ROOT,
   type Tile,
@@ -75,6 +77,11 @@ export interface MonitorOptions {
   readonly onProgress?: (origin: string, done: number, total: number) => void;
   /** Entries stored per transaction at most (65,536; tests make it small). */
   readonly batchEntries?: number;
+  /**
+   * The root key of the identity behind each log, by origin: the log's key statements are
+   * checked against it, and one not signed by it or contradicting an earlier one is a finding.
+   */
+  readonly identities?: ReadonlyMap<string, NoteVerifier>;
 }
 
 /**
@@ -398,6 +405,9 @@ export class Monitor {
     let batch: StoredBundle[] = [];
     let batchBytes = 0;
     let claims: NewClaim[] = [];
+    let statements: number[] = [];
+    /** Statements stored by this ingest (their indexes). */
+    const storedStatements: number[] = [];
     let leaves: Uint8Array[] = [];
     const newPaths: string[] = [];
     let counted = { invalidCount, invalid: invalid.length, paths: 0 };
@@ -425,6 +435,7 @@ export class Monitor {
         claims.push({ hashPart, index: base + position, answer });
         if (newPaths.length <= MANY_PATHS) newPaths.push(hashPart);
       });
+      for (const position of bundle.statements) statements.push(base + position);
       invalidCount += bundle.invalidCount;
       for (const { position, reason } of bundle.invalid) {
         if (invalid.length < MAX_REPORTED_INVALID) invalid.push({ index: base + position, reason });
@@ -434,6 +445,7 @@ export class Monitor {
       batch = [];
       batchBytes = 0;
       claims = [];
+      statements = [];
       leaves = [];
       counted = { invalidCount, invalid: invalid.length, paths: newPaths.length };
     };
@@ -449,7 +461,8 @@ export class Monitor {
         const check = await this.prefixCheck(log, checkpoint, appended.edge);
         if (check !== 'differs') {
           edge = appended.edge;
-          store.addEntries(origin, batch, claims, appended.tiles, size);
+          store.addEntries(origin, batch, claims, appended.tiles, size, statements);
+          storedStatements.push(...statements);
           this.options.onProgress?.(origin, edge.treeSize - from, size - from);
           reset();
           return;
@@ -500,6 +513,7 @@ export class Monitor {
         { origin, checkpoint: note, invalid, count: invalidCount },
       );
     }
+    if (storedStatements.length > 0) this.checkStatements(origin, note);
     this.options.logger.info('log verified', { log: origin, from, size });
     // Checkpoints seen earlier that were beyond the verified tree can be checked now.
     for (const seen of store.seenCheckpoints(origin, from + 1, size)) {
@@ -508,6 +522,48 @@ export class Monitor {
     store.forgetSeen(origin, size);
     await this.conflicts(store.conflictingPaths(origin, from, size, newPaths));
     return size - from;
+  }
+
+  /**
+   * Follows the key statements of the log `origin` against its identity's root key, when one
+   * is configured: each note not signed by the root, and the first statement that contradicts
+   * an earlier one (or a missing one), is a `bad-statement` finding with the notes and their
+   * indexes in the log, whose checkpoint `note` includes them.
+   */
+  private checkStatements(origin: string, note: string): void {
+    const root = this.options.identities?.get(origin);
+    if (root === undefined) return;
+    const stored = this.options.store.statements(origin);
+    const indexOf = new Map(stored.map((s) => [s.note, s.index]));
+    const result = foldStatements(
+      root,
+      stored.map((s) => s.note),
+    );
+    const evidence = (r: { code: string; message: string; notes: readonly string[] }) => ({
+      origin,
+      checkpoint: note,
+      code: r.code,
+      message: r.message,
+      notes: r.notes.map((n) => ({ index: indexOf.get(n) ?? null, note: n })),
+    });
+    for (const r of result.ignored) {
+      const index = indexOf.get(r.notes[0] ?? '') ?? -1;
+      this.finding(
+        `bad-statement ${origin} ${index}`,
+        'bad-statement',
+        `${origin}: entry ${index} is not a key statement signed by the identity's root key`,
+        evidence(r),
+      );
+    }
+    if (result.kind === 'refused') {
+      const r = result.refusal;
+      this.finding(
+        `bad-statement ${origin} ${r.code} ${r.sequence ?? ''}`,
+        'bad-statement',
+        `${origin}: ${r.message} (${r.code})`,
+        evidence(r),
+      );
+    }
   }
 
   /**

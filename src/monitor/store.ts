@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS seen_checkpoints (
   at INTEGER NOT NULL,
   PRIMARY KEY (origin, size, root)
 );
+-- the entries of each log that are identity key statements (docs/identity.md)
+CREATE TABLE IF NOT EXISTS statements (
+  log INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  PRIMARY KEY (log, idx)
+) WITHOUT ROWID;
 -- key: what the finding is about (one finding per key, updated as claims come in)
 CREATE TABLE IF NOT EXISTS findings (
   id INTEGER PRIMARY KEY,
@@ -101,7 +107,7 @@ export interface FollowedLog {
 /** A finding: something that shows a log or builders misbehaving, with its evidence. */
 export interface Finding {
   readonly id: number;
-  readonly kind: 'fork' | 'log-equivocation' | 'disagreement' | 'bad-entries';
+  readonly kind: 'fork' | 'log-equivocation' | 'disagreement' | 'bad-entries' | 'bad-statement';
   readonly summary: string;
   readonly evidence: unknown;
   /** When it was first recorded, and last changed (ms since the epoch). */
@@ -115,6 +121,7 @@ export const FINDING_KINDS: readonly Finding['kind'][] = [
   'log-equivocation',
   'disagreement',
   'bad-entries',
+  'bad-statement',
 ];
 
 /** A signed checkpoint the monitor has seen, and who showed it. */
@@ -249,6 +256,13 @@ export class MonitorStore {
         'SELECT data, gzip FROM bundles WHERE id = ?',
       ),
       dropBundles: db.prepare('DELETE FROM bundles WHERE id >= ? AND id < ?'),
+      statement: db.prepare('INSERT OR IGNORE INTO statements (log, idx) VALUES (?, ?)'),
+      dropStatements: db.prepare('DELETE FROM statements WHERE log = ? AND idx >= ?'),
+      statements: db
+        .prepare<[number, number], number>(
+          'SELECT idx FROM statements WHERE log = ? AND idx < ? ORDER BY idx',
+        )
+        .pluck(),
       tile: db.prepare('INSERT OR REPLACE INTO tiles (log, level, idx, data) VALUES (?, ?, ?, ?)'),
       getTile: db
         .prepare<[number, number, number], Buffer>(
@@ -424,10 +438,12 @@ export class MonitorStore {
     claims: readonly NewClaim[],
     tiles: readonly TileData[],
     writtenTo: number,
+    statements: readonly number[] = [],
   ): void {
     const id = this.id(origin);
     this.db.transaction(() => {
       this.q.setWrittenTo.run(writtenTo, id);
+      for (const index of statements) this.q.statement.run(id, index);
       for (const b of bundles)
         this.q.bundle.run(id * BUNDLE_KEY + b.index, b.data, b.gzip === true ? 1 : 0);
       const keys = this.pathKeys(claims.map((c) => c.hashPart));
@@ -467,6 +483,7 @@ export class MonitorStore {
         this.q.bundle.run(id * BUNDLE_KEY + first, formatEntryBundle(entries), 0);
       }
       this.index.drop(id, size);
+      this.q.dropStatements.run(id, size);
       this.q.resetWrittenTo.run(size, id);
     })();
   }
@@ -484,6 +501,17 @@ export class MonitorStore {
     const entry = entries[index % TILE_WIDTH];
     if (entry === undefined) throw new Error(`bug: entry ${index} of ${origin} is missing`);
     return entry;
+  }
+
+  /** The verified entries of a log that are key statements, with their indexes, in order. */
+  statements(origin: string): { index: number; note: string }[] {
+    const row = this.q.log.get(origin);
+    if (row === undefined) return [];
+    const read = new Map<string, Uint8Array[]>();
+    return this.q.statements.all(row.id, row.verified_size).map((index) => ({
+      index,
+      note: Buffer.from(this.entry(origin, index, read)).toString('utf8'),
+    }));
   }
 
   /** Each log's origin and verified size, by id. */

@@ -4,7 +4,7 @@ import { html, segment } from './html.js';
 import { page, table } from './layout.js';
 import type { FindingsModel } from './model.js';
 
-const SEVERE = new Set(['fork', 'log-equivocation', 'bad-entries']);
+const SEVERE = new Set(['fork', 'log-equivocation', 'bad-entries', 'bad-statement']);
 
 export function findingsPage(m: FindingsModel, kind: string | null): string {
   const rows = m.findings.map(

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ClaimJson } from '../../src/claim/index.js';
 import {
   type LogService,
+  type StatementChain,
   type WitnessEndpoint,
   newToken,
   parseSubmitters,
@@ -23,6 +24,8 @@ export interface TestLog {
   readonly token: string;
   readonly origin: string;
   submit(claims: readonly ClaimJson[], token?: string): Promise<Response>;
+  /** POSTs a key statement note to /statements. */
+  submitStatement(note: string, token?: string): Promise<Response>;
   /** Waits until the published tree has at least `size` entries. */
   waitForSize(size: number): Promise<void>;
   close(): Promise<void>;
@@ -42,6 +45,8 @@ export async function startTestLog(
     port?: number;
     /** The store its claims are about (default /nix/store). */
     storeDir?: string;
+    /** The identity whose key statements the log takes. */
+    identity?: StatementChain;
   } = {},
 ): Promise<TestLog> {
   const dir = mkdtempSync(join(tmpdir(), 'accord-log-'));
@@ -64,6 +69,7 @@ export async function startTestLog(
     bodyTimeoutMs: 2000,
     maxClaims: 1000,
     ...(options.witnesses === undefined ? {} : { witnesses: options.witnesses }),
+    ...(options.identity === undefined ? {} : { identity: options.identity }),
     logger: silentLogger,
   });
   const url = service.url;
@@ -78,6 +84,12 @@ export async function startTestLog(
         method: 'POST',
         headers: { Authorization: `Bearer ${t}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({ claims }),
+      }),
+    submitStatement: (note, t = token) =>
+      fetch(`${url}/statements`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${t}`, 'Content-Type': 'text/plain; charset=utf-8' },
+        body: note,
       }),
     async waitForSize(size) {
       for (let i = 0; i < 400; i++) {
