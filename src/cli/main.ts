@@ -2,6 +2,7 @@
 import { type Command, EXIT, nearest } from './command.js';
 import { demoCommand } from './demo.js';
 import { verifyEvidenceCommand } from './evidence.js';
+import { identityCommand } from './identity.js';
 import { keygenCommand } from './keygen.js';
 import { logCommand } from './log.js';
 import { monitorCommand } from './monitor.js';
@@ -17,6 +18,7 @@ import { packageVersion } from './version.js';
 const commands = new Map<string, Command>([
   ['demo', demoCommand],
   ['explain', explainCommand],
+  ['identity', identityCommand],
   ['keygen', keygenCommand],
   ['log', logCommand],
   ['monitor', monitorCommand],
@@ -47,7 +49,8 @@ ${list}
 Run 'accord <command> --help' for a command's options.
 
 Exit codes: 0 success, 1 the command failed, 2 bad usage, 3 the monitor has findings
-(accord monitor report, serve --once, path) or items failed to rebuild (accord rebuild).
+(accord monitor report, serve --once, path), items failed to rebuild (accord rebuild) or an
+identity's statements are refused (accord identity show).
 `;
 }
 

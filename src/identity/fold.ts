@@ -274,17 +274,25 @@ export function verifyContradiction(
   }
   if (sb !== sa + 1)
     throw new IdentityError('malformed', `statements ${sa} and ${sb} are not consecutive`);
-  // The earlier one's own history is not in question: take it as the state it gives.
-  const state = applyStatement(undefined, a, root);
-  const refusal = checkNext({ ...state, sequence: sa, notes: placeAt(sa, a.note) }, b);
+  const refusal = checkFollows(a, b, root);
   if (refusal === undefined)
     throw new IdentityError('malformed', `statement ${sb} follows statement ${sa} correctly`);
   return refusal;
 }
 
-/** A chain's notes array with only position `at` known (the rest never read by checkNext). */
-function placeAt(at: number, note: string): string[] {
+/**
+ * The rules of {@link checkNext} between two statements alone: whether `next` may follow
+ * `last` (both verified with `root`), whatever came before `last`. For a tool that writes the
+ * next statement, and for re-checking evidence; following an identity needs its whole chain.
+ */
+export function checkFollows(
+  last: VerifiedStatement,
+  next: VerifiedStatement,
+  root: NoteVerifier,
+): Refusal | undefined {
+  const sequence = last.statement.sequence;
+  // The chain's notes up to `last`, only `last` known: checkNext reads no other.
   const notes: string[] = [];
-  notes[at] = note;
-  return notes;
+  notes[sequence] = last.note;
+  return checkNext({ ...applyStatement(undefined, last, root), notes }, next);
 }

@@ -46,6 +46,7 @@ export {
   type Refusal,
   type RefusalCode,
   applyStatement,
+  checkFollows,
   checkNext,
   foldStatements,
   verifyContradiction,

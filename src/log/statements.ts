@@ -44,7 +44,7 @@ export async function acceptStatement(
     next = verifyStatement(body, chain.root);
   } catch (error) {
     if (!(error instanceof IdentityError)) throw error;
-    throw new HttpError(error.code === 'limit' ? 413 : 400, `statement: ${error.message}`);
+    throw new HttpError(error.code === 'limit' ? 413 : 400, error.message);
   }
   const stored = await storage.lookup(STATEMENTS_LOOKUP_KEY);
   const held = foldStatements(
