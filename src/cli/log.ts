@@ -45,7 +45,11 @@ a data directory holding the SQLite database, a log key and a submit token.
 Options:
   --origin ORIGIN     the log's origin; required when the key file does not exist yet
                       (the key is then generated), else it must match the key's name
-  --key FILE          the log's private key (default DATA/log.key; see 'accord keygen')
+  --key FILE          the log's private key (default DATA/log.key; see 'accord keygen');
+                      repeat it to rotate the key with an overlap: every checkpoint is
+                      signed by each key given (all named as the origin), so clients and
+                      witnesses that know the old or the new key verify it; the first is
+                      generated when missing
   --store URL         sqlite:PATH (default sqlite:DATA/log.db) or postgres://user:pass@host/db
   --schema NAME       PostgreSQL schema for the log's tables (default: the search path)
   --listen HOST:PORT  address to listen on (default 127.0.0.1:8080)
@@ -74,7 +78,7 @@ Options:
 Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
   options: {
     origin: { type: 'string' },
-    key: { type: 'string' },
+    key: { type: 'string', multiple: true },
     store: { type: 'string' },
     schema: { type: 'string' },
     listen: { type: 'string' },
@@ -94,7 +98,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
     // Every option is checked, and the state locked, before any key or token is made.
     const logger = serviceLogger(values['log-level'], 'accord-log');
     const data = values['data-dir'] ?? 'accord-data';
-    const keyPath = values.key ?? join(data, 'log.key');
+    const [keyPath = join(data, 'log.key'), ...morePaths] = values.key ?? [];
     const submittersPath = values.submitters ?? join(data, 'submitters');
     if (values.submitters !== undefined && !existsSync(submittersPath))
       throw new UsageError(`--submitters ${submittersPath} does not exist`);
@@ -123,12 +127,25 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
     if (signer !== undefined && origin !== signer.name) {
       throw new UsageError(`--origin ${origin} does not match the key's name ${signer.name}`);
     }
+    const extraSigners = morePaths.map((path) => {
+      const more = readSignerKey(path);
+      if (more.type !== SIG_TYPE_ED25519)
+        throw new UsageError(`--key ${path} is not a log (Ed25519) key`);
+      if (more.name !== origin)
+        throw new UsageError(`--key ${path} is named ${more.name}, not the origin ${origin}`);
+      return more;
+    });
+    const ids = [signer?.keyId, ...extraSigners.map((k) => k.keyId)].filter((k) => k !== undefined);
+    if (new Set(ids).size !== ids.length)
+      throw new UsageError('--key: the same key is given twice');
     const identity =
       values.identity === undefined ? undefined : readRootKey('--identity', values.identity);
     if (
       identity !== undefined &&
       (identity.name === origin ||
-        equalBytes(identity.publicKey, signer?.publicKey ?? new Uint8Array()))
+        [signer, ...extraSigners].some(
+          (k) => k !== undefined && equalBytes(identity.publicKey, k.publicKey),
+        ))
     )
       throw new UsageError(
         `--identity ${values.identity ?? ''}: the root key must not be the log's key (nor share its name ${origin})`,
@@ -156,6 +173,7 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
     const service = await startLogService({
       origin,
       signer: key,
+      ...(extraSigners.length === 0 ? {} : { extraSigners }),
       store,
       ...(values.schema === undefined ? {} : { schema: values.schema }),
       host,
@@ -169,7 +187,8 @@ Logs are JSON lines on standard error. Stop with SIGINT or SIGTERM.`,
       ...(tls === undefined ? {} : { tls }),
       logger,
     });
-    process.stdout.write(`${formatVerifierKey(key)}\n${service.url}\n`);
+    const vkeys = [key, ...extraSigners].map((k) => `${formatVerifierKey(k)}\n`).join('');
+    process.stdout.write(`${vkeys}${service.url}\n`);
     return runUntilSignal(service, logger);
   },
 });

@@ -50,6 +50,25 @@ describe('Sequencer', () => {
     await storage.close();
   });
 
+  test('with extraSigners every checkpoint a round publishes is signed by each key', async () => {
+    const storage = openSqliteLogStorage(':memory:');
+    const second = newSigner('seq.example/log', SIG_TYPE_ED25519, new Uint8Array(32).fill(6));
+    const sequencer = new Sequencer({
+      storage,
+      origin: 'seq.example/log',
+      signer,
+      extraSigners: [second],
+    });
+    const data = testEntry(1);
+    await storage.addEntries([{ data, leafHash: hashLeaf(data), hashPart: 'x' }]);
+    expect(await sequencer.round()).toBe(1);
+    const note = (await storage.state()).checkpoint ?? '';
+    for (const k of [key, parseVerifierKey(formatVerifierKey(second))])
+      expect(openCheckpoint(note, [k]).checkpoint.treeSize).toBe(1);
+    expect(note.split('\n— seq.example/log ')).toHaveLength(3);
+    await storage.close();
+  });
+
   test('start() publishes on its own and stop() waits for the round in progress', async () => {
     const storage = openSqliteLogStorage(':memory:');
     const sequencer = new Sequencer({ storage, origin: 'seq.example/log', signer, intervalMs: 10 });

@@ -9,6 +9,7 @@ import {
   edgeFromTiles,
   edgeTiles,
   formatCheckpoint,
+  parseSignedNote,
   signNote,
   tileHashReader,
   tilePath,
@@ -29,6 +30,11 @@ export interface SequencerOptions {
   readonly storage: LogStorage;
   readonly origin: string;
   readonly signer: NoteSigner;
+  /**
+   * More keys of the same origin that sign every checkpoint too: during a key rotation the old
+   * and the new key both sign, so clients and witnesses that know either verify it.
+   */
+  readonly extraSigners?: readonly NoteSigner[];
   /** Time between rounds, in milliseconds (default 500). */
   readonly intervalMs?: number;
   /** Most entries integrated per round (default 65,536); a full round is followed at once. */
@@ -60,8 +66,17 @@ export class Sequencer {
   private readonly rounds;
   private readonly integrated;
 
+  private readonly signers: readonly NoteSigner[];
+
   constructor(options: SequencerOptions) {
     this.options = options;
+    this.signers = [options.signer, ...(options.extraSigners ?? [])];
+    for (const s of this.signers) {
+      if (s.name !== options.origin)
+        throw new Error(`log key ${s.name} is not named as the origin ${options.origin}`);
+    }
+    const ids = new Set(this.signers.map((s) => s.keyId));
+    if (ids.size !== this.signers.length) throw new Error('the same log key is given twice');
     this.storage = options.storage;
     this.logger = options.logger ?? silentLogger;
     this.rounds = options.metrics?.histogram(
@@ -86,7 +101,8 @@ export class Sequencer {
     const { treeSize } = state;
     const end = Math.min(state.nextIndex, treeSize + (this.options.maxBatch ?? 65_536));
     if (end === treeSize && state.checkpoint !== undefined) {
-      await this.rewitness(treeSize, state.checkpoint);
+      if (!this.signedByAll(state.checkpoint)) await this.resign(treeSize, state.checkpoint);
+      else await this.rewitness(treeSize, state.checkpoint);
       return 0;
     }
     const edge = edgeFromTiles(
@@ -105,7 +121,7 @@ export class Sequencer {
         rootHash: grown.rootHash,
         extensions: [],
       }),
-      [this.options.signer],
+      this.signers,
     );
     const tiles = grown.tiles.map(({ tile, data }) => ({
       level: tile.level,
@@ -147,6 +163,38 @@ export class Sequencer {
 
   private lastRewitness = 0;
 
+  /** Whether the log's signatures on `note` are exactly those of this process's keys. */
+  private signedByAll(note: string): boolean {
+    const ids = parseSignedNote(note)
+      .signatures.filter((sig) => sig.name === this.options.origin)
+      .map((sig) => sig.keyId)
+      .sort((a, b) => a - b);
+    const want = this.signers.map((s) => s.keyId).sort((a, b) => a - b);
+    return ids.length === want.length && ids.every((id, i) => id === want[i]);
+  }
+
+  /**
+   * Republishes the published tree signed by this process's keys (a key added or retired
+   * since it was signed), with the witnesses' cosignatures, so that clients and witnesses
+   * that know only the new key need not wait for the next entry.
+   */
+  private async resign(treeSize: number, note: string): Promise<void> {
+    const text = note.slice(0, note.lastIndexOf('\n\n') + 1);
+    let next = signNote(text, this.signers);
+    const witnesses = this.options.witnesses;
+    if (witnesses !== undefined && witnesses.size > 0) {
+      const hashes = tileHashReader(treeSize, {
+        readTiles: (wanted: readonly Tile[]) =>
+          Promise.all(wanted.map((t) => readTile(this.storage, t.level, t.index, t.width))),
+      });
+      next += await witnesses.cosignatures(next, treeSize, hashes);
+    }
+    if (await this.storage.publish(treeSize, treeSize, [], next)) {
+      this.logger.info('republished checkpoint signed by the current log keys', { treeSize });
+      this.options.onPublish?.(next, treeSize);
+    }
+  }
+
   /**
    * When the published checkpoint lacks some witness's cosignature (it was down), asks again
    * (at most every 5 s) and republishes the same tree with the cosignatures it gets.
@@ -154,10 +202,11 @@ export class Sequencer {
   private async rewitness(treeSize: number, note: string): Promise<void> {
     const witnesses = this.options.witnesses;
     if (witnesses === undefined || witnesses.size === 0) return;
-    if (signatureCount(note) > witnesses.size || Date.now() - this.lastRewitness < 5000) return;
+    const full = this.signers.length + witnesses.size;
+    if (signatureCount(note) >= full || Date.now() - this.lastRewitness < 5000) return;
     this.lastRewitness = Date.now();
     const text = note.slice(0, note.lastIndexOf('\n\n') + 1);
-    const base = signNote(text, [this.options.signer]);
+    const base = signNote(text, this.signers);
     const hashes = tileHashReader(treeSize, {
       readTiles: (wanted: readonly Tile[]) =>
         Promise.all(wanted.map((t) => readTile(this.storage, t.level, t.index, t.width))),

@@ -13,7 +13,7 @@ import {
 import type { NoteSigner } from '../tlog/index.js';
 import { type Submitters, parseSubmitters } from './auth.js';
 import { openPostgresLogStorage } from './postgres-storage.js';
-import { Sequencer } from './sequencer.js';
+import { Sequencer, type SequencerOptions } from './sequencer.js';
 import { createLogHandler } from './server.js';
 import type { StatementChain } from './statements.js';
 import { openSqliteLogStorage } from './sqlite-storage.js';
@@ -23,6 +23,8 @@ import { WitnessClient, type WitnessEndpoint } from './witnesses.js';
 export interface LogServiceConfig {
   readonly origin: string;
   readonly signer: NoteSigner;
+  /** More keys of the origin that sign every checkpoint too (a key rotation's overlap). */
+  readonly extraSigners?: readonly NoteSigner[];
   readonly store: StoreUrl;
   /** PostgreSQL schema for the log's tables (default: the connection's search path). */
   readonly schema?: string;
@@ -64,15 +66,25 @@ export async function openLogStorage(store: StoreUrl, schema?: string): Promise<
     : openPostgresLogStorage(store.url, schema === undefined ? {} : { schema });
 }
 
+/** A sequencer for `storage`; the storage is closed when the options are refused. */
+function newSequencer(storage: LogStorage, options: Omit<SequencerOptions, 'storage'>): Sequencer {
+  try {
+    return new Sequencer({ storage, ...options });
+  } catch (error) {
+    storage.close().catch(() => undefined);
+    throw error;
+  }
+}
+
 /** Starts a log server; resolves once it listens and has published a first checkpoint. */
 export async function startLogService(config: LogServiceConfig): Promise<LogService> {
   const { logger } = config;
   const storage = await openLogStorage(config.store, config.schema);
   const metrics = new Registry();
-  const sequencer = new Sequencer({
-    storage,
+  const sequencer = newSequencer(storage, {
     origin: config.origin,
     signer: config.signer,
+    ...(config.extraSigners === undefined ? {} : { extraSigners: config.extraSigners }),
     intervalMs: config.intervalMs,
     logger,
     metrics,
