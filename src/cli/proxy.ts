@@ -95,6 +95,8 @@ function describe(path: string, r: Resolution, policyRule: string): string {
     );
     const how = log.stored === true ? 'verified earlier (log unreachable now)' : 'verified now';
     lines.push(`  ${log.origin}: ${claims.length === 0 ? 'no claim' : claims.join('; ')} — ${how}`);
+    for (const e of log.excluded ?? [])
+      lines.push(`    not counted: the claim at index ${e.index}: ${e.reason}`);
   }
   if (r.upstreams !== undefined && r.upstreams.length > 0) {
     lines.push('upstream caches:');

@@ -5,7 +5,7 @@
  */
 import { type BuildClaim, claimToJson, type ClaimJson } from '../claim/index.js';
 import { formatHash } from '../nix/index.js';
-import { type Policy, trustSatisfied } from './policy.js';
+import { type Policy, logOrigins, trustSatisfied } from './policy.js';
 
 /** One verified claim a log made about the path. */
 export interface ObservedClaim {
@@ -28,6 +28,8 @@ export type LogObservation =
       readonly status: 'answered';
       readonly claims: readonly ObservedClaim[];
       readonly stored?: boolean;
+      /** Claims the log has that do not count (under a key revoked or not valid then), and why. */
+      readonly excluded?: readonly { readonly index: number; readonly reason: string }[];
     }
   | { readonly origin: string; readonly status: 'missing'; readonly reason: string };
 
@@ -110,9 +112,8 @@ export function decide(
   cacheObservations: readonly CacheObservation[] = [],
 ): Decision {
   const byOrigin = new Map(observations.map((o) => [o.origin, o]));
-  const logs: LogObservation[] = policy.logs.map(
-    (log) =>
-      byOrigin.get(log.origin) ?? { origin: log.origin, status: 'missing', reason: 'not asked' },
+  const logs: LogObservation[] = logOrigins(policy).map(
+    (origin) => byOrigin.get(origin) ?? { origin, status: 'missing', reason: 'not asked' },
   );
   const byCache = new Map(cacheObservations.map((o) => [o.cache, o]));
   const caches: CacheObservation[] = policy.caches.map(

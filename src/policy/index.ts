@@ -6,10 +6,12 @@ export { PolicyError } from './errors.js';
 export {
   type BuilderLog,
   type CacheMember,
+  type IdentityLog,
   type Policy,
   type TrustRule,
   describeRule,
   formatCacheKey,
+  logOrigins,
   memberName,
   parseCacheKey,
   parsePolicy,

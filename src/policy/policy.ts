@@ -6,9 +6,12 @@
 import {
   type NoteVerifier,
   type QuorumRule,
+  SIG_TYPE_ED25519,
   type TlogPolicy,
   TlogError,
+  isValidKeyName,
   parseTlogPolicy,
+  parseVerifierKey,
 } from '../tlog/index.js';
 import { type GuixPublicKey, guixPublicKeyFromHex, guixPublicKeyHex } from '../guix/index.js';
 import { type NixPublicKey, formatNixPublicKey, parseNixPublicKey } from '../nix/index.js';
@@ -20,6 +23,19 @@ export interface BuilderLog {
   readonly origin: string;
   readonly verifier: NoteVerifier;
   /** Where to query it (`/lookup`, tiles). */
+  readonly url: string;
+}
+
+/**
+ * A builder log whose keys come from a builder identity's key statements (docs/identity.md):
+ * its checkpoints must be signed by a log key the statements make valid, so the log's key
+ * rotates (same origin) with no change to the policy, and a revoked key stops counting.
+ */
+export interface IdentityLog {
+  /** The log's origin, which stays the same across key rotations; its name in trust groups. */
+  readonly origin: string;
+  /** The identity's root key (its name is the identity's name), which signs the statements. */
+  readonly root: NoteVerifier;
   readonly url: string;
 }
 
@@ -51,6 +67,8 @@ export type TrustRule =
 /** A parsed policy. */
 export interface Policy {
   readonly logs: readonly BuilderLog[];
+  /** Logs whose keys an identity's statements name (`identity` lines), in the file's order. */
+  readonly identities: readonly IdentityLog[];
   /** Caches whose signatures are votes (`cache` lines), in the file's order. */
   readonly caches: readonly CacheMember[];
   /** The rule a path's claims must satisfy to be trusted. */
@@ -103,7 +121,7 @@ export function parsePolicy(text: string): Policy {
     // Trust lines are collected here and resolved after the logs are known.
     witnessPolicy = parseTlogPolicy(text, {
       line(keyword, args, line) {
-        if (keyword !== 'trust' && keyword !== 'decide' && keyword !== 'cache') return false;
+        if (!['trust', 'decide', 'cache', 'identity'].includes(keyword)) return false;
         pending.push({ keyword, args, line });
         return true;
       },
@@ -125,7 +143,12 @@ export function parsePolicy(text: string): Policy {
   const nixKeyNames = new Set<string>();
   const guixKeys = new Set<string>();
   // Trust lines may only use names defined before them, as in tlog-policy; logs come first.
+  const identities: IdentityLog[] = [];
   for (const { keyword, args, line } of pending) {
+    if (keyword === 'identity') {
+      identities.push(identityLine(args, line, rules, fail));
+      continue;
+    }
     if (keyword === 'cache') {
       caches.push(cacheLine(args, line, rules, nixKeyNames, guixKeys, fail));
       if (caches.length > MAX_CACHES) fail(line, `more than ${MAX_CACHES} caches`);
@@ -169,11 +192,46 @@ export function parsePolicy(text: string): Policy {
   if (decide === undefined) fail(decideName.line, `unknown name ${decideName.name}`);
   return {
     logs,
+    identities,
     caches,
     decide: decide as TrustRule,
     witnessPolicy,
     needsWitnesses: needsCosignature(witnessPolicy.quorum),
   };
+}
+
+/** Reads `identity <root vkey> <log origin> <log URL>`, registering the origin. */
+function identityLine(
+  args: readonly string[],
+  line: number,
+  rules: Map<string, TrustRule>,
+  fail: (line: number, why: string) => never,
+): IdentityLog {
+  const [rootText, origin, url] = args;
+  if (rootText === undefined || origin === undefined || url === undefined || args.length !== 3)
+    fail(line, 'want identity <root verifier key> <log origin> <log URL>');
+  let root: NoteVerifier;
+  try {
+    root = parseVerifierKey(rootText);
+  } catch (cause) {
+    fail(line, `identity root key: ${(cause as Error).message}`);
+  }
+  if (root.type !== SIG_TYPE_ED25519) fail(line, 'identity root key: want an Ed25519 note key');
+  if (!isValidKeyName(origin) || origin === root.name)
+    fail(
+      line,
+      `identity ${root.name}: ${origin} is not a log origin (nor may it be the identity's name)`,
+    );
+  if (rules.has(origin)) fail(line, `name ${origin} is already defined`);
+  if (!/^https?:\/\/\S+$/.test(url))
+    fail(line, `identity ${root.name}: the log needs an http(s) URL`);
+  rules.set(origin, { kind: 'log', origin });
+  return { origin, root, url: url.replace(/\/+$/, '') };
+}
+
+/** Every log of the policy, by origin: its static logs and its identities' logs. */
+export function logOrigins(policy: Pick<Policy, 'logs' | 'identities'>): string[] {
+  return [...policy.logs, ...policy.identities].map((l) => l.origin);
 }
 
 /** Reads `cache <name> <url> <key>…`, registering its name and keys. */

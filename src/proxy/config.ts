@@ -81,6 +81,8 @@ export interface ProxyConfig {
   readonly negativeTtlSeconds: number;
   /** A cache's signature verified earlier counts while it is offline, up to this age. */
   readonly storedSignatureMaxAgeMs: number;
+  /** How often an identity log's key statements are read again (a revocation counts from then). */
+  readonly statementRefreshMs: number;
   /** Memory for verified NARs served again without the upstream (0: none). */
   readonly narCacheBytes: number;
   /** Where verified NARs are kept on disk, shared by every client (the site's cache). */
@@ -131,6 +133,7 @@ const TOP_KEYS = new Set([
   'cache-ttl-seconds',
   'negative-ttl-seconds',
   'stored-signature-max-age-days',
+  'statement-refresh-seconds',
   'nar-cache-mib',
   'nar-disk-cache',
   'nar-disk-cache-mib',
@@ -414,6 +417,7 @@ export function parseProxyConfig(text: string, baseDir: string): ProxyConfig {
     negativeTtlSeconds: int(doc, 'negative-ttl-seconds', 'config', 10, 86_400),
     storedSignatureMaxAgeMs:
       int(doc, 'stored-signature-max-age-days', 'config', 30, 36_500) * 86_400_000,
+    statementRefreshMs: int(doc, 'statement-refresh-seconds', 'config', 60, 86_400) * 1000,
     narCacheBytes: int(doc, 'nar-cache-mib', 'config', 256, 1 << 20) * (1 << 20),
     narDiskDir: path('nar-disk-cache', 'accord-proxy-nars'),
     narDiskBytes: int(doc, 'nar-disk-cache-mib', 'config', 20_480, 1 << 30) * 2 ** 20,

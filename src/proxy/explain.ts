@@ -43,6 +43,7 @@ export function explainJson(r: Resolution) {
               index: c.index,
               treeSize: c.treeSize,
             })),
+            ...(log.excluded === undefined ? {} : { excluded: log.excluded }),
           },
     ),
     caches: decision.caches.map((cache) =>

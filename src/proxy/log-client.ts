@@ -10,17 +10,28 @@ import {
   type LookupEntry,
   MAX_BATCH_LOOKUP_BYTES,
   MAX_LOOKUP_BYTES,
+  STATEMENTS_LOOKUP_KEY,
   parseBatchLookup,
   parseEntry,
   parseLookup,
 } from '../claim/index.js';
-import type { BuilderLog, LogObservation, ObservedClaim, Policy } from '../policy/index.js';
+import type {
+  BuilderLog,
+  IdentityLog,
+  LogObservation,
+  ObservedClaim,
+  Policy,
+} from '../policy/index.js';
 import type { Logger } from '../server/index.js';
 import {
   type Checkpoint,
+  type NoteVerifier,
   type VerifiedCheckpoint,
   SIG_TYPE_COSIGNATURE_V1,
+  SIG_TYPE_ED25519,
+  cosignatureTimestamp,
   formatForkEvidence,
+  formatVerifierKey,
   hashLeaf,
   openCheckpoint,
   parseTlogProof,
@@ -31,6 +42,8 @@ import {
   verifyInclusion,
 } from '../tlog/index.js';
 import { FetchError, fetchBytes, fetchIfPresent, postBytes } from '../server/index.js';
+import { logKeysAt } from '../identity/index.js';
+import { IdentityKeys } from './identity-keys.js';
 import type { ProxyState, StoredClaim } from './state.js';
 
 /** The log was caught signing two histories: `evidence` is fork evidence that verifies. */
@@ -55,9 +68,14 @@ export interface LogClientOptions {
   readonly storeDir: string;
   /** Called when a log is caught misbehaving (fork, rollback). */
   readonly onMisbehaviour?: (origin: string, reason: string) => void;
+  /** How often an identity log's key statements are read again (ms). */
+  readonly statementRefreshMs?: number;
   /** Called with each new checkpoint note whose log signature verified (for gossip). */
   readonly onCheckpoint?: (origin: string, note: string) => void;
 }
+
+const logKeysNow = (state: Parameters<typeof logKeysAt>[0]) =>
+  logKeysAt(state, Math.floor(Date.now() / 1000));
 
 /** Talks to one builder log. */
 export class LogClient {
@@ -66,23 +84,104 @@ export class LogClient {
   private lastVerified: { note: string; checkpoint: Checkpoint } | undefined;
   private readonly knownOlder = new Set<string>();
 
+  /** An identity log's keys, from its key statements (undefined for a log with one key). */
+  private readonly identity: IdentityKeys | undefined;
+  /** When the last checkpoint verified was seen, and the log keys that signed it. */
+  private latestSigners: { at: number; signers: string[] } = { at: 0, signers: [] };
+
   constructor(
-    readonly log: BuilderLog,
+    readonly log: BuilderLog | IdentityLog,
     private readonly options: LogClientOptions,
-  ) {}
+  ) {
+    this.identity =
+      'root' in log
+        ? new IdentityKeys(log, options.state, options.logger, options.statementRefreshMs ?? 60_000)
+        : undefined;
+  }
 
   private get witnessKeys() {
     return this.options.policy.witnessPolicy.witnesses.map((w) => w.verifier);
   }
 
-  /** Opens a checkpoint: the log's signature, then the witness quorum of the policy. */
-  verifyCheckpoint(note: string): Checkpoint {
-    if (this.lastVerified?.note === note) return this.lastVerified.checkpoint;
-    const { checkpoint, note: opened } = openCheckpoint(
-      note,
-      [this.log.verifier],
-      this.witnessKeys,
+  /** The log keys a checkpoint may be signed by now. */
+  private logKeys(): NoteVerifier[] {
+    return 'verifier' in this.log ? [this.log.verifier] : (this.identity?.verifiers() ?? []);
+  }
+
+  /**
+   * An identity log's statements are read again when their refresh is due, or when a
+   * checkpoint is signed by no key they make valid (a rotation the proxy has not seen yet).
+   * A failure leaves the keys as they were: the checkpoint is then refused if they do not fit.
+   */
+  private async followKeys(note: string): Promise<void> {
+    if (this.identity === undefined) return;
+    let fits = true;
+    try {
+      openCheckpoint(note, this.logKeys(), []);
+    } catch {
+      fits = false;
+    }
+    if (fits && !this.identity.due()) return;
+    try {
+      await this.readStatements();
+    } catch (error) {
+      this.options.logger.warn('key statements not read', {
+        log: this.log.origin,
+        reason: (error as Error).message,
+      });
+    }
+  }
+
+  /**
+   * Reads the identity's key statements from its log (`/lookup/accord-keys`): folded onto the
+   * chain kept, the answer's checkpoint must verify under the keys they make valid now, relate
+   * to the stored one like any checkpoint, and include every statement taken.
+   */
+  private async readStatements(): Promise<void> {
+    const identity = this.identity;
+    if (identity === undefined) return;
+    const body = parseLookup(
+      await fetchBytes(
+        `${this.log.url}/lookup/${STATEMENTS_LOOKUP_KEY}`,
+        this.options.timeoutMs,
+        MAX_LOOKUP_BYTES,
+      ),
+      STATEMENTS_LOOKUP_KEY,
     );
+    const sequenced = body.entries.filter((e) => e.proof !== undefined);
+    const next = identity.candidate(sequenced.map((e) => e.entry));
+    if (next === undefined) throw new Error('the log holds no key statement by the root');
+    // The statements are the root's word; the checkpoint shows they are public. It may be
+    // signed by a key they now retire or revoke (a log re-signs after its next entry).
+    const keys = new Map(
+      [...logKeysNow(next), ...this.logKeys()].map((k) => [formatVerifierKey(k), k]),
+    );
+    const checkpoint = this.verifyCheckpoint(body.checkpoint, [...keys.values()]);
+    await this.accept(checkpoint, body.checkpoint);
+    for (const e of sequenced) {
+      if (!next.notes.includes(e.entry)) continue;
+      const proof = parseTlogProof(e.proof ?? '', { parsedCheckpoint: body.checkpoint });
+      if (proof.checkpoint !== body.checkpoint || proof.index !== e.index)
+        throw new Error(`statement ${e.index}: proof is not against the answer's checkpoint`);
+      verifyInclusion(
+        hashLeaf(Buffer.from(e.entry)),
+        e.index,
+        checkpoint.treeSize,
+        proof.inclusionProof,
+        checkpoint.rootHash,
+      );
+    }
+    identity.adopt(next);
+  }
+
+  /**
+   * Opens a checkpoint: the log's signature (by `keys`, the log's keys by default), then the
+   * witness quorum of the policy. For an identity log, records who signed it and when it was
+   * seen (the earliest cosignature's time, if earlier): what decides whether its claims count.
+   */
+  verifyCheckpoint(note: string, keys: readonly NoteVerifier[] = this.logKeys()): Checkpoint {
+    if (this.lastVerified?.note === note) return this.lastVerified.checkpoint;
+    const { checkpoint, note: opened } = openCheckpoint(note, keys, this.witnessKeys);
     this.options.onCheckpoint?.(this.log.origin, note);
     const witnesses = this.options.policy.witnessPolicy.witnesses;
     const cosigned = new Set(
@@ -95,8 +194,53 @@ export class LogClient {
       throw new Error(`checkpoint of size ${checkpoint.treeSize} lacks the witness quorum`);
     }
     if (checkpoint.origin !== this.log.origin) throw new Error('checkpoint of another origin');
+    if (this.identity !== undefined) {
+      const signers = opened.verified.flatMap(({ verifier }) =>
+        verifier.type === SIG_TYPE_ED25519 ? [formatVerifierKey(verifier)] : [],
+      );
+      const times = opened.verified.flatMap(({ verifier, signature }) =>
+        verifier.type === SIG_TYPE_COSIGNATURE_V1
+          ? [cosignatureTimestamp(signature.signature)]
+          : [],
+      );
+      const at = Math.min(Math.floor(Date.now() / 1000), ...times);
+      this.latestSigners = { at, signers };
+      this.options.state.recordSigners(this.log.origin, checkpoint.treeSize, at, signers);
+    }
     this.lastVerified = { note, checkpoint };
     return checkpoint;
+  }
+
+  /**
+   * The claims that count and those that do not: every claim of a log with one key; for an
+   * identity log, those first seen in a checkpoint signed by a key valid then.
+   */
+  private partition(claims: readonly ObservedClaim[]): {
+    claims: ObservedClaim[];
+    excluded: { index: number; reason: string }[];
+  } {
+    const identity = this.identity;
+    if (identity === undefined) return { claims: [...claims], excluded: [] };
+    const counted: ObservedClaim[] = [];
+    const excluded: { index: number; reason: string }[] = [];
+    for (const c of claims) {
+      const reason = identity.counts(c.index, this.latestSigners);
+      if (reason === undefined) counted.push(c);
+      else excluded.push({ index: c.index, reason });
+    }
+    return { claims: counted, excluded };
+  }
+
+  /** An answered observation of `claims`, with the claims that do not count set apart. */
+  private answered(claims: readonly ObservedClaim[], stored: boolean): LogObservation {
+    const { claims: counted, excluded } = this.partition(claims);
+    return {
+      origin: this.log.origin,
+      status: 'answered',
+      claims: counted,
+      ...(stored ? { stored } : {}),
+      ...(excluded.length === 0 ? {} : { excluded }),
+    };
   }
 
   /**
@@ -169,6 +313,7 @@ export class LogClient {
       ),
       hashPart,
     );
+    await this.followKeys(body.checkpoint);
     const checkpoint = this.verifyCheckpoint(body.checkpoint);
     await this.accept(checkpoint, body.checkpoint);
     return this.verifyEntries(hashPart, body.entries, body.checkpoint, checkpoint);
@@ -189,6 +334,7 @@ export class LogClient {
       ),
       hashParts,
     );
+    await this.followKeys(body.checkpoint);
     const checkpoint = this.verifyCheckpoint(body.checkpoint);
     await this.accept(checkpoint, body.checkpoint);
     // One commit for the claims of every path, not one per path.
@@ -260,7 +406,7 @@ export class LogClient {
     if (distrusted !== undefined)
       return { origin, status: 'missing', reason: `distrusted: ${distrusted.reason}` };
     const before = this.stored(hashPart);
-    if (before.length > 0) return { origin, status: 'answered', claims: before, stored: true };
+    if (before.length > 0) return this.answered(before, true);
     return { origin, status: 'missing', reason };
   }
 
@@ -302,7 +448,7 @@ export class LogClient {
           const claims = live.get(h) ?? [];
           const known = new Set(claims.map((c) => c.index));
           const before = this.stored(h, known);
-          return [h, { origin, status: 'answered', claims: [...claims, ...before] }] as const;
+          return [h, this.answered([...claims, ...before], false)] as const;
         }),
       );
     } catch (error) {

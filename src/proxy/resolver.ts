@@ -115,7 +115,7 @@ export class Resolver {
     private readonly logger: Logger,
     hooks: Pick<LogClientOptions, 'onMisbehaviour' | 'onCheckpoint'> = {},
   ) {
-    this.logs = config.policy.logs.map(
+    this.logs = [...config.policy.logs, ...config.policy.identities].map(
       (log) =>
         new LogClient(log, {
           policy: config.policy,
@@ -123,6 +123,7 @@ export class Resolver {
           logger,
           timeoutMs: config.logTimeoutMs,
           storeDir: config.storeDir,
+          statementRefreshMs: config.statementRefreshMs,
           ...hooks,
         }),
     );

@@ -4,6 +4,7 @@
  * Nothing "not trusted" or "not found" is ever a 5xx (Nix 2.8 would fail the build): it is 404.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { logOrigins } from '../policy/index.js';
 import { formatCacheInfo, isHashPart } from '../nix/index.js';
 import {
   type ErrorMapper,
@@ -97,10 +98,10 @@ export function createProxyHandler(options: {
       sendMetrics(req, res, metrics);
     } else if (path === '/health') {
       await sendHealth(req, res, () => ({
-        logs: config.policy.logs.length,
-        logsDistrusted: config.policy.logs
-          .filter((log) => state.distrusted(log.origin) !== undefined)
-          .map((log) => log.origin),
+        logs: logOrigins(config.policy).length,
+        logsDistrusted: logOrigins(config.policy).filter(
+          (origin) => state.distrusted(origin) !== undefined,
+        ),
       }));
     } else {
       throw new HttpError(404, 'not found');

@@ -110,7 +110,7 @@ export async function startProxy(
   demand?.start();
   logger.info('proxy listening', {
     url,
-    logs: config.policy.logs.length,
+    logs: config.policy.logs.length + config.policy.identities.length,
     caches: config.policy.caches.length,
     upstreams: config.upstreams.map((u) => u.url),
     key: 'guix' in key ? `guix:${guixPublicKeyHex(key.guix)}` : key.name,

@@ -44,6 +44,21 @@ CREATE TABLE IF NOT EXISTS signatures (
   verified_at INTEGER NOT NULL,
   PRIMARY KEY (hash_part, cache, key, entry)
 ) WITHOUT ROWID;
+-- an identity log's key statements, verified and included in its log, by sequence
+CREATE TABLE IF NOT EXISTS statements (
+  origin TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  note TEXT NOT NULL,
+  PRIMARY KEY (origin, sequence)
+) WITHOUT ROWID;
+-- when an identity log's checkpoints of a size were first seen, and which keys signed them
+CREATE TABLE IF NOT EXISTS checkpoint_signers (
+  origin TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  signers TEXT NOT NULL,
+  PRIMARY KEY (origin, size)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS served (
   hash_part TEXT PRIMARY KEY,
   upstream TEXT NOT NULL,
@@ -198,6 +213,29 @@ export class ProxyState {
         `SELECT key, entry, signature, verified_at FROM signatures
          WHERE hash_part = ? AND cache = ? AND verified_at >= ? ORDER BY key, entry`,
       ),
+      saveStatement: db.prepare(
+        'INSERT OR REPLACE INTO statements (origin, sequence, note) VALUES (?, ?, ?)',
+      ),
+      statements: db
+        .prepare<[string], string>('SELECT note FROM statements WHERE origin = ? ORDER BY sequence')
+        .pluck(),
+      saveSigners: db.prepare(
+        'INSERT OR IGNORE INTO checkpoint_signers (origin, size, at, signers) VALUES (?, ?, ?, ?)',
+      ),
+      lastSigners: db.prepare<[string], { size: number; at: number; signers: string }>(
+        'SELECT size, at, signers FROM checkpoint_signers WHERE origin = ? ORDER BY size DESC LIMIT 1',
+      ),
+      signersOf: db.prepare<[string, number], { size: number; at: number; signers: string }>(
+        'SELECT size, at, signers FROM checkpoint_signers WHERE origin = ? AND size > ? ORDER BY size LIMIT 1',
+      ),
+      sizeSeenBefore: db
+        .prepare<[string, number], number | null>(
+          'SELECT max(size) FROM checkpoint_signers WHERE origin = ? AND at < ?',
+        )
+        .pluck(),
+      signersSince: db.prepare<[string, number], { size: number; at: number; signers: string }>(
+        'SELECT size, at, signers FROM checkpoint_signers WHERE origin = ? AND at >= ? ORDER BY size',
+      ),
       saveServed: db.prepare(
         `INSERT OR REPLACE INTO served (hash_part, upstream, nar_url, compression, nar_hash, nar_size, at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -320,6 +358,48 @@ export class ProxyState {
       ...(r.signature === null ? {} : { signature: r.signature }),
       verifiedAt: r.verified_at,
     }));
+  }
+
+  /** Keeps an identity log's statement notes (the chain as verified), by sequence. */
+  saveStatements(origin: string, notes: readonly string[]): void {
+    this.transaction(() => {
+      notes.forEach((note, sequence) => this.q.saveStatement.run(origin, sequence, note));
+    });
+  }
+
+  statements(origin: string): string[] {
+    return this.q.statements.all(origin);
+  }
+
+  /**
+   * Records that a checkpoint of `size` signed by `signers` (verifier key texts) was seen at
+   * `at` (POSIX seconds): kept when the tree grew and the signers changed or a minute passed, so
+   * the time found for an entry is never earlier than the checkpoint that first held it.
+   */
+  recordSigners(origin: string, size: number, at: number, signers: readonly string[]): void {
+    const text = [...signers].sort().join(' ');
+    const last = this.q.lastSigners.get(origin);
+    if (last !== undefined && (size <= last.size || (last.signers === text && at - last.at < 60)))
+      return;
+    this.q.saveSigners.run(origin, size, at, text);
+  }
+
+  /** The first recorded checkpoint holding entry `index`: when it was seen, who signed it. */
+  signersOf(origin: string, index: number): { at: number; signers: string[] } | undefined {
+    const row = this.q.signersOf.get(origin, index);
+    return row === undefined ? undefined : { at: row.at, signers: row.signers.split(' ') };
+  }
+
+  /** The largest tree the proxy saw of the log before `at` (0 when none). */
+  sizeSeenBefore(origin: string, at: number): number {
+    return this.q.sizeSeenBefore.get(origin, at) ?? 0;
+  }
+
+  /** The recorded checkpoints of the log seen at `at` or later, by size. */
+  signersSince(origin: string, at: number): { size: number; at: number; signers: string[] }[] {
+    return this.q.signersSince
+      .all(origin, at)
+      .map((r) => ({ size: r.size, at: r.at, signers: r.signers.split(' ') }));
   }
 
   saveServed(hashPart: string, nar: ServedNar): void {

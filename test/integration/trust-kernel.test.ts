@@ -64,6 +64,7 @@ function proxyConfig(monitors: readonly string[] = []): ProxyConfig {
     cacheTtlSeconds: 0,
     negativeTtlSeconds: 0,
     storedSignatureMaxAgeMs: 0,
+    statementRefreshMs: 0,
     narCacheBytes: 0,
     narDiskDir: join(dir, `nars-${n}`),
     narDiskBytes: 0,

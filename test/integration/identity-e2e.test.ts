@@ -1,0 +1,329 @@
+/**
+ * Builder identities end to end with real Nix: the proxy's policy names builder 1 by its
+ * identity (root key) and log origin, not by a log key. Builder 1 rotates its log key while the
+ * proxy runs — paths published before and after keep substituting, the config untouched; a
+ * statement not signed by the root is refused and reported, and the key it names never counts;
+ * a key revoked after it supported a tampered path stops that path at once, while what it
+ * signed before the revocation time still counts.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  type KeyStatement,
+  checkStatement,
+  formatStatement,
+  signStatement,
+  statementHash,
+} from '../../src/identity/index.js';
+import {
+  encodeNix32,
+  formatNarInfo,
+  formatNixPublicKey,
+  formatNixSecretKey,
+  generateNixSecretKey,
+  parseNarInfo,
+} from '../../src/nix/index.js';
+import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
+import { type Logger, close, listen, silentLogger } from '../../src/server/index.js';
+import {
+  type NoteSigner,
+  SIG_TYPE_ED25519,
+  formatVerifierKey,
+  newSigner,
+  parseVerifierKey,
+} from '../../src/tlog/index.js';
+import { type TestLog, startTestLog } from '../support/log.js';
+import { build, isValid, nix, shDerivation, substituteFrom } from '../support/nix.js';
+import { HAVE_NIX, requireAvailable, shouldRun } from '../support/requirements.js';
+import { type StaticServer, serveDirectory } from '../support/static-server.js';
+
+const ORIGIN = 'builder1.test/log';
+const seed = (n: number) => createHash('sha256').update(`log key ${n}`).digest();
+const key = (n: number): NoteSigner => newSigner(ORIGIN, SIG_TYPE_ED25519, seed(n));
+const root = newSigner('builder1.test', SIG_TYPE_ED25519, new Uint8Array(32).fill(7));
+const rootVerifier = parseVerifierKey(formatVerifierKey(root));
+const now = () => Math.floor(Date.now() / 1000);
+
+describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, revocation', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'accord-identity-'));
+  const run = `identity-${Date.now()}`;
+  const proxyKey = generateNixSecretKey('identity-proxy-1');
+  const warnings: { msg: string; fields?: Record<string, unknown> }[] = [];
+  const recording: Logger = {
+    ...silentLogger,
+    warn: (msg, fields) => {
+      warnings.push({ msg, ...(fields === undefined ? {} : { fields }) });
+    },
+    child: () => recording,
+  };
+  let builder1: TestLog; // restarted with each new key, same storage and port
+  let port = 0;
+  let evil: TestLog; // the same origin under a key the root never named
+  let builder2: TestLog;
+  let cache: StaticServer;
+  const front = { toEvil: new Set<string>(), forged: '' };
+  let frontUrl = '';
+  const frontServer = createServer((req, res) => {
+    void forward(req, res);
+  });
+  const proxies: ProxyService[] = [];
+  const paths: Record<string, string> = {};
+
+  /** Builder 1's log as the proxy reaches it: through a front that can lie for it. */
+  async function forward(req: IncomingMessage, res: ServerResponse) {
+    const path = req.url ?? '/';
+    const hash = /^\/lookup\/([0-9a-z]{32})$/.exec(path)?.[1];
+    const target = hash !== undefined && front.toEvil.has(hash) ? evil.url : builder1.url;
+    const answer = await fetch(`${target}${path}`);
+    let body = Buffer.from(await answer.arrayBuffer());
+    if (path === '/lookup/accord-keys' && front.forged !== '' && answer.ok) {
+      const json = JSON.parse(body.toString()) as {
+        entries: { index: number; entry: string; proof?: string }[];
+      };
+      const [first] = json.entries;
+      json.entries.push({
+        index: 1_000_000,
+        entry: front.forged,
+        ...(first?.proof === undefined ? {} : { proof: first.proof }),
+      });
+      body = Buffer.from(JSON.stringify(json));
+    }
+    res.writeHead(answer.status, {
+      'Content-Type': answer.headers.get('content-type') ?? 'application/octet-stream',
+    });
+    res.end(body);
+  }
+
+  /** The next statement of builder 1's identity, signed by `signer` (the root by default). */
+  function statement(
+    keys: KeyStatement['keys'],
+    revocations: KeyStatement['revocations'] = [],
+    signer = root,
+  ): { note: string; statement: KeyStatement } {
+    const previous = chain.at(-1)?.statement;
+    const s = checkStatement({
+      identity: 'builder1.test',
+      sequence: chain.length,
+      ...(previous === undefined ? {} : { previous: statementHash(formatStatement(previous)) }),
+      issued: now(),
+      keys,
+      revocations,
+    });
+    return { note: signStatement(s, signer), statement: s };
+  }
+  const chain: { note: string; statement: KeyStatement }[] = [];
+  async function publish(
+    keys: KeyStatement['keys'],
+    revocations: KeyStatement['revocations'] = [],
+  ) {
+    const next = statement(keys, revocations);
+    const res = await builder1
+      .submitStatement(next.note)
+      .catch(() => builder1.submitStatement(next.note));
+    expect(res.status).toBe(200);
+    chain.push(next);
+    await builder1.waitForSize((await builder1.service.storage.state()).nextIndex);
+  }
+  async function restartBuilder1(n: number) {
+    await builder1.close();
+    builder1 = await startTestLog({
+      origin: ORIGIN,
+      seed: seed(n),
+      store: { kind: 'sqlite', path: join(dir, 'b1.db') },
+      port,
+      identity: { root: rootVerifier },
+    });
+  }
+  async function claim(log: TestLog, storePaths: string[]) {
+    const claims = storePaths.map((p) => claimOf(p));
+    // A connection kept alive to a log that restarted fails once.
+    const res = await log.submit(claims).catch(() => log.submit(claims));
+    expect(res.status).toBe(200);
+    await log.waitForSize((await log.service.storage.state()).nextIndex);
+  }
+  function claimOf(path: string) {
+    const info = parseNarInfo(
+      readFileSync(join(dir, 'cache', `${path.slice(11, 43)}.narinfo`), 'utf8'),
+    );
+    return {
+      storePath: path,
+      narHash: `sha256:${encodeNix32(info.narHash.digest)}`,
+      narSize: info.narSize,
+      references: [...info.references],
+    };
+  }
+  async function proxyWith(name: string, decide: string[]) {
+    writeFileSync(
+      join(dir, `${name}.policy`),
+      [
+        `identity ${formatVerifierKey(root)} ${ORIGIN} ${frontUrl}`,
+        `log ${builder2.vkey} ${builder2.url}`,
+        ...decide,
+        'quorum none',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(dir, `${name}.toml`),
+      [
+        'listen = "127.0.0.1:0"',
+        'signing-key = "proxy.sk"',
+        `policy = "${name}.policy"`,
+        `state = "${name}.db"`,
+        `nar-disk-cache = "${name}-nars"`,
+        'cache-ttl-seconds = 0',
+        'negative-ttl-seconds = 0',
+        'statement-refresh-seconds = 0',
+        `[[upstream]]\nurl = "${cache.url}"`,
+        '',
+      ].join('\n'),
+    );
+    const p = await startProxy(loadProxyConfig(join(dir, `${name}.toml`)), recording);
+    proxies.push(p);
+    return p;
+  }
+  const substitute = (p: ProxyService, path: string) =>
+    substituteFrom(p.url, formatNixPublicKey(proxyKey), [path]);
+  const remove = (...ps: string[]) => nix('nix-store', ['--delete', ...ps]);
+
+  beforeAll(async () => {
+    requireAvailable(HAVE_NIX, 'nix');
+    writeFileSync(join(dir, 'proxy.sk'), formatNixSecretKey(proxyKey));
+    for (const name of ['before', 'after', 'forged', 'honest-early', 'tampered']) {
+      const [p] = await build(
+        shDerivation(`identity-${name}`, `/bin/mkdir $out; echo ${name} payload > $out/data`, run),
+      );
+      paths[name] = p ?? '';
+    }
+    await nix('nix', [
+      'copy',
+      '--to',
+      `file://${dir}/cache?compression=none`,
+      ...Object.values(paths),
+    ]);
+    // The cache's `tampered` is other bytes: builder 1's stolen key will vouch for them.
+    const file = join(dir, 'cache', `${(paths.tampered ?? '').slice(11, 43)}.narinfo`);
+    const info = parseNarInfo(readFileSync(file, 'utf8'));
+    const nar = readFileSync(join(dir, 'cache', info.url));
+    nar[nar.indexOf('payload')] = 'P'.charCodeAt(0);
+    const hash = createHash('sha256').update(nar).digest();
+    const url = `nar/${encodeNix32(hash)}.nar`;
+    writeFileSync(join(dir, 'cache', url), nar);
+    const digest = { algorithm: 'sha256' as const, digest: hash };
+    writeFileSync(file, formatNarInfo({ ...info, url, fileHash: digest, narHash: digest }));
+    cache = await serveDirectory(join(dir, 'cache'));
+    builder1 = await startTestLog({
+      origin: ORIGIN,
+      seed: seed(1),
+      store: { kind: 'sqlite', path: join(dir, 'b1.db') },
+      identity: { root: rootVerifier },
+    });
+    port = Number(new URL(builder1.url).port);
+    builder2 = await startTestLog({ origin: 'builder2.test/log' });
+    evil = await startTestLog({ origin: ORIGIN, seed: seed(3) });
+    frontUrl = await listen(frontServer, '127.0.0.1', 0);
+    await publish([{ kind: 'log', key: formatVerifierKey(key(1)), from: now() - 3600 }]);
+    await Promise.all(Object.values(paths).map((p) => remove(p).catch(() => undefined)));
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const p of proxies) await p.close();
+    frontServer.closeAllConnections();
+    await close(frontServer);
+    for (const l of [builder1, builder2, evil]) await l.close();
+    await cache.close();
+  });
+
+  test('a log key rotated while the proxy runs: paths from before and after substitute, no config change', async () => {
+    const honest = ['before', 'after', 'forged', 'honest-early'].map((n) => paths[n] ?? '');
+    await claim(builder2, honest);
+    await claim(builder1, [paths.before ?? '']);
+    const proxy = await proxyWith('both', [
+      `trust both 2 ${ORIGIN} builder2.test/log`,
+      'decide both',
+    ]);
+    await substitute(proxy, paths.before ?? '');
+    // Rotation: key 1 until an hour from now, key 2 from now; the log restarts with key 2.
+    const k1 = formatVerifierKey(key(1));
+    await publish([
+      { kind: 'log', key: k1, from: now() - 3600, until: now() + 3600 },
+      { kind: 'log', key: formatVerifierKey(key(2)), from: now() },
+    ]);
+    await restartBuilder1(2);
+    await claim(builder1, [paths.after ?? '']);
+    await substitute(proxy, paths.after ?? '');
+    await remove(paths.before ?? '');
+    await substitute(proxy, paths.before ?? '');
+    expect(await isValid(paths.after ?? '')).toBe(true);
+    expect(await isValid(paths.before ?? '')).toBe(true);
+  });
+
+  const hashOf = (name: string) => (paths[name] ?? '').slice(11, 43);
+  const explain = async (p: ProxyService, name: string) =>
+    (await (await fetch(`${p.url}/explain/${hashOf(name)}`)).json()) as {
+      verdict: string;
+      logs: { origin: string; status: string; reason?: string; excluded?: { reason: string }[] }[];
+    };
+
+  test('a statement the root did not sign is refused and reported; the key it names never counts', async () => {
+    const proxy = proxies[0] as ProxyService;
+    // A log under key 3 (never named by the root) claims `forged`, as builder 2 does; the
+    // front shows it for that path, with a statement by a look-alike root naming key 3.
+    await claim(evil, [paths.forged ?? '']);
+    const impostor = newSigner('builder1.test', SIG_TYPE_ED25519, new Uint8Array(32).fill(9));
+    const current = chain.at(-1)?.statement.keys ?? [];
+    front.forged = statement(
+      [...current, { kind: 'log', key: formatVerifierKey(key(3)), from: now() - 60 }],
+      [],
+      impostor,
+    ).note;
+    front.toEvil.add(hashOf('forged'));
+    const res = await fetch(`${proxy.url}/${hashOf('forged')}.narinfo`);
+    expect(res.status).toBe(404);
+    await expect(substitute(proxy, paths.forged ?? '')).rejects.toThrow();
+    expect(warnings).toContainEqual(
+      expect.objectContaining({
+        msg: 'key statement refused',
+        fields: expect.objectContaining({ log: ORIGIN, code: 'not-root' }) as unknown,
+      }),
+    );
+    const why = await explain(proxy, 'forged');
+    expect(why.logs.find((l) => l.origin === ORIGIN)).toMatchObject({ status: 'missing' });
+    front.toEvil.clear();
+    front.forged = '';
+  });
+
+  test('a key revoked since T: the tampered path it vouched for stops at once, its claims before T still count', async () => {
+    // Builder 1 alone decides here: its stolen key 2 is all a tampered path needs.
+    const solo = await proxyWith('solo', [`decide ${ORIGIN}`]);
+    await claim(builder1, [paths['honest-early'] ?? '']);
+    await substitute(solo, paths['honest-early'] ?? '');
+    const since = now() + 1;
+    while (now() <= since) await new Promise((r) => setTimeout(r, 100));
+    await claim(builder1, [paths.tampered ?? '']);
+    await substitute(solo, paths.tampered ?? '');
+    // Nix took it: the proxy trusted builder 1's claim.
+    expect(readFileSync(join(paths.tampered ?? '', 'data'), 'utf8')).toBe('tampered Payload\n');
+    // The root revokes key 2 since T and names key 4; the log restarts with key 4.
+    const kept = (chain.at(-1)?.statement.keys ?? []).filter(
+      (k) => k.key !== formatVerifierKey(key(1)),
+    );
+    await publish(
+      [...kept, { kind: 'log', key: formatVerifierKey(key(4)), from: now() }],
+      [{ kind: 'log', key: formatVerifierKey(key(2)), since }],
+    );
+    await restartBuilder1(4);
+    expect((await fetch(`${solo.url}/${hashOf('tampered')}.narinfo`)).status).toBe(404);
+    const why = await explain(solo, 'tampered');
+    expect(why.verdict).toBe('no-quorum');
+    expect(why.logs.find((l) => l.origin === ORIGIN)?.excluded?.[0]?.reason).toMatch(
+      /revoked as compromised/,
+    );
+    // What key 2 signed before T still counts.
+    expect((await fetch(`${solo.url}/${hashOf('honest-early')}.narinfo`)).status).toBe(200);
+  });
+});
