@@ -24,7 +24,7 @@ const ALLOWED = {
   proxy: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'demand', 'db', 'server'],
   monitor: ['crypto', 'tlog', 'nix', 'claim', 'policy', 'demand', 'db', 'server', 'web'],
   witness: ['crypto', 'tlog', 'db', 'server'],
-  rebuild: ['nix', 'claim', 'host', 'submit', 'db', 'server'],
+  rebuild: ['tlog', 'nix', 'claim', 'demand', 'host', 'submit', 'db', 'server'],
   demo: [
     'crypto',
     'tlog',

@@ -107,10 +107,13 @@ async function rebuildItem(item: WorkItem, options: RebuildOptions): Promise<Ite
       options.state.record(key, 'started', mode);
     },
   });
-  const failures = [...outcomes.values()].flatMap((o) => (o.status === 'failed' ? [o.reason] : []));
-  if (failures.length > 0) {
-    const reason = failures.join('\n');
-    options.state.record(key, 'failed', reason);
+  const failed = [...outcomes].flatMap(([output, o]) => (o.status === 'failed' ? [output] : []));
+  if (failed.length > 0) {
+    const reason = [
+      ...new Set(failed.map((o) => (outcomes.get(o) as { reason: string }).reason)),
+    ].join('\n');
+    // With the outputs to report to a monitor (--report), in one transaction.
+    options.state.recordFailure(key, reason, failed);
     return { item, status: 'failed', claims: [], reason };
   }
   const built = [...outcomes.values()] as Exclude<BuildOutcome, { status: 'failed' }>[];
