@@ -186,6 +186,12 @@ describe('openRebuildReport()', () => {
     expect(code(() => openRebuildReport(note, [v, verifier]))).toBe('untrusted');
   });
 
+  test('refuses a note with a second signature, even by a stranger', () => {
+    const stranger = newSigner('stranger', SIG_TYPE_ED25519, new Uint8Array(32).fill(3));
+    const twice = signNote(formatRebuildReport(report([failure(1)])), [signer, stranger]);
+    expect(code(() => openRebuildReport(twice, [verifier]))).toBe('malformed');
+  });
+
   test('refuses more than MAX_REPORT_BYTES before parsing, and a checkpoint signed by the same key', () => {
     const over = `${signed}${' '.repeat(MAX_REPORT_BYTES)}`;
     expect(code(() => openRebuildReport(over, [verifier]))).toBe('too-large');
