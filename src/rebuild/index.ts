@@ -5,7 +5,12 @@
  * reported to a monitor, signed with the rebuilder's log key.
  */
 export { MAX_WORK_ITEMS, type WorkItem, WorkListError, parseWorkList } from './worklist.js';
-export { type BuildOutcome, type NixOptions, rebuildDerivation } from './nix-build.js';
+export {
+  type BuildOutcome,
+  type NixOptions,
+  readDerivation,
+  rebuildDerivation,
+} from './nix-build.js';
 export { RebuildState } from './state.js';
 export { type FailureReport, reportFailures } from './report.js';
 export {
