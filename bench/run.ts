@@ -76,7 +76,7 @@ if (run('monitor')) {
 if (run('rebuild') && have('nix-store')) {
   printTable(
     'rebuild (ratio: nix-store --realise time ÷ accord rebuild time)',
-    await benchRebuild(values.quick === true ? 4 : 10),
+    await benchRebuild(values.quick === true ? 4 : 10, 1, values.quick === true ? 1 : 3),
   );
 }
 if (run('nar')) {

@@ -36,7 +36,7 @@ const ALLOWED = {
     'web',
   ],
   witness: ['crypto', 'tlog', 'db', 'server'],
-  rebuild: ['nix', 'claim', 'host', 'submit', 'db', 'server'],
+  rebuild: ['tlog', 'nix', 'claim', 'demand', 'host', 'submit', 'db', 'server'],
   demo: [
     'crypto',
     'tlog',

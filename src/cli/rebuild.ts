@@ -4,14 +4,17 @@ import { readFileSync } from 'node:fs';
 import { NIX_STORE_DIR } from '../nix/index.js';
 import {
   type ItemReport,
+  type FailureReport,
   RebuildState,
   type WorkItem,
   parseWorkList,
   rebuild,
+  reportFailures,
 } from '../rebuild/index.js';
 import { fetchBytes } from '../server/index.js';
 import { type LogEndpoint, Spool, flushSpool } from '../submit/index.js';
 import { EXIT, UsageError, defineCommand, readOptionFile } from './command.js';
+import { readSignerKey } from './keyfile.js';
 import { progressBar } from './progress.js';
 import { positiveInteger } from './service.js';
 import { defaultSpool, logUrl, readToken } from './submit.js';
@@ -139,6 +142,11 @@ Claims go through the same durable spool as 'accord submit' (retried by the next
 'accord submit --flush'). A run killed at any point and started again skips what is done:
 every item is built once and its claims submitted once.
 
+With --report, the builds that failed are reported to a monitor at the end of the run, signed
+with this rebuilder's log key (--key: the monitor takes reports only from the logs it
+follows), and shown on its dashboard; failures not reported yet (the monitor was unreachable,
+the run was killed) go with the next run's report, and the monitor counts each once.
+
 Options:
   --wanted URL         the monitor whose wanted list to rebuild (GET URL/wanted)
   --k K                with --wanted or --closure: the agreeing builders wanted (default 2)
@@ -157,12 +165,15 @@ Options:
   --state FILE         what each item came to (default ${DEFAULT_STATE})
   --spool FILE         the spool (default as 'accord submit')
   --retry-failed       try again the items that failed or had no derivation in earlier runs
+  --report URL         report the failed builds to this monitor (POST URL/rebuilds)
+  --key FILE           with --report: this rebuilder's log key ('accord keygen'; the key its
+                       'accord log serve --key' signs checkpoints with)
   --json               print the summary as JSON
   --quiet              no progress bar
 
 Exit codes: 0 every item rebuilt (or done in an earlier run) and the claims submitted or
-spooled; ${EXIT_INCOMPLETE} some items failed or had no derivation; 1 the log refused claims or a
-set-up error; 2 bad usage.`,
+spooled; ${EXIT_INCOMPLETE} some items failed or had no derivation; 1 the log refused claims, the
+monitor refused the report, or a set-up error; 2 bad usage.`,
   options: {
     wanted: { type: 'string' },
     k: { type: 'string' },
@@ -178,6 +189,8 @@ set-up error; 2 bad usage.`,
     state: { type: 'string' },
     spool: { type: 'string' },
     'retry-failed': { type: 'boolean' },
+    report: { type: 'string' },
+    key: { type: 'string' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean' },
   },
@@ -186,6 +199,11 @@ set-up error; 2 bad usage.`,
     const endpoint: LogEndpoint = { url, token: readToken(values), timeoutMs: 30_000 };
     const jobs = positiveInteger(values.jobs, '--jobs', 1);
     const buildTimeoutMs = positiveInteger(values['build-timeout'], '--build-timeout', 0) * 1000;
+    if ((values.report === undefined) !== (values.key === undefined))
+      throw new UsageError('--report and --key go together: the report is signed with the log key');
+    const reportTo =
+      values.report === undefined ? undefined : monitorUrl('--report', values.report);
+    const signer = values.key === undefined ? undefined : readSignerKey(values.key);
     const items = await workList(values);
     const quiet = values.quiet === true || values.json === true;
     const say = (text: string) => {
@@ -212,8 +230,13 @@ set-up error; 2 bad usage.`,
       });
       bar.finish();
       const submitted = await flushSpool(endpoint, spool, performance.now() + 60_000);
+      let reported: FailureReport | undefined;
+      if (reportTo !== undefined && signer !== undefined)
+        reported = await reportFailures({ state, monitor: reportTo, signer, timeoutMs: 30_000 });
       if (values.json === true) {
-        process.stdout.write(`${JSON.stringify({ ...summary, submit: submitted }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ ...summary, submit: submitted, ...(reported === undefined ? {} : { report: reported }) }, null, 2)}\n`,
+        );
       } else {
         say(
           `${summary.built} built, ${summary.differs} built with other bytes than the store's copy, ` +
@@ -222,8 +245,14 @@ set-up error; 2 bad usage.`,
             `${submitted.spooled} waiting in the spool` +
             (submitted.error === undefined ? '' : ` (${submitted.error})`),
         );
+        if (reported !== undefined)
+          say(
+            `reported ${reported.reported} failures to the monitor, ${reported.pending} waiting` +
+              (reported.error === undefined ? '' : ` (${reported.error})`),
+          );
       }
       if (submitted.refused.length > 0 || submitted.errorKind === 'setup') return EXIT.failure;
+      if (reported?.refused === true) return EXIT.failure;
       return summary.failed + summary.noDerivation > 0 ? EXIT_INCOMPLETE : EXIT.ok;
     } finally {
       state.close();

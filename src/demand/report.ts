@@ -5,20 +5,14 @@
  * text per report, size caps checked first.
  */
 import { HASH_PART_LENGTH, checkStorePathName, isHashPart } from '../nix/index.js';
-import {
-  type NoteSigner,
-  type NoteVerifier,
-  TlogError,
-  isValidKeyName,
-  openNote,
-  signNote,
-} from '../tlog/index.js';
+import { type NoteSigner, type NoteVerifier, isValidKeyName, signNote } from '../tlog/index.js';
 import { DemandError } from './errors.js';
+import { MAX_REPORT_BYTES, openSignedReport, parseCount } from './signed.js';
 
 /** The first line of every demand report. */
 export const DEMAND_HEADER = 'accord/demand/v1';
-/** Largest signed report in bytes, text and signature together. */
-export const MAX_DEMAND_BYTES = 1 << 20;
+/** Largest signed report in bytes, text and signature together (every signed report's cap). */
+export const MAX_DEMAND_BYTES = MAX_REPORT_BYTES;
 /** Most path lines in one report. */
 export const MAX_DEMAND_PATHS = 10_000;
 /** Shortest and longest period a report may cover, in seconds (a minute, a week). */
@@ -47,15 +41,12 @@ export interface DemandReport {
   readonly paths: readonly DemandPath[];
 }
 
-const COUNT = /^(?:0|[1-9][0-9]{0,14})$/;
-
 function malformed(why: string): DemandError {
   return new DemandError('malformed', `malformed demand report: ${why}`);
 }
 
 function count(text: string | undefined, what: string): number {
-  if (text === undefined || !COUNT.test(text)) throw malformed(`${what} is not a canonical number`);
-  return Number(text);
+  return parseCount(text, what, 'demand');
 }
 
 function checkPeriod(start: number, seconds: number): void {
@@ -168,35 +159,12 @@ export function signDemandReport(report: DemandReport, signer: NoteSigner): stri
 }
 
 /**
- * Opens a signed report (attacker-controlled) against the trusted reporter keys: the size is
- * checked first, the note must carry exactly one signature, by a known key whose name is the
- * report's reporter, and that signature must verify.
+ * Opens a signed report (attacker-controlled) against the trusted reporter keys, under the
+ * rules every signed report follows ({@link openSignedReport}).
  */
 export function openDemandReport(
   msg: string | Uint8Array,
   reporters: readonly NoteVerifier[],
 ): { readonly report: DemandReport; readonly verifier: NoteVerifier } {
-  const size = typeof msg === 'string' ? Buffer.byteLength(msg) : msg.length;
-  if (size > MAX_DEMAND_BYTES)
-    throw new DemandError(
-      'too-large',
-      `demand report of ${size} bytes exceeds ${MAX_DEMAND_BYTES}`,
-    );
-  let opened;
-  try {
-    opened = openNote(msg, reporters, { maxSize: MAX_DEMAND_BYTES, maxSignatures: 1 });
-  } catch (cause) {
-    if (!(cause instanceof TlogError)) throw cause;
-    const code =
-      cause.code === 'untrusted' || cause.code === 'signature' ? 'untrusted' : 'malformed';
-    throw new DemandError(code, `demand report: ${cause.message}`, { cause });
-  }
-  const report = parseDemandReport(opened.text);
-  const [signed] = opened.verified;
-  if (signed === undefined || signed.verifier.name !== report.reporter)
-    throw new DemandError(
-      'untrusted',
-      `demand report of ${report.reporter} is not signed by its key`,
-    );
-  return { report, verifier: signed.verifier };
+  return openSignedReport(msg, reporters, 'demand', parseDemandReport);
 }

@@ -57,28 +57,38 @@ interface PathInfo {
 }
 
 /**
- * What the local store records about valid paths, as claims (`nix path-info --json`: an array
- * in Nix 2.8, an object keyed by path from 2.19; the hash is normalised by the claim parser).
- * References are base names; a path's reference to itself is kept, as in narinfo files.
+ * What the local store records about each of `paths`, as a claim, or null for a path it does
+ * not hold valid — in one `nix path-info --json` (an array in Nix 2.8, an object keyed by path
+ * from 2.19; the hash is normalised by the claim parser). References are base names; a path's
+ * reference to itself is kept, as in narinfo files.
  */
-export async function pathInfoClaims(
+export async function storedClaims(
   paths: readonly string[],
   timeoutMs = 10_000,
-): Promise<ClaimJson[]> {
-  if (paths.length === 0) return [];
-  const out = await run(
-    'nix',
-    ['--extra-experimental-features', 'nix-command', 'path-info', '--json', ...paths],
-    timeoutMs,
-  );
+): Promise<Map<string, ClaimJson | null>> {
+  const claims = new Map<string, ClaimJson | null>();
+  if (paths.length === 0) return claims;
+  let out: string;
+  try {
+    out = await run(
+      'nix',
+      ['--extra-experimental-features', 'nix-command', 'path-info', '--json', ...paths],
+      timeoutMs,
+    );
+  } catch (error) {
+    // Nix from 2.19 exits non-zero for an invalid path, and still prints the JSON.
+    out = ((error as Error).cause as { stdout?: string } | undefined)?.stdout ?? '';
+    if (!out.trimStart().startsWith('[') && !out.trimStart().startsWith('{')) throw error;
+  }
   const parsed = JSON.parse(out) as PathInfo[] | Record<string, PathInfo | null>;
   const infos: [string, PathInfo][] = Array.isArray(parsed)
     ? parsed.map((i) => [i.path ?? '', i])
     : Object.entries(parsed).map(([path, i]) => [path, i ?? { valid: false }]);
   const base = (p: string) => p.slice(p.lastIndexOf('/') + 1);
-  return infos.map(([path, info]) => {
+  for (const [path, info] of infos) {
     if (info.valid === false || info.narHash === undefined || info.narSize === undefined) {
-      throw new Error(`${path} is not a valid path in the local store`);
+      claims.set(path, null);
+      continue;
     }
     const claim: ClaimJson = {
       storePath: path,
@@ -87,6 +97,23 @@ export async function pathInfoClaims(
       references: (info.references ?? []).map(base),
     };
     if (typeof info.deriver === 'string') claim.deriver = base(info.deriver);
+    claims.set(path, claim);
+  }
+  for (const path of paths)
+    if (!claims.has(path)) throw new Error(`nix path-info did not answer for ${path}`);
+  return claims;
+}
+
+/** What the local store records about valid paths, as claims, in the order asked; throws for a path it does not hold valid. */
+export async function pathInfoClaims(
+  paths: readonly string[],
+  timeoutMs = 10_000,
+): Promise<ClaimJson[]> {
+  const claims = await storedClaims(paths, timeoutMs);
+  return paths.map((path) => {
+    const claim = claims.get(path);
+    if (claim === undefined || claim === null)
+      throw new Error(`${path} is not a valid path in the local store`);
     return claim;
   });
 }

@@ -34,6 +34,7 @@ import type {
 } from '../web/index.js';
 import { demandTop, pathDemand, wantedList } from './demand.js';
 import { diffListings, fetchClaimedNar, listNar } from './nar-diff.js';
+import { pathFailures } from './rebuild-failures.js';
 import type { Monitor } from './monitor.js';
 import { FINDING_KINDS, type MonitorStore, pathFindingKey } from './store.js';
 import { type ReproCounts, countReproducibility, countReproducibilityYielding } from './repro.js';
@@ -269,6 +270,7 @@ export class Dashboard {
         .map(({ c, claim }) => ({ claim, index: c.index, treeSize: sizes.get(c.origin) ?? 0 })),
     }));
     const decision = decide(policy, observations);
+    const failed = pathFailures(store, hashPart);
     const findings = (['disagreement', 'log-equivocation'] as const).flatMap((kind) => {
       const f = store.finding(pathFindingKey(kind, hashPart));
       return f === undefined ? [] : [{ id: f.id, kind: f.kind, summary: f.summary }];
@@ -276,7 +278,8 @@ export class Dashboard {
     return {
       hashPart,
       agree: v.groups.length <= 1,
-      storePath: claims[0]?.storePath ?? null,
+      storePath:
+        claims[0]?.storePath ?? (failed === null ? null : `${storeDir}/${hashPart}-${failed.name}`),
       claims,
       answers: v.groups,
       majority: v.majority?.answer ?? null,
@@ -287,6 +290,10 @@ export class Dashboard {
         rule: describeRule(policy.decide),
       },
       demand: this.demandOf(hashPart),
+      failures:
+        failed === null
+          ? null
+          : { attempts: failed.attempts, builders: failed.builders, recent: failed.recent },
       diff: null,
       findings,
     };

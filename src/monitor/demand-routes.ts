@@ -1,13 +1,15 @@
 /**
- * The monitor's demand routes: POST /demand (a proxy's signed report), GET /demand (the most
- * requested paths) and GET /wanted (the wanted list, as JSON or as text for a rebuilder).
+ * The monitor's report routes: POST /demand (a proxy's signed report), POST /rebuilds (a
+ * rebuilder's signed report of failed builds), GET /demand (the most requested paths) and GET
+ * /wanted (the wanted list, as JSON or as text for a rebuilder).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MAX_DEMAND_BYTES } from '../demand/index.js';
-import { HttpError, type Registry, readBody, send } from '../server/index.js';
+import { MAX_REPORT_BYTES } from '../demand/index.js';
+import { type Counter, HttpError, type Registry, readBody, send } from '../server/index.js';
 import type { NoteVerifier } from '../tlog/index.js';
 import { acceptDemand, demandTop, formatWantedList, wantedList } from './demand.js';
 import { MonitorError } from './errors.js';
+import { acceptRebuildReport } from './rebuild-failures.js';
 import type { MonitorStore } from './store.js';
 
 /** Most paths one GET /demand or /wanted answers. */
@@ -21,20 +23,50 @@ function param(url: URL, name: string, fallback: number, max: number): number {
   return Number(text);
 }
 
+/** Reads a signed report's body (capped) and takes it with `accept`, counting the outcome. */
+async function takeReport(
+  req: IncomingMessage,
+  counter: Counter,
+  accept: (body: Buffer) => object,
+): Promise<object> {
+  const body = await readBody(req, { maxBytes: MAX_REPORT_BYTES, timeoutMs: 10_000 }).catch(
+    (error: unknown) => {
+      const status = error instanceof HttpError ? error.status : 0;
+      counter.inc({ outcome: status === 413 ? 'too-large' : 'unread' });
+      throw error;
+    },
+  );
+  try {
+    const accepted = accept(body);
+    counter.inc({ outcome: 'accepted' });
+    return { status: 'accepted', ...accepted };
+  } catch (error) {
+    if (error instanceof MonitorError) counter.inc({ outcome: error.code });
+    throw error;
+  }
+}
+
 /**
- * The demand routes over a monitor's store: a function that answers a demand route and says
+ * The report routes over a monitor's store: a function that answers a report route and says
  * true, or says false for another path. Counts the reports received by outcome.
  */
 export function demandRoutes(context: {
   readonly store: MonitorStore;
   readonly storeDir: string;
+  /** The keys of the proxies whose demand reports are taken. */
   readonly reporters: readonly NoteVerifier[];
+  /** The keys of the followed logs: a rebuilder signs its reports with its log's key. */
+  readonly logKeys: readonly NoteVerifier[];
   readonly metrics: Registry;
 }) {
-  const { store, storeDir, reporters } = context;
+  const { store, storeDir, reporters, logKeys } = context;
   const reports = context.metrics.counter(
     'accord_monitor_demand_reports_total',
     'demand reports received, by outcome (accepted or why refused)',
+  );
+  const rebuildReports = context.metrics.counter(
+    'accord_monitor_rebuild_reports_total',
+    'rebuild reports received, by outcome (accepted or why refused)',
   );
 
   return async (
@@ -43,22 +75,17 @@ export function demandRoutes(context: {
     url: URL,
     json: (status: number, body: unknown) => void,
   ): Promise<boolean> => {
+    if (url.pathname === '/rebuilds') {
+      if (req.method !== 'POST') throw new HttpError(405, 'use POST', { Allow: 'POST' });
+      json(
+        200,
+        await takeReport(req, rebuildReports, (b) => acceptRebuildReport(store, b, logKeys)),
+      );
+      return true;
+    }
     if (url.pathname !== '/demand' && url.pathname !== '/wanted') return false;
     if (url.pathname === '/demand' && req.method === 'POST') {
-      const body = await readBody(req, { maxBytes: MAX_DEMAND_BYTES, timeoutMs: 10_000 }).catch(
-        (error: unknown) => {
-          const status = error instanceof HttpError ? error.status : 0;
-          reports.inc({ outcome: status === 413 ? 'too-large' : 'unread' });
-          throw error;
-        },
-      );
-      try {
-        json(200, { status: 'accepted', ...acceptDemand(store, body, reporters) });
-        reports.inc({ outcome: 'accepted' });
-      } catch (error) {
-        if (error instanceof MonitorError) reports.inc({ outcome: error.code });
-        throw error;
-      }
+      json(200, await takeReport(req, reports, (b) => acceptDemand(store, b, reporters)));
       return true;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD')

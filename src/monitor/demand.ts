@@ -10,6 +10,8 @@ import type { SqliteDatabase } from '../db/index.js';
 import { NIX_STORE_DIR } from '../nix/index.js';
 import type { NoteVerifier } from '../tlog/index.js';
 import { MonitorError } from './errors.js';
+import { failureCount } from './rebuild-failures.js';
+import { REPORT_CLOCK_SKEW_MS, checkReplay } from './replay.js';
 import type { MonitorStore } from './store.js';
 import { verdict } from './verdict.js';
 // The demand types are the dashboard's page models (src/web): one definition each.
@@ -47,7 +49,7 @@ CREATE TABLE IF NOT EXISTS demand_contributors (
 `;
 
 /** A report's period may end at most this far after the monitor's clock (clock skew). */
-export const DEMAND_CLOCK_SKEW_SECONDS = 300;
+export const DEMAND_CLOCK_SKEW_SECONDS = REPORT_CLOCK_SKEW_MS / 1000;
 
 /** What an accepted report added. */
 export interface DemandAccepted {
@@ -109,18 +111,17 @@ class DemandTables {
     };
   }
 
-  /** Adds a verified report in one transaction, unless it overlaps one accepted before. */
+  /** Adds a verified report in one transaction, unless the replay rule refuses it. */
   add(reporter: string, r: DemandReport, now: number): DemandAccepted {
     const end = r.periodStart + r.periodSeconds;
-    if (end > Math.floor(now / 1000) + DEMAND_CLOCK_SKEW_SECONDS)
-      throw new MonitorError('replay', `demand report for a period that has not ended (${end})`);
     const requests = r.paths.reduce((n, p) => n + p.requests, 0);
     this.db.transaction(() => {
-      if (this.q.overlap.get(reporter, end, r.periodStart) !== undefined)
-        throw new MonitorError(
-          'replay',
-          `demand report of ${r.reporter} for ${r.periodStart}+${r.periodSeconds}s: that period was already reported`,
-        );
+      checkReplay(
+        `demand report of ${r.reporter} for ${r.periodStart}+${r.periodSeconds}s`,
+        { startMs: r.periodStart * 1000, endMs: end * 1000 },
+        now,
+        () => this.q.overlap.get(reporter, end, r.periodStart) !== undefined,
+      );
       this.q.report.run(reporter, r.periodStart, r.periodSeconds, r.paths.length, requests, now);
       for (const p of r.paths) {
         const first = this.q.contributor.run(p.hashPart, reporter).changes;
@@ -188,7 +189,8 @@ function checkLimit(n: number, what: string, max: number): void {
 /**
  * Takes a signed demand report (attacker-controlled) from a proxy: it must be signed by one of
  * `reporters` (else `untrusted`), parse (`malformed`, or `too-large` over the caps), cover a
- * period that has ended, and overlap no period of the same reporter accepted before (`replay`).
+ * period that has ended, and overlap no period of the same reporter accepted before (`replay`,
+ * {@link checkReplay}).
  * A refused report changes nothing; an accepted one is added in one transaction.
  */
 export function acceptDemand(
@@ -236,7 +238,8 @@ export function pathDemand(
 /**
  * The wanted list: requested paths that some proxy refused, or that fewer than `k` logs agree
  * on (the majority answer's logs in the monitor's index), ranked by refusals, then requests.
- * The store path comes from the reports, else from the claims; the derivers from the claims.
+ * The store path comes from the reports, else from the claims; the derivers from the claims. A
+ * path whose rebuilds failed stays wanted, with the count of failed attempts rebuilders reported.
  * Reads the claims of the requested paths in that order until `limit` are found.
  */
 export function wantedList(
@@ -264,6 +267,7 @@ export function wantedList(
       storePath: base.storePath ?? parsed[0]?.storePath ?? null,
       derivers,
       claims: agreeing,
+      failures: failureCount(store, r.hash_part),
     });
     if (wanted.length === options.limit) break;
   }

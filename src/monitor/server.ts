@@ -1,7 +1,8 @@
 /**
  * The monitor's HTTP interface: the JSON API — GET /logs, /findings, /paths/<hash part>,
  * /demand, /wanted, /metrics, /health; POST /checkpoints, where proxies hand over the
- * checkpoints they have seen, and POST /demand, where they report what was asked of them — and
+ * checkpoints they have seen, POST /demand, where they report what was asked of them, and POST
+ * /rebuilds, where rebuilders report the builds that failed — and
  * the dashboard's pages (./pages.ts), HTML to browsers and JSON to the rest.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -66,7 +67,9 @@ export function createMonitorHandler(options: {
     'accord_monitor_checkpoints_received_total',
     'checkpoints handed to the monitor, by outcome',
   );
-  const demand = demandRoutes({ store, storeDir, reporters, metrics });
+  // A rebuilder signs its failure reports with its log's key: only followed logs' keys count.
+  const logKeys = monitor.followed.map((log) => log.verifier);
+  const demand = demandRoutes({ store, storeDir, reporters, logKeys, metrics });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://monitor');

@@ -29,6 +29,12 @@ export {
   parseStorePathBaseName,
 } from './store-path.js';
 export {
+  type Derivation,
+  MAX_DERIVATION_BYTES,
+  formatDerivation,
+  parseDerivation,
+} from './derivation.js';
+export {
   type NixPublicKey,
   type NixSecretKey,
   formatNixPublicKey,

@@ -3,14 +3,21 @@
  * inputs are realised first (they may come from substituters), then the derivation itself is
  * built with substitution off — with `--check` when its output is already in the store (from a
  * cache or an earlier build), which builds it again and keeps a differing result beside it as
- * `<output>.check`.
+ * `<output>.check`. The derivation's outputs and inputs are read from its `.drv` file, not
+ * asked of Nix.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { type ClaimJson } from '../claim/index.js';
-import { narSourceFromPath, pathInfoClaims, queryOutputs } from '../host/index.js';
-import { encodeNix32, writeNar } from '../nix/index.js';
+import { narSourceFromPath, storedClaims } from '../host/index.js';
+import {
+  type Derivation,
+  MAX_DERIVATION_BYTES,
+  encodeNix32,
+  parseDerivation,
+  writeNar,
+} from '../nix/index.js';
 import { createHash } from 'node:crypto';
 
 const exec = promisify(execFile);
@@ -66,10 +73,33 @@ function tail(error: unknown): string {
   return text.slice(-12).join('\n');
 }
 
-/** Whether `path` is a valid path of the local store. */
-export async function isValidPath(path: string, options: NixOptions): Promise<boolean> {
+/**
+ * Reads and parses a derivation of the local store (its size capped before it is read); throws
+ * with what is wrong (not there, too large, not a derivation Nix wrote).
+ */
+export function readDerivation(drv: string): Derivation {
+  const fd = openSync(drv, 'r');
   try {
-    await nix('nix-store', ['--check-validity', path], options, 60_000);
+    const size = fstatSync(fd).size;
+    if (size > MAX_DERIVATION_BYTES)
+      throw new Error(`${drv}: larger than ${MAX_DERIVATION_BYTES} bytes`);
+    const bytes = Buffer.alloc(size);
+    let read = 0;
+    while (read < size) {
+      const n = readSync(fd, bytes, read, size - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return parseDerivation(bytes.subarray(0, read).toString('latin1'));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Whether anything is at `path` (a valid store path always is). */
+function onDisk(path: string): boolean {
+  try {
+    lstatSync(path);
     return true;
   } catch {
     return false;
@@ -87,8 +117,6 @@ export async function localDeriver(path: string, options: NixOptions): Promise<s
     return undefined;
   }
 }
-
-export { queryOutputs };
 
 /** The store paths whose hash parts may appear in an output of `drv`: its closure's outputs. */
 async function candidates(drv: string, options: NixOptions): Promise<string[]> {
@@ -130,16 +158,21 @@ async function claimOfCopy(
 /**
  * Rebuilds `drv` and says, for each of `outputs`, what came of it. The inputs are realised
  * first (substituters allowed); then the derivation is built with `--option substitute false`,
- * or with `--check --keep-failed` when every requested output is already valid.
+ * or with `--check --keep-failed` when every requested output is already valid. That part runs
+ * inside `exclusive` (the rebuilder's build slots); reading what was built comes after it, so
+ * that the next build need not wait for it.
  */
 export async function rebuildDerivation(
   drv: string,
+  derivation: Derivation,
   outputs: readonly string[],
   options: NixOptions & {
     /** Build fresh even when the outputs are valid (a fresh build of ours was interrupted). */
     readonly fresh?: boolean;
     /** Called before Nix builds, with how: recorded so that a restart resumes the same way. */
     readonly onStart?: (mode: 'fresh' | 'check') => void;
+    /** Runs the building part (by default at once). */
+    readonly exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
   },
 ): Promise<Map<string, BuildOutcome>> {
   const result = new Map<string, BuildOutcome>();
@@ -148,39 +181,53 @@ export async function rebuildDerivation(
     return result;
   };
   const timeout = options.buildTimeoutMs;
-  const inputs = (await nix('nix-store', ['--query', '--references', drv], options)).stdout
-    .split('\n')
-    .filter((p) => p.endsWith('.drv'));
-  try {
-    if (inputs.length > 0) await nix('nix-store', ['--realise', ...inputs], options, timeout);
-  } catch (error) {
-    return fail(`an input of the derivation could not be realised:\n${tail(error)}`);
-  }
-  // A fresh build of ours that was cut short may have been finished by the orphaned Nix
-  // process: building fresh again then costs nothing, where --check would build it twice.
-  const valid = await Promise.all(outputs.map((o) => isValidPath(o, options)));
-  const check = options.fresh !== true && valid.every(Boolean);
-  options.onStart?.(check ? 'check' : 'fresh');
-  let differs = false;
-  try {
-    await nix(
-      'nix-store',
-      check
-        ? ['--realise', '--check', '--keep-failed', drv]
-        : ['--realise', drv, '--option', 'substitute', 'false'],
-      options,
-      timeout,
-    );
-  } catch (error) {
-    if (!(check && /may not be deterministic/.test((error as { stderr?: string }).stderr ?? '')))
-      return fail(tail(error));
-    differs = true;
-  }
-  const claims = await pathInfoClaims(outputs);
+  const inputs = [...derivation.inputDrvs.keys()];
+  const exclusive = options.exclusive ?? (<T>(work: () => Promise<T>) => work());
+  const built = await exclusive(async () => {
+    try {
+      if (inputs.length > 0) await nix('nix-store', ['--realise', ...inputs], options, timeout);
+    } catch (error) {
+      return { reason: `an input of the derivation could not be realised:\n${tail(error)}` };
+    }
+    // A valid path is on disk: outputs none of which is there need no question to Nix. Else
+    // one query says which are valid, and what the store records of them.
+    // A fresh build of ours that was cut short may have been finished by the orphaned Nix
+    // process: building fresh again then costs nothing, where --check would build it twice.
+    const stored =
+      options.fresh !== true && outputs.some(onDisk) ? await storedClaims(outputs) : undefined;
+    const check = stored !== undefined && outputs.every((o) => stored.get(o) != null);
+    options.onStart?.(check ? 'check' : 'fresh');
+    try {
+      await nix(
+        'nix-store',
+        check
+          ? ['--realise', '--check', '--keep-failed', drv]
+          : ['--realise', drv, '--option', 'substitute', 'false'],
+        options,
+        timeout,
+      );
+    } catch (error) {
+      if (!(check && /may not be deterministic/.test((error as { stderr?: string }).stderr ?? '')))
+        return { reason: tail(error) };
+      return { check, stored, differs: true };
+    }
+    return { check, stored, differs: false };
+  });
+  if ('reason' in built) return fail(built.reason);
+  const { check, differs } = built;
+  // --check leaves the store's record as it was; a fresh build made it.
+  const claims = check && built.stored !== undefined ? built.stored : await storedClaims(outputs);
   for (const output of outputs) {
-    const stored = claims.find((c) => c.storePath === output);
-    if (stored === undefined) {
+    const stored = claims.get(output);
+    if (stored === undefined || stored === null) {
       result.set(output, { status: 'failed', reason: `Nix built ${drv} but not ${output}` });
+      continue;
+    }
+    if (!onDisk(output)) {
+      result.set(output, {
+        status: 'failed',
+        reason: `the store records ${output} as valid but it is not on disk (nix-store --verify --repair)`,
+      });
       continue;
     }
     const copy = `${output}.check`;

@@ -2,20 +2,22 @@
  * `accord rebuild`'s loop: for each work item, find the derivation, rebuild it with Nix
  * ({@link rebuildDerivation}), spool the claims of what it built for the rebuilder's own log,
  * keep the built NARs in a binary cache directory when asked (so a dashboard can show what
- * differs), and record what came of it. Items run `jobs` at a time; an item already done — its
- * claims in the spool under its key, or its failure recorded — is skipped, so a run killed at
- * any point and started again builds and submits each item once.
+ * differs), and record what came of it. Nix builds `jobs` items at a time, while what the last
+ * build made is read and recorded; an item already done — its claims in the spool under its
+ * key, or its failure recorded — is skipped, so a run killed at any point and started again
+ * builds and submits each item once.
  */
 import { existsSync } from 'node:fs';
 import type { ClaimJson } from '../claim/index.js';
 import { narSourceFromPath, writeFileCache } from '../host/index.js';
 import { writeNar } from '../nix/index.js';
 import type { Spool } from '../submit/index.js';
+import type { Derivation } from '../nix/index.js';
 import {
   type BuildOutcome,
   type NixOptions,
   localDeriver,
-  queryOutputs,
+  readDerivation,
   rebuildDerivation,
 } from './nix-build.js';
 import type { ItemStatus, RebuildState } from './state.js';
@@ -66,7 +68,7 @@ const HOW_TO_GET_A_DRV =
 async function derivationOf(
   item: WorkItem,
   options: NixOptions,
-): Promise<{ drv: string; outputs: string[] } | { reason: string }> {
+): Promise<{ drv: string; derivation: Derivation; outputs: string[] } | { reason: string }> {
   let drv = item.drv;
   // The store's deriver of a path it has (none for a path it does not have).
   if (drv === undefined && item.storePath !== undefined)
@@ -74,16 +76,43 @@ async function derivationOf(
   if (drv === undefined)
     return { reason: `no derivation for ${item.storePath ?? ''}: ${HOW_TO_GET_A_DRV}` };
   if (!existsSync(drv)) return { reason: `${drv} is not in the local store: ${HOW_TO_GET_A_DRV}` };
-  const outputs = await queryOutputs(drv);
-  if (item.storePath === undefined) return { drv, outputs };
+  let derivation: Derivation;
+  try {
+    derivation = readDerivation(drv);
+  } catch (error) {
+    return { reason: `cannot read ${drv}: ${(error as Error).message}` };
+  }
+  const outputs = [...derivation.outputs.values()].map((o) => o.path);
+  if (item.storePath === undefined) return { drv, derivation, outputs };
   if (!outputs.includes(item.storePath))
     return {
       reason: `${drv} does not produce ${item.storePath} (its outputs: ${outputs.join(', ')})`,
     };
-  return { drv, outputs: [item.storePath] };
+  return { drv, derivation, outputs: [item.storePath] };
 }
 
-async function rebuildItem(item: WorkItem, options: RebuildOptions): Promise<ItemReport> {
+/** Runs work `n` at a time, in the order asked. */
+function limiter(n: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    else running++;
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next === undefined) running--;
+      else next();
+    }
+  };
+}
+
+async function rebuildItem(
+  item: WorkItem,
+  options: RebuildOptions,
+  exclusive: <T>(work: () => Promise<T>) => Promise<T>,
+): Promise<ItemReport> {
   const key = itemKey(item);
   const spooled = options.spool.once(key);
   const recorded = options.state.outcome(key);
@@ -100,17 +129,26 @@ async function rebuildItem(item: WorkItem, options: RebuildOptions): Promise<Ite
     options.state.record(key, 'no-derivation', found.reason);
     return { item, status: 'no-derivation', claims: [], reason: found.reason };
   }
-  const outcomes: Map<string, BuildOutcome> = await rebuildDerivation(found.drv, found.outputs, {
-    ...options,
-    fresh: recorded?.status === 'started' && recorded.detail === 'fresh',
-    onStart(mode) {
-      options.state.record(key, 'started', mode);
+  const outcomes: Map<string, BuildOutcome> = await rebuildDerivation(
+    found.drv,
+    found.derivation,
+    found.outputs,
+    {
+      ...options,
+      exclusive,
+      fresh: recorded?.status === 'started' && recorded.detail === 'fresh',
+      onStart(mode) {
+        options.state.record(key, 'started', mode);
+      },
     },
-  });
-  const failures = [...outcomes.values()].flatMap((o) => (o.status === 'failed' ? [o.reason] : []));
-  if (failures.length > 0) {
-    const reason = failures.join('\n');
-    options.state.record(key, 'failed', reason);
+  );
+  const failed = [...outcomes].flatMap(([output, o]) => (o.status === 'failed' ? [output] : []));
+  if (failed.length > 0) {
+    const reason = [
+      ...new Set(failed.map((o) => (outcomes.get(o) as { reason: string }).reason)),
+    ].join('\n');
+    // With the outputs to report to a monitor (--report), in one transaction.
+    options.state.recordFailure(key, reason, failed);
     return { item, status: 'failed', claims: [], reason };
   }
   const built = [...outcomes.values()] as Exclude<BuildOutcome, { status: 'failed' }>[];
@@ -136,7 +174,7 @@ async function rebuildItem(item: WorkItem, options: RebuildOptions): Promise<Ite
   return { item, status, claims, ...(reason === undefined ? {} : { reason }) };
 }
 
-/** Rebuilds every item, `jobs` at a time; resolves with the summary. */
+/** Rebuilds every item, `jobs` builds at a time; resolves with the summary. */
 export async function rebuild(options: RebuildOptions): Promise<RebuildSummary> {
   const { items } = options;
   const reports: ItemReport[] = new Array<ItemReport>(items.length);
@@ -148,7 +186,7 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildSummary> 
       const item = items[i] as WorkItem;
       let report: ItemReport;
       try {
-        report = await rebuildItem(item, options);
+        report = await rebuildItem(item, options, builds);
       } catch (error) {
         // A fault of this item (Nix not answering, a store query failing) is its failure.
         const reason = (error as Error).message;
@@ -159,7 +197,11 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildSummary> 
       options.onItem?.(++done, items.length, report);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, options.jobs) }, worker));
+  // `jobs` builds at a time; twice as many items under way, so that reading what one build
+  // made and recording it overlaps the next build.
+  const jobs = Math.max(1, options.jobs);
+  const builds = limiter(jobs);
+  await Promise.all(Array.from({ length: 2 * jobs }, worker));
   const count = (s: ItemReport['status']) => reports.filter((r) => r.status === s).length;
   return {
     total: items.length,

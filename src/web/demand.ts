@@ -52,6 +52,7 @@ export function wantedPage(m: WantedModel): string {
         <td class="num">${count(p.refused)}</td>
         <td class="num">${count(p.requests)}</td>
         <td class="num">${count(p.claims)}</td>
+        <td class="num" data-failures>${count(p.failures)}</td>
         <td>
           ${p.derivers.length === 0 ? html`<span class="muted">unknown</span>` : p.derivers.map((d) => html`<code>${d}</code><br />`)}
         </td>
@@ -65,7 +66,8 @@ export function wantedPage(m: WantedModel): string {
     </form>
     <p class="lead">
       Paths people asked for that were refused for lack of quorum or that fewer than ${m.k} builders
-      claim, most refused first: what rebuilders should build next.
+      claim, most refused first: what rebuilders should build next. A path whose rebuilds failed
+      stays wanted; the count of failed attempts says how hard it has been.
       <a href="/wanted?k=${m.k}&amp;format=text">As a plain list</a> for
       <code>accord rebuild</code>.
     </p>
@@ -77,6 +79,7 @@ export function wantedPage(m: WantedModel): string {
         ['refused', 'num'],
         ['requests', 'num'],
         ['agreeing builders', 'num'],
+        ['failed rebuilds', 'num'],
         'deriver',
       ],
       rows,

@@ -118,6 +118,18 @@ export interface PathModel {
     readonly refused: number;
     readonly reporters: number;
   } | null;
+  /** The failed rebuilds rebuilders reported (null: none): a failure is not a claim. */
+  readonly failures: {
+    /** Failed attempts, and the rebuilders they came from. */
+    readonly attempts: number;
+    readonly builders: number;
+    /** The newest attempts: the rebuilder (its log's origin), when (ms) and why. */
+    readonly recent: readonly {
+      readonly builder: string;
+      readonly at: number;
+      readonly reason: string;
+    }[];
+  } | null;
   readonly diff: NarDiff | NarDiffUnavailable | null;
   readonly findings: readonly {
     readonly id: number;
@@ -192,6 +204,8 @@ export interface WantedRow extends DemandRow {
   readonly derivers: readonly string[];
   /** How many logs agree on the majority answer (0: no claim, or no majority). */
   readonly claims: number;
+  /** Failed attempts to rebuild it that rebuilders reported. */
+  readonly failures: number;
 }
 
 export interface WantedModel {

@@ -1,5 +1,5 @@
 /** The path page: every log's claim about one store path, the verdict, demand and what differs. */
-import { bytes, count } from './format.js';
+import { bytes, count, utc } from './format.js';
 import { type Html, html, segment } from './html.js';
 import { page, table } from './layout.js';
 import type { NarDiff, NarDiffUnavailable, NarEntry, PathModel } from './model.js';
@@ -112,6 +112,27 @@ export function pathPage(m: PathModel): string {
           ${count(m.demand.reporters)} reporting ${m.demand.reporters === 1 ? 'proxy' : 'proxies'};
           refused <strong>${count(m.demand.refused)}</strong> times.
         </p>`;
+  const failures =
+    m.failures === null
+      ? html`<p class="muted" id="no-failures">No rebuilder has reported a failed build of this path.</p>`
+      : html`<p id="failures-summary">
+            <strong>${count(m.failures.attempts)}</strong> failed
+            ${m.failures.attempts === 1 ? 'attempt' : 'attempts'} by ${count(m.failures.builders)}
+            ${m.failures.builders === 1 ? 'rebuilder' : 'rebuilders'}: a failed build is not a claim.
+          </p>
+          ${table(
+            'failures',
+            ['', 'when', 'why'],
+            m.failures.recent.map(
+              (f) =>
+                html`<tr data-failure-builder="${f.builder}">
+                  <td>rebuild failed at <code>${f.builder}</code></td>
+                  <td>${utc(f.at)}</td>
+                  <td><code>${f.reason}</code></td>
+                </tr>`,
+            ),
+            html``,
+          )}`;
   const findings = m.findings.map(
     (f) => html`<li><a href="/findings/${f.id}">${f.kind} #${f.id}</a>: ${f.summary}</li>`,
   );
@@ -154,6 +175,8 @@ export function pathPage(m: PathModel): string {
       claims,
       html``,
     )}
+    <h2>Rebuilds that failed</h2>
+    ${failures}
     <h2>Demand</h2>
     ${demand} ${diffSection(m.diff)}`;
   return page({

@@ -54,6 +54,7 @@ describe('the pages', () => {
     minority: [],
     decision: { verdict: 'no-quorum', reason: hostile, rule: hostile },
     demand: null,
+    failures: { attempts: 1, builders: 1, recent: [{ builder: hostile, at: 0, reason: hostile }] },
     diff: {
       sides: [
         { log: hostile, narHash: 'a', cache: hostile },
@@ -67,8 +68,9 @@ describe('the pages', () => {
     findings: [{ id: 1, kind: 'disagreement', summary: hostile }],
   };
 
-  test('a path page shows names from logs and caches as text, never as markup', () => {
+  test('a path page shows names from logs, caches and rebuild reports as text, never as markup', () => {
     const page = pathPage(model);
+    expect(page).toContain('rebuild failed at <code>&quot;&gt;&lt;img');
     expect(page).not.toContain('<img');
     expect(page).toContain('&quot;&gt;&lt;img src=x onerror=alert(1)&gt;');
     expect(page).not.toMatch(/<script/i);

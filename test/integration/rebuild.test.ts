@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { claimToJson, parseEntry } from '../../src/claim/index.js';
-import { RebuildState, itemKey } from '../../src/rebuild/index.js';
+import { RebuildState, itemKey, readDerivation } from '../../src/rebuild/index.js';
 import { ACCORD_BIN, runAccord } from '../support/cli.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 import { NIX_CONFIG, nixEnv } from '../support/nix.js';
@@ -246,5 +246,89 @@ describe.runIf(shouldRun(HAVE_NIX))('accord rebuild with real Nix', () => {
     expect(run.code, run.stderr).toBe(0);
     expect((JSON.parse(run.stdout) as { built: number }).built).toBe(1);
     expect(lines(join(counts, 'orphan.done'))).toBe(1);
+  }, 120_000);
+
+  test('readDerivation() reads the outputs and input derivations Nix reads, escapes and all', async () => {
+    const salt = `${Date.now()}`;
+    const file = join(dir, 'aterm.nix');
+    writeFileSync(
+      file,
+      `rec {
+  dep = derivation { name = "aterm-dep"; salt = "${salt}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo dep > $out" ]; };
+  multi = derivation { name = "aterm-multi"; salt = "${salt}"; outputs = [ "out" "dev" "doc" ]; odd = "quote \\" backslash \\\\ newline \\n tab \\t"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo \${dep} > $out; echo > $dev; echo > $doc" ]; };
+}
+`,
+    );
+    const drv = await instantiate(file, 'multi');
+    const parsed = readDerivation(drv);
+    const outputs = (await exec('nix-store', ['--query', '--outputs', drv], { env: nixEnv })).stdout
+      .split('\n')
+      .filter((l) => l !== '');
+    expect([...parsed.outputs.values()].map((o) => o.path).sort()).toEqual(outputs.sort());
+    expect([...parsed.outputs.keys()]).toEqual(['dev', 'doc', 'out']);
+    const references = (
+      await exec('nix-store', ['--query', '--references', drv], { env: nixEnv })
+    ).stdout
+      .split('\n')
+      .filter((l) => l.endsWith('.drv'));
+    expect([...parsed.inputDrvs.keys()]).toEqual(references);
+    expect(parsed.env.get('odd')).toBe('quote " backslash \\ newline \n tab \t');
+  });
+
+  test('an output the store records as valid but that is not on disk is reported as failed, never claimed', async () => {
+    const counts = mkdtempSync(join(tmpdir(), 'accord-rebuild-counts-'));
+    const file = writeDerivations(dir, counts, `${Date.now()}`, {
+      gone: done('echo gone > $out', 'gone', counts),
+    });
+    const drv = await instantiate(file, 'gone');
+    const out = await outputOf(drv);
+    await exec('nix-store', ['--realise', drv], { env: nixEnv });
+    // What a damaged store looks like: registered valid, nothing on disk.
+    await exec('rm', ['-rf', out]);
+    const work = join(dir, 'work-gone');
+    writeFileSync(work, `${drv}\n`);
+    const state = mkdtempSync(join(tmpdir(), 'accord-rebuild-state-'));
+    const before = (await logClaims(log)).length;
+    try {
+      const run = await runAccord(args(work, state), { env: { NIX_CONFIG } });
+      expect(run.code, run.stderr).toBe(3);
+      const summary = JSON.parse(run.stdout) as { items: { status: string; reason?: string }[] };
+      expect(summary.items[0]?.status).toBe('failed');
+      expect(summary.items[0]?.reason).toContain('not on disk');
+      expect((await logClaims(log)).length).toBe(before);
+    } finally {
+      await exec('nix-store', ['--repair-path', out], { env: nixEnv }).catch(() => undefined);
+    }
+  }, 120_000);
+
+  test('--jobs 1 runs one build at a time, while the next item waits for the last to be recorded', async () => {
+    const counts = mkdtempSync(join(tmpdir(), 'accord-rebuild-counts-'));
+    const lock = join(counts, 'building');
+    const names = ['j1', 'j2', 'j3'];
+    // A build that finds another one under way fails.
+    const file = writeDerivations(
+      dir,
+      counts,
+      `${Date.now()}`,
+      Object.fromEntries(
+        names.map((n) => [
+          n,
+          done(
+            `/bin/mkdir ${lock} || exit 1; /bin/sleep 0.3; echo ${n} > $out; /bin/rmdir ${lock}`,
+            n,
+            counts,
+          ),
+        ]),
+      ),
+    );
+    const work = join(dir, 'work-jobs');
+    writeFileSync(
+      work,
+      `${(await Promise.all(names.map((n) => instantiate(file, n)))).join('\n')}\n`,
+    );
+    const state = mkdtempSync(join(tmpdir(), 'accord-rebuild-state-'));
+    const run = await runAccord([...args(work, state), '--jobs', '1'], { env: { NIX_CONFIG } });
+    expect(run.code, run.stdout).toBe(0);
+    expect((JSON.parse(run.stdout) as { built: number }).built).toBe(3);
   }, 120_000);
 });
