@@ -17,7 +17,7 @@ import {
   wantedList,
 } from '../monitor/index.js';
 import { NIX_STORE_DIR, checkStoreDir } from '../nix/index.js';
-import { parsePolicy } from '../policy/index.js';
+import { logOrigins, parsePolicy } from '../policy/index.js';
 import { lockStore } from '../db/index.js';
 import { parseListen } from '../server/index.js';
 import { hashPartOf } from '../submit/index.js';
@@ -146,10 +146,7 @@ Options:
     const timeoutMs = positiveInteger(values['timeout-ms'], '--timeout-ms', 10_000);
     const concurrency = positiveInteger(values.concurrency, '--concurrency', 16);
     const listen = values.listen === undefined ? undefined : parseListen(values.listen);
-    const caches = cacheOptions(
-      values.cache ?? [],
-      policy.logs.map((l) => l.origin),
-    );
+    const caches = cacheOptions(values.cache ?? [], logOrigins(policy));
     const tls = tlsOptions(values);
     const reporters =
       values.reporters === undefined

@@ -12,7 +12,13 @@ import {
   parseEntry,
 } from '../claim/index.js';
 import { HASH_PART_LENGTH } from '../nix/index.js';
-import { type LogObservation, type Policy, decide, describeRule } from '../policy/index.js';
+import {
+  type LogObservation,
+  type Policy,
+  decide,
+  describeRule,
+  logOrigins,
+} from '../policy/index.js';
 import {
   SIG_TYPE_COSIGNATURE_V1,
   cosignatureTimestamp,
@@ -196,12 +202,12 @@ export class Dashboard {
     const tally = counts.perLog.get(origin) ?? { claims: 0, shared: 0, agreeing: 0 };
     let cosigners: string[] = [];
     let cosignedAt: number | null = null;
-    const log = policy.logs.find((l) => l.origin === origin);
+    const log = monitor.followed.find((l) => l.origin === origin);
     if (state !== undefined && log !== undefined) {
       const witnesses = policy.witnessPolicy.witnesses;
       const { note } = openCheckpoint(
         state.checkpoint,
-        [log.verifier],
+        monitor.logKeys(log),
         witnesses.map((w) => w.verifier),
       );
       for (const { verifier, signature } of note.verified) {
@@ -262,11 +268,11 @@ export class Dashboard {
         inMajority: v.majority?.answer === c.answer,
       };
     });
-    const observations: LogObservation[] = policy.logs.map((log) => ({
-      origin: log.origin,
+    const observations: LogObservation[] = logOrigins(policy).map((origin) => ({
+      origin,
       status: 'answered',
       claims: parsed
-        .filter(({ c }) => c.origin === log.origin)
+        .filter(({ c }) => c.origin === origin)
         .map(({ c, claim }) => ({ claim, index: c.index, treeSize: sizes.get(c.origin) ?? 0 })),
     }));
     const decision = decide(policy, observations);

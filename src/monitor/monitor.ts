@@ -5,9 +5,10 @@
  * are compared with that copy. What shows misbehaviour becomes a finding with its evidence.
  */
 import { createHash } from 'node:crypto';
-import type { BuilderLog } from '../policy/index.js';
+import { MAX_LOOKUP_BYTES, STATEMENTS_LOOKUP_KEY, parseLookup } from '../claim/index.js';
+import type { BuilderLog, IdentityLog } from '../policy/index.js';
 import { FetchError, type Logger, fetchBytes, fetchIfPresent } from '../server/index.js';
-import { foldStatements } from '../identity/index.js';
+import { type IdentityState, foldStatements, logKeysAt } from '../identity/index.js';
 import {
   type Checkpoint,
   type CheckpointRelation,
@@ -25,6 +26,7 @@ import {
   equalBytes,
   formatForkEvidence,
   formatTlogProof,
+  formatVerifierKey,
   openCheckpoint,
   parseEntryBundle,
   proveCompleteConsistency,
@@ -61,9 +63,13 @@ const BATCH_ATTEMPTS = 3;
 /** Invalid entries reported per ingest (the rest are counted). */
 const MAX_REPORTED_INVALID = 20;
 
+/** A log the monitor follows: one with a fixed key, or one whose keys an identity names. */
+export type FollowedLogConfig = BuilderLog | IdentityLog;
+
 export interface MonitorOptions {
   readonly store: MonitorStore;
-  readonly logs: readonly BuilderLog[];
+  /** The logs followed: with one key, or named by an identity whose statements give the keys. */
+  readonly logs: readonly FollowedLogConfig[];
   /** Witnesses to ask for the checkpoints they cosigned (GET <url>/<sha256(origin)>/checkpoint). */
   readonly witnesses: readonly { readonly name: string; readonly url: string }[];
   readonly storeDir: string;
@@ -127,7 +133,9 @@ function verifiedCheckpoint(state: FollowedLog): SeenCheckpoint {
 }
 
 export class Monitor {
-  private readonly logs: Map<string, BuilderLog>;
+  private readonly logs: Map<string, FollowedLogConfig>;
+  /** An identity log's statements read from its log ahead of ingesting them, by origin. */
+  private readonly aheadStatements = new Map<string, IdentityState>();
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Per log: when it was last polled and what went wrong, for /logs. */
   readonly status = new Map<string, { polledAt?: number; error?: string }>();
@@ -136,8 +144,59 @@ export class Monitor {
     this.logs = new Map(options.logs.map((l) => [l.origin, l]));
   }
 
-  get followed(): readonly BuilderLog[] {
+  get followed(): readonly FollowedLogConfig[] {
     return [...this.logs.values()];
+  }
+
+  /** The root key of the identity behind a log, if any (configured, or the log's identity). */
+  private rootOf(origin: string): NoteVerifier | undefined {
+    const log = this.logs.get(origin);
+    return (
+      this.options.identities?.get(origin) ??
+      (log !== undefined && 'root' in log ? log.root : undefined)
+    );
+  }
+
+  /**
+   * The keys a checkpoint of `log` may be signed by now: its one key, or for an identity log
+   * those valid now by the statements ingested and the ones read ahead from its log.
+   */
+  logKeys(log: FollowedLogConfig): NoteVerifier[] {
+    if ('verifier' in log) return [log.verifier];
+    const now = Math.floor(Date.now() / 1000);
+    const stored = this.options.store.statements(log.origin).map((s) => s.note);
+    const keys = new Map<string, NoteVerifier>();
+    for (const state of [
+      foldStatements(log.root, stored).state,
+      this.aheadStatements.get(log.origin),
+    ])
+      for (const k of state === undefined ? [] : logKeysAt(state, now))
+        keys.set(formatVerifierKey(k), k);
+    return [...keys.values()];
+  }
+
+  /**
+   * Reads an identity log's key statements ahead of its entries (a rotated key signs
+   * checkpoints before the monitor has ingested the statement naming it). Only notes the root
+   * signed are taken, onto the chain ingested; ingestion checks them in the log later.
+   */
+  private async readStatementsAhead(log: IdentityLog): Promise<void> {
+    const body = parseLookup(
+      await fetchBytes(
+        `${log.url}/lookup/${STATEMENTS_LOOKUP_KEY}`,
+        this.options.timeoutMs,
+        MAX_LOOKUP_BYTES,
+      ),
+      STATEMENTS_LOOKUP_KEY,
+    );
+    const stored = this.options.store.statements(log.origin).map((s) => s.note);
+    const base = foldStatements(log.root, stored).state;
+    const ahead = foldStatements(
+      log.root,
+      body.entries.map((e) => e.entry),
+      base,
+    ).state;
+    if (ahead !== undefined) this.aheadStatements.set(log.origin, ahead);
   }
 
   /** Runs `work` after every earlier task on the same log (one writer per log). */
@@ -175,7 +234,7 @@ export class Monitor {
   }
 
   /** Opens a checkpoint note of a followed log, checking the log's signature only. */
-  private open(note: string): { log: BuilderLog; checkpoint: Checkpoint } {
+  private open(note: string): { log: FollowedLogConfig; checkpoint: Checkpoint } {
     const end = note.indexOf('\n');
     const origin = end < 0 ? note : note.slice(0, end);
     const log = this.logs.get(origin);
@@ -185,7 +244,7 @@ export class Monitor {
         `not a followed log: ${JSON.stringify(origin.slice(0, 200))}`,
       );
     try {
-      const { checkpoint } = openCheckpoint(note, [log.verifier], [], {
+      const { checkpoint } = openCheckpoint(note, this.logKeys(log), [], {
         maxSize: MAX_CHECKPOINT_BYTES,
       });
       if (checkpoint.treeSize === 0 && !equalBytes(checkpoint.rootHash, EMPTY_ROOT))
@@ -221,7 +280,7 @@ export class Monitor {
    * Reads a log's tiles over HTTP, unauthenticated (the kernel checks what it computes from
    * them against a signed root); `fresh` asks caches on the way for new copies.
    */
-  private remoteTiles(log: BuilderLog, treeSize: number, fresh: boolean) {
+  private remoteTiles(log: FollowedLogConfig, treeSize: number, fresh: boolean) {
     return tileHashReader(
       treeSize,
       tilePathReader((path) =>
@@ -237,7 +296,7 @@ export class Monitor {
    * followed that far (the verified tree only grows, so the comparison never changes).
    */
   private async compare(
-    log: BuilderLog,
+    log: FollowedLogConfig,
     checkpoint: Checkpoint,
     note: string,
     source: string,
@@ -329,13 +388,23 @@ export class Monitor {
     });
   }
 
-  private async follow(log: BuilderLog): Promise<PollResult> {
+  private async follow(log: FollowedLogConfig): Promise<PollResult> {
     const { store, timeoutMs } = this.options;
     const { origin } = log;
     const note = (
       await fetchBytes(`${log.url}/checkpoint`, timeoutMs, MAX_CHECKPOINT_BYTES)
     ).toString('utf8');
-    const { checkpoint } = this.open(note);
+    let opened: { checkpoint: Checkpoint };
+    try {
+      opened = this.open(note);
+    } catch (error) {
+      // A key the identity's statements name, not ingested yet: read them, and try again.
+      if (!('root' in log) || !(error instanceof MonitorError) || error.code !== 'untrusted')
+        throw error;
+      await this.readStatementsAhead(log);
+      opened = this.open(note);
+    }
+    const { checkpoint } = opened;
     if (checkpoint.origin !== origin)
       throw new MonitorError('untrusted', 'checkpoint of another log');
     const state: FollowedLog = store.log(origin) ?? {
@@ -380,7 +449,7 @@ export class Monitor {
    * of entries verified (0 when the entries did not match the checkpoint).
    */
   private async ingest(
-    log: BuilderLog,
+    log: FollowedLogConfig,
     state: FollowedLog,
     checkpoint: Checkpoint,
     note: string,
@@ -531,7 +600,7 @@ export class Monitor {
    * indexes in the log, whose checkpoint `note` includes them.
    */
   private checkStatements(origin: string, note: string): void {
-    const root = this.options.identities?.get(origin);
+    const root = this.rootOf(origin);
     if (root === undefined) return;
     const stored = this.options.store.statements(origin);
     const indexOf = new Map(stored.map((s) => [s.note, s.index]));
@@ -573,7 +642,7 @@ export class Monitor {
    * no copy of the tiles gives such a proof (the final root check decides then).
    */
   private async prefixCheck(
-    log: BuilderLog,
+    log: FollowedLogConfig,
     checkpoint: Checkpoint,
     edge: TileEdge,
   ): Promise<'prefix' | 'differs' | 'unknown'> {

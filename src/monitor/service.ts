@@ -61,7 +61,7 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
   const findings = metrics.counter('accord_monitor_findings_total', 'new findings, by kind');
   const monitor = new Monitor({
     store,
-    logs: policy.logs,
+    logs: [...policy.logs, ...policy.identities],
     witnesses: policy.witnessPolicy.witnesses.flatMap((w) =>
       w.url === undefined ? [] : [{ name: w.name, url: w.url.replace(/\/+$/, '') }],
     ),
@@ -88,7 +88,7 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
     ...(config.caches === undefined ? {} : { caches: config.caches }),
   });
   const pollAll = async () => {
-    const results = await Promise.all(policy.logs.map((log) => monitor.poll(log.origin)));
+    const results = await Promise.all(monitor.followed.map((log) => monitor.poll(log.origin)));
     for (const r of results) if (r.added > 0) ingested.inc({ log: r.origin }, r.added);
     await monitor.pollWitnesses();
     await alerter.drain();
@@ -117,7 +117,7 @@ export async function startMonitor(config: MonitorConfig): Promise<MonitorServic
       logger,
     ));
     url = await listen(server, config.listen.host, config.listen.port);
-    logger.info('monitor listening', { url, logs: policy.logs.map((l) => l.origin) });
+    logger.info('monitor listening', { url, logs: monitor.followed.map((l) => l.origin) });
   }
 
   let timer: NodeJS.Timeout | undefined;

@@ -27,6 +27,8 @@ import {
   generateNixSecretKey,
   parseNarInfo,
 } from '../../src/nix/index.js';
+import { type Finding, Monitor, MonitorStore } from '../../src/monitor/index.js';
+import { parsePolicy } from '../../src/policy/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { type Logger, close, listen, silentLogger } from '../../src/server/index.js';
 import {
@@ -34,8 +36,10 @@ import {
   SIG_TYPE_ED25519,
   formatVerifierKey,
   newSigner,
+  hashLeaf,
   parseVerifierKey,
 } from '../../src/tlog/index.js';
+import { STATEMENTS_LOOKUP_KEY } from '../../src/claim/index.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 import { build, isValid, nix, shDerivation, substituteFrom } from '../support/nix.js';
 import { HAVE_NIX, requireAvailable, shouldRun } from '../support/requirements.js';
@@ -238,7 +242,10 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
     await cache.close();
   });
 
-  test('a log key rotated while the proxy runs: paths from before and after substitute, no config change', async () => {
+  const findings: Finding[] = [];
+  let monitor: Monitor;
+
+  test('a log key rotated while the proxy and a monitor run: paths from before and after substitute, no config change', async () => {
     const honest = ['before', 'after', 'forged', 'honest-early'].map((n) => paths[n] ?? '');
     await claim(builder2, honest);
     await claim(builder1, [paths.before ?? '']);
@@ -246,6 +253,20 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
       `trust both 2 ${ORIGIN} builder2.test/log`,
       'decide both',
     ]);
+    // A monitor configured from the same policy follows builder 1 by its identity.
+    const policy = parsePolicy(readFileSync(join(dir, 'both.policy'), 'utf8'));
+    monitor = new Monitor({
+      store: new MonitorStore(join(dir, 'monitor.db')),
+      logs: [...policy.logs, ...policy.identities],
+      witnesses: [],
+      storeDir: '/nix/store',
+      logger: silentLogger,
+      timeoutMs: 5000,
+      concurrency: 2,
+      onFinding: (f) => findings.push(f),
+    });
+    const first = await monitor.poll(ORIGIN);
+    expect([first.size, first.error]).toEqual([2, undefined]);
     await substitute(proxy, paths.before ?? '');
     // Rotation: key 1 until an hour from now, key 2 from now; the log restarts with key 2.
     const k1 = formatVerifierKey(key(1));
@@ -260,14 +281,11 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
     await substitute(proxy, paths.before ?? '');
     expect(await isValid(paths.after ?? '')).toBe(true);
     expect(await isValid(paths.before ?? '')).toBe(true);
+    // The monitor follows the log under its new key, from the statements.
+    const second = await monitor.poll(ORIGIN);
+    expect([second.size, second.error]).toEqual([4, undefined]);
+    expect(findings).toEqual([]);
   });
-
-  const hashOf = (name: string) => (paths[name] ?? '').slice(11, 43);
-  const explain = async (p: ProxyService, name: string) =>
-    (await (await fetch(`${p.url}/explain/${hashOf(name)}`)).json()) as {
-      verdict: string;
-      logs: { origin: string; status: string; reason?: string; excluded?: { reason: string }[] }[];
-    };
 
   test('a statement the root did not sign is refused and reported; the key it names never counts', async () => {
     const proxy = proxies[0] as ProxyService;
@@ -326,4 +344,28 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
     // What key 2 signed before T still counts.
     expect((await fetch(`${solo.url}/${hashOf('honest-early')}.narinfo`)).status).toBe(200);
   });
+  test('a statement slipped into the log that the root did not sign is reported by the monitor', async () => {
+    const impostor = newSigner('builder1.test', SIG_TYPE_ED25519, new Uint8Array(32).fill(8));
+    const current = chain.at(-1)?.statement.keys ?? [];
+    const forged = statement(
+      [...current, { kind: 'log', key: formatVerifierKey(key(5)), from: now() - 60 }],
+      [],
+      impostor,
+    ).note;
+    const data = Buffer.from(forged);
+    await builder1.service.storage.addEntries([
+      { data, leafHash: hashLeaf(data), hashPart: STATEMENTS_LOOKUP_KEY },
+    ]);
+    await builder1.waitForSize((await builder1.service.storage.state()).nextIndex);
+    expect((await monitor.poll(ORIGIN)).error).toBeUndefined();
+    expect(findings.map((f) => f.kind)).toEqual(['bad-statement']);
+    expect(findings[0]?.summary).toMatch(/not a key statement signed by the identity's root key/);
+  });
+
+  const hashOf = (name: string) => (paths[name] ?? '').slice(11, 43);
+  const explain = async (p: ProxyService, name: string) =>
+    (await (await fetch(`${p.url}/explain/${hashOf(name)}`)).json()) as {
+      verdict: string;
+      logs: { origin: string; status: string; reason?: string; excluded?: { reason: string }[] }[];
+    };
 });
