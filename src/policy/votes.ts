@@ -22,19 +22,24 @@ export interface CacheVote {
   readonly vote: SignatureVote;
 }
 
-/**
- * The votes a Nix narinfo carries: one per cache of the policy with a key whose `Sig:` on it
- * verifies (over Nix's fingerprint: store path, NAR hash and size, references). Several `Sig`
- * lines by one cache's keys are one vote.
- */
-export function nixNarInfoVotes(policy: Policy, info: NarInfo, verifiedAt: number): CacheVote[] {
-  const claim: BuildClaim = checkClaim({
+/** What a narinfo states, as a claim (references sorted; refused when not valid). */
+function claimOf(info: BuildClaim): BuildClaim {
+  return checkClaim({
     storePath: info.storePath,
     narHash: info.narHash,
     narSize: info.narSize,
     references: info.references,
     ...(info.deriver === undefined ? {} : { deriver: info.deriver }),
   });
+}
+
+/**
+ * The votes a Nix narinfo carries: one per cache of the policy with a key whose `Sig:` on it
+ * verifies (over Nix's fingerprint: store path, NAR hash and size, references). Several `Sig`
+ * lines by one cache's keys are one vote.
+ */
+export function nixNarInfoVotes(policy: Policy, info: NarInfo, verifiedAt: number): CacheVote[] {
+  const claim = claimOf(info);
   const message = fingerprint(info);
   return policy.caches.flatMap((cache) => {
     if (cache.nixKeys.length === 0) return [];
@@ -65,13 +70,7 @@ export function guixNarInfoVotes(
     if (error instanceof GuixError) return [];
     throw error;
   }
-  const claim: BuildClaim = checkClaim({
-    storePath: info.storePath,
-    narHash: info.narHash,
-    narSize: info.narSize,
-    references: info.references,
-    ...(info.deriver === undefined ? {} : { deriver: info.deriver }),
-  });
+  const claim = claimOf(info);
   return [
     { cache: cache.name, vote: { claim, key: `guix:${guixPublicKeyHex(signer)}`, verifiedAt } },
   ];

@@ -74,6 +74,20 @@ export interface LogClientOptions {
   readonly onCheckpoint?: (origin: string, note: string) => void;
 }
 
+/** Checks that a lookup entry is in `checkpoint`: its tlog-proof is against `note` and verifies. */
+function checkIncluded(e: LookupEntry, note: string, checkpoint: Checkpoint): void {
+  const proof = parseTlogProof(e.proof ?? '', { parsedCheckpoint: note });
+  if (proof.checkpoint !== note || proof.index !== e.index)
+    throw new Error(`entry ${e.index}: proof is not against the answer's checkpoint`);
+  verifyInclusion(
+    hashLeaf(Buffer.from(e.entry)),
+    e.index,
+    checkpoint.treeSize,
+    proof.inclusionProof,
+    checkpoint.rootHash,
+  );
+}
+
 const logKeysNow = (state: Parameters<typeof logKeysAt>[0]) =>
   logKeysAt(state, Math.floor(Date.now() / 1000));
 
@@ -140,14 +154,7 @@ export class LogClient {
   private async readStatements(): Promise<void> {
     const identity = this.identity;
     if (identity === undefined) return;
-    const body = parseLookup(
-      await fetchBytes(
-        `${this.log.url}/lookup/${STATEMENTS_LOOKUP_KEY}`,
-        this.options.timeoutMs,
-        MAX_LOOKUP_BYTES,
-      ),
-      STATEMENTS_LOOKUP_KEY,
-    );
+    const body = await this.fetchLookup(STATEMENTS_LOOKUP_KEY);
     const sequenced = body.entries.filter((e) => e.proof !== undefined);
     const next = identity.candidate(sequenced.map((e) => e.entry));
     if (next === undefined) throw new Error('the log holds no key statement by the root');
@@ -158,19 +165,8 @@ export class LogClient {
     );
     const checkpoint = this.verifyCheckpoint(body.checkpoint, [...keys.values()]);
     await this.accept(checkpoint, body.checkpoint);
-    for (const e of sequenced) {
-      if (!next.notes.includes(e.entry)) continue;
-      const proof = parseTlogProof(e.proof ?? '', { parsedCheckpoint: body.checkpoint });
-      if (proof.checkpoint !== body.checkpoint || proof.index !== e.index)
-        throw new Error(`statement ${e.index}: proof is not against the answer's checkpoint`);
-      verifyInclusion(
-        hashLeaf(Buffer.from(e.entry)),
-        e.index,
-        checkpoint.treeSize,
-        proof.inclusionProof,
-        checkpoint.rootHash,
-      );
-    }
+    for (const e of sequenced)
+      if (next.notes.includes(e.entry)) checkIncluded(e, body.checkpoint, checkpoint);
     identity.adopt(next);
   }
 
@@ -303,16 +299,15 @@ export class LogClient {
     return result;
   }
 
+  /** `GET /lookup/<key>` of the log, size-capped and parsed (nothing verified yet). */
+  private async fetchLookup(key: string) {
+    const url = `${this.log.url}/lookup/${key}`;
+    return parseLookup(await fetchBytes(url, this.options.timeoutMs, MAX_LOOKUP_BYTES), key);
+  }
+
   /** Verified claims about `hashPart` from a live lookup; throws on any failure. */
   private async lookup(hashPart: string): Promise<ObservedClaim[]> {
-    const body = parseLookup(
-      await fetchBytes(
-        `${this.log.url}/lookup/${hashPart}`,
-        this.options.timeoutMs,
-        MAX_LOOKUP_BYTES,
-      ),
-      hashPart,
-    );
+    const body = await this.fetchLookup(hashPart);
     await this.followKeys(body.checkpoint);
     const checkpoint = this.verifyCheckpoint(body.checkpoint);
     await this.accept(checkpoint, body.checkpoint);
@@ -360,17 +355,7 @@ export class LogClient {
     const kept: StoredClaim[] = [];
     for (const e of entries) {
       if (e.proof === undefined || e.index >= checkpoint.treeSize) continue; // not yet sequenced
-      const proof = parseTlogProof(e.proof, { parsedCheckpoint: note });
-      if (proof.checkpoint !== note || proof.index !== e.index) {
-        throw new Error(`entry ${e.index}: proof is not against the answer's checkpoint`);
-      }
-      verifyInclusion(
-        hashLeaf(Buffer.from(e.entry)),
-        e.index,
-        checkpoint.treeSize,
-        proof.inclusionProof,
-        checkpoint.rootHash,
-      );
+      checkIncluded(e, note, checkpoint);
       const claim: BuildClaim = parseEntry(e.entry, this.options.storeDir);
       if (claim.storePath.hashPart !== hashPart) {
         throw new Error(`entry ${e.index} is about ${claim.storePath.hashPart}, not ${hashPart}`);

@@ -21,7 +21,6 @@ import {
 } from '../../src/identity/index.js';
 import {
   encodeNix32,
-  formatNarInfo,
   formatNixPublicKey,
   formatNixSecretKey,
   generateNixSecretKey,
@@ -41,7 +40,14 @@ import {
 } from '../../src/tlog/index.js';
 import { STATEMENTS_LOOKUP_KEY } from '../../src/claim/index.js';
 import { type TestLog, startTestLog } from '../support/log.js';
-import { build, isValid, nix, shDerivation, substituteFrom } from '../support/nix.js';
+import {
+  build,
+  isValid,
+  nix,
+  serveOtherBytes,
+  shDerivation,
+  substituteFrom,
+} from '../support/nix.js';
 import { HAVE_NIX, requireAvailable, shouldRun } from '../support/requirements.js';
 import { type StaticServer, serveDirectory } from '../support/static-server.js';
 
@@ -210,15 +216,7 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
       ...Object.values(paths),
     ]);
     // The cache's `tampered` is other bytes: builder 1's stolen key will vouch for them.
-    const file = join(dir, 'cache', `${(paths.tampered ?? '').slice(11, 43)}.narinfo`);
-    const info = parseNarInfo(readFileSync(file, 'utf8'));
-    const nar = readFileSync(join(dir, 'cache', info.url));
-    nar[nar.indexOf('payload')] = 'P'.charCodeAt(0);
-    const hash = createHash('sha256').update(nar).digest();
-    const url = `nar/${encodeNix32(hash)}.nar`;
-    writeFileSync(join(dir, 'cache', url), nar);
-    const digest = { algorithm: 'sha256' as const, digest: hash };
-    writeFileSync(file, formatNarInfo({ ...info, url, fileHash: digest, narHash: digest }));
+    serveOtherBytes(join(dir, 'cache'), paths.tampered ?? '');
     cache = await serveDirectory(join(dir, 'cache'));
     builder1 = await startTestLog({
       origin: ORIGIN,

@@ -4,26 +4,28 @@
  * 2-of-3 policy over their signatures; Nix substituting only through the proxy. Then a mixed
  * policy: two caches' signatures and one builder log.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   type NixSecretKey,
-  encodeNix32,
-  formatNarInfo,
   formatNixPublicKey,
   formatNixSecretKey,
   generateNixSecretKey,
-  parseNarInfo,
-  signNarInfo,
 } from '../../src/nix/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { silentLogger } from '../../src/server/index.js';
 import { runAccord } from '../support/cli.js';
 import { type TestLog, startTestLog } from '../support/log.js';
-import { build, isValid, nix, shDerivation, substituteFrom } from '../support/nix.js';
+import {
+  build,
+  isValid,
+  nix,
+  serveOtherBytes,
+  shDerivation,
+  substituteFrom,
+} from '../support/nix.js';
 import { HAVE_NIX, requireAvailable, shouldRun } from '../support/requirements.js';
 import { type StaticServer, serveDirectory } from '../support/static-server.js';
 
@@ -116,17 +118,7 @@ describe.runIf(shouldRun(HAVE_NIX))('signature votes with real Nix: 2-of-3 cache
     for (let i = 0; i < 3; i++) await copy(i, everywhere);
     await copy(0, [single, logAndOne]);
     // Cache 3 serves and signs other bytes for `tampered`: a signature says nothing of content.
-    const cache3 = cacheDirs[2] ?? '';
-    const narinfoFile = join(cache3, `${tampered.slice(11, 43)}.narinfo`);
-    const info = parseNarInfo(readFileSync(narinfoFile, 'utf8'));
-    const nar = readFileSync(join(cache3, info.url));
-    nar[nar.indexOf('payload')] = 'P'.charCodeAt(0);
-    const hash = createHash('sha256').update(nar).digest();
-    const url = `nar/${encodeNix32(hash)}.nar`;
-    writeFileSync(join(cache3, url), nar);
-    const digest = { algorithm: 'sha256' as const, digest: hash };
-    const forged = { ...info, url, fileHash: digest, narHash: digest, sigs: [] };
-    writeFileSync(narinfoFile, formatNarInfo(signNarInfo(forged, keys[2] as NixSecretKey)));
+    serveOtherBytes(cacheDirs[2] ?? '', tampered, keys[2]);
     for (const d of cacheDirs) caches.push(await serveDirectory(d));
     // The builder log of the mixed policy claims `logAndOne` and `logOnly`.
     log = await startTestLog({ origin: 'votes-builder.example/log' });

@@ -1,9 +1,18 @@
 /** Test support: running the real `nix` binary as root, single-user, without substituters. */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import {
+  type NarInfo,
+  type NixSecretKey,
+  encodeNix32,
+  formatNarInfo,
+  parseNarInfo,
+  signNarInfo,
+} from '../../src/nix/index.js';
 
 const exec = promisify(execFile);
 
@@ -120,4 +129,28 @@ export function substituteFrom(
 /** Whether `path` is a valid path of the local store. */
 export async function isValid(path: string): Promise<boolean> {
   return (await nix('nix-store', ['--check-validity', '--print-invalid', path])).trim() === '';
+}
+
+/**
+ * Makes the file:// cache in `cacheDir` serve other bytes for `path`: its NAR with the first
+ * `payload` of it changed to `Payload`, under a narinfo naming that NAR (signed by `key` when
+ * given, as a cache signing what it serves). Returns the new narinfo.
+ */
+export function serveOtherBytes(cacheDir: string, path: string, key?: NixSecretKey): NarInfo {
+  const file = join(cacheDir, `${path.slice(11, 43)}.narinfo`);
+  const info = parseNarInfo(readFileSync(file, 'utf8'));
+  const nar = readFileSync(join(cacheDir, info.url));
+  const at = nar.indexOf('payload');
+  if (at < 0) throw new Error(`${path}: no payload to change`);
+  nar[at] = 'P'.charCodeAt(0);
+  const digest = {
+    algorithm: 'sha256' as const,
+    digest: createHash('sha256').update(nar).digest(),
+  };
+  const url = `nar/${encodeNix32(digest.digest)}.nar`;
+  writeFileSync(join(cacheDir, url), nar);
+  const other: NarInfo = { ...info, url, fileHash: digest, narHash: digest, sigs: [] };
+  const served = key === undefined ? other : signNarInfo(other, key);
+  writeFileSync(file, formatNarInfo(served));
+  return served;
 }
