@@ -1,4 +1,5 @@
 /** `accord <command>`: dispatches to a command; exit codes are listed in `accord --help`. */
+import { auditCommand } from './audit.js';
 import { type Command, EXIT, nearest } from './command.js';
 import { demoCommand } from './demo.js';
 import { verifyEvidenceCommand } from './evidence.js';
@@ -16,6 +17,7 @@ import { witnessCommand } from './witness.js';
 import { packageVersion } from './version.js';
 
 const commands = new Map<string, Command>([
+  ['audit', auditCommand],
   ['demo', demoCommand],
   ['explain', explainCommand],
   ['identity', identityCommand],
