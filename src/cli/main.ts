@@ -53,6 +53,7 @@ Run 'accord <command> --help' for a command's options.
 Exit codes: 0 success, 1 the command failed, 2 bad usage, 3 the monitor has findings
 (accord monitor report, serve --once, path), items failed to rebuild (accord rebuild) or an
 identity's statements are refused (accord identity show).
+accord audit: 1 some path's trust no longer holds, 3 the store could not be read.
 `;
 }
 
