@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,10 +22,14 @@ const p = (i: number) =>
     .padStart(32, '0')
     .replace(/[eotu]/g, '0')}-p${i}`;
 
-function nixDb(rows: number, edit?: (db: Database.Database) => void): string {
+function nixDb(
+  rows: number,
+  edit?: (db: Database.Database) => void,
+  journal: 'WAL' | 'DELETE' = 'WAL',
+): string {
   const file = join(mkdtempSync(join(tmpdir(), 'accord-nixdb-')), 'db.sqlite');
   const db = new Database(file);
-  db.pragma('journal_mode = WAL');
+  db.pragma(`journal_mode = ${journal}`);
   db.exec(SCHEMA);
   const add = db.prepare(
     'INSERT INTO ValidPaths (path, hash, registrationTime, deriver, narSize) VALUES (?, ?, 1, ?, ?)',
@@ -63,6 +68,36 @@ describe('NixStoreDb', () => {
     expect(third?.deriver).toBeUndefined();
     expect(all[3]?.deriver).toBe(`${p(4)}.drv`);
     expect(readFileSync(file).equals(before)).toBe(true);
+  });
+
+  test('waits for a database another process holds locked (Nix writing), then reads it', async () => {
+    // Without WAL a writer's exclusive lock keeps readers out: the read must wait, not fail.
+    const file = nixDb(5, undefined, 'DELETE');
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const db = new (require('better-sqlite3'))(${JSON.stringify(file)});
+         db.exec('BEGIN EXCLUSIVE'); db.exec("UPDATE ValidPaths SET narSize = 1 WHERE id = 1");
+         process.stdout.write('locked\\n');
+         setTimeout(() => { db.exec('COMMIT'); db.close(); }, 1500);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.once('data', () => {
+        resolve();
+      });
+      holder.once('exit', () => {
+        reject(new Error('the lock holder exited first'));
+      });
+    });
+    const store = NixStoreDb.open(file, '/nix/store');
+    expect(store.count()).toBe(5);
+    expect([...store.pages(10)].flat()[0]?.narSize).toBe(1); // read after the writer committed
+    store.close();
+    await exited;
   });
 
   test('lookup() finds listed paths and names the ones that are not valid', () => {
