@@ -104,6 +104,29 @@ describe('classify()', () => {
     expect(classify(STORE, d, { supporters: new Set([B1]) }).category).toBe('no-quorum-now');
   });
 
+  test("is revoked when the decision excluded a claim of the store's NAR for a revoked key", () => {
+    // As the proxy's log client reports it: the claim is verified, but does not count.
+    const excluded = (origin: string, index: number, reason: string): LogObservation => ({
+      origin,
+      status: 'answered',
+      claims: [],
+      excluded: [{ index, reason }],
+    });
+    const why = 'logged after 2026-12-01T00:00:00.000Z, when k1 was revoked as compromised';
+    const d = decision(says(B1, GOOD), excluded(B2, 7, why), says(B3));
+    const former = { supporters: new Set([B1, B2]), claims: new Map([[B2, new Set([7])]]) };
+    expect(classify(STORE, d, former)).toMatchObject({ category: 'revoked', members: [B2] });
+    // The excluded claim was another one (not the store's NAR): not this path's revocation.
+    const other = { supporters: new Set([B1, B2]), claims: new Map([[B2, new Set([3])]]) };
+    expect(classify(STORE, d, other).category).toBe('no-quorum-now');
+    // Excluded for another reason (a key not valid yet): no revocation to report.
+    const early = decision(says(B1, GOOD), excluded(B2, 7, 'signed under k1, not-yet-valid'));
+    expect(classify(STORE, early, former).category).toBe('no-quorum-now');
+    // Only claims that do not count: something was said, so not unknown.
+    const none = decision(says(B1), excluded(B2, 7, 'signed under k1, unknown'), says(B3));
+    expect(classify(STORE, none, former).category).toBe('no-quorum-now');
+  });
+
   test('is distrusted when a former supporter is distrusted for a fork; revoked comes first', () => {
     const fork = missing(B3, 'distrusted: fork: two roots for size 12');
     const d = decision(says(B1, GOOD), says(B2), fork);

@@ -58,6 +58,8 @@ export interface AuditFinding {
  */
 export interface FormerSupport {
   readonly supporters: ReadonlySet<string>;
+  /** By log origin: the indexes of its stored claims that state the store's answer. */
+  readonly claims?: ReadonlyMap<string, ReadonlySet<number>>;
 }
 
 /** Where the trusted answer and the store's record differ (none: the same NAR). */
@@ -88,9 +90,27 @@ function missingFor(decision: Decision, pattern: RegExp): string[] {
   ];
 }
 
-/** The members whose key is revoked, from the decision's evidence (missing votes saying so). */
+/**
+ * The members whose key is revoked, from the decision's evidence: votes missing because of it,
+ * and logs' claims the decision excluded because of it (with the excluded entries' indexes).
+ */
+export function revokedEvidence(decision: Decision): {
+  readonly missing: readonly string[];
+  readonly excluded: ReadonlyMap<string, readonly number[]>;
+} {
+  const excluded = new Map<string, number[]>();
+  for (const log of decision.logs) {
+    if (log.status !== 'answered') continue;
+    const indexes = (log.excluded ?? []).filter((e) => REVOKED.test(e.reason)).map((e) => e.index);
+    if (indexes.length > 0) excluded.set(log.origin, indexes);
+  }
+  return { missing: missingFor(decision, REVOKED), excluded };
+}
+
+/** The members the decision's evidence says have a revoked key (see {@link revokedEvidence}). */
 export function revokedMembers(decision: Decision): string[] {
-  return missingFor(decision, REVOKED);
+  const { missing, excluded } = revokedEvidence(decision);
+  return [...new Set([...missing, ...excluded.keys()])];
 }
 
 /** The logs the decision did not count because they are distrusted for a fork. */
@@ -107,9 +127,10 @@ const describeAnswer = (a: { narHash: string; narSize: number; references: reado
  * - trusted with another NAR: `differs`;
  * - two answers each satisfy the policy: `conflict`;
  * - not trusted, and a member that supported the store's answer before is missing now because
- *   its key is revoked: `revoked`; because it is distrusted for a fork: `distrusted`;
- * - not trusted, and no member says anything about the path: `unknown` (built locally, or
- *   from elsewhere: not a failure);
+ *   its key is revoked, or a claim of the store's answer is excluded because the key it was
+ *   logged under is revoked: `revoked`; a former supporter distrusted for a fork: `distrusted`;
+ * - not trusted, and no member says anything about the path — no claim, counted or not, and
+ *   no signature: `unknown` (built locally, or from elsewhere: not a failure);
  * - not trusted otherwise: `no-quorum-now`.
  */
 export function classify(
@@ -131,7 +152,17 @@ export function classify(
     };
   }
   if (decision.verdict === 'conflict') return { category: 'conflict', reason: decision.reason };
-  const revoked = revokedMembers(decision).filter((m) => former.supporters.has(m));
+  // A revoked member counts here only for support of the store's answer: a missing vote of a
+  // former supporter, or an excluded claim that stated the store's answer.
+  const evidence = revokedEvidence(decision);
+  const revoked = [
+    ...new Set([
+      ...evidence.missing.filter((m) => former.supporters.has(m)),
+      ...[...evidence.excluded].flatMap(([origin, indexes]) =>
+        indexes.some((i) => former.claims?.get(origin)?.has(i) === true) ? [origin] : [],
+      ),
+    ]),
+  ].sort();
   if (revoked.length > 0)
     return {
       category: 'revoked',
@@ -145,7 +176,12 @@ export function classify(
       members: distrusted,
       reason: `a supporter is distrusted for a fork (${distrusted.join(', ')}): ${decision.reason}`,
     };
-  if (decision.answers.length === 0) return { category: 'unknown', reason: decision.reason };
+  // A claim that does not count (a key not valid when it was logged) is still something said.
+  const excluded = decision.logs.some(
+    (l) => l.status === 'answered' && (l.excluded ?? []).length > 0,
+  );
+  if (decision.answers.length === 0 && !excluded)
+    return { category: 'unknown', reason: decision.reason };
   const own = decision.answers.find((a) => compareWithStore(a.answer, local).length === 0);
   const support =
     own === undefined

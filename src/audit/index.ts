@@ -14,6 +14,7 @@ export {
   compareWithStore,
   distrustedMembers,
   isFailure,
+  revokedEvidence,
   revokedMembers,
 } from './classify.js';
 export { AuditError, type AuditErrorCode } from './errors.js';

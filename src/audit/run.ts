@@ -67,12 +67,17 @@ function formerSupport(
       local,
     ).length === 0;
   const supporters = new Set<string>();
-  for (const c of state.storedClaims(local.hashPart))
-    if (same(parseEntry(c.entry, storeDir))) supporters.add(c.origin);
+  const claims = new Map<string, Set<number>>();
+  for (const c of state.storedClaims(local.hashPart)) {
+    if (!same(parseEntry(c.entry, storeDir))) continue;
+    supporters.add(c.origin);
+    const indexes = claims.get(c.origin) ?? new Set<number>();
+    claims.set(c.origin, indexes.add(c.index));
+  }
   for (const cache of policy.caches)
     for (const s of state.storedSignatures(local.hashPart, cache.name, 0))
       if (same(parseEntry(s.entry, storeDir))) supporters.add(cache.name);
-  return { supporters };
+  return { supporters, claims };
 }
 
 /** Classifies one path by its resolution, with the former support looked up only when needed. */
