@@ -3,6 +3,7 @@
  * baseline measured in the same run. `--seconds N` sets the time per measurement (default 1).
  */
 import { parseArgs } from 'node:util';
+import { benchAudit } from './audit.js';
 import { benchDecoders } from './decompress.js';
 import { printTable } from './harness.js';
 import { benchLog } from './log.js';
@@ -25,13 +26,13 @@ const { values } = parseArgs({
 });
 if (values.help === true) {
   process.stdout
-    .write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy|proxy-zstd|decoders|monitor|rebuild]
+    .write(`Usage: npm run bench [-- --seconds N] [--quick] [--only tlog|nar|log|proxy|proxy-zstd|decoders|monitor|rebuild|audit]
 
   --seconds N     time per rate measurement (default 1; the log load runs 10× longer)
   --quick         skip the 1 GB inputs and the Nix closure; a 200,000-entry monitored log
                   and claim index (else 1,000,000, and the index also at 10,000,000)
   --only NAME     run one group of benchmarks (tlog, nar, log, proxy, decoders, monitor,
-                  rebuild), or proxy-zstd: only the serve-zstd row of the proxy group
+                  rebuild, audit), or proxy-zstd: only the serve-zstd row of the proxy group
   --postgres URL  also benchmark the log on this PostgreSQL database (default
                   $ACCORD_BENCH_PG_URL, else the test database if it answers)
 `);
@@ -77,6 +78,12 @@ if (run('rebuild') && have('nix-store')) {
   printTable(
     'rebuild (ratio: nix-store --realise time ÷ accord rebuild time)',
     await benchRebuild(values.quick === true ? 4 : 10, 1, values.quick === true ? 1 : 3),
+  );
+}
+if (run('audit') && have('nix-store')) {
+  printTable(
+    'audit (ratio: nix-store --verify time ÷ accord audit time)',
+    await benchAudit(values.quick === true ? 1000 : 10_000),
   );
 }
 if (run('nar')) {

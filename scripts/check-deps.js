@@ -37,6 +37,7 @@ const ALLOWED = {
   ],
   witness: ['crypto', 'tlog', 'db', 'server'],
   rebuild: ['tlog', 'nix', 'claim', 'demand', 'host', 'submit', 'db', 'server'],
+  audit: ['nix', 'claim', 'policy', 'proxy', 'server'],
   demo: [
     'crypto',
     'tlog',

@@ -25,6 +25,7 @@ describe('accord (built binary)', () => {
       'Exit codes: 0 success, 1 the command failed, 2 bad usage, 3 the monitor has findings',
     );
     for (const command of [
+      'audit',
       'explain',
       'keygen',
       'log',

@@ -1,4 +1,5 @@
 /** `accord <command>`: dispatches to a command; exit codes are listed in `accord --help`. */
+import { auditCommand } from './audit.js';
 import { type Command, EXIT, nearest } from './command.js';
 import { demoCommand } from './demo.js';
 import { verifyEvidenceCommand } from './evidence.js';
@@ -16,6 +17,7 @@ import { witnessCommand } from './witness.js';
 import { packageVersion } from './version.js';
 
 const commands = new Map<string, Command>([
+  ['audit', auditCommand],
   ['demo', demoCommand],
   ['explain', explainCommand],
   ['identity', identityCommand],
@@ -51,6 +53,7 @@ Run 'accord <command> --help' for a command's options.
 Exit codes: 0 success, 1 the command failed, 2 bad usage, 3 the monitor has findings
 (accord monitor report, serve --once, path), items failed to rebuild (accord rebuild) or an
 identity's statements are refused (accord identity show).
+accord audit: 1 some path's trust no longer holds, 3 the store could not be read.
 `;
 }
 

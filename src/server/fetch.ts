@@ -27,6 +27,19 @@ export class FetchError extends Error {
   }
 }
 
+/** Why every fetch of this process is refused, when it is (see {@link refuseFetches}). */
+let refusal: string | undefined;
+
+/**
+ * Makes every later fetch, download and POST of this process fail at once with a FetchError
+ * naming `reason`, before any connection is made or any file opened; `undefined` allows them
+ * again. For a command that promises to use no network (`accord audit --offline`): its clients
+ * then take the path they take when nothing answers.
+ */
+export function refuseFetches(reason: string | undefined): void {
+  refusal = reason;
+}
+
 const agents = {
   http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
   https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
@@ -57,6 +70,10 @@ function request(
 ): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const { signal } = stop;
+    if (refusal !== undefined) {
+      reject(new FetchError(`${url}: ${refusal}`));
+      return;
+    }
     if (signal?.aborted === true) {
       reject(new FetchError(`${url}: aborted`));
       return;
@@ -173,6 +190,7 @@ export async function fetchBytes(
  * for as long as it likes (until every file and gzip call waits).
  */
 async function openRegularFile(url: string): Promise<FileHandle> {
+  if (refusal !== undefined) throw new FetchError(`${url}: ${refusal}`);
   let file: FileHandle;
   try {
     file = await open(fileURLToPath(url), constants.O_RDONLY | constants.O_NONBLOCK);

@@ -27,6 +27,7 @@ export {
   fetchIfPresent,
   fetchEncoded,
   postBytes,
+  refuseFetches,
 } from './fetch.js';
 export { type TlsFiles, type WebServer, createWebServer, readTls } from './tls.js';
 export { watchFiles } from './watch.js';
