@@ -110,7 +110,7 @@ describe('classify()', () => {
       origin,
       status: 'answered',
       claims: [],
-      excluded: [{ index, reason }],
+      excluded: [{ index, reason, cause: /revoked/.test(reason) ? 'revoked' : 'not-valid' }],
     });
     const why = 'logged after 2026-12-01T00:00:00.000Z, when k1 was revoked as compromised';
     const d = decision(says(B1, GOOD), excluded(B2, 7, why), says(B3));

@@ -101,7 +101,7 @@ export function revokedEvidence(decision: Decision): {
   const excluded = new Map<string, number[]>();
   for (const log of decision.logs) {
     if (log.status !== 'answered') continue;
-    const indexes = (log.excluded ?? []).filter((e) => REVOKED.test(e.reason)).map((e) => e.index);
+    const indexes = (log.excluded ?? []).filter((e) => e.cause === 'revoked').map((e) => e.index);
     if (indexes.length > 0) excluded.set(log.origin, indexes);
   }
   return { missing: missingFor(decision, REVOKED), excluded };

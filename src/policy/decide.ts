@@ -28,8 +28,11 @@ export type LogObservation =
       readonly status: 'answered';
       readonly claims: readonly ObservedClaim[];
       readonly stored?: boolean;
-      /** Claims the log has that do not count (under a key revoked or not valid then), and why. */
-      readonly excluded?: readonly { readonly index: number; readonly reason: string }[];
+      /**
+       * Claims the log has that do not count, and why: logged under a key revoked as
+       * compromised (`revoked`), or under one not valid then (`not-valid`).
+       */
+      readonly excluded?: readonly ExcludedClaim[];
     }
   | { readonly origin: string; readonly status: 'missing'; readonly reason: string };
 
@@ -57,6 +60,13 @@ export type CacheObservation =
       readonly stored?: boolean;
     }
   | { readonly cache: string; readonly status: 'missing'; readonly reason: string };
+
+/** A claim of a log that does not count. */
+export interface ExcludedClaim {
+  readonly index: number;
+  readonly cause: 'revoked' | 'not-valid';
+  readonly reason: string;
+}
 
 /** The part of a claim builders must agree on. */
 export interface Answer {

@@ -21,6 +21,7 @@ export {
   type Answer,
   type CacheObservation,
   type Decision,
+  type ExcludedClaim,
   type LogObservation,
   type ObservedClaim,
   type SignatureVote,

@@ -11,7 +11,7 @@ import {
   keyStatus,
   logKeysAt,
 } from '../identity/index.js';
-import type { IdentityLog } from '../policy/index.js';
+import type { ExcludedClaim, IdentityLog } from '../policy/index.js';
 import type { Logger } from '../server/index.js';
 import type { NoteVerifier } from '../tlog/index.js';
 import type { ProxyState } from './state.js';
@@ -75,7 +75,7 @@ export class IdentityKeys {
   }
 
   /**
-   * Why the log's entry `index` does not count, or undefined when it does. It counts when the
+   * Why the log's entry `index` does not count (revoked, or not valid), or undefined when it does. It counts when the
    * first checkpoint the proxy saw holding it (else `latest`, the one just verified) was
    * signed, when it was seen, by a log key the statements make valid then; and no revocation
    * taints it: for a key revoked since T, the entries after the last tree the proxy saw
@@ -86,9 +86,10 @@ export class IdentityKeys {
   counts(
     index: number,
     latest: { readonly at: number; readonly signers: readonly string[] },
-  ): string | undefined {
+  ): Omit<ExcludedClaim, 'index'> | undefined {
     const state = this.current;
-    if (state === undefined) return 'the identity has no key statement';
+    if (state === undefined)
+      return { cause: 'not-valid', reason: 'the identity has no key statement' };
     const origin = this.log.origin;
     const when = (t: number) => new Date(t * 1000).toISOString();
     for (const r of state.statement.revocations) {
@@ -99,7 +100,10 @@ export class IdentityKeys {
           c.signers.some((k) => k !== r.key && keyStatus(state, 'log', k, c.at) === 'valid'),
         );
       if (clean === undefined || index < clean.size)
-        return `logged after ${when(r.since)}, when ${r.key} was revoked as compromised, before the log was signed by another key`;
+        return {
+          cause: 'revoked',
+          reason: `logged after ${when(r.since)}, when ${r.key} was revoked as compromised, before the log was signed by another key`,
+        };
     }
     const seen = this.state.signersOf(origin, index) ?? latest;
     const standing = seen.signers.map((key) => ({
@@ -107,6 +111,11 @@ export class IdentityKeys {
       status: keyStatus(state, 'log', key, seen.at),
     }));
     if (standing.some((s) => s.status === 'valid')) return undefined;
-    return standing.map((s) => `signed under ${s.key}, ${s.status} at ${when(seen.at)}`).join('; ');
+    return {
+      cause: standing.some((s) => s.status === 'revoked') ? 'revoked' : 'not-valid',
+      reason: standing
+        .map((s) => `signed under ${s.key}, ${s.status} at ${when(seen.at)}`)
+        .join('; '),
+    };
   }
 }

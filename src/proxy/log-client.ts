@@ -17,6 +17,7 @@ import {
 } from '../claim/index.js';
 import type {
   BuilderLog,
+  ExcludedClaim,
   IdentityLog,
   LogObservation,
   ObservedClaim,
@@ -213,16 +214,16 @@ export class LogClient {
    */
   private partition(claims: readonly ObservedClaim[]): {
     claims: ObservedClaim[];
-    excluded: { index: number; reason: string }[];
+    excluded: ExcludedClaim[];
   } {
     const identity = this.identity;
     if (identity === undefined) return { claims: [...claims], excluded: [] };
     const counted: ObservedClaim[] = [];
-    const excluded: { index: number; reason: string }[] = [];
+    const excluded: ExcludedClaim[] = [];
     for (const c of claims) {
-      const reason = identity.counts(c.index, this.latestSigners);
-      if (reason === undefined) counted.push(c);
-      else excluded.push({ index: c.index, reason });
+      const why = identity.counts(c.index, this.latestSigners);
+      if (why === undefined) counted.push(c);
+      else excluded.push({ index: c.index, ...why });
     }
     return { claims: counted, excluded };
   }
