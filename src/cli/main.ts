@@ -40,7 +40,7 @@ function help(): string {
     commands.size === 0
       ? '  (none yet)'
       : [...commands].map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n');
-  return `accord — k-of-n trust for Nix binary caches, on C2SP transparency logs
+  return `accord — k-of-n trust for Nix and Guix binary caches, on C2SP transparency logs
 
 Usage: accord <command> [options]
        accord --help | --version

@@ -17,14 +17,16 @@ import { runUntilSignal, serviceLogger } from './service.js';
 
 export const proxyCommand = defineCommand({
   name: 'proxy',
-  summary: 'serve Nix the paths k of n builders agree on',
+  summary: 'serve Nix (or Guix) the paths k of n builders or caches agree on',
   help: `Usage: accord proxy --config FILE [--listen HOST:PORT] [--log-level LEVEL]
 
 A local Nix binary cache (substituter). For each narinfo Nix asks for, it looks the path up in
-every builder log of the policy (in parallel, with deadlines), verifies each answer's proof and
-checkpoint, decides by the policy's k-of-n rule, finds an upstream cache holding the agreed
-NAR, and answers a narinfo signed with the proxy's own key; NARs are streamed with their hash
-verified. Anything not trusted is a 404, never a 5xx. See docs/proxy.md for the config file.
+every builder log of the policy and reads every cache's signed narinfo (in parallel, with
+deadlines), verifies each answer's proof, checkpoint or signature, decides by the policy's
+k-of-n rule, finds an upstream cache holding the agreed NAR, and answers a narinfo signed with
+the proxy's own key, carrying its evidence; NARs are streamed with their hash verified.
+Anything not trusted is a 404, never a 5xx. See docs/proxy.md for the config file. With a Guix
+signing key it serves Guix clients instead (docs/guix.md).
 
 Point Nix at it and trust only its key:
   substituters = http://127.0.0.1:8081
