@@ -53,6 +53,27 @@ describe('zstdRawFrameHeader() and zstdRawBlocks()', () => {
     },
   );
 
+  test('contentSize: what the frame header declares (raw frames), or nothing / the true size (zstd)', () => {
+    for (const n of [0, 1, 255, 256, 65_791, 65_792, 2 ** 32 + 5]) {
+      const f = new ZstdFrameEnd();
+      f.update(zstdRawFrameHeader(n));
+      expect(f.contentSize).toBe(n);
+    }
+    for (const n of [1, 300, 70_000]) {
+      const f = new ZstdFrameEnd();
+      f.update(zstdTool(randomBytes(n)));
+      expect(f.complete).toBe(true);
+      expect([undefined, n]).toContain(f.contentSize);
+    }
+    // 2-byte and 4-byte fields: 0x40 and 0x80 descriptors (not single segment, window byte 0).
+    const two = new ZstdFrameEnd();
+    two.update(Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x40, 0x00, 0x10, 0x00));
+    expect(two.contentSize).toBe(16 + 256);
+    const four = new ZstdFrameEnd();
+    four.update(Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x80, 0x00, 0x01, 0x02, 0x03, 0x04));
+    expect(four.contentSize).toBe(0x04030201);
+  });
+
   test('a raw frame declares its content size: one byte short is refused by zstd', () => {
     const data = randomBytes(5000);
     const short = Buffer.concat([zstdRawFrameHeader(5001), ...zstdRawBlocks(data), ZSTD_RAW_END]);

@@ -61,6 +61,9 @@ export class ZstdFrameEnd {
   private skip = 0;
   private afterSkip: State = 'block-header';
   private checksum = false;
+  private fcsSize = 0;
+  /** The content size the frame header declares, when it declares one. */
+  contentSize: number | undefined;
 
   /** Whether the frame ended with the bytes seen so far. */
   get complete(): boolean {
@@ -93,9 +96,16 @@ export class ZstdFrameEnd {
       const single = (fhd & 0x20) !== 0;
       const fcs = [single ? 1 : 0, 2, 4, 8][fhd >> 6] ?? 0;
       this.checksum = (fhd & 0x04) !== 0;
+      this.fcsSize = fcs;
       const rest = (single ? 0 : 1) + ([0, 1, 2, 4][fhd & 3] ?? 0) + fcs;
       this.expect(rest === 0 ? 'block-header' : 'header', rest === 0 ? 3 : rest);
     } else if (this.state === 'header') {
+      // The frame content size is the header's last field, little-endian (2 bytes: plus 256).
+      if (this.fcsSize > 0) {
+        const field = b.slice(b.length - this.fcsSize);
+        const size = field.reduceRight((n, byte) => n * 256 + byte, 0);
+        this.contentSize = this.fcsSize === 2 ? size + 256 : size;
+      }
       this.expect('block-header', 3);
     } else {
       const v = (b[0] ?? 0) | ((b[1] ?? 0) << 8) | ((b[2] ?? 0) << 16);

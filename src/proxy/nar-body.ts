@@ -105,7 +105,8 @@ export function zstdBody(
   const begin = () => {
     if (!res.headersSent) res.writeHead(200, ZSTD_HEADERS);
   };
-  const sink = compressor === undefined ? rawFrame(res, narSize) : compressed(res, compressor);
+  const sink =
+    compressor === undefined ? rawFrame(res, narSize) : compressed(res, compressor, narSize);
   sink.on('error', () => undefined);
   const cut = () => {
     sink.destroy(new Error('NAR response cut'));
@@ -134,9 +135,10 @@ export function zstdBody(
 /**
  * The compressor's output goes to `res` as it comes, at the client's pace; the response ends
  * when the compressor closes the connection after a complete frame of the whole NAR, and is cut
- * otherwise (the compressor killed, ending early, or writing something that is not one frame).
+ * otherwise (the compressor killed, ending early, writing something that is not one frame, or
+ * a frame whose header declares another content size than the NAR's).
  */
-function compressed(res: ServerResponse, compressor: Socket): Writable {
+function compressed(res: ServerResponse, compressor: Socket, narSize: number): Writable {
   const frame = new ZstdFrameEnd();
   let broken = false;
   // Before the response began the caller can still answer 404: its next write fails.
@@ -149,6 +151,11 @@ function compressed(res: ServerResponse, compressor: Socket): Writable {
     try {
       frame.update(chunk);
     } catch {
+      fail();
+      return;
+    }
+    // A frame that says it holds something else than the NAR is not the NAR.
+    if (frame.contentSize !== undefined && frame.contentSize !== narSize) {
       fail();
       return;
     }
