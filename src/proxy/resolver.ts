@@ -356,6 +356,7 @@ export class Resolver {
         claim: parseEntry(s.entry, this.config.storeDir),
         key: s.key,
         verifiedAt: s.verifiedAt,
+        ...(s.signature === undefined ? {} : { signature: s.signature }),
       }));
       if (votes.length === 0 && stored.length === 0)
         return {

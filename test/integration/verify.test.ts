@@ -139,6 +139,7 @@ describe.runIf(shouldRun(HAVE_NIX))('accord verify re-checks what the proxy serv
         'policy = "policy"',
         'state = "proxy.db"',
         'nar-disk-cache = "nars"',
+        'cache-ttl-seconds = 0',
         `[[upstream]]\nurl = "${servers[1]?.url ?? ''}"`,
         '',
       ].join('\n'),
@@ -149,7 +150,8 @@ describe.runIf(shouldRun(HAVE_NIX))('accord verify re-checks what the proxy serv
 
   afterAll(async () => {
     await proxy.close();
-    for (const s of servers) await s.close();
+    // The signing cache was stopped by a test.
+    await Promise.allSettled(servers.map((s) => s.close()));
     for (const l of logs) await l.close();
     await witness.close();
   });
@@ -242,6 +244,19 @@ describe.runIf(shouldRun(HAVE_NIX))('accord verify re-checks what the proxy serv
     );
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/no Sig by the proxy keys/);
+  });
+
+  test('with the signing cache offline, its stored signature is still shown, and verifies', async () => {
+    await servers[0]?.close();
+    const res = await fetch(`${proxy.url}/${paths.logAndCache.slice(11, 43)}.narinfo`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/^Accord-Signature: signed verify-cache-1:/m);
+    const file = join(dir, 'offline.narinfo');
+    writeFileSync(file, text);
+    const r = await verify('--proxy-key', formatNixPublicKey(proxyKey), file);
+    expect(r.stdout).toMatch(/OK/);
+    expect(r.code).toBe(0);
   });
 });
 
