@@ -55,8 +55,11 @@ export function demandRoutes(context: {
   readonly storeDir: string;
   /** The keys of the proxies whose demand reports are taken. */
   readonly reporters: readonly NoteVerifier[];
-  /** The keys of the followed logs: a rebuilder signs its reports with its log's key. */
-  readonly logKeys: readonly NoteVerifier[];
+  /**
+   * The keys of the followed logs now (an identity log's change with its statements): a
+   * rebuilder signs its reports with its log's key.
+   */
+  readonly logKeys: () => readonly NoteVerifier[];
   readonly metrics: Registry;
 }) {
   const { store, storeDir, reporters, logKeys } = context;
@@ -79,7 +82,7 @@ export function demandRoutes(context: {
       if (req.method !== 'POST') throw new HttpError(405, 'use POST', { Allow: 'POST' });
       json(
         200,
-        await takeReport(req, rebuildReports, (b) => acceptRebuildReport(store, b, logKeys)),
+        await takeReport(req, rebuildReports, (b) => acceptRebuildReport(store, b, logKeys())),
       );
       return true;
     }

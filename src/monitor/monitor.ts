@@ -136,6 +136,8 @@ export class Monitor {
   private readonly logs: Map<string, FollowedLogConfig>;
   /** An identity log's statements read from its log ahead of ingesting them, by origin. */
   private readonly aheadStatements = new Map<string, IdentityState>();
+  /** An identity log's state from the statements ingested, and the verified size it is of. */
+  private readonly ingested = new Map<string, { size: number; state: IdentityState | undefined }>();
   private readonly locks = new Map<string, Promise<unknown>>();
   /** Per log: when it was last polled and what went wrong, for /logs. */
   readonly status = new Map<string, { polledAt?: number; error?: string }>();
@@ -164,15 +166,26 @@ export class Monitor {
   logKeys(log: FollowedLogConfig): NoteVerifier[] {
     if ('verifier' in log) return [log.verifier];
     const now = Math.floor(Date.now() / 1000);
-    const stored = this.options.store.statements(log.origin).map((s) => s.note);
     const keys = new Map<string, NoteVerifier>();
-    for (const state of [
-      foldStatements(log.root, stored).state,
-      this.aheadStatements.get(log.origin),
-    ])
+    for (const state of [this.ingestedChain(log), this.aheadStatements.get(log.origin)])
       for (const k of state === undefined ? [] : logKeysAt(state, now))
         keys.set(formatVerifierKey(k), k);
     return [...keys.values()];
+  }
+
+  /**
+   * The identity's state from the statements ingested, folded again only when the verified
+   * tree changed (statements come in with its entries).
+   */
+  private ingestedChain(log: IdentityLog): IdentityState | undefined {
+    const { store } = this.options;
+    const size = store.log(log.origin)?.verifiedSize ?? 0;
+    const kept = this.ingested.get(log.origin);
+    if (kept?.size === size) return kept.state;
+    const notes = store.statements(log.origin).map((s) => s.note);
+    const state = foldStatements(log.root, notes).state;
+    this.ingested.set(log.origin, { size, state });
+    return state;
   }
 
   /**
@@ -189,8 +202,7 @@ export class Monitor {
       ),
       STATEMENTS_LOOKUP_KEY,
     );
-    const stored = this.options.store.statements(log.origin).map((s) => s.note);
-    const base = foldStatements(log.root, stored).state;
+    const base = this.ingestedChain(log);
     const ahead = foldStatements(
       log.root,
       body.entries.map((e) => e.entry),

@@ -68,7 +68,7 @@ export function createMonitorHandler(options: {
     'checkpoints handed to the monitor, by outcome',
   );
   // A rebuilder signs its failure reports with its log's key: only followed logs' keys count.
-  const logKeys = monitor.followed.flatMap((log) => monitor.logKeys(log));
+  const logKeys = () => monitor.followed.flatMap((log) => monitor.logKeys(log));
   const demand = demandRoutes({ store, storeDir, reporters, logKeys, metrics });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -64,12 +64,14 @@ export class IdentityKeys {
 
   /** Takes a state whose new statements were shown to be in the log. */
   adopt(next: IdentityState): void {
+    // `next` extends the chain kept (it was folded onto it): only new statements are stored.
+    const known = this.current?.notes.length ?? 0;
     this.current = next;
-    this.refreshedAt = Date.now();
-    this.state.saveStatements(this.log.origin, next.notes);
+    if (next.notes.length > known)
+      this.state.saveStatements(this.log.origin, next.notes.slice(known), known);
   }
 
-  /** Notes the statements were just checked (none new). */
+  /** Notes the statements were just read (or tried): the next read waits for the interval. */
   checked(): void {
     this.refreshedAt = Date.now();
   }

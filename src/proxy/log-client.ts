@@ -124,19 +124,28 @@ export class LogClient {
   }
 
   /**
-   * An identity log's statements are read again when their refresh is due, or when a
-   * checkpoint is signed by no key they make valid (a rotation the proxy has not seen yet).
-   * A failure leaves the keys as they were: the checkpoint is then refused if they do not fit.
+   * Verifies a lookup's checkpoint ({@link verifyCheckpoint}). An identity log's statements are
+   * read again first when their refresh is due, and when the checkpoint is signed by no key
+   * they make valid (a rotation the proxy has not seen yet), which is then verified once more.
+   * A failed read leaves the keys as they were.
    */
-  private async followKeys(note: string): Promise<void> {
-    if (this.identity === undefined) return;
-    let fits = true;
+  private async openChecked(note: string): Promise<Checkpoint> {
+    const identity = this.identity;
+    const read = identity !== undefined && identity.due() && (await this.followStatements());
     try {
-      openCheckpoint(note, this.logKeys(), []);
-    } catch {
-      fits = false;
+      return this.verifyCheckpoint(note);
+    } catch (error) {
+      if (identity === undefined || read) throw error;
+      await this.followStatements();
+      return this.verifyCheckpoint(note);
     }
-    if (fits && !this.identity.due()) return;
+  }
+
+  /**
+   * {@link readStatements}; a failure is logged, and the next try waits for the refresh
+   * interval (unless a checkpoint needs an unknown key). True once tried.
+   */
+  private async followStatements(): Promise<true> {
     try {
       await this.readStatements();
     } catch (error) {
@@ -145,6 +154,8 @@ export class LogClient {
         reason: (error as Error).message,
       });
     }
+    this.identity?.checked();
+    return true;
   }
 
   /**
@@ -309,8 +320,7 @@ export class LogClient {
   /** Verified claims about `hashPart` from a live lookup; throws on any failure. */
   private async lookup(hashPart: string): Promise<ObservedClaim[]> {
     const body = await this.fetchLookup(hashPart);
-    await this.followKeys(body.checkpoint);
-    const checkpoint = this.verifyCheckpoint(body.checkpoint);
+    const checkpoint = await this.openChecked(body.checkpoint);
     await this.accept(checkpoint, body.checkpoint);
     return this.verifyEntries(hashPart, body.entries, body.checkpoint, checkpoint);
   }
@@ -330,8 +340,7 @@ export class LogClient {
       ),
       hashParts,
     );
-    await this.followKeys(body.checkpoint);
-    const checkpoint = this.verifyCheckpoint(body.checkpoint);
+    const checkpoint = await this.openChecked(body.checkpoint);
     await this.accept(checkpoint, body.checkpoint);
     // One commit for the claims of every path, not one per path.
     return this.options.state.transaction(

@@ -360,10 +360,10 @@ export class ProxyState {
     }));
   }
 
-  /** Keeps an identity log's statement notes (the chain as verified), by sequence. */
-  saveStatements(origin: string, notes: readonly string[]): void {
+  /** Keeps an identity log's statement notes (the chain as verified), from sequence `from`. */
+  saveStatements(origin: string, notes: readonly string[], from = 0): void {
     this.transaction(() => {
-      notes.forEach((note, sequence) => this.q.saveStatement.run(origin, sequence, note));
+      notes.forEach((note, i) => this.q.saveStatement.run(origin, from + i, note));
     });
   }
 
