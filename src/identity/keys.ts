@@ -40,8 +40,26 @@ function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * Log keys parsed before, by text: importing a key costs far more than looking it up, and the
+ * proxy and monitor ask for the same few keys on every checkpoint. Verifiers are immutable;
+ * errors are not kept; the oldest is dropped past the bound.
+ */
+const parsedLogKeys = new Map<string, NoteVerifier>();
+const MAX_PARSED_LOG_KEYS = 1024;
+
 /** A log key (attacker-controlled text): an Ed25519 note verifier key in its canonical form. */
 export function parseLogKey(text: string): NoteVerifier {
+  const known = parsedLogKeys.get(text);
+  if (known !== undefined) return known;
+  const verifier = parseNewLogKey(text);
+  if (parsedLogKeys.size >= MAX_PARSED_LOG_KEYS)
+    parsedLogKeys.delete(parsedLogKeys.keys().next().value as string);
+  parsedLogKeys.set(text, verifier);
+  return verifier;
+}
+
+function parseNewLogKey(text: string): NoteVerifier {
   if (text.length > MAX_KEY_TEXT) throw bad('log', text, 'too long');
   let verifier: NoteVerifier;
   try {
