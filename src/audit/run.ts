@@ -3,10 +3,8 @@
  * kernel, stored evidence and k-of-n rule) for every local path, in batches of one
  * `POST /lookup` per log, a few batches at a time, each compared with the store's record.
  */
-import { parseEntry } from '../claim/index.js';
-import { MAX_LOOKUP_PATHS } from '../claim/index.js';
-import { formatHash } from '../nix/index.js';
-import type { Decision, Policy } from '../policy/index.js';
+import { type BuildClaim, MAX_LOOKUP_PATHS, parseEntry } from '../claim/index.js';
+import { type Decision, type Policy, answerOf } from '../policy/index.js';
 import { type ProxyState, type Resolution, type Resolver, explainJson } from '../proxy/index.js';
 import {
   AUDIT_CATEGORIES,
@@ -57,15 +55,7 @@ function formerSupport(
   local: LocalPath,
   storeDir: string,
 ): FormerSupport {
-  const same = (claim: ReturnType<typeof parseEntry>) =>
-    compareWithStore(
-      {
-        narHash: formatHash(claim.narHash),
-        narSize: claim.narSize,
-        references: [...claim.references],
-      },
-      local,
-    ).length === 0;
+  const same = (claim: BuildClaim) => compareWithStore(answerOf(claim), local).length === 0;
   const supporters = new Set<string>();
   const claims = new Map<string, Set<number>>();
   for (const c of state.storedClaims(local.hashPart)) {

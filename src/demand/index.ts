@@ -31,5 +31,5 @@ export {
   shortReason,
   signRebuildReport,
 } from './rebuild-report.js';
-export { MAX_REPORT_BYTES, openSignedReport } from './signed.js';
+export { MAX_REPORT_BYTES } from './signed.js';
 export { demandSigner, demandVerifier, parseReporters } from './keys.js';

@@ -28,12 +28,7 @@ export {
   parseStorePath,
   parseStorePathBaseName,
 } from './store-path.js';
-export {
-  type Derivation,
-  MAX_DERIVATION_BYTES,
-  formatDerivation,
-  parseDerivation,
-} from './derivation.js';
+export { type Derivation, MAX_DERIVATION_BYTES, parseDerivation } from './derivation.js';
 export {
   type NixPublicKey,
   type NixSecretKey,

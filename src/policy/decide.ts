@@ -96,7 +96,8 @@ export interface Decision {
   readonly reason: string;
 }
 
-function answerOf(claim: BuildClaim): Answer {
+/** What of a claim builders must agree on (references sorted). */
+export function answerOf(claim: BuildClaim): Answer {
   return {
     narHash: formatHash(claim.narHash),
     narSize: claim.narSize,
@@ -104,7 +105,8 @@ function answerOf(claim: BuildClaim): Answer {
   };
 }
 
-function answerKey(a: Answer): string {
+/** One string per answer: equal exactly when the answers agree. */
+export function answerKey(a: Answer): string {
   return `${a.narHash};${a.narSize};${a.references.join(',')}`;
 }
 

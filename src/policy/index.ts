@@ -12,7 +12,6 @@ export {
   describeRule,
   formatCacheKey,
   logOrigins,
-  memberName,
   parseCacheKey,
   parsePolicy,
   trustSatisfied,
@@ -25,6 +24,7 @@ export {
   type LogObservation,
   type ObservedClaim,
   type SignatureVote,
+  answerOf,
   decide,
 } from './decide.js';
 export { type CacheVote, guixNarInfoVotes, nixNarInfoVotes } from './votes.js';

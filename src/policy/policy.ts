@@ -278,7 +278,7 @@ function needsCosignature(rule: QuorumRule): boolean {
 }
 
 /** The name a member has in trust groups and among supporters: a log's origin, a cache's name. */
-export function memberName(rule: Exclude<TrustRule, { kind: 'group' }>): string {
+function memberName(rule: Exclude<TrustRule, { kind: 'group' }>): string {
   return rule.kind === 'log' ? rule.origin : rule.name;
 }
 

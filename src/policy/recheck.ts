@@ -12,8 +12,6 @@ import {
   type NixPublicKey,
   fingerprint,
   formatHash,
-  hashesEqual,
-  parseHash,
   parseNarInfo,
   verifyDetached,
 } from '../nix/index.js';
@@ -25,7 +23,14 @@ import {
   parseTlogProof,
   verifyTlogProof,
 } from '../tlog/index.js';
-import { type CacheObservation, type Decision, type LogObservation, decide } from './decide.js';
+import {
+  type CacheObservation,
+  type Decision,
+  type LogObservation,
+  answerKey,
+  answerOf,
+  decide,
+} from './decide.js';
 import type { Policy } from './policy.js';
 
 export const PROOF_FIELD = 'Accord-Proof';
@@ -35,12 +40,13 @@ const MAX_EVIDENCE_FIELD = 64 << 10;
 /** Most evidence fields read from one narinfo. */
 const MAX_EVIDENCE_FIELDS = 256;
 
-type Stated = Pick<BuildClaim, 'narHash' | 'narSize' | 'references'>;
-
-const sameAnswer = (a: Stated, b: Stated) =>
-  hashesEqual(a.narHash, b.narHash) &&
-  a.narSize === b.narSize &&
-  [...a.references].sort().join(' ') === [...b.references].sort().join(' ');
+/** The answer a trusted decision trusts, as its {@link answerKey}. */
+const trustedKey = (decision: Decision) => {
+  const trusted = decision.answers.find((a) => a.satisfied);
+  return decision.verdict === 'trusted' && trusted !== undefined
+    ? answerKey(trusted.answer)
+    : undefined;
+};
 
 /**
  * The evidence lines (`Name: value`, without newlines) for a trusted decision: a proof for
@@ -48,24 +54,20 @@ const sameAnswer = (a: Stated, b: Stated) =>
  * signature of each supporting cache that has one to show (a Nix `Sig`).
  */
 export function evidenceLines(decision: Decision): string[] {
-  const trusted = decision.claim;
-  if (decision.verdict !== 'trusted' || trusted === undefined) return [];
-  const answer: Stated = {
-    narHash: parseHash(trusted.narHash),
-    narSize: trusted.narSize,
-    references: trusted.references,
-  };
+  const key = trustedKey(decision);
+  if (key === undefined) return [];
+  const agrees = (claim: BuildClaim) => answerKey(answerOf(claim)) === key;
   const lines: string[] = [];
   for (const log of decision.logs) {
     if (log.status !== 'answered') continue;
-    const c = log.claims.find((c) => c.proof !== undefined && sameAnswer(c.claim, answer));
+    const c = log.claims.find((c) => c.proof !== undefined && agrees(c.claim));
     if (c?.proof === undefined) continue;
     const proof = { ...parseTlogProof(c.proof), extra: Buffer.from(formatEntry(c.claim)) };
     lines.push(`${PROOF_FIELD}: ${encodeBase64(Buffer.from(formatTlogProof(proof)))}`);
   }
   for (const cache of decision.caches) {
     if (cache.status !== 'answered') continue;
-    const v = cache.votes.find((v) => v.signature !== undefined && sameAnswer(v.claim, answer));
+    const v = cache.votes.find((v) => v.signature !== undefined && agrees(v.claim));
     if (v?.signature !== undefined) lines.push(`${SIGNATURE_FIELD}: ${cache.cache} ${v.signature}`);
   }
   return lines;
@@ -141,18 +143,9 @@ export function recheckNarInfo(
   if (decision.verdict !== 'trusted' || decision.claim === undefined)
     return refuse(`the evidence does not satisfy the policy: ${decision.reason}`, decision);
   const trusted = decision.claim;
-  const stated = {
-    narHash: formatHash(info.narHash),
-    narSize: info.narSize,
-    references: [...info.references].sort().join(' '),
-  };
-  if (
-    trusted.narHash !== stated.narHash ||
-    trusted.narSize !== stated.narSize ||
-    [...trusted.references].sort().join(' ') !== stated.references
-  )
+  if (answerKey(answerOf(info)) !== trustedKey(decision))
     return refuse(
-      `the narinfo states ${stated.narHash}, ${stated.narSize} bytes, but its evidence trusts ${trusted.narHash}, ${trusted.narSize} bytes (or other references)`,
+      `the narinfo states ${formatHash(info.narHash)}, ${info.narSize} bytes, but its evidence trusts ${trusted.narHash}, ${trusted.narSize} bytes (or other references)`,
       decision,
     );
   return { ok: true, reason: decision.reason, decision };

@@ -5,16 +5,10 @@
  * references), counted for the cache that owns the key, wherever the narinfo came from.
  */
 import { type BuildClaim, checkClaim } from '../claim/index.js';
-import {
-  type GuixNarInfo,
-  GuixError,
-  guixPublicKeyHex,
-  sameGuixKey,
-  verifyGuixNarInfo,
-} from '../guix/index.js';
+import { type GuixNarInfo, GuixError, sameGuixKey, verifyGuixNarInfo } from '../guix/index.js';
 import { type NarInfo, fingerprint, verifyDetached } from '../nix/index.js';
 import type { SignatureVote } from './decide.js';
-import type { Policy } from './policy.js';
+import { type Policy, formatCacheKey } from './policy.js';
 
 /** A cache's vote: the cache's name and the signature that made it. */
 export interface CacheVote {
@@ -72,6 +66,6 @@ export function guixNarInfoVotes(
   }
   const claim = claimOf(info);
   return [
-    { cache: cache.name, vote: { claim, key: `guix:${guixPublicKeyHex(signer)}`, verifiedAt } },
+    { cache: cache.name, vote: { claim, key: formatCacheKey({ guix: signer }), verifiedAt } },
   ];
 }

@@ -1,5 +1,5 @@
 /** A running proxy: state, resolver and HTTP server wired together. */
-import { guixPublicKeyHex } from '../guix/index.js';
+import { formatCacheKey } from '../policy/index.js';
 import {
   type Logger,
   Registry,
@@ -113,7 +113,7 @@ export async function startProxy(
     logs: config.policy.logs.length + config.policy.identities.length,
     caches: config.policy.caches.length,
     upstreams: config.upstreams.map((u) => u.url),
-    key: 'guix' in key ? `guix:${guixPublicKeyHex(key.guix)}` : key.name,
+    key: 'guix' in key ? formatCacheKey({ guix: key.guix }) : key.name,
   });
   return {
     url,
