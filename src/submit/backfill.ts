@@ -31,7 +31,7 @@ import {
   parseNarInfo,
   verifiedSigners,
 } from '../nix/index.js';
-import { FetchError, fetchBytes, fetchIfPresent } from '../server/index.js';
+import { FetchError, fetchBytes } from '../server/index.js';
 import { parseSignedNote } from '../tlog/index.js';
 import { type LogEndpoint, submitClaims } from './client.js';
 import type { Spool } from './spool.js';
@@ -107,14 +107,17 @@ function cacheBase(cache: string): string {
   return cache.replace(/\?.*$/, '').replace(/\/+$/, '');
 }
 
-/** A narinfo's bytes (at most `maxBytes`), or undefined when the cache has none (404, 403). */
-async function fetchNarInfo(
+/**
+ * A file of the cache (a narinfo, `nix-cache-info`; at most `maxBytes`), or undefined when the
+ * cache has none (404, 403, no such file).
+ */
+async function fetchCacheFile(
   cache: string,
-  hashPart: string,
+  name: string,
   maxBytes: number,
 ): Promise<Buffer | undefined> {
   try {
-    return await fetchBytes(`${cacheBase(cache)}/${hashPart}.narinfo`, FETCH_TIMEOUT_MS, maxBytes);
+    return await fetchBytes(`${cacheBase(cache)}/${name}`, FETCH_TIMEOUT_MS, maxBytes);
   } catch (e) {
     if (e instanceof FetchError && e.notFound) return undefined;
     throw e;
@@ -126,20 +129,15 @@ async function fetchNarInfo(
  * says (`guix publish` serves `StoreDir: /gnu/store`), else `fallback`. A cache that names
  * another store than `wanted` is refused: its paths are not the ones the caller means.
  */
-export async function cacheStoreDir(
+async function cacheStoreDir(
   cache: string,
   wanted: string | undefined,
   fallback: string,
 ): Promise<string> {
   if (wanted !== undefined) checkStoreDir(wanted);
   const url = `${cacheBase(cache)}/nix-cache-info`;
-  const bytes = await fetchIfPresent(url, FETCH_TIMEOUT_MS, MAX_CACHE_INFO_SIZE).catch(
-    (e: unknown) => {
-      // A file:// cache without the file, or a server that refuses it: nothing said.
-      if (e instanceof FetchError && e.notFound) return undefined;
-      throw e;
-    },
-  );
+  // A cache without the file, or a server that refuses it: nothing said.
+  const bytes = await fetchCacheFile(cache, 'nix-cache-info', MAX_CACHE_INFO_SIZE);
   if (bytes === undefined) return wanted ?? fallback;
   let said: string;
   try {
@@ -258,7 +256,7 @@ export async function backfill(options: BackfillOptions): Promise<BackfillProgre
     while (next < todo.length) {
       const hashPart = todo[next++] as string;
       try {
-        const bytes = await fetchNarInfo(cache, hashPart, maxNarInfo);
+        const bytes = await fetchCacheFile(cache, `${hashPart}.narinfo`, maxNarInfo);
         if (bytes === undefined) {
           progress.missing++;
           continue;
