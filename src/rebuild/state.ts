@@ -27,7 +27,6 @@ CREATE TABLE IF NOT EXISTS failures (
   reported INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (hash_part, attempt)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
 /** What came of one work item (`started`: Nix is building it; the detail says how). */
@@ -93,12 +92,12 @@ export class RebuildState {
     );
   }
 
-  /** The time of the last report a monitor took (0: none). */
+  /** The time of the last report a monitor took (0: none): every report marks failures. */
   lastReport(): number {
     return (
       this.db
-        .prepare<[], { value: number }>("SELECT value FROM meta WHERE name = 'last-report'")
-        .get()?.value ?? 0
+        .prepare<[], { at: number }>('SELECT coalesce(max(reported), 0) AS at FROM failures')
+        .get()?.at ?? 0
     );
   }
 
@@ -109,9 +108,6 @@ export class RebuildState {
     );
     this.db.transaction(() => {
       for (const f of failures) mark.run(at, f.hashPart, f.attempt);
-      this.db
-        .prepare("INSERT OR REPLACE INTO meta (name, value) VALUES ('last-report', ?)")
-        .run(at);
     })();
   }
 
