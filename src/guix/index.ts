@@ -66,6 +66,7 @@ export {
   MAX_URL_BLOCKS,
   formatGuixNarInfoBody,
   formatGuixUrlBlocks,
+  guixSignaturePayload,
   parseGuixNarInfo,
   signGuixNarInfo,
   verifyGuixNarInfo,

@@ -281,6 +281,15 @@ export function formatGuixUrlBlocks(urls: readonly GuixNarUrl[]): string {
 }
 
 /**
+ * The `Signature:` payload over `signed` (every byte before the field), as `guix publish`
+ * encodes it: the signature's advanced form as text (one character per byte), UTF-8, base64.
+ */
+export function guixSignaturePayload(signed: string, key: GuixSecretKey): string {
+  const signature = formatGuixSignature(signGuix(Buffer.from(signed), key));
+  return Buffer.from(sexpToGuixText(signature), 'utf8').toString('base64');
+}
+
+/**
  * A signed narinfo: the body ({@link formatGuixNarInfoBody}), `Signature: 1;<host>;<base64 of
  * the advanced-form signature>` over it, then the URL blocks (unsigned, so a proxy may point
  * them elsewhere; Guix checks the NAR against `NarHash`).
@@ -289,10 +298,7 @@ export function signGuixNarInfo(info: GuixNarInfoFields, key: GuixSecretKey, hos
   if (!HOST.test(host))
     throw new GuixError('malformed', `${JSON.stringify(host)} is not a host name`);
   const body = formatGuixNarInfoBody(info);
-  const signature = formatGuixSignature(signGuix(Buffer.from(body), key));
-  // As guix publish encodes it: the advanced form's text (one character per byte) in UTF-8.
-  const payload = Buffer.from(sexpToGuixText(signature), 'utf8').toString('base64');
-  const field = `Signature: 1;${host};${payload}\n`;
+  const field = `Signature: 1;${host};${guixSignaturePayload(body, key)}\n`;
   return `${body}${field}${formatGuixUrlBlocks(info.urls)}`;
 }
 

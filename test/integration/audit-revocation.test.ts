@@ -19,7 +19,6 @@ import {
 } from '../../src/identity/index.js';
 import {
   encodeNix32,
-  formatNarInfo,
   formatNixPublicKey,
   formatNixSecretKey,
   generateNixSecretKey,
@@ -35,7 +34,7 @@ import {
 } from '../../src/tlog/index.js';
 import { runAccord } from '../support/cli.js';
 import { type TestLog, startTestLog } from '../support/log.js';
-import { build, nix, shDerivation, substituteFrom } from '../support/nix.js';
+import { build, nix, serveOtherBytes, shDerivation, substituteFrom } from '../support/nix.js';
 import { HAVE_NIX, requireAvailable, shouldRun } from '../support/requirements.js';
 import { type StaticServer, serveDirectory } from '../support/static-server.js';
 
@@ -133,15 +132,7 @@ describe.runIf(shouldRun(HAVE_NIX))('accord audit after a key revocation', () =>
       ...Object.values(paths),
     ]);
     // The cache's `tampered` is other bytes, which the stolen key will vouch for.
-    const file = join(dir, 'cache', `${(paths.tampered ?? '').slice(11, 43)}.narinfo`);
-    const info = parseNarInfo(readFileSync(file, 'utf8'));
-    const nar = readFileSync(join(dir, 'cache', info.url));
-    nar[nar.indexOf('payload')] = 'P'.charCodeAt(0);
-    const hash = createHash('sha256').update(nar).digest();
-    const url = `nar/${encodeNix32(hash)}.nar`;
-    writeFileSync(join(dir, 'cache', url), nar);
-    const digest = { algorithm: 'sha256' as const, digest: hash };
-    writeFileSync(file, formatNarInfo({ ...info, url, fileHash: digest, narHash: digest }));
+    serveOtherBytes(join(dir, 'cache'), paths.tampered ?? '');
     cache = await serveDirectory(join(dir, 'cache'));
     builder1 = await startBuilder1(1);
     port = Number(new URL(builder1.url).port);

@@ -24,14 +24,10 @@ import {
   type GuixPublicKey,
   type GuixSecretKey,
   formatGuixPublicKey,
-  formatGuixSecretKey,
-  formatGuixSignature,
   formatGuixUrlBlocks,
-  guixPublicKey,
   parseGuixPublicKey,
   parseGuixSecretKey,
-  sexpToGuixText,
-  signGuix,
+  guixSignaturePayload,
   signGuixNarInfo,
 } from '../../src/guix/index.js';
 import { narSourceFromPath } from '../../src/host/index.js';
@@ -85,17 +81,6 @@ export interface GuixKeyPair {
   readonly secretText: string;
   /** `signing-key.pub`: what `guix archive --authorize` and `--guix-key` read. */
   readonly publicText: string;
-}
-
-/** A key pair from Accord's secret key (its files byte-identical to libgcrypt's). */
-export function guixKeyPair(secret: GuixSecretKey): GuixKeyPair {
-  const pub = guixPublicKey(secret);
-  return {
-    secret,
-    public: pub,
-    secretText: formatGuixSecretKey(secret),
-    publicText: formatGuixPublicKey(pub),
-  };
 }
 
 /**
@@ -414,12 +399,6 @@ export function guixPublishBody(fields: {
   );
 }
 
-/** The `Signature:` payload Accord computes: what libgcrypt computes for the same key and bytes. */
-export function accordSignaturePayload(message: string, key: GuixSecretKey): string {
-  const sexp = formatGuixSignature(signGuix(Buffer.from(message), key));
-  return Buffer.from(sexpToGuixText(sexp), 'utf8').toString('base64');
-}
-
 /**
  * Writes one cache of `world` into `dir` (made if missing): per path its NAR in each
  * compression at `nar/[<compression>/]<base name>`, `<hash part>.narinfo` signed with the
@@ -485,7 +464,7 @@ export async function writeGuixCache(
     payloads =
       options.signer === 'gcrypt'
         ? await gcryptSign(bodies.map((message) => ({ key: options.key, message })))
-        : bodies.map((body) => accordSignaturePayload(body, options.key.secret));
+        : bodies.map((body) => guixSignaturePayload(body, options.key.secret));
   } else if (options.signer === 'gcrypt') {
     throw new Error('layout accord is signed by Accord only');
   }
