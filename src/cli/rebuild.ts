@@ -227,6 +227,9 @@ monitor refused the report, or a set-up error; 2 bad usage.`,
             bar.note(describe(report));
           bar.update(done);
         },
+        onProgress(done) {
+          bar.update(done);
+        },
       });
       bar.finish();
       const submitted = await flushSpool(endpoint, spool, performance.now() + 60_000);

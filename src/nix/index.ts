@@ -30,6 +30,12 @@ export {
 } from './store-path.js';
 export { type Derivation, MAX_DERIVATION_BYTES, parseDerivation } from './derivation.js';
 export {
+  type BuildProgress,
+  type DerivationLog,
+  BuildLog,
+  MAX_BUILD_LOG_LINE,
+} from './build-log.js';
+export {
   type NixPublicKey,
   type NixSecretKey,
   formatNixPublicKey,

@@ -8,8 +8,9 @@ export { MAX_WORK_ITEMS, type WorkItem, WorkListError, parseWorkList } from './w
 export {
   type BuildOutcome,
   type NixOptions,
+  type Target,
   readDerivation,
-  rebuildDerivation,
+  rebuildBatch,
 } from './nix-build.js';
 export { RebuildState } from './state.js';
 export { type FailureReport, reportFailures } from './report.js';

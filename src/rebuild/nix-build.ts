@@ -1,24 +1,31 @@
 /**
- * Rebuilding one derivation with the local Nix, never substituting the output under test: its
- * inputs are realised first (they may come from substituters), then the derivation itself is
- * built with substitution off — with `--check` when its output is already in the store (from a
- * cache or an earlier build), which builds it again and keeps a differing result beside it as
- * `<output>.check`. The derivation's outputs and inputs are read from its `.drv` file, not
- * asked of Nix.
+ * Rebuilding derivations with the local Nix, never substituting the outputs under test. For a
+ * batch of derivations: their inputs are realised first, in one call (these may come from
+ * substituters); then the derivations whose outputs are not in the store are built fresh, all
+ * in one `nix-store --realise --keep-going` with substitution off, and those whose outputs are
+ * already valid (from a cache, or an earlier build) are built again with `--check
+ * --keep-failed`, one derivation a call, which keeps a differing result beside the output as
+ * `<output>.check`. Nix reports each build in its internal-json log format ({@link BuildLog}),
+ * so one call's failures are told apart; what was built is what the store holds valid after
+ * it. The derivations' outputs and inputs are read from their `.drv` files, not asked of Nix.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { type ClaimJson } from '../claim/index.js';
 import { narSourceFromPath, storedClaims } from '../host/index.js';
 import {
+  BuildLog,
+  type BuildProgress,
   type Derivation,
+  MAX_BUILD_LOG_LINE,
   MAX_DERIVATION_BYTES,
+  NIX_STORE_DIR,
   encodeNix32,
   parseDerivation,
   writeNar,
 } from '../nix/index.js';
-import { createHash } from 'node:crypto';
 
 const exec = promisify(execFile);
 
@@ -45,32 +52,90 @@ export type BuildOutcome =
   | { readonly status: 'failed'; readonly reason: string };
 
 export interface NixOptions {
-  /** Deadline of one build in ms (0: none). */
+  /** Deadline of one build in ms (0: none), Nix's own `timeout` setting. */
   readonly buildTimeoutMs: number;
-  /** Extra `--option NAME VALUE` pairs for every Nix command. */
-  readonly nixOptions?: readonly (readonly [string, string])[];
 }
 
-async function nix(
-  command: string,
+/** One derivation to rebuild, and which of its outputs. */
+export interface Target {
+  readonly drv: string;
+  readonly derivation: Derivation;
+  /** The outputs to rebuild (store paths). */
+  readonly outputs: readonly string[];
+  /** Build fresh even when the outputs are valid (a fresh build of ours was interrupted). */
+  readonly fresh: boolean;
+}
+
+export type BuildMode = 'fresh' | 'check';
+
+async function nixStore(args: readonly string[], timeoutMs: number): Promise<string> {
+  return (
+    await exec('nix-store', args, { timeout: timeoutMs, maxBuffer: 256 << 20, encoding: 'utf8' })
+  ).stdout;
+}
+
+/** What one building call of Nix said, and how it ended. */
+interface NixRun {
+  readonly log: BuildLog;
+  /** Exit code 0. */
+  readonly ok: boolean;
+  /** Why Nix gave no answer of its own (it could not start, or was killed); else undefined. */
+  readonly broken?: string;
+}
+
+/**
+ * Runs `nix-store --realise ARGS…` with its internal-json log read line by line, for the
+ * derivations `drvs` (those whose builds and errors to tell apart).
+ */
+function realise(
   args: readonly string[],
+  drvs: Iterable<string>,
   options: NixOptions,
-  timeoutMs = 600_000,
-): Promise<{ stdout: string; stderr: string }> {
-  const extra = (options.nixOptions ?? []).flatMap(([k, v]) => ['--option', k, v]);
-  return exec(command, [...args, ...extra], {
-    timeout: timeoutMs,
-    maxBuffer: 256 << 20,
-    encoding: 'utf8',
+  onProgress?: (progress: BuildProgress) => void,
+): Promise<NixRun> {
+  const timeout =
+    options.buildTimeoutMs > 0
+      ? ['--option', 'timeout', String(Math.ceil(options.buildTimeoutMs / 1000))]
+      : [];
+  const log = new BuildLog(drvs, NIX_STORE_DIR);
+  return new Promise((resolve) => {
+    const child = spawn(
+      'nix-store',
+      ['--realise', '--log-format', 'internal-json', ...timeout, ...args],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let pending = '';
+    let skipping = false;
+    const take = (line: string) => {
+      const progress = log.line(line);
+      if (progress !== undefined) onProgress?.(progress);
+    };
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      let text = pending + chunk;
+      let newline: number;
+      while ((newline = text.indexOf('\n')) >= 0) {
+        if (!skipping) take(text.slice(0, newline));
+        skipping = false;
+        text = text.slice(newline + 1);
+      }
+      // A line longer than any event Nix writes is cut, the rest of it skipped.
+      if (text.length > 8 * MAX_BUILD_LOG_LINE) {
+        if (!skipping) take(text.slice(0, 8 * MAX_BUILD_LOG_LINE));
+        skipping = true;
+        text = '';
+      }
+      pending = text;
+    });
+    child.once('error', (error) => {
+      resolve({ log, ok: false, broken: error.message });
+    });
+    child.once('close', (code, signal) => {
+      if (pending !== '' && !skipping) take(pending);
+      if (signal !== null) resolve({ log, ok: false, broken: `nix-store was killed (${signal})` });
+      else resolve({ log, ok: code === 0 });
+    });
   });
-}
-
-/** The last lines of a failed command's error output, for a report. */
-function tail(error: unknown): string {
-  const e = error as { stderr?: string; message?: string; killed?: boolean };
-  if (e.killed === true) return 'the build ran past its deadline and was stopped';
-  const text = (e.stderr ?? e.message ?? String(error)).trim().split('\n');
-  return text.slice(-12).join('\n');
 }
 
 /**
@@ -106,43 +171,113 @@ function onDisk(path: string): boolean {
   }
 }
 
-/** The derivation that produced a valid store path, if the store knows it and has it. */
-export async function localDeriver(path: string, options: NixOptions): Promise<string | undefined> {
+/**
+ * The derivations that produced `paths`, where the store knows one and has it: one query for
+ * the paths on disk (a path not on disk is not valid, and has none).
+ */
+export async function localDerivers(paths: readonly string[]): Promise<Map<string, string>> {
+  const derivers = new Map<string, string>();
+  const keep = (path: string, drv: string | undefined) => {
+    if (drv !== undefined && drv.endsWith('.drv') && existsSync(drv)) derivers.set(path, drv);
+  };
+  const present = paths.filter(onDisk);
+  const query = async (asked: readonly string[]) =>
+    (await nixStore(['--query', '--deriver', ...asked], 60_000)).split('\n').slice(0, asked.length);
+  if (present.length === 0) return derivers;
   try {
-    const out = (
-      await nix('nix-store', ['--query', '--deriver', path], options, 60_000)
-    ).stdout.trim();
-    return out.endsWith('.drv') && existsSync(out) ? out : undefined;
+    const answers = await query(present);
+    if (answers.length !== present.length) throw new Error('one answer a path');
+    present.forEach((path, i) => {
+      keep(path, answers[i]);
+    });
   } catch {
-    return undefined;
+    // One path Nix does not hold valid fails the whole query: ask one at a time.
+    for (const path of present) keep(path, (await query([path]).catch(() => []))[0]);
   }
-}
-
-/** The store paths whose hash parts may appear in an output of `drv`: its closure's outputs. */
-async function candidates(drv: string, options: NixOptions): Promise<string[]> {
-  const out = await nix(
-    'nix-store',
-    ['--query', '--requisites', '--include-outputs', drv],
-    options,
-  );
-  return out.stdout.split('\n').filter((p) => p !== '' && !p.endsWith('.drv'));
+  return derivers;
 }
 
 /**
- * The claim for a copy of `output` at `path` (its `.check` sibling), with its NAR: NAR hash and size of its
- * archive, and its references found as Nix finds them, by scanning the archive for the hash
- * parts of the store paths the build could refer to.
+ * Realises the inputs of `targets` that are not targets themselves, in one call (substituters
+ * allowed); returns, for each target that cannot be built for want of an input, why. What
+ * counts is what the store holds valid afterwards, so a failure is pinned on the targets whose
+ * input outputs are missing, and a target whose input is a failed target fails too.
+ */
+async function realiseInputs(
+  targets: readonly Target[],
+  options: NixOptions,
+): Promise<Map<Target, string>> {
+  const drvs = new Set(targets.map((t) => t.drv));
+  const inputs = new Set<string>();
+  for (const t of targets)
+    for (const input of t.derivation.inputDrvs.keys()) if (!drvs.has(input)) inputs.add(input);
+  const failed = new Map<Target, string>();
+  if (inputs.size === 0) return failed;
+  const run = await realise(['--keep-going', ...inputs], inputs, options);
+  if (!run.ok) {
+    // Which inputs are missing: the outputs the targets use of each, asked of the store.
+    const missing = new Map<string, string>();
+    const used = new Map<string, string[]>();
+    for (const input of inputs) {
+      const names = new Set<string>();
+      for (const t of targets)
+        for (const n of t.derivation.inputDrvs.get(input) ?? []) names.add(n);
+      try {
+        const outputs = readDerivation(input).outputs;
+        const paths = [...names].map((n) => outputs.get(n)?.path);
+        if (paths.every((p) => p !== undefined)) used.set(input, paths);
+        else missing.set(input, `${input} lacks an output a derivation of the batch uses`);
+      } catch (error) {
+        missing.set(input, (error as Error).message);
+      }
+    }
+    const valid = await storedClaims([...new Set([...used.values()].flat())]);
+    for (const [input, paths] of used)
+      if (paths.some((p) => valid.get(p) == null))
+        missing.set(input, run.broken ?? run.log.failure(input));
+    for (const t of targets)
+      for (const input of t.derivation.inputDrvs.keys()) {
+        const why = missing.get(input);
+        if (why !== undefined && !failed.has(t))
+          failed.set(t, `an input of the derivation could not be realised: ${input}\n${why}`);
+      }
+  }
+  // A target whose input is a target that cannot be built cannot be built either.
+  for (let changed = true; changed;) {
+    changed = false;
+    const out = new Set([...failed.keys()].map((t) => t.drv));
+    for (const t of targets)
+      if (!failed.has(t))
+        for (const input of t.derivation.inputDrvs.keys())
+          if (out.has(input)) {
+            failed.set(t, `an input of the derivation could not be realised: ${input} (above)`);
+            changed = true;
+            break;
+          }
+  }
+  return failed;
+}
+
+/** The store paths whose hash parts may appear in an output of `drv`: its closure's outputs. */
+async function candidates(drv: string): Promise<string[]> {
+  const out = await nixStore(['--query', '--requisites', '--include-outputs', drv], 600_000);
+  return out.split('\n').filter((p) => p !== '' && !p.endsWith('.drv'));
+}
+
+/**
+ * The claim for a copy of `output` at `path` (its `.check` sibling), with its NAR: NAR hash
+ * and size of its archive, and its references found as Nix finds them, by scanning the archive
+ * for the hash parts of the store paths the build could refer to.
  */
 async function claimOfCopy(
   drv: string,
   output: string,
   path: string,
   stored: ClaimJson,
-  options: NixOptions,
 ): Promise<{ claim: ClaimJson; nar: Buffer }> {
   const nar = Buffer.concat([...writeNar(narSourceFromPath(path))]);
   const storeDir = output.slice(0, output.lastIndexOf('/'));
-  const references = (await candidates(drv, options))
+  const references = (await candidates(drv))
     .map((p) => p.slice(storeDir.length + 1))
     .filter((base) => nar.includes(base.slice(0, 32)))
     .sort();
@@ -155,86 +290,134 @@ async function claimOfCopy(
   return { claim, nar };
 }
 
-/**
- * Rebuilds `drv` and says, for each of `outputs`, what came of it. The inputs are realised
- * first (substituters allowed); then the derivation is built with `--option substitute false`,
- * or with `--check --keep-failed` when every requested output is already valid. That part runs
- * inside `exclusive` (the rebuilder's build slots); reading what was built comes after it, so
- * that the next build need not wait for it.
- */
-export async function rebuildDerivation(
-  drv: string,
-  derivation: Derivation,
-  outputs: readonly string[],
-  options: NixOptions & {
-    /** Build fresh even when the outputs are valid (a fresh build of ours was interrupted). */
-    readonly fresh?: boolean;
-    /** Called before Nix builds, with how: recorded so that a restart resumes the same way. */
-    readonly onStart?: (mode: 'fresh' | 'check') => void;
-    /** Runs the building part (by default at once). */
-    readonly exclusive?: <T>(work: () => Promise<T>) => Promise<T>;
-  },
-): Promise<Map<string, BuildOutcome>> {
-  const result = new Map<string, BuildOutcome>();
-  const fail = (reason: string) => {
-    for (const o of outputs) result.set(o, { status: 'failed', reason });
-    return result;
+const failAll = (outputs: readonly string[], reason: string) =>
+  new Map<string, BuildOutcome>(outputs.map((o) => [o, { status: 'failed', reason }]));
+
+/** The outcome of an output the store holds valid after a build: built, unless not on disk. */
+function builtOutcome(output: string, claim: ClaimJson, checked: boolean): BuildOutcome {
+  if (!onDisk(output))
+    return {
+      status: 'failed',
+      reason: `the store records ${output} as valid but it is not on disk (nix-store --verify --repair)`,
+    };
+  return { status: 'built', claim, checked, path: output };
+}
+
+/** Runs `work` over `list`, `n` at a time. */
+async function eachLimited<T>(n: number, list: readonly T[], work: (t: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < list.length) await work(list[next++] as T);
   };
-  const timeout = options.buildTimeoutMs;
-  const inputs = [...derivation.inputDrvs.keys()];
-  const exclusive = options.exclusive ?? (<T>(work: () => Promise<T>) => work());
-  const built = await exclusive(async () => {
-    try {
-      if (inputs.length > 0) await nix('nix-store', ['--realise', ...inputs], options, timeout);
-    } catch (error) {
-      return { reason: `an input of the derivation could not be realised:\n${tail(error)}` };
-    }
-    // A valid path is on disk: outputs none of which is there need no question to Nix. Else
-    // one query says which are valid, and what the store records of them.
-    // A fresh build of ours that was cut short may have been finished by the orphaned Nix
-    // process: building fresh again then costs nothing, where --check would build it twice.
-    const stored =
-      options.fresh !== true && outputs.some(onDisk) ? await storedClaims(outputs) : undefined;
-    const check = stored !== undefined && outputs.every((o) => stored.get(o) != null);
-    options.onStart?.(check ? 'check' : 'fresh');
-    try {
-      await nix(
-        'nix-store',
-        check
-          ? ['--realise', '--check', '--keep-failed', drv]
-          : ['--realise', drv, '--option', 'substitute', 'false'],
-        options,
-        timeout,
-      );
-    } catch (error) {
-      if (!(check && /may not be deterministic/.test((error as { stderr?: string }).stderr ?? '')))
-        return { reason: tail(error) };
-      return { check, stored, differs: true };
-    }
-    return { check, stored, differs: false };
-  });
-  if ('reason' in built) return fail(built.reason);
-  const { check, differs } = built;
-  // --check leaves the store's record as it was; a fresh build made it.
-  const claims = check && built.stored !== undefined ? built.stored : await storedClaims(outputs);
-  for (const output of outputs) {
-    const stored = claims.get(output);
-    if (stored === undefined || stored === null) {
-      result.set(output, { status: 'failed', reason: `Nix built ${drv} but not ${output}` });
-      continue;
-    }
-    if (!onDisk(output)) {
-      result.set(output, {
-        status: 'failed',
-        reason: `the store records ${output} as valid but it is not on disk (nix-store --verify --repair)`,
-      });
-      continue;
-    }
-    const copy = `${output}.check`;
-    if (differs && existsSync(copy)) {
-      const { claim, nar } = await claimOfCopy(drv, output, copy, stored, options);
-      result.set(output, { status: 'differs', claim, stored, path: copy, nar });
-    } else result.set(output, { status: 'built', claim: stored, checked: check, path: output });
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, list.length)) }, worker));
+}
+
+export interface BatchOptions extends NixOptions {
+  /** Builds at the same time (Nix's `--max-jobs`; checks run this many calls at once). */
+  readonly jobs: number;
+  /** Called once the modes are known, before Nix builds: recorded, so that a restart resumes the same way. */
+  readonly onStart: (modes: ReadonlyMap<Target, BuildMode>) => void;
+  /** Called with the fresh builds ended so far, as Nix counts them. */
+  readonly onProgress?: (ended: number) => void;
+  /** Called with what came of each target, as soon as it is known. */
+  readonly onDone: (target: Target, outcomes: Map<string, BuildOutcome>) => void | Promise<void>;
+}
+
+/**
+ * Rebuilds `targets` (their `.drv` files read already) and tells `onDone` what came of each
+ * output: inputs realised, then the fresh builds in one Nix call and the checks `jobs` at a
+ * time. A build that fails, an input that cannot be realised, is a failure of its targets
+ * only; a fault of Nix or the store (a query failing) throws.
+ */
+export async function rebuildBatch(
+  targets: readonly Target[],
+  options: BatchOptions,
+): Promise<void> {
+  const inputFailures = await realiseInputs(targets, options);
+  const ready: Target[] = [];
+  for (const t of targets) {
+    const why = inputFailures.get(t);
+    if (why === undefined) ready.push(t);
+    else await options.onDone(t, failAll(t.outputs, why));
   }
-  return result;
+  // A valid path is on disk: outputs none of which is there need no question to Nix. A fresh
+  // build of ours that was cut short may have been finished by the orphaned Nix process:
+  // building fresh again then costs nothing, where --check would build it twice.
+  const asked = ready.filter((t) => !t.fresh && t.outputs.some(onDisk));
+  const stored = await storedClaims([...new Set(asked.flatMap((t) => t.outputs))]);
+  // One mode a derivation: check only when every output asked of it is valid.
+  const freshDrvs = new Set(
+    ready.filter((t) => t.fresh || t.outputs.some((o) => stored.get(o) == null)).map((t) => t.drv),
+  );
+  const modes = new Map<Target, BuildMode>(
+    ready.map((t) => [t, freshDrvs.has(t.drv) ? 'fresh' : 'check']),
+  );
+  options.onStart(modes);
+  const fresh = ready.filter((t) => freshDrvs.has(t.drv));
+  if (fresh.length > 0) {
+    const run = await realise(
+      [
+        '--keep-going',
+        '--max-jobs',
+        String(options.jobs),
+        '--option',
+        'substitute',
+        'false',
+        ...freshDrvs,
+      ],
+      freshDrvs,
+      options,
+      (p) => options.onProgress?.(p.ended),
+    );
+    const after = await storedClaims([...new Set(fresh.flatMap((t) => t.outputs))]);
+    for (const t of fresh) {
+      const outcomes = new Map<string, BuildOutcome>();
+      for (const output of t.outputs) {
+        const claim = after.get(output);
+        outcomes.set(
+          output,
+          claim == null
+            ? {
+                status: 'failed',
+                reason:
+                  run.broken ??
+                  (run.log.of(t.drv).errors.length > 0 || !run.ok
+                    ? run.log.failure(t.drv)
+                    : `Nix built ${t.drv} but not ${output}`),
+              }
+            : builtOutcome(output, claim, false),
+        );
+      }
+      await options.onDone(t, outcomes);
+    }
+  }
+  const checks = new Map<string, Target[]>();
+  for (const t of ready)
+    if (!freshDrvs.has(t.drv)) checks.set(t.drv, [...(checks.get(t.drv) ?? []), t]);
+  await eachLimited(options.jobs, [...checks], async ([drv, same]) => {
+    const run = await realise(
+      ['--check', '--keep-failed', '--option', 'substitute', 'false', drv],
+      [drv],
+      options,
+    );
+    const differs =
+      !run.ok && run.log.of(drv).errors.some((e) => /may not be deterministic/.test(e));
+    for (const t of same) {
+      if (!run.ok && !differs) {
+        await options.onDone(t, failAll(t.outputs, run.broken ?? run.log.failure(drv)));
+        continue;
+      }
+      // --check leaves the store's record as it was.
+      const outcomes = new Map<string, BuildOutcome>();
+      for (const output of t.outputs) {
+        const claim = stored.get(output) as ClaimJson;
+        const copy = `${output}.check`;
+        if (differs && existsSync(copy)) {
+          const { claim: built, nar } = await claimOfCopy(drv, output, copy, claim);
+          outcomes.set(output, { status: 'differs', claim: built, stored: claim, path: copy, nar });
+        } else outcomes.set(output, builtOutcome(output, claim, true));
+      }
+      await options.onDone(t, outcomes);
+    }
+  });
 }

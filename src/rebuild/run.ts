@@ -1,11 +1,12 @@
 /**
  * `accord rebuild`'s loop: for each work item, find the derivation, rebuild it with Nix
- * ({@link rebuildDerivation}), spool the claims of what it built for the rebuilder's own log,
- * keep the built NARs in a binary cache directory when asked (so a dashboard can show what
- * differs), and record what came of it. Nix builds `jobs` items at a time, while what the last
- * build made is read and recorded; an item already done — its claims in the spool under its
- * key, or its failure recorded — is skipped, so a run killed at any point and started again
- * builds and submits each item once.
+ * ({@link rebuildBatch}: a batch of items at a time, the fresh builds of a batch in one Nix
+ * call), spool the claims of what it built for the rebuilder's own log, keep the built NARs in
+ * a binary cache directory when asked (so a dashboard can show what differs), and record what
+ * came of it. An item already done — its claims in the spool under its key, or its failure
+ * recorded — is skipped; a fresh build under way when a run was killed is built fresh again,
+ * which Nix does not do twice for what it finished. So a run killed at any point and started
+ * again builds and submits each item once.
  */
 import { existsSync } from 'node:fs';
 import type { ClaimJson } from '../claim/index.js';
@@ -16,9 +17,10 @@ import type { Derivation } from '../nix/index.js';
 import {
   type BuildOutcome,
   type NixOptions,
-  localDeriver,
+  type Target,
+  localDerivers,
   readDerivation,
-  rebuildDerivation,
+  rebuildBatch,
 } from './nix-build.js';
 import type { ItemStatus, RebuildState } from './state.js';
 import type { WorkItem } from './worklist.js';
@@ -29,12 +31,14 @@ export interface RebuildOptions extends NixOptions {
   /** The log the claims are for (the spool's name for it: its URL). */
   readonly log: string;
   readonly state: RebuildState;
-  /** Items rebuilt at the same time. */
+  /** Builds at the same time. */
   readonly jobs: number;
   /** Keep every built NAR here, as a file binary cache (narinfo and NAR per path). */
   readonly cacheDir?: string;
   /** Called as each item ends, with the counts so far. */
   readonly onItem?: (done: number, total: number, item: ItemReport) => void;
+  /** Called as Nix ends builds, with the items done so far counting those ended. */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 /** What came of one item, for the summary. */
@@ -56,6 +60,12 @@ export interface RebuildSummary {
   readonly items: readonly ItemReport[];
 }
 
+/**
+ * Items a batch holds: one Nix call builds a batch's fresh derivations, and its claims enter
+ * the spool when the call ends.
+ */
+const BATCH = 64;
+
 /** The spool key of an item: what it asks to rebuild. */
 export function itemKey(item: WorkItem): string {
   return `rebuild ${item.storePath ?? item.drv ?? ''}`;
@@ -65,14 +75,12 @@ const HOW_TO_GET_A_DRV =
   "give it in the work list (STORE-PATH DERIVATION) or evaluate the expression that produces it here (nix-instantiate '<nixpkgs>' -A ATTRIBUTE, with the same nixpkgs revision) so that its .drv is in the store";
 
 /** The derivation of an item and the outputs to rebuild, or why there is none. */
-async function derivationOf(
+function derivationOf(
   item: WorkItem,
-  options: NixOptions,
-): Promise<{ drv: string; derivation: Derivation; outputs: string[] } | { reason: string }> {
-  let drv = item.drv;
+  derivers: ReadonlyMap<string, string>,
+): { drv: string; derivation: Derivation; outputs: string[] } | { reason: string } {
   // The store's deriver of a path it has (none for a path it does not have).
-  if (drv === undefined && item.storePath !== undefined)
-    drv = await localDeriver(item.storePath, options);
+  const drv = item.drv ?? (item.storePath === undefined ? undefined : derivers.get(item.storePath));
   if (drv === undefined)
     return { reason: `no derivation for ${item.storePath ?? ''}: ${HOW_TO_GET_A_DRV}` };
   if (!existsSync(drv)) return { reason: `${drv} is not in the local store: ${HOW_TO_GET_A_DRV}` };
@@ -91,32 +99,12 @@ async function derivationOf(
   return { drv, derivation, outputs: [item.storePath] };
 }
 
-/** Runs work `n` at a time, in the order asked. */
-function limiter(n: number): <T>(work: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(work: () => Promise<T>): Promise<T> => {
-    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
-    else running++;
-    try {
-      return await work();
-    } finally {
-      const next = waiting.shift();
-      if (next === undefined) running--;
-      else next();
-    }
-  };
-}
-
-async function rebuildItem(
-  item: WorkItem,
-  options: RebuildOptions,
-  exclusive: <T>(work: () => Promise<T>) => Promise<T>,
-): Promise<ItemReport> {
+/** The report of an item done in an earlier run (claimed, or failed), if it was. */
+function doneBefore(item: WorkItem, options: RebuildOptions): ItemReport | undefined {
   const key = itemKey(item);
   const spooled = options.spool.once(key);
-  const recorded = options.state.outcome(key);
   if (spooled !== undefined) return { item, status: 'done-before', claims: spooled };
+  const recorded = options.state.outcome(key);
   if (recorded?.status === 'failed' || recorded?.status === 'no-derivation')
     return {
       item,
@@ -124,24 +112,16 @@ async function rebuildItem(
       claims: [],
       reason: `${recorded.detail}\n(in an earlier run; --retry-failed tries again)`,
     };
-  const found = await derivationOf(item, options);
-  if ('reason' in found) {
-    options.state.record(key, 'no-derivation', found.reason);
-    return { item, status: 'no-derivation', claims: [], reason: found.reason };
-  }
-  const outcomes: Map<string, BuildOutcome> = await rebuildDerivation(
-    found.drv,
-    found.derivation,
-    found.outputs,
-    {
-      ...options,
-      exclusive,
-      fresh: recorded?.status === 'started' && recorded.detail === 'fresh',
-      onStart(mode) {
-        options.state.record(key, 'started', mode);
-      },
-    },
-  );
+  return undefined;
+}
+
+/** Records what came of an item's build: its claims spooled, its NARs kept, or its failure. */
+function finishItem(
+  item: WorkItem,
+  outcomes: ReadonlyMap<string, BuildOutcome>,
+  options: RebuildOptions,
+): ItemReport {
+  const key = itemKey(item);
   const failed = [...outcomes].flatMap(([output, o]) => (o.status === 'failed' ? [output] : []));
   if (failed.length > 0) {
     const reason = [
@@ -174,34 +154,79 @@ async function rebuildItem(
   return { item, status, claims, ...(reason === undefined ? {} : { reason }) };
 }
 
-/** Rebuilds every item, `jobs` builds at a time; resolves with the summary. */
+/**
+ * Rebuilds every item, {@link BATCH} at a time: each batch's fresh builds in one Nix call
+ * (`jobs` builds at once), its checks `jobs` at a time; resolves with the summary.
+ */
 export async function rebuild(options: RebuildOptions): Promise<RebuildSummary> {
   const { items } = options;
   const reports: ItemReport[] = new Array<ItemReport>(items.length);
-  let next = 0;
   let done = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      const item = items[i] as WorkItem;
-      let report: ItemReport;
-      try {
-        report = await rebuildItem(item, options, builds);
-      } catch (error) {
-        // A fault of this item (Nix not answering, a store query failing) is its failure.
-        const reason = (error as Error).message;
-        options.state.record(itemKey(item), 'failed', reason);
-        report = { item, status: 'failed', claims: [], reason };
-      }
-      reports[i] = report;
-      options.onItem?.(++done, items.length, report);
-    }
+  const finish = (i: number, report: ItemReport) => {
+    reports[i] = report;
+    options.onItem?.(++done, items.length, report);
   };
-  // `jobs` builds at a time; twice as many items under way, so that reading what one build
-  // made and recording it overlaps the next build.
-  const jobs = Math.max(1, options.jobs);
-  const builds = limiter(jobs);
-  await Promise.all(Array.from({ length: 2 * jobs }, worker));
+  for (let start = 0; start < items.length; start += BATCH) {
+    const batch: number[] = [];
+    for (let i = start; i < Math.min(items.length, start + BATCH); i++) {
+      const before = doneBefore(items[i] as WorkItem, options);
+      if (before === undefined) batch.push(i);
+      else finish(i, before);
+    }
+    const unfinished = new Set(batch);
+    const end = (i: number, report: ItemReport) => {
+      unfinished.delete(i);
+      finish(i, report);
+    };
+    try {
+      const derivers = await localDerivers(
+        batch.flatMap((i) => {
+          const { storePath, drv } = items[i] as WorkItem;
+          return storePath !== undefined && drv === undefined ? [storePath] : [];
+        }),
+      );
+      const targets = new Map<Target, number>();
+      for (const i of batch) {
+        const item = items[i] as WorkItem;
+        const found = derivationOf(item, derivers);
+        if ('reason' in found) {
+          options.state.record(itemKey(item), 'no-derivation', found.reason);
+          end(i, { item, status: 'no-derivation', claims: [], reason: found.reason });
+          continue;
+        }
+        const recorded = options.state.outcome(itemKey(item));
+        const fresh = recorded?.status === 'started' && recorded.detail === 'fresh';
+        targets.set({ ...found, fresh }, i);
+      }
+      const seen = done;
+      await rebuildBatch([...targets.keys()], {
+        ...options,
+        onStart(modes) {
+          options.state.recordStarted(
+            [...modes].map(([t, mode]) => [
+              itemKey(items[targets.get(t) as number] as WorkItem),
+              mode,
+            ]),
+          );
+        },
+        onProgress(ended) {
+          options.onProgress?.(Math.max(done, Math.min(seen + ended, items.length)), items.length);
+        },
+        onDone(target, outcomes) {
+          const i = targets.get(target) as number;
+          end(i, finishItem(items[i] as WorkItem, outcomes, options));
+        },
+      });
+    } catch (error) {
+      // A fault of Nix or the store (a query failing) fails the items of the batch left.
+      const reason = (error as Error).message;
+      for (const i of unfinished) {
+        const item = items[i] as WorkItem;
+        options.state.record(itemKey(item), 'failed', reason);
+        end(i, { item, status: 'failed', claims: [], reason });
+      }
+    }
+  }
   const count = (s: ItemReport['status']) => reports.filter((r) => r.status === s).length;
   return {
     total: items.length,

@@ -53,6 +53,13 @@ export class RebuildState {
       .run(key, status, detail, Date.now());
   }
 
+  /** Records that Nix is building each item, and how, in one transaction. */
+  recordStarted(items: readonly (readonly [key: string, mode: string])[]): void {
+    this.db.transaction(() => {
+      for (const [key, mode] of items) this.record(key, 'started', mode);
+    })();
+  }
+
   /**
    * Records a failed build of `outputs` (store paths) with its reason, and the failure of each
    * output to report, in one transaction; the attempt is the time now.

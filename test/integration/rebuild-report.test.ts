@@ -139,7 +139,7 @@ in { broken = mk "report-broken"; later = mk "report-later"; }
       expect(broken.failures).toMatchObject({ attempts: 1, builders: 1 });
       expect(broken.failures?.recent[0]?.builder).toBe(origin);
       expect(broken.failures?.recent[0]?.reason).toMatch(
-        /this derivation fails \| error: .* failed/,
+        /^builder for '.*-report-broken\.drv' failed with exit code 1 \| last log lines: \| > this derivation fails$/,
       );
       const html = await (
         await fetch(`${monitor.url ?? ''}/paths/${hashPart(outs.broken)}?format=html`)
