@@ -3,9 +3,14 @@
  * PostgreSQL with the settings Accord's durability contracts rely on.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
+import type pg from 'pg';
+
+/** The PostgreSQL client, loaded when first used: most runs use SQLite alone. */
+let pgModule: typeof pg | undefined;
+const loadPg = (): typeof pg => (pgModule ??= createRequire(import.meta.url)('pg') as typeof pg);
 
 export type SqliteDatabase = Database.Database;
 export type PgPool = pg.Pool;
@@ -98,7 +103,7 @@ export function lockStore(store: StoreUrl): () => void {
  * schema, so several logs or test runs can share one database.
  */
 export function openPostgres(url: string, options: { schema?: string; max?: number } = {}): PgPool {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 8 });
+  const pool = new (loadPg().Pool)({ connectionString: url, max: options.max ?? 8 });
   const { schema } = options;
   if (schema !== undefined) {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);

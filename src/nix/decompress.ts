@@ -7,12 +7,18 @@
  * steps, so no input can stall it or grow memory without bound.
  */
 import type { Transform } from 'node:stream';
+import { createRequire } from 'node:module';
 import { createBrotliDecompress, createGunzip } from 'node:zlib';
-import lzma from 'lzma-native';
+import type lzmaNative from 'lzma-native';
 import { Bzip2Decoder } from './bzip2.js';
 import { DecodeOutput, type StepDecoder } from './decode-output.js';
 import { NixError } from './errors.js';
 import { ZstdDecoder } from './zstd.js';
+
+/** liblzma's binding, loaded when an xz stream first comes: most commands never decode one. */
+let lzmaModule: typeof lzmaNative | undefined;
+const lzma = (): typeof lzmaNative =>
+  (lzmaModule ??= createRequire(import.meta.url)('lzma-native') as typeof lzmaNative);
 
 /** Resolves in a later turn of the event loop, after the I/O that is ready now. */
 const nextTurn = () =>
@@ -125,7 +131,11 @@ function decoder(compression: string, out: DecodeOutput): StepDecoder {
     case 'xz':
       // liblzma decodes a whole slice before its output is seen: at most ~8000 times the
       // slice (LZMA's best ratio) comes out past the cap.
-      return new TransformDecoder(lzma.createDecompressor({ memlimit: XZ_MEMLIMIT }), out, 1 << 10);
+      return new TransformDecoder(
+        lzma().createDecompressor({ memlimit: XZ_MEMLIMIT }),
+        out,
+        1 << 10,
+      );
     case 'bzip2':
       return new Bzip2Decoder(out);
     case 'zstd':

@@ -1,7 +1,7 @@
 /**
  * The nix module: a pure library for Nix's formats — nix32, hashes, store paths, narinfo and
- * its signatures, Nix keys, nix-cache-info, NAR serialisation, parsing and hashing, and
- * decompression. No file system or network access: callers hand in bytes and tree sources.
+ * its signatures, Nix keys, nix-cache-info, NAR serialisation, parsing and hashing,
+ * derivations, Nix's internal-json build log, and decompression. No file system or network access: callers hand in bytes and tree sources.
  */
 export { NixError, type NixErrorCode } from './errors.js';
 export { NIX32_ALPHABET, decodeNix32, encodeNix32, nix32Length } from './nix32.js';
