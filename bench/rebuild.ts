@@ -6,7 +6,9 @@
  * per derivation (what any tool that builds and looks at each derivation in turn pays at
  * least: the floor), `accord rebuild` of an empty work list (its fixed cost: Node, the state,
  * the spool), and, when ACCORD_REBUILD_BEFORE names another build's `bin/accord.js`, that
- * build's `accord rebuild` (before and after in one run).
+ * build's `accord rebuild` (before and after in one run). Then the same for derivations whose
+ * outputs are already in the store, which `accord rebuild` checks (`--check`, one a call),
+ * against `nix-store --realise --check` of all of them in one call.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -103,7 +105,14 @@ export async function benchRebuild(count = 10, seconds = 1, rounds = 3): Promise
       floor: [] as number[],
       previous: [] as number[],
       accord: [] as number[],
+      checkPlain: [] as number[],
+      checkFloor: [] as number[],
+      checkAccord: [] as number[],
     };
+    // Outputs already in the store: accord rebuild checks them, one derivation a Nix call.
+    // --check builds again and leaves the store as it was, so one set serves every round.
+    const present = await derivations(dir, count, seconds);
+    await exec('nix-store', ['--realise', ...present], { env });
     for (let round = 0; round < rounds; round++) {
       const together = await derivations(dir, count, seconds);
       times.plain.push(
@@ -120,46 +129,70 @@ export async function benchRebuild(count = 10, seconds = 1, rounds = 3): Promise
       if (before !== undefined)
         times.previous.push(await rebuild(before, await derivations(dir, count, seconds)));
       times.accord.push(await rebuild(BIN, await derivations(dir, count, seconds)));
+      times.checkPlain.push(
+        await timed(() =>
+          exec('nix-store', ['--realise', '--check', '--max-jobs', '1', ...present], { env }),
+        ),
+      );
+      times.checkFloor.push(
+        await timed(async () => {
+          for (const drv of present)
+            await exec('nix-store', ['--realise', '--check', drv], { env });
+        }),
+      );
+      times.checkAccord.push(await rebuild(BIN, present));
     }
     const median = (xs: number[]) =>
       [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-    const plain = median(times.plain);
-    const floor = median(times.floor);
-    const previous = before === undefined ? undefined : median(times.previous);
-    const accord = median(times.accord);
     const empty = await rebuild(BIN, []);
-    const perDrv = (t: number) => `${((1000 * (t - plain)) / count).toFixed(0)} ms per derivation`;
-    const share = (t: number) => `${((100 * (t - plain)) / plain).toFixed(1)}%`;
     const all = (xs: number[]) => `runs ${xs.map((x) => x.toFixed(2)).join(', ')} s`;
-    const row = (name: string, t: number, runs: number[], note: string): Row => ({
-      name,
-      value: `${t.toFixed(2)} s`,
-      baseline: `${plain.toFixed(2)} s (nix-store --realise --max-jobs 1 of ${count} like them; ${all(times.plain)})`,
-      ratio: (plain / t).toFixed(3),
-      note: `${note}; median of ${all(runs)}`,
-    });
+    /** A row against `base`, the times of Nix building all `count` in one call. */
+    const against = (base: number[], what: string) => {
+      const b = median(base);
+      return (name: string, runs: number[], note: string): Row => {
+        const t = median(runs);
+        const over = `overhead ${((100 * (t - b)) / b).toFixed(1)}%; ${((1000 * (t - b)) / count).toFixed(0)} ms per derivation`;
+        return {
+          name,
+          value: `${t.toFixed(2)} s`,
+          baseline: `${b.toFixed(2)} s (${what} of ${count} like them in one call; ${all(base)})`,
+          ratio: (b / t).toFixed(3),
+          note: `${over}${note === '' ? '' : `; ${note}`}; median of ${all(runs)}`,
+        };
+      };
+    };
+    const fresh = against(times.plain, 'nix-store --realise --max-jobs 1');
+    const check = against(times.checkPlain, 'nix-store --realise --check --max-jobs 1');
+    const previous = process.env.ACCORD_REBUILD_BEFORE;
     return [
-      row(
-        `nix-store --realise once per derivation, ${count} of ~${seconds} s (the floor of a tool that builds each in turn)`,
-        floor,
+      fresh(
+        `nix-store --realise once per derivation, ${count} of ~${seconds} s (the floor of a tool that builds each in its own call)`,
         times.floor,
-        `overhead ${share(floor)}; ${perDrv(floor)}`,
+        '',
       ),
       ...(previous === undefined
         ? []
         : [
-            row(
-              `accord rebuild of ${before ?? ''}, ${count} fresh derivations of ~${seconds} s each, one at a time`,
-              previous,
+            fresh(
+              `accord rebuild of ${previous}, ${count} fresh derivations of ~${seconds} s each, one at a time`,
               times.previous,
-              `overhead ${share(previous)} of the build time; ${perDrv(previous)}`,
+              '',
             ),
           ]),
-      row(
+      fresh(
         `accord rebuild of ${count} fresh derivations of ~${seconds} s each, one at a time`,
-        accord,
         times.accord,
-        `overhead ${share(accord)} of the build time (goal ≤ 5%); ${perDrv(accord)}; ${((1000 * (accord - floor)) / count).toFixed(0)} ms per derivation over the floor`,
+        'goal ≤ 5%',
+      ),
+      check(
+        `nix-store --realise --check once per derivation, ${count} of ~${seconds} s (the floor of one check a call)`,
+        times.checkFloor,
+        '',
+      ),
+      check(
+        `accord rebuild of ${count} derivations of ~${seconds} s whose outputs are in the store (--check, one a call)`,
+        times.checkAccord,
+        '',
       ),
       {
         name: 'accord rebuild of an empty work list (its fixed cost: Node, state, spool)',

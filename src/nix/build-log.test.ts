@@ -87,6 +87,33 @@ describe('BuildLog', () => {
     expect(log.of(A).errors).toEqual([]);
   });
 
+  test('feed() reads the same events however the output is cut; an endless line is cut and skipped', () => {
+    const whole = new BuildLog([A, B, D], '/nix/store');
+    for (const l of RUN) whole.line(l);
+    const text = `${RUN.join('\n')}\n`;
+    for (let cut = 0; cut <= text.length; cut += 7) {
+      const log = new BuildLog([A, B, D], '/nix/store');
+      const seen: number[] = [];
+      log.feed(text.slice(0, cut), (p) => seen.push(p.ended));
+      log.feed(text.slice(cut), (p) => seen.push(p.ended));
+      log.end();
+      expect(seen).toEqual([0, 1, 3]);
+      for (const d of [A, B, D]) expect(log.of(d)).toEqual(whole.of(d));
+      expect(log.other()).toEqual(whole.other());
+    }
+    const log = new BuildLog([A], '/nix/store');
+    log.feed(RUN[4] ?? '');
+    log.feed('\n@nix {"action":"result","fields":["');
+    for (let i = 0; i < 100; i++) log.feed('x'.repeat(1000));
+    log.feed(
+      '"],"id":9,"type":101}\n@nix {"action":"result","fields":["after"],"id":9,"type":101}',
+    );
+    log.end();
+    expect(log.of(A).log).toEqual(['after']);
+    expect(log.other().length).toBe(1);
+    expect(log.other()[0]?.length).toBeLessThanOrEqual(MAX_BUILD_LOG_LINE);
+  });
+
   test('tails and messages are capped', () => {
     const log = new BuildLog([A], '/nix/store');
     log.line(RUN[4] ?? '');

@@ -18,6 +18,8 @@ const RES_BUILD_LOG_LINE = 101;
 const RES_PROGRESS = 105;
 const LVL_ERROR = 0;
 
+/** The longest line of Nix's output read: longer ones are cut. */
+export const MAX_EVENT_LINE = 8000;
 /** The longest line kept, the log lines kept per build, the messages kept per derivation. */
 export const MAX_BUILD_LOG_LINE = 1000;
 const LOG_TAIL = 12;
@@ -83,9 +85,41 @@ export class BuildLog {
     );
   }
 
+  private pending = '';
+  private skipping = false;
+
+  /**
+   * Reads a piece of Nix's standard error as it comes, cut anywhere; calls `onProgress` when
+   * the progress changed. A line longer than {@link MAX_EVENT_LINE} is cut, the rest skipped.
+   */
+  feed(chunk: string, onProgress?: (progress: BuildProgress) => void): void {
+    const text = this.pending + chunk;
+    const take = (line: string) => {
+      const progress = this.line(line);
+      if (progress !== undefined) onProgress?.(progress);
+    };
+    let from = 0;
+    for (let newline; (newline = text.indexOf('\n', from)) >= 0; from = newline + 1) {
+      if (!this.skipping) take(text.slice(from, newline));
+      this.skipping = false;
+    }
+    this.pending = text.slice(from);
+    if (this.pending.length > MAX_EVENT_LINE) {
+      if (!this.skipping) take(this.pending.slice(0, MAX_EVENT_LINE));
+      this.skipping = true;
+      this.pending = '';
+    }
+  }
+
+  /** Reads what {@link feed} kept of a last line without a newline. */
+  end(): void {
+    if (!this.skipping && this.pending !== '') this.line(this.pending);
+    this.pending = '';
+  }
+
   /** Reads one line of Nix's standard error; returns the progress when it changed. */
   line(raw: string): BuildProgress | undefined {
-    const text = raw.length > MAX_BUILD_LOG_LINE * 8 ? raw.slice(0, MAX_BUILD_LOG_LINE * 8) : raw;
+    const text = raw.length > MAX_EVENT_LINE ? raw.slice(0, MAX_EVENT_LINE) : raw;
     if (!text.startsWith('@nix ')) {
       if (text.trim() !== '')
         pushTail(this.otherLines, cap(plain(text), MAX_BUILD_LOG_LINE), OTHER_TAIL);

@@ -34,6 +34,7 @@ export {
   type DerivationLog,
   BuildLog,
   MAX_BUILD_LOG_LINE,
+  MAX_EVENT_LINE,
 } from './build-log.js';
 export {
   type NixPublicKey,

@@ -19,7 +19,6 @@ import {
   BuildLog,
   type BuildProgress,
   type Derivation,
-  MAX_BUILD_LOG_LINE,
   MAX_DERIVATION_BYTES,
   NIX_STORE_DIR,
   encodeNix32,
@@ -104,34 +103,15 @@ function realise(
       ['--realise', '--log-format', 'internal-json', ...timeout, ...args],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    let pending = '';
-    let skipping = false;
-    const take = (line: string) => {
-      const progress = log.line(line);
-      if (progress !== undefined) onProgress?.(progress);
-    };
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
-      let text = pending + chunk;
-      let newline: number;
-      while ((newline = text.indexOf('\n')) >= 0) {
-        if (!skipping) take(text.slice(0, newline));
-        skipping = false;
-        text = text.slice(newline + 1);
-      }
-      // A line longer than any event Nix writes is cut, the rest of it skipped.
-      if (text.length > 8 * MAX_BUILD_LOG_LINE) {
-        if (!skipping) take(text.slice(0, 8 * MAX_BUILD_LOG_LINE));
-        skipping = true;
-        text = '';
-      }
-      pending = text;
+      log.feed(chunk, onProgress);
     });
     child.once('error', (error) => {
       resolve({ log, ok: false, broken: error.message });
     });
     child.once('close', (code, signal) => {
-      if (pending !== '' && !skipping) take(pending);
+      log.end();
       if (signal !== null) resolve({ log, ok: false, broken: `nix-store was killed (${signal})` });
       else resolve({ log, ok: code === 0 });
     });
