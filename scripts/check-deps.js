@@ -64,8 +64,9 @@ const PURE = {
   // sodium-native is libsodium (computation); node:module loads it, falling back without it.
   crypto: ['node:crypto', 'node:module', 'sodium-native'],
   tlog: ['node:crypto'],
-  // Decoders are computation, not I/O: node:zlib, node:stream and the decompression libraries.
-  nix: ['node:crypto', 'node:zlib', 'node:stream', 'fzstd', 'lzma-native'],
+  // Decoders are computation, not I/O: node:zlib, node:stream and the decompression libraries
+  // (liblzma's binding loaded through node:module when an xz stream first comes).
+  nix: ['node:crypto', 'node:zlib', 'node:stream', 'node:module', 'fzstd', 'lzma-native'],
   identity: ['node:crypto'],
   policy: [],
   claim: [],
