@@ -17,7 +17,8 @@ async function readNarInfo(source: string): Promise<string> {
 export const verifyCommand = defineCommand({
   name: 'verify',
   summary: 're-check narinfos a proxy served against a policy, offline, from their evidence',
-  help: `Usage: accord verify --policy FILE [--proxy-key KEY]... [--store-dir DIR] [--json] NARINFO...
+  help: `Usage: accord verify --policy FILE [--proxy-key KEY]... [--statements FILE]... [--store-dir DIR]
+                     [--json] NARINFO...
 
 Re-checks each narinfo an Accord proxy served (a file, - for standard input, or an http(s) URL
 of the proxy) from the evidence it carries: an Accord-Proof per supporting log (a C2SP
@@ -27,9 +28,18 @@ witness quorum, every signature under the cache's keys, and the policy's decisio
 evidence must trust exactly the NAR hash, size and references the narinfo states. Needs no
 network (but to fetch a URL given as NARINFO): anyone can audit a proxy from its answers.
 
+A proof from an identity's log (an 'identity' line of the policy) verifies under the log keys
+the identity's key statements name, valid when the witnesses cosigned the checkpoint: the
+narinfo carries the statements the proxy held (Accord-Statement); --statements adds later
+ones (a revocation published since), which then count too. After a log key of the identity
+was revoked since T, only claims in checkpoints cosigned before T can be re-checked offline.
+
 Options:
   --policy FILE      the trust policy to check against (docs/policy.md; required)
   --proxy-key KEY    also require a Sig by this Nix public key (name:base64); repeatable
+  --statements FILE  a key statement note of an identity of the policy (as 'accord identity
+                     statement' writes it, or an entry of GET <log>/lookup/accord-keys);
+                     repeatable
   --store-dir DIR    the store of the narinfos (default /nix/store)
   --json             print one result per narinfo as JSON
 
@@ -38,6 +48,7 @@ Exit codes: 0 every narinfo verifies; 1 some narinfo is refused (the reason is p
   options: {
     policy: { type: 'string' },
     'proxy-key': { type: 'string', multiple: true },
+    statements: { type: 'string', multiple: true },
     'store-dir': { type: 'string' },
     json: { type: 'boolean' },
   },
@@ -52,6 +63,7 @@ Exit codes: 0 every narinfo verifies; 1 some narinfo is refused (the reason is p
         throw new UsageError(`--proxy-key ${JSON.stringify(k)}: ${(cause as Error).message}`);
       }
     });
+    const statements = (values.statements ?? []).map((f) => readOptionFile('--statements', f));
     const storeDir = values['store-dir'];
     const results = [];
     for (const source of sources) {
@@ -63,6 +75,7 @@ Exit codes: 0 every narinfo verifies; 1 some narinfo is refused (the reason is p
       }
       const r = recheckNarInfo(policy, text, {
         proxyKeys,
+        statements,
         ...(storeDir === undefined ? {} : { storeDir }),
       });
       results.push({ narinfo: source, ok: r.ok, reason: r.reason });

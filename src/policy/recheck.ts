@@ -3,9 +3,12 @@
  * fields Nix ignores, and the offline re-check of a narinfo against a policy. For each
  * supporting log, `Accord-Proof: <base64 of a C2SP tlog-proof>` whose `extra` is the claim's
  * entry text (the checkpoint with its cosignatures, the inclusion proof); for each supporting
- * cache, `Accord-Signature: <cache> <Sig>`, that cache's own signature on the same fields.
+ * cache, `Accord-Signature: <cache> <Sig>`, that cache's own signature on the same fields;
+ * for each supporting identity log, `Accord-Statement: <base64 of a key statement note>` for
+ * every statement of the identity's chain the proxy held, which say the log keys that signed.
  */
 import { type BuildClaim, formatEntry, parseEntry } from '../claim/index.js';
+import { type IdentityState, foldStatements, keyStatus, parseLogKey } from '../identity/index.js';
 import {
   type NarInfo,
   NIX_STORE_DIR,
@@ -20,7 +23,11 @@ import {
   encodeBase64,
   formatTlogProof,
   hashLeaf,
+  openCheckpoint,
+  parseCheckpoint,
+  parseSignedNote,
   parseTlogProof,
+  type VerifiedTlogProof,
   verifyTlogProof,
 } from '../tlog/index.js';
 import {
@@ -31,10 +38,11 @@ import {
   answerOf,
   decide,
 } from './decide.js';
-import type { Policy } from './policy.js';
+import type { IdentityLog, Policy } from './policy.js';
 
 export const PROOF_FIELD = 'Accord-Proof';
 export const SIGNATURE_FIELD = 'Accord-Signature';
+export const STATEMENT_FIELD = 'Accord-Statement';
 /** Largest evidence field value read (a proof with its cosigned checkpoint is a few KiB). */
 const MAX_EVIDENCE_FIELD = 64 << 10;
 /** Most evidence fields read from one narinfo. */
@@ -50,10 +58,14 @@ const trustedKey = (decision: Decision) => {
 
 /**
  * The evidence lines (`Name: value`, without newlines) for a trusted decision: a proof for
- * each supporting log whose claim of the trusted answer was kept with its proof, and the
- * signature of each supporting cache that has one to show (a Nix `Sig`).
+ * each supporting log whose claim of the trusted answer was kept with its proof, with the key
+ * statement notes `statements` gives for the log when it is an identity's, and the signature
+ * of each supporting cache that has one to show (a Nix `Sig`).
  */
-export function evidenceLines(decision: Decision): string[] {
+export function evidenceLines(
+  decision: Decision,
+  statements: (origin: string) => readonly string[] = () => [],
+): string[] {
   const key = trustedKey(decision);
   if (key === undefined) return [];
   const agrees = (claim: BuildClaim) => answerKey(answerOf(claim)) === key;
@@ -64,6 +76,8 @@ export function evidenceLines(decision: Decision): string[] {
     if (c?.proof === undefined) continue;
     const proof = { ...parseTlogProof(c.proof), extra: Buffer.from(formatEntry(c.claim)) };
     lines.push(`${PROOF_FIELD}: ${encodeBase64(Buffer.from(formatTlogProof(proof)))}`);
+    for (const note of statements(log.origin))
+      lines.push(`${STATEMENT_FIELD}: ${encodeBase64(Buffer.from(note))}`);
   }
   for (const cache of decision.caches) {
     if (cache.status !== 'answered') continue;
@@ -100,7 +114,12 @@ const refuse = (reason: string, decision?: Decision): Recheck => ({
 export function recheckNarInfo(
   policy: Policy,
   text: string,
-  options: { storeDir?: string; proxyKeys?: readonly NixPublicKey[] } = {},
+  options: {
+    storeDir?: string;
+    proxyKeys?: readonly NixPublicKey[];
+    /** Key statement notes of the policy's identities, beside those the narinfo carries. */
+    statements?: readonly string[];
+  } = {},
 ): Recheck {
   const storeDir = options.storeDir ?? NIX_STORE_DIR;
   let info: NarInfo;
@@ -114,18 +133,46 @@ export function recheckNarInfo(
     return refuse('no Sig by the proxy keys given');
   const fields = text
     .split('\n')
-    .filter((l) => l.startsWith(`${PROOF_FIELD}: `) || l.startsWith(`${SIGNATURE_FIELD}: `));
+    .filter((l) =>
+      [PROOF_FIELD, SIGNATURE_FIELD, STATEMENT_FIELD].some((f) => l.startsWith(`${f}: `)),
+    );
   if (fields.length > MAX_EVIDENCE_FIELDS)
     return refuse(`more than ${MAX_EVIDENCE_FIELDS} evidence fields`);
+  const tooLong = fields.findIndex((l) => l.length > MAX_EVIDENCE_FIELD);
+  if (tooLong >= 0)
+    return refuse(`evidence field ${tooLong + 1}: longer than ${MAX_EVIDENCE_FIELD} bytes`);
+  const notes = [...(options.statements ?? [])];
+  for (const line of fields)
+    if (line.startsWith(`${STATEMENT_FIELD}: `))
+      notes.push(
+        Buffer.from(decodeBase64(line.slice(STATEMENT_FIELD.length + 2), STATEMENT_FIELD)).toString(
+          'utf8',
+        ),
+      );
+  const chains = new Map<string, Chain>();
+  const chainOf = (identity: IdentityLog): Chain => {
+    let chain = chains.get(identity.origin);
+    if (chain === undefined) {
+      const folded = foldStatements(identity.root, notes);
+      chain = folded.kind === 'ok' ? { state: folded.state } : { refused: folded.refusal.message };
+      chains.set(identity.origin, chain);
+    }
+    return chain;
+  };
   const logs = new Map<string, LogObservation>();
   const caches = new Map<string, CacheObservation>();
   for (const [i, line] of fields.entries()) {
     const where = `evidence field ${i + 1}`;
-    if (line.length > MAX_EVIDENCE_FIELD)
-      return refuse(`${where}: longer than ${MAX_EVIDENCE_FIELD} bytes`);
+    if (line.startsWith(`${STATEMENT_FIELD}: `)) continue;
     try {
       if (line.startsWith(`${PROOF_FIELD}: `)) {
-        const observed = checkProof(policy, line.slice(PROOF_FIELD.length + 2), info, storeDir);
+        const observed = checkProof(
+          policy,
+          line.slice(PROOF_FIELD.length + 2),
+          info,
+          storeDir,
+          chainOf,
+        );
         if (logs.has(observed.origin))
           return refuse(`${where}: a second proof from ${observed.origin}`);
         logs.set(observed.origin, observed);
@@ -151,11 +198,70 @@ export function recheckNarInfo(
   return { ok: true, reason: decision.reason, decision };
 }
 
+/** An identity's statement chain as the evidence folds it, or why it is refused. */
+type Chain = { readonly state: IdentityState | undefined } | { readonly refused: string };
+
+/**
+ * Verifies the proof of an identity log's claim with the log keys its statements name: the
+ * checkpoint signed by one of them valid when the witnesses cosigned it (the earliest
+ * cosignature's time; with no witness quorum there is no time, and a key counts that the
+ * statements list). Once a log key of the identity was revoked since T, a claim counts only in
+ * a checkpoint cosigned before T: what came later cannot be told apart offline from what the
+ * revoked key added (the proxy tells them apart by when it saw each tree).
+ */
+function checkIdentityProof(
+  identity: IdentityLog,
+  chain: Chain,
+  proof: ReturnType<typeof parseTlogProof>,
+  leaf: Uint8Array,
+  policy: Policy,
+): VerifiedTlogProof {
+  const name = identity.root.name;
+  if ('refused' in chain)
+    throw new Error(`the key statements of ${name} are refused: ${chain.refused}`);
+  const { state } = chain;
+  if (state === undefined)
+    throw new Error(
+      `no key statement of ${name} for ${identity.origin} (none in the narinfo, none given)`,
+    );
+  const listed = state.statement.keys.filter(
+    (k) => k.kind === 'log' && parseLogKey(k.key).name === identity.origin,
+  );
+  const signers = listed.filter((k) => {
+    try {
+      openCheckpoint(proof.checkpoint, [parseLogKey(k.key)]);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (signers.length === 0)
+    throw new Error(`the checkpoint is signed by no log key the statements of ${name} name`);
+  const verified = verifyTlogProof(proof, leaf, {
+    ...policy.witnessPolicy,
+    logs: signers.map((k) => ({ verifier: parseLogKey(k.key) })),
+  });
+  const times = verified.cosigners.map((c) => c.timestamp);
+  const t = times.length === 0 ? undefined : Math.min(...times);
+  const revocations = state.statement.revocations.filter((r) => r.kind === 'log');
+  const since = revocations.length === 0 ? undefined : Math.min(...revocations.map((r) => r.since));
+  if (since !== undefined && (t === undefined || t >= since))
+    throw new Error(
+      `a log key of ${name} is revoked since ${since}, and ${t === undefined ? 'no witness cosignature dates this checkpoint' : `this checkpoint was first cosigned at ${t}`}: claims after the revocation cannot be re-checked offline`,
+    );
+  if (t !== undefined && !signers.some((k) => keyStatus(state, 'log', k.key, t) === 'valid'))
+    throw new Error(
+      `the checkpoint's signer is not a valid key of ${name} at ${t}, when it was cosigned`,
+    );
+  return verified;
+}
+
 function checkProof(
   policy: Policy,
   value: string,
   info: NarInfo,
   storeDir: string,
+  chainOf: (identity: IdentityLog) => Chain,
 ): LogObservation {
   const text = Buffer.from(decodeBase64(value, 'Accord-Proof')).toString('utf8');
   const proof = parseTlogProof(text);
@@ -169,10 +275,15 @@ function checkProof(
     throw new Error(
       `the proof's claim is about ${claim.storePath.hashPart}-${claim.storePath.name}`,
     );
-  const verified = verifyTlogProof(proof, hashLeaf(Buffer.from(entry)), policy.witnessPolicy);
-  const origin = verified.checkpoint.origin;
-  if (!policy.logs.some((l) => l.origin === origin))
-    throw new Error(`${origin} is not a log of the policy`);
+  const leaf = hashLeaf(Buffer.from(entry));
+  const origin = parseCheckpoint(parseSignedNote(proof.checkpoint).text).origin;
+  const identity = policy.identities.find((l) => l.origin === origin);
+  let verified: VerifiedTlogProof;
+  if (identity !== undefined)
+    verified = checkIdentityProof(identity, chainOf(identity), proof, leaf, policy);
+  else if (policy.logs.some((l) => l.origin === origin))
+    verified = verifyTlogProof(proof, leaf, policy.witnessPolicy);
+  else throw new Error(`${origin} is not a log of the policy`);
   return {
     origin,
     status: 'answered',

@@ -37,6 +37,11 @@ export class IdentityKeys {
     return this.current === undefined ? [] : logKeysAt(this.current, t);
   }
 
+  /** The statement notes of the chain held, by sequence (evidence for the keys). */
+  notes(): readonly string[] {
+    return this.current?.notes ?? [];
+  }
+
   /** Whether the statements should be read again (the refresh interval has passed). */
   due(): boolean {
     return Date.now() - this.refreshedAt >= this.refreshMs;

@@ -114,6 +114,11 @@ export class LogClient {
         : undefined;
   }
 
+  /** An identity log's key statement notes held (none for a log with one key). */
+  statementNotes(): readonly string[] {
+    return this.identity?.notes() ?? [];
+  }
+
   private get witnessKeys() {
     return this.options.policy.witnessPolicy.witnesses.map((w) => w.verifier);
   }

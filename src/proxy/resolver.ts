@@ -427,7 +427,10 @@ export class Resolver {
       sigs: [],
     };
     const signed = [key, ...this.config.moreSigningKeys].reduce(signNarInfo, ours);
-    const evidence = evidenceLines(decision)
+    const evidence = evidenceLines(
+      decision,
+      (origin) => this.logs.find((l) => l.log.origin === origin)?.statementNotes() ?? [],
+    )
       .map((line) => `${line}\n`)
       .join('');
     const narinfo = formatNarInfo(signed) + evidence;

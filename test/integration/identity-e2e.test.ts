@@ -27,7 +27,7 @@ import {
   parseNarInfo,
 } from '../../src/nix/index.js';
 import { type Finding, Monitor, MonitorStore } from '../../src/monitor/index.js';
-import { parsePolicy } from '../../src/policy/index.js';
+import { type Policy, parsePolicy, recheckNarInfo } from '../../src/policy/index.js';
 import { type ProxyService, loadProxyConfig, startProxy } from '../../src/proxy/index.js';
 import { type Logger, close, listen, silentLogger } from '../../src/server/index.js';
 import {
@@ -39,6 +39,7 @@ import {
   parseVerifierKey,
 } from '../../src/tlog/index.js';
 import { STATEMENTS_LOOKUP_KEY } from '../../src/claim/index.js';
+import { runAccord } from '../support/cli.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 import {
   build,
@@ -196,6 +197,13 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
     proxies.push(p);
     return p;
   }
+  /** A narinfo the proxy serves now, and what re-checking it offline finds. */
+  async function recheck(p: ProxyService, name: string, policy: Policy) {
+    const res = await fetch(`${p.url}/${hashOf(name)}.narinfo`);
+    expect(res.status, name).toBe(200);
+    const text = await res.text();
+    return { text, result: recheckNarInfo(policy, text) };
+  }
   const substitute = (p: ProxyService, path: string) =>
     substituteFrom(p.url, formatNixPublicKey(proxyKey), [path]);
   const remove = (...ps: string[]) => nix('nix-store', ['--delete', ...ps]);
@@ -243,7 +251,7 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
   const findings: Finding[] = [];
   let monitor: Monitor;
 
-  test('a log key rotated while the proxy and a monitor run: paths from before and after substitute, no config change', async () => {
+  test('a log key rotated while the proxy and a monitor run: paths from before and after substitute, no config change, and what it served re-checks offline', async () => {
     const honest = ['before', 'after', 'forged', 'honest-early'].map((n) => paths[n] ?? '');
     await claim(builder2, honest);
     await claim(builder1, [paths.before ?? '']);
@@ -266,6 +274,10 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
     const first = await monitor.poll(ORIGIN);
     expect([first.size, first.error]).toEqual([2, undefined]);
     await substitute(proxy, paths.before ?? '');
+    // What the proxy served re-checks offline: the narinfo carries the identity's statements.
+    const served = await recheck(proxy, 'before', policy);
+    expect(served.text).toContain('Accord-Statement: ');
+    expect(served.result).toMatchObject({ ok: true });
     // Rotation: key 1 until an hour from now, key 2 from now; the log restarts with key 2.
     const k1 = formatVerifierKey(key(1));
     await publish([
@@ -279,6 +291,31 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
     await substitute(proxy, paths.before ?? '');
     expect(await isValid(paths.after ?? '')).toBe(true);
     expect(await isValid(paths.before ?? '')).toBe(true);
+    for (const name of ['before', 'after'])
+      expect((await recheck(proxy, name, policy)).result, name).toMatchObject({ ok: true });
+    // Without the statements, the proof of builder 1's claim has no key to verify under.
+    const bare = served.text
+      .split('\n')
+      .filter((l) => !l.startsWith('Accord-Statement: '))
+      .join('\n');
+    expect(recheckNarInfo(policy, bare).reason).toMatch(/no key statement of builder1\.test/);
+    // accord verify takes them from files instead (as saved from the log).
+    writeFileSync(join(dir, 'bare.narinfo'), bare);
+    const files = chain.map((c, i) => {
+      writeFileSync(join(dir, `statement-${i}`), c.note);
+      return ['--statements', join(dir, `statement-${i}`)];
+    });
+    const cli = (extra: string[]) =>
+      runAccord([
+        'verify',
+        '--policy',
+        join(dir, 'both.policy'),
+        ...extra,
+        join(dir, 'bare.narinfo'),
+      ]);
+    const given = await cli(files.flat());
+    expect([given.code, given.stdout], given.stderr).toEqual([0, expect.stringContaining(': OK')]);
+    expect((await cli([])).code).toBe(1);
     // The monitor follows the log under its new key, from the statements.
     const second = await monitor.poll(ORIGIN);
     expect([second.size, second.error]).toEqual([4, undefined]);
@@ -341,6 +378,16 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
     );
     // What key 2 signed before T still counts.
     expect((await fetch(`${solo.url}/${hashOf('honest-early')}.narinfo`)).status).toBe(200);
+    // With no witness to date its checkpoint, that cannot be re-checked offline (the proxy
+    // alone saw when each tree came): accord verify says so rather than trust it.
+    const early = await recheck(
+      solo,
+      'honest-early',
+      parsePolicy(readFileSync(join(dir, 'solo.policy'), 'utf8')),
+    );
+    expect(early.result.reason).toMatch(
+      /revoked since .* no witness cosignature dates this checkpoint/,
+    );
   });
   test('a statement slipped into the log that the root did not sign is reported by the monitor', async () => {
     const impostor = newSigner('builder1.test', SIG_TYPE_ED25519, new Uint8Array(32).fill(8));
