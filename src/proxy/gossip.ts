@@ -2,30 +2,28 @@
  * Checkpoint gossip: every log checkpoint the proxy is shown (signed by the log, witnessed or
  * not) is handed to the configured monitors, which compare it with the tree they verified. A
  * log showing this proxy a private fork is thereby caught. A monitor's word is not enough: its
- * answer must carry fork evidence that verifies with the log's key from the policy, and only
- * then does the proxy distrust the log, as if it had found the fork itself.
+ * answer must carry fork evidence that verifies with the log's keys — its key from the policy,
+ * or for an identity's log the keys its statements name and never revoked — and only then does
+ * the proxy distrust the log, as if it had found the fork itself.
  */
-import type { BuilderLog } from '../policy/index.js';
 import { type Logger, postBytes } from '../server/index.js';
-import { verifyForkEvidence } from '../tlog/index.js';
+import { type NoteVerifier, verifyForkEvidence } from '../tlog/index.js';
 import type { ProxyState } from './state.js';
 
 export class CheckpointGossip {
   /** The last checkpoint note handed over per log, not to send the same one twice. */
   private readonly sent = new Map<string, string>();
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly logs: ReadonlyMap<string, BuilderLog>;
 
+  /** `keysOf`: the keys fork evidence against a log must be signed by (none: not a policy log). */
   constructor(
     private readonly monitors: readonly string[],
-    logs: readonly BuilderLog[],
+    private readonly keysOf: (origin: string) => readonly NoteVerifier[],
     private readonly state: ProxyState,
     private readonly logger: Logger,
     private readonly timeoutMs: number,
     private readonly onFork?: (origin: string) => void,
-  ) {
-    this.logs = new Map(logs.map((l) => [l.origin, l]));
-  }
+  ) {}
 
   /** Hands `note`, a checkpoint of `origin` whose log signature verified, to every monitor. */
   offer(origin: string, note: string): void {
@@ -59,12 +57,12 @@ export class CheckpointGossip {
       return;
     }
     if (answer?.status !== 'fork') return;
-    const log = this.logs.get(origin);
-    if (log === undefined) return;
+    const keys = this.keysOf(origin);
+    if (keys.length === 0) return;
     let reason: string;
     try {
       if (typeof answer.evidence !== 'string') throw new Error('the answer carries no evidence');
-      reason = verifyForkEvidence(answer.evidence, [log.verifier]).reason;
+      reason = verifyForkEvidence(answer.evidence, keys).reason;
     } catch (error) {
       this.logger.warn('a monitor reports a fork without evidence that verifies: ignored', {
         monitor,

@@ -10,6 +10,7 @@ import {
   foldStatements,
   keyStatus,
   logKeysAt,
+  parseLogKey,
 } from '../identity/index.js';
 import type { ExcludedClaim, IdentityLog } from '../policy/index.js';
 import type { Logger } from '../server/index.js';
@@ -40,6 +41,21 @@ export class IdentityKeys {
   /** The statement notes of the chain held, by sequence (evidence for the keys). */
   notes(): readonly string[] {
     return this.current?.notes ?? [];
+  }
+
+  /**
+   * The log keys the statements name and never revoked: what evidence against the log (a fork)
+   * must be signed by. A revoked key may have signed anything since its theft.
+   */
+  unrevoked(): NoteVerifier[] {
+    const state = this.current;
+    if (state === undefined) return [];
+    const revoked = new Set(
+      state.statement.revocations.filter((r) => r.kind === 'log').map((r) => r.key),
+    );
+    return state.statement.keys
+      .filter((k) => k.kind === 'log' && !revoked.has(k.key))
+      .map((k) => parseLogKey(k.key));
   }
 
   /** Whether the statements should be read again (the refresh interval has passed). */

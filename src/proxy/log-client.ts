@@ -114,6 +114,11 @@ export class LogClient {
         : undefined;
   }
 
+  /** The keys evidence of this log's fork must be signed by: its key, or its identity's unrevoked ones. */
+  forkEvidenceKeys(): NoteVerifier[] {
+    return 'verifier' in this.log ? [this.log.verifier] : (this.identity?.unrevoked() ?? []);
+  }
+
   /** An identity log's key statement notes held (none for a log with one key). */
   statementNotes(): readonly string[] {
     return this.identity?.notes() ?? [];

@@ -53,7 +53,7 @@ export function openResolver(
   };
   const gossip = new CheckpointGossip(
     config.monitors,
-    config.policy.logs,
+    (origin) => resolver.logs.find((l) => l.log.origin === origin)?.forkEvidenceKeys() ?? [],
     state,
     logger,
     config.logTimeoutMs,

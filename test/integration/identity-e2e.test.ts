@@ -4,7 +4,9 @@
  * proxy runs — paths published before and after keep substituting, the config untouched; a
  * statement not signed by the root is refused and reported, and the key it names never counts;
  * a key revoked after it supported a tampered path stops that path at once, while what it
- * signed before the revocation time still counts.
+ * signed before the revocation time still counts. What the proxy served re-checks offline
+ * from the statements its narinfos carry, and a monitor's fork evidence counts against the
+ * identity's log only when signed by a key its statements name and never revoked.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,12 +35,16 @@ import { type Logger, close, listen, silentLogger } from '../../src/server/index
 import {
   type NoteSigner,
   SIG_TYPE_ED25519,
+  formatCheckpoint,
+  formatForkEvidence,
   formatVerifierKey,
   newSigner,
   hashLeaf,
   parseVerifierKey,
+  signNote,
 } from '../../src/tlog/index.js';
 import { STATEMENTS_LOOKUP_KEY } from '../../src/claim/index.js';
+import { makeClaim } from '../support/claims.js';
 import { runAccord } from '../support/cli.js';
 import { type TestLog, startTestLog } from '../support/log.js';
 import {
@@ -167,7 +173,7 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
       references: [...info.references],
     };
   }
-  async function proxyWith(name: string, decide: string[]) {
+  async function proxyWith(name: string, decide: string[], settings: string[] = []) {
     writeFileSync(
       join(dir, `${name}.policy`),
       [
@@ -189,6 +195,7 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
         'cache-ttl-seconds = 0',
         'negative-ttl-seconds = 0',
         'statement-refresh-seconds = 0',
+        ...settings,
         `[[upstream]]\nurl = "${cache.url}"`,
         '',
       ].join('\n'),
@@ -408,6 +415,56 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
   });
 
   const hashOf = (name: string) => (paths[name] ?? '').slice(11, 43);
+  test("a monitor's fork evidence distrusts the identity's log only when signed by a key its statements name and never revoked", async () => {
+    // A monitor that calls every checkpoint of builder 1 a fork, with the evidence it is given.
+    let evidence = '';
+    const monitorServer = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200).end(JSON.stringify({ status: 'fork', evidence })));
+    });
+    const monitorUrl = await listen(monitorServer, '127.0.0.1', 0);
+    const forkBy = (signer: NoteSigner) => {
+      const notes = [1, 2]
+        .map((n) => ({ n, root: createHash('sha256').update(`fork ${n}`).digest() }))
+        .sort((a, b) => Buffer.compare(a.root, b.root))
+        .map(({ root: rootHash }) =>
+          signNote(formatCheckpoint({ origin: ORIGIN, treeSize: 1000, rootHash, extensions: [] }), [
+            signer,
+          ]),
+        );
+      return formatForkEvidence({ notes: notes as [string, string], proof: [] });
+    };
+    try {
+      const proxy = await proxyWith(
+        'gossip',
+        [`decide ${ORIGIN}`],
+        [`monitors = ["${monitorUrl}"]`],
+      );
+      const builder1Status = async () =>
+        (await explain(proxy, 'after')).logs.find((l) => l.origin === ORIGIN);
+      // Each round: a new checkpoint of builder 1 (the log grew), which the proxy gossips.
+      let grown = 0;
+      const round = async (signer: NoteSigner) => {
+        evidence = forkBy(signer);
+        const res = await builder1.submit([makeClaim(grown++, 0, run)]);
+        expect(res.status).toBe(200);
+        await builder1.waitForSize((await builder1.service.storage.state()).nextIndex);
+        await fetch(`${proxy.url}/${hashOf('after')}.narinfo`);
+        await proxy.gossip.drain();
+      };
+      await round(key(3)); // a key the root never named
+      expect(warnings.at(-1)?.msg).toMatch(/without evidence that verifies: ignored/);
+      await round(key(2)); // revoked: a stolen key signs anything
+      expect(warnings.at(-1)?.msg).toMatch(/without evidence that verifies: ignored/);
+      expect(await builder1Status()).toMatchObject({ status: 'answered' });
+      await round(key(4));
+      expect((await builder1Status())?.reason).toMatch(/fork: shown by monitor/);
+    } finally {
+      monitorServer.closeAllConnections();
+      await close(monitorServer);
+    }
+  });
+
   const explain = async (p: ProxyService, name: string) =>
     (await (await fetch(`${p.url}/explain/${hashOf(name)}`)).json()) as {
       verdict: string;
