@@ -163,18 +163,17 @@ export async function benchRebuild(count = 10, seconds = 1, rounds = 3): Promise
     };
     const fresh = against(times.plain, 'nix-store --realise --max-jobs 1');
     const check = against(times.checkPlain, 'nix-store --realise --check --max-jobs 1');
-    const previous = process.env.ACCORD_REBUILD_BEFORE;
     return [
       fresh(
         `nix-store --realise once per derivation, ${count} of ~${seconds} s (the floor of a tool that builds each in its own call)`,
         times.floor,
         '',
       ),
-      ...(previous === undefined
+      ...(before === undefined
         ? []
         : [
             fresh(
-              `accord rebuild of ${previous}, ${count} fresh derivations of ~${seconds} s each, one at a time`,
+              `accord rebuild of ${before}, ${count} fresh derivations of ~${seconds} s each, one at a time`,
               times.previous,
               '',
             ),

@@ -214,6 +214,12 @@ monitor refused the report, or a set-up error; 2 bad usage.`,
     try {
       if (values['retry-failed'] === true) say(`retrying ${state.forgetFailures()} failed items`);
       const bar = progressBar('rebuild', items.length, quiet);
+      // Items done, or counted as Nix ends their builds: never going back.
+      let shown = 0;
+      const show = (done: number) => {
+        shown = Math.max(shown, done);
+        bar.update(shown);
+      };
       const summary = await rebuild({
         items,
         spool,
@@ -225,11 +231,9 @@ monitor refused the report, or a set-up error; 2 bad usage.`,
         onItem(done, _total, report) {
           if (report.status !== 'done-before' && report.status !== 'built')
             bar.note(describe(report));
-          bar.update(done);
+          show(done);
         },
-        onProgress(done) {
-          bar.update(done);
-        },
+        onProgress: show,
       });
       bar.finish();
       const submitted = await flushSpool(endpoint, spool, performance.now() + 60_000);

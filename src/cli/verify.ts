@@ -1,6 +1,7 @@
 /** `accord verify`: re-check narinfos a proxy served, offline, from the evidence they carry. */
 import { readFileSync } from 'node:fs';
 import { MAX_NARINFO_SIZE, type NixPublicKey, parseNixPublicKey } from '../nix/index.js';
+import { verifyStatement } from '../identity/index.js';
 import { type Policy, parsePolicy, recheckNarInfo } from '../policy/index.js';
 import { fetchBytes } from '../server/index.js';
 import { EXIT, UsageError, defineCommand, readOptionFile } from './command.js';
@@ -29,10 +30,12 @@ evidence must trust exactly the NAR hash, size and references the narinfo states
 network (but to fetch a URL given as NARINFO): anyone can audit a proxy from its answers.
 
 A proof from an identity's log (an 'identity' line of the policy) verifies under the log keys
-the identity's key statements name, valid when the witnesses cosigned the checkpoint: the
-narinfo carries the statements the proxy held (Accord-Statement); --statements adds later
-ones (a revocation published since), which then count too. After a log key of the identity
-was revoked since T, only claims in checkpoints cosigned before T can be re-checked offline.
+the identity's key statements name, valid when the witness quorum had cosigned the checkpoint.
+The narinfo carries the statements the proxy held (Accord-Statement), but a dishonest proxy
+may leave out later ones: give the identity's latest statements with --statements (a
+revocation published since then counts too); the OK line names the statement each identity
+was checked up to. After a log key of the identity was revoked since T, only claims in
+checkpoints the quorum cosigned before T can be re-checked offline.
 
 Options:
   --policy FILE      the trust policy to check against (docs/policy.md; required)
@@ -63,7 +66,24 @@ Exit codes: 0 every narinfo verifies; 1 some narinfo is refused (the reason is p
         throw new UsageError(`--proxy-key ${JSON.stringify(k)}: ${(cause as Error).message}`);
       }
     });
-    const statements = (values.statements ?? []).map((f) => readOptionFile('--statements', f));
+    // A statement file that is no statement of the policy's identities would be set aside
+    // silently by the re-check (as any note a proxy adds is): say so now.
+    const statements = (values.statements ?? []).map((f) => {
+      const note = `${readOptionFile('--statements', f).trimEnd()}\n`;
+      const errors = policy.identities.flatMap((i) => {
+        try {
+          verifyStatement(note, i.root);
+          return [];
+        } catch (error) {
+          return [`${i.root.name}: ${(error as Error).message}`];
+        }
+      });
+      if (errors.length === policy.identities.length)
+        throw new UsageError(
+          `--statements ${f}: not a key statement of an identity of the policy${errors.length === 0 ? ' (it names none)' : ` (${errors.join('; ')})`}`,
+        );
+      return note;
+    });
     const storeDir = values['store-dir'];
     const results = [];
     for (const source of sources) {

@@ -5,7 +5,12 @@ import type { ClaimJson } from '../claim/index.js';
 
 const exec = promisify(execFile);
 
-async function run(command: string, args: readonly string[], timeoutMs: number): Promise<string> {
+/** Runs a Nix command; its standard output, or an error carrying its standard error. */
+export async function run(
+  command: string,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<string> {
   try {
     const { stdout } = await exec(command, [...args], {
       timeout: timeoutMs,
@@ -54,6 +59,14 @@ interface PathInfo {
   references?: string[];
   deriver?: string | null;
   valid?: boolean;
+  ultimate?: boolean;
+}
+
+/** A valid path as the store records it: its claim, and whether it was built here. */
+export interface StoredPath {
+  readonly claim: ClaimJson;
+  /** Built on this machine (Nix's `ultimate`), not substituted or copied in. */
+  readonly ultimate: boolean;
 }
 
 /**
@@ -66,7 +79,16 @@ export async function storedClaims(
   paths: readonly string[],
   timeoutMs = 10_000,
 ): Promise<Map<string, ClaimJson | null>> {
-  const claims = new Map<string, ClaimJson | null>();
+  const stored = await storedPaths(paths, timeoutMs);
+  return new Map([...stored].map(([path, p]) => [path, p?.claim ?? null]));
+}
+
+/** {@link storedClaims}, with whether each path was built here. */
+export async function storedPaths(
+  paths: readonly string[],
+  timeoutMs = 10_000,
+): Promise<Map<string, StoredPath | null>> {
+  const claims = new Map<string, StoredPath | null>();
   if (paths.length === 0) return claims;
   let out: string;
   try {
@@ -97,7 +119,7 @@ export async function storedClaims(
       references: (info.references ?? []).map(base),
     };
     if (typeof info.deriver === 'string') claim.deriver = base(info.deriver);
-    claims.set(path, claim);
+    claims.set(path, { claim, ultimate: info.ultimate === true });
   }
   for (const path of paths)
     if (!claims.has(path)) throw new Error(`nix path-info did not answer for ${path}`);

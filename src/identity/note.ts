@@ -117,25 +117,36 @@ export function parseStatementNote(note: string | Uint8Array): {
  */
 export function verifyStatement(note: string | Uint8Array, root: NoteVerifier): VerifiedStatement {
   checkRoot(root);
+  // The root's signature first: a note anyone else signed (notes come from logs and narinfos)
+  // costs one signature check, not the parsing of every key it lists.
+  let opened;
+  try {
+    opened = openNote(note, [root], { maxSize: MAX_STATEMENT_SIZE });
+  } catch (cause) {
+    const code = cause instanceof TlogError ? cause.code : undefined;
+    if (code !== 'untrusted' && code !== 'signature')
+      throw new IdentityError('malformed', `statement note: ${(cause as Error).message}`, {
+        cause,
+      });
+    const why =
+      code === 'untrusted'
+        ? `not signed by the root key ${formatVerifierKey(root)}`
+        : 'its signature by the root key does not verify';
+    // The sequence as the text says it, for the message only (nothing signed it).
+    const sequence = /\nsequence (\d{1,15})\n/.exec(toText(note).slice(0, 4096))?.[1];
+    throw new IdentityError(
+      'signature',
+      `statement${sequence === undefined ? '' : ` ${sequence}`}: ${why}`,
+      { cause },
+    );
+  }
   const parsed = parseStatementNote(note);
   if (parsed.statement.identity !== root.name)
     throw new IdentityError(
       'signature',
       `statement is for identity ${parsed.statement.identity}, not ${root.name}`,
     );
-  let opened;
-  try {
-    opened = openNote(parsed.note, [root], { maxSize: MAX_STATEMENT_SIZE });
-  } catch (cause) {
-    const why =
-      cause instanceof TlogError && cause.code === 'untrusted'
-        ? `not signed by the root key ${formatVerifierKey(root)}`
-        : 'its signature by the root key does not verify';
-    throw new IdentityError('signature', `statement ${parsed.statement.sequence}: ${why}`, {
-      cause,
-    });
-  }
-  // parseStatementNote allowed one signature line, named as the root: openNote verified it.
+  // parseStatementNote allowed one signature line, named as the identity: openNote verified it.
   if (opened.verified.length !== 1) throw new Error('bug: a statement verified without its root');
   return { ...parsed, hash: statementHash(parsed.text) };
 }

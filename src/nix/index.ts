@@ -29,13 +29,7 @@ export {
   parseStorePathBaseName,
 } from './store-path.js';
 export { type Derivation, MAX_DERIVATION_BYTES, parseDerivation } from './derivation.js';
-export {
-  type BuildProgress,
-  type DerivationLog,
-  BuildLog,
-  MAX_BUILD_LOG_LINE,
-  MAX_EVENT_LINE,
-} from './build-log.js';
+export { type BuildProgress, BuildLog } from './build-log.js';
 export {
   type NixPublicKey,
   type NixSecretKey,

@@ -33,18 +33,24 @@ import { STATEMENT_FIELD, recheckNarInfo } from './recheck.js';
 
 const ORIGIN = 'builder1.example.org/log';
 const root = rootSigner();
-const witness = (at: number): NoteSigner =>
-  newSigner('witness.example', SIG_TYPE_COSIGNATURE_V1, createHash('sha256').update('w').digest(), {
+/** Witness `name` cosigning at `at`. */
+const witnessAt = (name: string, at: number): NoteSigner =>
+  newSigner(name, SIG_TYPE_COSIGNATURE_V1, createHash('sha256').update(name).digest(), {
     now: () => at,
   });
-const policy = (quorum: boolean) =>
+const witness = (at: number) => witnessAt('witness.example', at);
+/** The policy: builder 1's identity alone decides; `quorum`, a quorum line (or w, or none). */
+const policy = (quorum: boolean | string) =>
   parsePolicy(
     [
       `identity ${formatVerifierKey(root)} ${ORIGIN} https://log.builder1.example.org`,
       'trust one 1 builder1.example.org/log',
       'decide one',
       `witness w ${formatVerifierKey(witness(0))}`,
-      quorum ? 'quorum w' : 'quorum none',
+      `witness a ${formatVerifierKey(witnessAt('a.example', 0))}`,
+      `witness b ${formatVerifierKey(witnessAt('b.example', 0))}`,
+      'group ab all a b',
+      typeof quorum === 'string' ? quorum : quorum ? 'quorum w' : 'quorum none',
       '',
     ].join('\n'),
   );
@@ -176,16 +182,68 @@ describe('recheckNarInfo with identity logs', () => {
     expect(recheckNarInfo(policy(true), await narinfo([s1, witness(4999)], notes)).ok).toBe(true);
     const after = recheckNarInfo(policy(true), await narinfo([s1, witness(5000)], notes));
     expect(after.reason).toMatch(
-      /revoked since 5000, and this checkpoint was first cosigned at 5000/,
+      /revoked since 5000, and the witness quorum cosigned this checkpoint at 5000/,
     );
     // The new key's checkpoint after T may hold what the revoked key added: not offline.
     expect(recheckNarInfo(policy(true), await narinfo([s2, witness(7000)], notes)).ok).toBe(false);
     const undated = recheckNarInfo(policy(false), await narinfo([s1], notes));
-    expect(undated.reason).toMatch(/no witness cosignature dates this checkpoint/);
+    expect(undated.reason).toMatch(/no witness quorum dates this checkpoint/);
+    // A witness the quorum does not need dates nothing, even cosigning early.
+    expect(recheckNarInfo(policy(false), await narinfo([s1, witness(10)], notes)).reason).toMatch(
+      /no witness quorum dates/,
+    );
     // A revocation published after the proxy served: given with --statements, it counts.
     const served = await narinfo([s1, witness(5500)], notes.slice(0, 1));
     expect(recheckNarInfo(policy(true), served).ok).toBe(true);
     expect(recheckNarInfo(policy(true), served, { statements: notes }).ok).toBe(false);
+  });
+
+  test('the time is when the whole quorum had cosigned: one early witness cannot backdate past a revocation', async () => {
+    const notes = chain([
+      { keys: [{ key: k1, from: 0 }] },
+      { keys: [{ key: k1, from: 0 }], revoked: [{ key: k1, since: 5000 }] },
+    ]);
+    const both = [s1, witnessAt('a.example', 4000), witnessAt('b.example', 6000)];
+    const all = recheckNarInfo(policy('quorum ab'), await narinfo(both, notes));
+    expect(all.reason).toMatch(/the witness quorum cosigned this checkpoint at 6000/);
+    // With a quorum of a alone, a's time is the quorum's.
+    expect(recheckNarInfo(policy('quorum a'), await narinfo(both, notes)).ok).toBe(true);
+    // b is no part of quorum a: its early cosignature gives no time to a checkpoint a saw late.
+    const bEarly = [s1, witnessAt('a.example', 6000), witnessAt('b.example', 10)];
+    expect(recheckNarInfo(policy('quorum a'), await narinfo(bEarly, notes)).ok).toBe(false);
+  });
+
+  test('a revocation counts for its own log only, and not once its key was retired', async () => {
+    const other = logKey(7, 'elsewhere.example.org/log');
+    const notes = chain([
+      {
+        keys: [
+          { key: k1, from: 0 },
+          { key: k2, from: 0, until: 2000 },
+        ],
+      },
+      {
+        keys: [
+          { key: k1, from: 0 },
+          { key: k2, from: 0, until: 2000 },
+        ],
+        revoked: [
+          { key: other, since: 100 },
+          { key: k2, since: 3000 },
+        ],
+      },
+    ]);
+    const r = recheckNarInfo(policy(true), await narinfo([s1, witness(9000)], notes));
+    expect(r.ok, r.reason).toBe(true);
+    // The reason names the statements it was checked under.
+    expect(r.reason).toContain('key statements: builder1.example.org up to statement 1');
+  });
+
+  test('a malformed statement field refuses the narinfo; it does not throw', async () => {
+    const text = await narinfo([s1, witness(3000)], []);
+    const r = recheckNarInfo(policy(true), `${text}${STATEMENT_FIELD}: %%%not base64\n`);
+    expect(r.ok).toBe(false);
+    expect(r.reason).toMatch(/^evidence field 2: /);
   });
 
   test('statements that contradict each other refuse the identity’s proofs', async () => {

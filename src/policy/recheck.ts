@@ -8,7 +8,13 @@
  * every statement of the identity's chain the proxy held, which say the log keys that signed.
  */
 import { type BuildClaim, formatEntry, parseEntry } from '../claim/index.js';
-import { type IdentityState, foldStatements, keyStatus, parseLogKey } from '../identity/index.js';
+import {
+  type IdentityState,
+  MAX_STATEMENT_SIZE,
+  foldStatements,
+  logKeysAt,
+  parseLogKey,
+} from '../identity/index.js';
 import {
   type NarInfo,
   NIX_STORE_DIR,
@@ -27,6 +33,7 @@ import {
   parseCheckpoint,
   parseSignedNote,
   parseTlogProof,
+  quorumTime,
   type VerifiedTlogProof,
   verifyTlogProof,
 } from '../tlog/index.js';
@@ -45,8 +52,11 @@ export const SIGNATURE_FIELD = 'Accord-Signature';
 export const STATEMENT_FIELD = 'Accord-Statement';
 /** Largest evidence field value read (a proof with its cosigned checkpoint is a few KiB). */
 const MAX_EVIDENCE_FIELD = 64 << 10;
-/** Most evidence fields read from one narinfo. */
+/** Most evidence fields read from one narinfo: proofs and signatures, and key statements. */
 const MAX_EVIDENCE_FIELDS = 256;
+const MAX_STATEMENT_FIELDS = 256;
+/** Largest key statement field: the base64 of the largest statement note, with the name. */
+const MAX_STATEMENT_FIELD = STATEMENT_FIELD.length + 2 + 4 * Math.ceil(MAX_STATEMENT_SIZE / 3);
 
 /** The answer a trusted decision trusts, as its {@link answerKey}. */
 const trustedKey = (decision: Decision) => {
@@ -136,19 +146,27 @@ export function recheckNarInfo(
     .filter((l) =>
       [PROOF_FIELD, SIGNATURE_FIELD, STATEMENT_FIELD].some((f) => l.startsWith(`${f}: `)),
     );
-  if (fields.length > MAX_EVIDENCE_FIELDS)
-    return refuse(`more than ${MAX_EVIDENCE_FIELDS} evidence fields`);
-  const tooLong = fields.findIndex((l) => l.length > MAX_EVIDENCE_FIELD);
-  if (tooLong >= 0)
-    return refuse(`evidence field ${tooLong + 1}: longer than ${MAX_EVIDENCE_FIELD} bytes`);
+  const isStatement = (l: string) => l.startsWith(`${STATEMENT_FIELD}: `);
+  const statementFields = fields.filter(isStatement).length;
+  if (fields.length - statementFields > MAX_EVIDENCE_FIELDS)
+    return refuse(`more than ${MAX_EVIDENCE_FIELDS} proofs and signatures`);
+  if (statementFields > MAX_STATEMENT_FIELDS)
+    return refuse(`more than ${MAX_STATEMENT_FIELDS} key statements`);
   const notes = [...(options.statements ?? [])];
-  for (const line of fields)
-    if (line.startsWith(`${STATEMENT_FIELD}: `))
+  for (const [i, line] of fields.entries()) {
+    const max = isStatement(line) ? MAX_STATEMENT_FIELD : MAX_EVIDENCE_FIELD;
+    if (line.length > max) return refuse(`evidence field ${i + 1}: longer than ${max} bytes`);
+    if (!isStatement(line)) continue;
+    try {
       notes.push(
         Buffer.from(decodeBase64(line.slice(STATEMENT_FIELD.length + 2), STATEMENT_FIELD)).toString(
           'utf8',
         ),
       );
+    } catch (error) {
+      return refuse(`evidence field ${i + 1}: ${(error as Error).message}`);
+    }
+  }
   const chains = new Map<string, Chain>();
   const chainOf = (identity: IdentityLog): Chain => {
     let chain = chains.get(identity.origin);
@@ -195,19 +213,44 @@ export function recheckNarInfo(
       `the narinfo states ${formatHash(info.narHash)}, ${info.narSize} bytes, but its evidence trusts ${trusted.narHash}, ${trusted.narSize} bytes (or other references)`,
       decision,
     );
-  return { ok: true, reason: decision.reason, decision };
+  // Which statements the identities' proofs were checked under: a proxy may leave out later
+  // ones (a revocation); give those with --statements.
+  const used = [...chains].flatMap(([origin, c]) =>
+    'state' in c && c.state !== undefined && logs.has(origin)
+      ? [`${c.state.name} up to statement ${c.state.sequence} (issued ${c.state.issued})`]
+      : [],
+  );
+  const under = used.length === 0 ? '' : `; key statements: ${used.join(', ')}`;
+  return { ok: true, reason: `${decision.reason}${under}`, decision };
 }
 
 /** An identity's statement chain as the evidence folds it, or why it is refused. */
 type Chain = { readonly state: IdentityState | undefined } | { readonly refused: string };
 
 /**
+ * The first time from which claims of `origin` cannot be told apart offline from what a
+ * revoked key added: the earliest `since` of a revocation of one of its log keys that still
+ * spoke for the identity then (a key retired before its revocation's `since` signs nothing
+ * anyone takes after that).
+ */
+function taintedSince(state: IdentityState, origin: string): number | undefined {
+  let since: number | undefined;
+  for (const r of state.statement.revocations) {
+    if (r.kind !== 'log' || parseLogKey(r.key).name !== origin) continue;
+    const listed = state.statement.keys.find((k) => k.kind === 'log' && k.key === r.key);
+    if (listed?.until !== undefined && listed.until <= r.since) continue;
+    since = Math.min(since ?? r.since, r.since);
+  }
+  return since;
+}
+
+/**
  * Verifies the proof of an identity log's claim with the log keys its statements name: the
- * checkpoint signed by one of them valid when the witnesses cosigned it (the earliest
- * cosignature's time; with no witness quorum there is no time, and a key counts that the
- * statements list). Once a log key of the identity was revoked since T, a claim counts only in
- * a checkpoint cosigned before T: what came later cannot be told apart offline from what the
- * revoked key added (the proxy tells them apart by when it saw each tree).
+ * checkpoint signed by one of them valid when the witness quorum had cosigned it (with no
+ * witness quorum there is no time, and a key counts that the statements list). Once a log key
+ * of the identity was revoked since T, a claim counts only in a checkpoint the quorum cosigned
+ * before T: what came later cannot be told apart offline from what the revoked key added (the
+ * proxy tells them apart by when it saw each tree).
  */
 function checkIdentityProof(
   identity: IdentityLog,
@@ -218,41 +261,44 @@ function checkIdentityProof(
 ): VerifiedTlogProof {
   const name = identity.root.name;
   if ('refused' in chain)
-    throw new Error(`the key statements of ${name} are refused: ${chain.refused}`);
+    throw new Error(
+      `the key statements of ${name} are refused: ${chain.refused} (the narinfo's and those given must form one chain from sequence 0)`,
+    );
   const { state } = chain;
   if (state === undefined)
     throw new Error(
       `no key statement of ${name} for ${identity.origin} (none in the narinfo, none given)`,
     );
-  const listed = state.statement.keys.filter(
-    (k) => k.kind === 'log' && parseLogKey(k.key).name === identity.origin,
+  const listed = state.statement.keys.flatMap((k) =>
+    k.kind === 'log' && parseLogKey(k.key).name === identity.origin ? [parseLogKey(k.key)] : [],
   );
-  const signers = listed.filter((k) => {
-    try {
-      openCheckpoint(proof.checkpoint, [parseLogKey(k.key)]);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  if (signers.length === 0)
-    throw new Error(`the checkpoint is signed by no log key the statements of ${name} name`);
+  try {
+    openCheckpoint(proof.checkpoint, listed);
+  } catch (cause) {
+    throw new Error(`the checkpoint is signed by no log key the statements of ${name} name`, {
+      cause,
+    });
+  }
   const verified = verifyTlogProof(proof, leaf, {
     ...policy.witnessPolicy,
-    logs: signers.map((k) => ({ verifier: parseLogKey(k.key) })),
+    logs: listed.map((verifier) => ({ verifier })),
   });
-  const times = verified.cosigners.map((c) => c.timestamp);
-  const t = times.length === 0 ? undefined : Math.min(...times);
-  const revocations = state.statement.revocations.filter((r) => r.kind === 'log');
-  const since = revocations.length === 0 ? undefined : Math.min(...revocations.map((r) => r.since));
+  const t = quorumTime(policy.witnessPolicy.quorum, verified.cosigners);
+  const since = taintedSince(state, identity.origin);
   if (since !== undefined && (t === undefined || t >= since))
     throw new Error(
-      `a log key of ${name} is revoked since ${since}, and ${t === undefined ? 'no witness cosignature dates this checkpoint' : `this checkpoint was first cosigned at ${t}`}: claims after the revocation cannot be re-checked offline`,
+      `a log key of ${name} is revoked since ${since}, and ${t === undefined ? 'no witness quorum dates this checkpoint' : `the witness quorum cosigned this checkpoint at ${t}`}: claims after the revocation cannot be re-checked offline`,
     );
-  if (t !== undefined && !signers.some((k) => keyStatus(state, 'log', k.key, t) === 'valid'))
-    throw new Error(
-      `the checkpoint's signer is not a valid key of ${name} at ${t}, when it was cosigned`,
-    );
+  if (t !== undefined) {
+    try {
+      openCheckpoint(proof.checkpoint, logKeysAt(state, t));
+    } catch (cause) {
+      throw new Error(
+        `the checkpoint's signer is not a valid key of ${name} at ${t}, when it was cosigned`,
+        { cause },
+      );
+    }
+  }
   return verified;
 }
 

@@ -37,6 +37,7 @@ import {
   openCheckpoint,
   parseTlogProof,
   quorumSatisfied,
+  quorumTime,
   relateCheckpointsWith,
   tileHashReader,
   tilePathReader,
@@ -195,20 +196,21 @@ export class LogClient {
   /**
    * Opens a checkpoint: the log's signature (by `keys`, the log's keys by default), then the
    * witness quorum of the policy. For an identity log, records who signed it and when it was
-   * seen (the earliest cosignature's time, if earlier): what decides whether its claims count.
+   * seen (when the witness quorum had cosigned it, if earlier): what decides whether its claims
+   * count.
    */
   verifyCheckpoint(note: string, keys: readonly NoteVerifier[] = this.logKeys()): Checkpoint {
     if (this.lastVerified?.note === note) return this.lastVerified.checkpoint;
     const { checkpoint, note: opened } = openCheckpoint(note, keys, this.witnessKeys);
     this.options.onCheckpoint?.(this.log.origin, note);
-    const witnesses = this.options.policy.witnessPolicy.witnesses;
-    const cosigned = new Set(
-      opened.verified.flatMap(({ verifier }) => {
-        const w = witnesses.find((x) => x.verifier === verifier);
-        return w !== undefined && verifier.type === SIG_TYPE_COSIGNATURE_V1 ? [w.name] : [];
-      }),
-    );
-    if (!quorumSatisfied(this.options.policy.witnessPolicy.quorum, cosigned)) {
+    const { witnesses, quorum } = this.options.policy.witnessPolicy;
+    const cosigners = opened.verified.flatMap(({ verifier, signature }) => {
+      const w = witnesses.find((x) => x.verifier === verifier);
+      return w !== undefined && verifier.type === SIG_TYPE_COSIGNATURE_V1
+        ? [{ name: w.name, timestamp: cosignatureTimestamp(signature.signature) }]
+        : [];
+    });
+    if (!quorumSatisfied(quorum, new Set(cosigners.map((c) => c.name)))) {
       throw new Error(`checkpoint of size ${checkpoint.treeSize} lacks the witness quorum`);
     }
     if (checkpoint.origin !== this.log.origin) throw new Error('checkpoint of another origin');
@@ -216,12 +218,8 @@ export class LogClient {
       const signers = opened.verified.flatMap(({ verifier }) =>
         verifier.type === SIG_TYPE_ED25519 ? [formatVerifierKey(verifier)] : [],
       );
-      const times = opened.verified.flatMap(({ verifier, signature }) =>
-        verifier.type === SIG_TYPE_COSIGNATURE_V1
-          ? [cosignatureTimestamp(signature.signature)]
-          : [],
-      );
-      const at = Math.min(Math.floor(Date.now() / 1000), ...times);
+      // Seen now, or earlier when the witness quorum had cosigned it before.
+      const at = Math.min(Math.floor(Date.now() / 1000), quorumTime(quorum, cosigners) ?? Infinity);
       this.latestSigners = { at, signers };
       this.options.state.recordSigners(this.log.origin, checkpoint.treeSize, at, signers);
     }

@@ -5,13 +5,7 @@
  * reported to a monitor, signed with the rebuilder's log key.
  */
 export { MAX_WORK_ITEMS, type WorkItem, WorkListError, parseWorkList } from './worklist.js';
-export {
-  type BuildOutcome,
-  type NixOptions,
-  type Target,
-  readDerivation,
-  rebuildBatch,
-} from './nix-build.js';
+export { readDerivation } from './nix-build.js';
 export { RebuildState } from './state.js';
 export { type FailureReport, reportFailures } from './report.js';
 export {

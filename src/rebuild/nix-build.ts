@@ -9,12 +9,17 @@
  * so one call's failures are told apart; what was built is what the store holds valid after
  * it. The derivations' outputs and inputs are read from their `.drv` files, not asked of Nix.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { type ClaimJson } from '../claim/index.js';
-import { narSourceFromPath, storedClaims } from '../host/index.js';
+import {
+  type StoredPath,
+  narSourceFromPath,
+  runNix,
+  storedClaims,
+  storedPaths,
+} from '../host/index.js';
 import {
   BuildLog,
   type BuildProgress,
@@ -25,8 +30,6 @@ import {
   parseDerivation,
   writeNar,
 } from '../nix/index.js';
-
-const exec = promisify(execFile);
 
 /** What rebuilding one output gave. */
 export type BuildOutcome =
@@ -65,13 +68,10 @@ export interface Target {
   readonly fresh: boolean;
 }
 
-export type BuildMode = 'fresh' | 'check';
+type BuildMode = 'fresh' | 'check';
 
-async function nixStore(args: readonly string[], timeoutMs: number): Promise<string> {
-  return (
-    await exec('nix-store', args, { timeout: timeoutMs, maxBuffer: 256 << 20, encoding: 'utf8' })
-  ).stdout;
-}
+const nixStore = (args: readonly string[], timeoutMs: number) =>
+  runNix('nix-store', args, timeoutMs);
 
 /** What one building call of Nix said, and how it ended. */
 interface NixRun {
@@ -185,7 +185,7 @@ export async function localDerivers(paths: readonly string[]): Promise<Map<strin
  */
 async function realiseInputs(
   targets: readonly Target[],
-  options: NixOptions,
+  options: NixOptions & { readonly jobs: number },
 ): Promise<Map<Target, string>> {
   const drvs = new Set(targets.map((t) => t.drv));
   const inputs = new Set<string>();
@@ -193,7 +193,11 @@ async function realiseInputs(
     for (const input of t.derivation.inputDrvs.keys()) if (!drvs.has(input)) inputs.add(input);
   const failed = new Map<Target, string>();
   if (inputs.size === 0) return failed;
-  const run = await realise(['--keep-going', ...inputs], inputs, options);
+  const run = await realise(
+    ['--keep-going', '--max-jobs', String(options.jobs), ...inputs],
+    inputs,
+    options,
+  );
   if (!run.ok) {
     // Which inputs are missing: the outputs the targets use of each, asked of the store.
     const missing = new Map<string, string>();
@@ -283,13 +287,23 @@ function builtOutcome(output: string, claim: ClaimJson, checked: boolean): Build
   return { status: 'built', claim, checked, path: output };
 }
 
-/** Runs `work` over `list`, `n` at a time. */
+/** Runs `work` over `list`, `n` at a time; a fault stops taking work, and is thrown once all end. */
 async function eachLimited<T>(n: number, list: readonly T[], work: (t: T) => Promise<void>) {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < list.length) await work(list[next++] as T);
+    try {
+      while (!failed && next < list.length) await work(list[next++] as T);
+    } catch (error) {
+      failed = true;
+      throw error;
+    }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, list.length)) }, worker));
+  const ended = await Promise.allSettled(
+    Array.from({ length: Math.max(1, Math.min(n, list.length)) }, worker),
+  );
+  const fault = ended.find((e) => e.status === 'rejected');
+  if (fault !== undefined) throw fault.reason;
 }
 
 export interface BatchOptions extends NixOptions {
@@ -313,26 +327,45 @@ export async function rebuildBatch(
   targets: readonly Target[],
   options: BatchOptions,
 ): Promise<void> {
+  // What came of a target; a fault in finding it out (a store query, reading a build) fails
+  // that target alone.
+  const settle = async (
+    t: Target,
+    outcomes: () => Map<string, BuildOutcome> | Promise<Map<string, BuildOutcome>>,
+  ) => {
+    let result: Map<string, BuildOutcome>;
+    try {
+      result = await outcomes();
+    } catch (error) {
+      result = failAll(t.outputs, (error as Error).message);
+    }
+    await options.onDone(t, result);
+  };
   const inputFailures = await realiseInputs(targets, options);
   const ready: Target[] = [];
   for (const t of targets) {
     const why = inputFailures.get(t);
     if (why === undefined) ready.push(t);
-    else await options.onDone(t, failAll(t.outputs, why));
+    else await settle(t, () => failAll(t.outputs, why));
   }
-  // A valid path is on disk: outputs none of which is there need no question to Nix. A fresh
-  // build of ours that was cut short may have been finished by the orphaned Nix process:
-  // building fresh again then costs nothing, where --check would build it twice.
-  const asked = ready.filter((t) => !t.fresh && t.outputs.some(onDisk));
-  const stored = await storedClaims([...new Set(asked.flatMap((t) => t.outputs))]);
-  // One mode a derivation: check only when every output asked of it is valid.
+  // A valid path is on disk: outputs none of which is there need no question to Nix.
+  const asked = ready.filter((t) => t.outputs.some(onDisk));
+  const before = await storedPaths([...new Set(asked.flatMap((t) => t.outputs))]);
+  // One mode a derivation: a check when every output asked of it is valid, but for a fresh
+  // build of ours cut short, which the orphaned Nix process may have finished: what is valid
+  // and was built here is claimed as it is (a check would build it twice).
   const freshDrvs = new Set(
-    ready.filter((t) => t.fresh || t.outputs.some((o) => stored.get(o) == null)).map((t) => t.drv),
+    ready
+      .filter(
+        (t) =>
+          t.outputs.some((o) => before.get(o) == null) ||
+          (t.fresh && t.outputs.every((o) => before.get(o)?.ultimate === true)),
+      )
+      .map((t) => t.drv),
   );
-  const modes = new Map<Target, BuildMode>(
-    ready.map((t) => [t, freshDrvs.has(t.drv) ? 'fresh' : 'check']),
+  options.onStart(
+    new Map(ready.map((t) => [t, freshDrvs.has(t.drv) ? 'fresh' : 'check'] as const)),
   );
-  options.onStart(modes);
   const fresh = ready.filter((t) => freshDrvs.has(t.drv));
   if (fresh.length > 0) {
     const run = await realise(
@@ -349,55 +382,77 @@ export async function rebuildBatch(
       options,
       (p) => options.onProgress?.(p.ended),
     );
-    const after = await storedClaims([...new Set(fresh.flatMap((t) => t.outputs))]);
-    for (const t of fresh) {
-      const outcomes = new Map<string, BuildOutcome>();
-      for (const output of t.outputs) {
-        const claim = after.get(output);
-        outcomes.set(
-          output,
-          claim == null
-            ? {
-                status: 'failed',
-                reason:
-                  run.broken ??
-                  (run.log.of(t.drv).errors.length > 0 || !run.ok
-                    ? run.log.failure(t.drv)
-                    : `Nix built ${t.drv} but not ${output}`),
-              }
-            : builtOutcome(output, claim, false),
-        );
-      }
-      await options.onDone(t, outcomes);
-    }
+    const after = await storedPaths([...new Set(fresh.flatMap((t) => t.outputs))]);
+    const outcome = (t: Target, output: string): BuildOutcome => {
+      const stored = after.get(output);
+      if (stored == null)
+        return {
+          status: 'failed',
+          reason:
+            run.broken ??
+            (run.log.of(t.drv).errors.length > 0 || !run.ok
+              ? run.log.failure(t.drv)
+              : `Nix built ${t.drv} but not ${output}`),
+        };
+      // Valid, but substituted or copied in: Nix kept that copy, and built nothing of it here.
+      if (!stored.ultimate)
+        return {
+          status: 'failed',
+          reason: `${output} is in the store but was not built here (substituted or copied in): remove it (nix-store --delete) to rebuild it`,
+        };
+      return builtOutcome(output, stored.claim, false);
+    };
+    for (const t of fresh) await settle(t, () => new Map(t.outputs.map((o) => [o, outcome(t, o)])));
   }
   const checks = new Map<string, Target[]>();
   for (const t of ready)
     if (!freshDrvs.has(t.drv)) checks.set(t.drv, [...(checks.get(t.drv) ?? []), t]);
   await eachLimited(options.jobs, [...checks], async ([drv, same]) => {
-    const run = await realise(
-      ['--check', '--keep-failed', '--option', 'substitute', 'false', drv],
-      [drv],
-      options,
-    );
-    const differs =
-      !run.ok && run.log.of(drv).errors.some((e) => /may not be deterministic/.test(e));
-    for (const t of same) {
-      if (!run.ok && !differs) {
-        await options.onDone(t, failAll(t.outputs, run.broken ?? run.log.failure(drv)));
-        continue;
-      }
-      // --check leaves the store's record as it was.
-      const outcomes = new Map<string, BuildOutcome>();
-      for (const output of t.outputs) {
-        const claim = stored.get(output) as ClaimJson;
-        const copy = `${output}.check`;
-        if (differs && existsSync(copy)) {
-          const { claim: built, nar } = await claimOfCopy(drv, output, copy, claim);
-          outcomes.set(output, { status: 'differs', claim: built, stored: claim, path: copy, nar });
-        } else outcomes.set(output, builtOutcome(output, claim, true));
-      }
-      await options.onDone(t, outcomes);
+    let run: NixRun;
+    try {
+      run = await realise(
+        ['--check', '--keep-failed', '--option', 'substitute', 'false', drv],
+        [drv],
+        options,
+      );
+    } catch (error) {
+      for (const t of same) await settle(t, () => failAll(t.outputs, (error as Error).message));
+      return;
     }
+    // One derivation a call: every message is about it.
+    const said = [...run.log.of(drv).errors, ...run.log.other()];
+    const differs = !run.ok && said.some((e) => /may not be deterministic/.test(e));
+    // Nix stops at the first output that differs: it names it; the outputs after it go
+    // unchecked.
+    const named = said.map((e) => /output '([^']+)' differs from/.exec(e)?.[1]).find(Boolean);
+    let copy: Promise<{ claim: ClaimJson; nar: Buffer }> | undefined;
+    const outcome = async (t: Target, output: string): Promise<BuildOutcome> => {
+      // --check leaves the store's record as it was.
+      const claim = (before.get(output) as StoredPath).claim;
+      if (!differs) return builtOutcome(output, claim, true);
+      const differing = named ?? (t.derivation.outputs.size === 1 ? output : undefined);
+      if (output !== differing || !existsSync(`${output}.check`))
+        return {
+          status: 'failed',
+          reason: `not compared: Nix stopped at the output that differs (${differing ?? 'unnamed'})`,
+        };
+      copy ??= claimOfCopy(drv, output, `${output}.check`, claim);
+      const built = await copy;
+      return {
+        status: 'differs',
+        claim: built.claim,
+        stored: claim,
+        path: `${output}.check`,
+        nar: built.nar,
+      };
+    };
+    for (const t of same)
+      await settle(t, async () =>
+        !run.ok && !differs
+          ? failAll(t.outputs, run.broken ?? run.log.failure(drv))
+          : new Map(
+              await Promise.all(t.outputs.map(async (o) => [o, await outcome(t, o)] as const)),
+            ),
+      );
   });
 }

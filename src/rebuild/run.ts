@@ -99,8 +99,11 @@ function derivationOf(
   return { drv, derivation, outputs: [item.storePath] };
 }
 
-/** The report of an item done in an earlier run (claimed, or failed), if it was. */
-function doneBefore(item: WorkItem, options: RebuildOptions): ItemReport | undefined {
+/**
+ * The report of an item done in an earlier run (claimed, or failed); else whether a fresh build
+ * of it was under way when a run was killed.
+ */
+function doneBefore(item: WorkItem, options: RebuildOptions): ItemReport | { fresh: boolean } {
   const key = itemKey(item);
   const spooled = options.spool.once(key);
   if (spooled !== undefined) return { item, status: 'done-before', claims: spooled };
@@ -112,7 +115,7 @@ function doneBefore(item: WorkItem, options: RebuildOptions): ItemReport | undef
       claims: [],
       reason: `${recorded.detail}\n(in an earlier run; --retry-failed tries again)`,
     };
-  return undefined;
+  return { fresh: recorded?.status === 'started' && recorded.detail === 'fresh' };
 }
 
 /** Records what came of an item's build: its claims spooled, its NARs kept, or its failure. */
@@ -168,10 +171,14 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildSummary> 
   };
   for (let start = 0; start < items.length; start += BATCH) {
     const batch: number[] = [];
+    const interrupted = new Set<number>();
     for (let i = start; i < Math.min(items.length, start + BATCH); i++) {
       const before = doneBefore(items[i] as WorkItem, options);
-      if (before === undefined) batch.push(i);
-      else finish(i, before);
+      if ('status' in before) finish(i, before);
+      else {
+        batch.push(i);
+        if (before.fresh) interrupted.add(i);
+      }
     }
     const unfinished = new Set(batch);
     const end = (i: number, report: ItemReport) => {
@@ -194,9 +201,7 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildSummary> 
           end(i, { item, status: 'no-derivation', claims: [], reason: found.reason });
           continue;
         }
-        const recorded = options.state.outcome(itemKey(item));
-        const fresh = recorded?.status === 'started' && recorded.detail === 'fresh';
-        targets.set({ ...found, fresh }, i);
+        targets.set({ ...found, fresh: interrupted.has(i) }, i);
       }
       const seen = done;
       await rebuildBatch([...targets.keys()], {
@@ -214,7 +219,17 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildSummary> 
         },
         onDone(target, outcomes) {
           const i = targets.get(target) as number;
-          end(i, finishItem(items[i] as WorkItem, outcomes, options));
+          const item = items[i] as WorkItem;
+          let report: ItemReport;
+          try {
+            report = finishItem(item, outcomes, options);
+          } catch (error) {
+            // Keeping what was built failed (the cache directory, the spool): this item's fault.
+            const reason = (error as Error).message;
+            options.state.record(itemKey(item), 'failed', reason);
+            report = { item, status: 'failed', claims: [], reason };
+          }
+          end(i, report);
         },
       });
     } catch (error) {

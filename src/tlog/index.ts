@@ -131,6 +131,7 @@ export {
   formatTlogPolicy,
   parseTlogPolicy,
   quorumSatisfied,
+  quorumTime,
 } from './policy.js';
 export {
   TLOG_PROOF_HEADER,

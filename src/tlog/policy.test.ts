@@ -8,7 +8,7 @@ import {
   formatVerifierKey,
   newSigner,
 } from './keys.js';
-import { formatTlogPolicy, parseTlogPolicy, quorumSatisfied } from './policy.js';
+import { formatTlogPolicy, parseTlogPolicy, quorumSatisfied, quorumTime } from './policy.js';
 
 function vkey(name: string, type: SignatureType, fill: number): string {
   return formatVerifierKey(newSigner(name, type, new Uint8Array(32).fill(fill)));
@@ -47,6 +47,41 @@ describe('parseTlogPolicy()', () => {
     expect(q(['X1', 'Y1', 'Y2', 'Y3'])).toBe(false);
     expect(q(['X1', 'X2', 'X3'])).toBe(false);
     expect(q([])).toBe(false);
+  });
+
+  test('quorumTime: when the quorum had cosigned, not when the earliest witness did', () => {
+    const policy = parseTlogPolicy(EXAMPLE);
+    const at = (pairs: [string, number][]) =>
+      quorumTime(
+        policy.quorum,
+        pairs.map(([name, timestamp]) => ({ name, timestamp })),
+      );
+    // X needs 2 of 3 and Y 1 of 3: the quorum stands once X2 has cosigned, at 30.
+    expect(
+      at([
+        ['Y3', 10],
+        ['X1', 5],
+        ['X2', 30],
+        ['X3', 40],
+      ]),
+    ).toBe(30);
+    // One early witness (X1 at 1) cannot move it, nor can a cosigner outside the quorum.
+    expect(
+      at([
+        ['X1', 1],
+        ['Y1', 50],
+        ['X3', 60],
+      ]),
+    ).toBe(60);
+    expect(
+      at([
+        ['X1', 1],
+        ['X2', 2],
+      ]),
+    ).toBeUndefined();
+    expect(at([])).toBeUndefined();
+    const none = parseTlogPolicy(`log ${LOG}\nwitness X1 ${W(1)}\nquorum none\n`);
+    expect(quorumTime(none.quorum, [{ name: 'X1', timestamp: 7 }])).toBeUndefined();
   });
 
   test('quorum none accepts no cosignatures', () => {

@@ -203,3 +203,22 @@ export function quorumSatisfied(rule: QuorumRule, cosigned: ReadonlySet<string>)
       return rule.members.filter((m) => quorumSatisfied(m, cosigned)).length >= rule.threshold;
   }
 }
+
+/**
+ * When the quorum had cosigned: the earliest cosignature timestamp by which the witnesses that
+ * cosigned up to it satisfy `rule` — the time a checkpoint is shown to have existed by, which no
+ * witness outside the quorum, and no single one of a larger quorum, can move earlier. Undefined
+ * when the rule needs no cosignature (`none`) or the cosigners never satisfy it.
+ */
+export function quorumTime(
+  rule: QuorumRule,
+  cosigners: readonly { readonly name: string; readonly timestamp: number }[],
+): number | undefined {
+  if (quorumSatisfied(rule, new Set())) return undefined;
+  const names = new Set<string>();
+  for (const c of [...cosigners].sort((a, b) => a.timestamp - b.timestamp)) {
+    names.add(c.name);
+    if (quorumSatisfied(rule, names)) return c.timestamp;
+  }
+  return undefined;
+}

@@ -310,6 +310,41 @@ ${drvOf('next', 'echo $dep > $out', 'dep = uses;')}
     expect(lines(join(counts, 'orphan.done'))).toBe(1);
   }, 120_000);
 
+  test('an interrupted fresh build whose output was substituted since is checked, never claimed unbuilt', async () => {
+    const counts = mkdtempSync(join(tmpdir(), 'accord-rebuild-counts-'));
+    const file = writeDerivations(dir, counts, `${Date.now()}`, {
+      swapped: done('echo swapped > $out', 'swapped', counts),
+    });
+    const drv = await instantiate(file, 'swapped');
+    const out = await outputOf(drv);
+    // Built once, copied to a cache, deleted, and substituted back: valid, but not built here.
+    await exec('nix-store', ['--realise', drv], { env: nixEnv });
+    const cache = join(dir, `swapped-cache-${Date.now()}`);
+    await exec('nix', ['copy', '--to', `file://${cache}`, out], { env: nixEnv });
+    await exec('nix-store', ['--delete', out], { env: nixEnv });
+    await exec(
+      'nix',
+      ['copy', '--from', `file://${cache}`, '--option', 'require-sigs', 'false', out],
+      { env: nixEnv },
+    );
+    const info = JSON.parse(
+      (await exec('nix', ['path-info', '--json', out], { env: nixEnv })).stdout,
+    ) as { ultimate?: boolean }[];
+    expect(info[0]?.ultimate).toBeUndefined();
+    const work = join(dir, 'work-swapped');
+    writeFileSync(work, `${drv}\n`);
+    const state = mkdtempSync(join(tmpdir(), 'accord-rebuild-state-'));
+    // As a killed run leaves it: the fresh build recorded as started.
+    const record = new RebuildState(join(state, 'state.db'));
+    record.record(itemKey({ drv }), 'started', 'fresh');
+    record.close();
+    const run = await runAccord(args(work, state), { env: { NIX_CONFIG } });
+    expect(run.code, run.stderr).toBe(0);
+    expect((JSON.parse(run.stdout) as { built: number }).built).toBe(1);
+    // It was built again (--check), not claimed as the copy that came from the cache.
+    expect(lines(join(counts, 'swapped.done'))).toBe(2);
+  }, 120_000);
+
   test('readDerivation() reads the outputs and input derivations Nix reads, escapes and all', async () => {
     const salt = `${Date.now()}`;
     const file = join(dir, 'aterm.nix');

@@ -4,12 +4,7 @@
  * deterministic signatures, narinfos, EdDSA refused, and the ACL number spellings.
  * Each test runs one Guile process over a batch of commands (test/interop/guix-gcrypt.scm).
  */
-import { execFile } from 'node:child_process';
 import { createPublicKey, hash, verify } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, test } from 'vitest';
 import {
   type GuixNarInfoFields,
@@ -36,8 +31,8 @@ import {
 import { parseHash, parseStorePath } from '../../src/nix/index.js';
 import { HAVE_GUILE, requireAvailable, shouldRun } from '../support/requirements.js';
 import { QUOTED, guixErrorCode } from '../support/guix.js';
+import { gcrypt } from '../support/guix-cache.js';
 
-const SCRIPT = new URL('guix-gcrypt.scm', import.meta.url).pathname;
 const MESSAGES = 200;
 const b64 = (data: Uint8Array | string): string => Buffer.from(data).toString('base64');
 const unb64 = (text: string): Buffer => Buffer.from(text, 'base64');
@@ -65,25 +60,6 @@ function tampered(m: Uint8Array, i: number): Uint8Array {
 }
 
 describe.runIf(shouldRun(HAVE_GUILE))('Guix signatures against libgcrypt (guile-gcrypt)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'accord-gcrypt-'));
-  let batches = 0;
-  /** Runs one Guile process over `commands`; its answers, one per command. */
-  async function gcrypt(commands: string[]): Promise<string[]> {
-    const file = join(dir, `batch-${batches++}.txt`);
-    writeFileSync(file, `${commands.join('\n')}\n`);
-    const { stdout } = await promisify(execFile)(
-      'guile',
-      ['--no-auto-compile', '-s', SCRIPT, file],
-      {
-        env: { ...process.env, GUILE_AUTO_COMPILE: '0' },
-        maxBuffer: 64 << 20,
-      },
-    );
-    const answers = stdout.trimEnd().split('\n');
-    expect(answers).toHaveLength(commands.length);
-    return answers;
-  }
-
   // Keys libgcrypt generated, as guix archive --generate-key writes them, and Accord's own.
   const gcryptKeys: { secret: string; public: string }[] = [];
   const accordKeys: GuixSecretKey[] = [
