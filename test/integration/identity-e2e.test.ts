@@ -323,6 +323,16 @@ describe.runIf(shouldRun(HAVE_NIX))('identities: rotation, forged statements, re
     const given = await cli(files.flat());
     expect([given.code, given.stdout], given.stderr).toEqual([0, expect.stringContaining(': OK')]);
     expect((await cli([])).code).toBe(1);
+    // A file with a newline too many (as jq -r writes an entry) is still the statement; a file
+    // that is no statement of the policy's identities is refused, not silently set aside.
+    writeFileSync(join(dir, 'statement-0'), `${chain[0]?.note ?? ''}\n\n`);
+    expect((await cli(files.flat())).code).toBe(0);
+    writeFileSync(join(dir, 'not-a-statement'), 'accord/keys/v1\nnothing signed\n');
+    const refused = await cli(['--statements', join(dir, 'not-a-statement')]);
+    expect([refused.code, refused.stderr]).toEqual([
+      2,
+      expect.stringMatching(/--statements .*not-a-statement: not a key statement of an identity/),
+    ]);
     // The monitor follows the log under its new key, from the statements.
     const second = await monitor.poll(ORIGIN);
     expect([second.size, second.error]).toEqual([4, undefined]);
