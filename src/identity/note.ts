@@ -121,13 +121,15 @@ export function verifyStatement(note: string | Uint8Array, root: NoteVerifier): 
   // costs one signature check, not the parsing of every key it lists.
   let opened;
   try {
-    opened = openNote(note, [root], { maxSize: MAX_STATEMENT_SIZE });
+    opened = openNote(note, [root], { maxSize: MAX_STATEMENT_SIZE, maxSignatures: 16 });
   } catch (cause) {
     const code = cause instanceof TlogError ? cause.code : undefined;
     if (code !== 'untrusted' && code !== 'signature')
-      throw new IdentityError('malformed', `statement note: ${(cause as Error).message}`, {
-        cause,
-      });
+      throw new IdentityError(
+        code === 'limit' ? 'limit' : 'malformed',
+        `statement note: ${(cause as Error).message}`,
+        { cause },
+      );
     const why =
       code === 'untrusted'
         ? `not signed by the root key ${formatVerifierKey(root)}`

@@ -235,6 +235,10 @@ describe('recheckNarInfo with identity logs', () => {
     ]);
     const r = recheckNarInfo(policy(true), await narinfo([s1, witness(9000)], notes));
     expect(r.ok, r.reason).toBe(true);
+    // Undated, the retired key's revocation counts: its signature could be from any time.
+    expect(recheckNarInfo(policy(false), await narinfo([s2], notes)).reason).toMatch(
+      /revoked since 3000, and no witness quorum dates/,
+    );
     // The reason names the statements it was checked under.
     expect(r.reason).toContain('key statements: builder1.example.org up to statement 1');
   });

@@ -231,14 +231,15 @@ type Chain = { readonly state: IdentityState | undefined } | { readonly refused:
  * The first time from which claims of `origin` cannot be told apart offline from what a
  * revoked key added: the earliest `since` of a revocation of one of its log keys that still
  * spoke for the identity then (a key retired before its revocation's `since` signs nothing
- * anyone takes after that).
+ * anyone takes after that, when the checkpoint is `dated` by its witness quorum).
  */
-function taintedSince(state: IdentityState, origin: string): number | undefined {
+function taintedSince(state: IdentityState, origin: string, dated: boolean): number | undefined {
   let since: number | undefined;
   for (const r of state.statement.revocations) {
     if (r.kind !== 'log' || parseLogKey(r.key).name !== origin) continue;
+    // Undated, a checkpoint the retired key signed after its until cannot be told apart.
     const listed = state.statement.keys.find((k) => k.kind === 'log' && k.key === r.key);
-    if (listed?.until !== undefined && listed.until <= r.since) continue;
+    if (dated && listed?.until !== undefined && listed.until <= r.since) continue;
     since = Math.min(since ?? r.since, r.since);
   }
   return since;
@@ -284,7 +285,7 @@ function checkIdentityProof(
     logs: listed.map((verifier) => ({ verifier })),
   });
   const t = quorumTime(policy.witnessPolicy.quorum, verified.cosigners);
-  const since = taintedSince(state, identity.origin);
+  const since = taintedSince(state, identity.origin, t !== undefined);
   if (since !== undefined && (t === undefined || t >= since))
     throw new Error(
       `a log key of ${name} is revoked since ${since}, and ${t === undefined ? 'no witness quorum dates this checkpoint' : `the witness quorum cosigned this checkpoint at ${t}`}: claims after the revocation cannot be re-checked offline`,

@@ -51,6 +51,11 @@ export type BuildOutcome =
       /** The NAR of this build (made to hash it). */
       readonly nar: Buffer;
     }
+  | {
+      /** Not compared: Nix's check stopped at another output that differs. Not claimed. */
+      readonly status: 'unchecked';
+      readonly reason: string;
+    }
   | { readonly status: 'failed'; readonly reason: string };
 
 export interface NixOptions {
@@ -98,11 +103,28 @@ function realise(
       : [];
   const log = new BuildLog(drvs, NIX_STORE_DIR);
   return new Promise((resolve) => {
-    const child = spawn(
-      'nix-store',
-      ['--realise', '--log-format', 'internal-json', ...timeout, ...args],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    let child: ReturnType<typeof spawn>;
+    try {
+      // Built here, not by a remote builder: what Nix copies in is not built here.
+      child = spawn(
+        'nix-store',
+        [
+          '--realise',
+          '--log-format',
+          'internal-json',
+          '--option',
+          'builders',
+          '',
+          ...timeout,
+          ...args,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+    } catch (error) {
+      resolve({ log, ok: false, broken: (error as Error).message });
+      return;
+    }
+    if (child.stderr === null) throw new Error('bug: nix-store without a standard error pipe');
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
       log.feed(chunk, onProgress);
@@ -346,7 +368,7 @@ export async function rebuildBatch(
   for (const t of targets) {
     const why = inputFailures.get(t);
     if (why === undefined) ready.push(t);
-    else await settle(t, () => failAll(t.outputs, why));
+    else await options.onDone(t, failAll(t.outputs, why));
   }
   // A valid path is on disk: outputs none of which is there need no question to Nix.
   const asked = ready.filter((t) => t.outputs.some(onDisk));
@@ -382,9 +404,15 @@ export async function rebuildBatch(
       options,
       (p) => options.onProgress?.(p.ended),
     );
-    const after = await storedPaths([...new Set(fresh.flatMap((t) => t.outputs))]);
-    const outcome = (t: Target, output: string): BuildOutcome => {
-      const stored = after.get(output);
+    // One query for the batch; should it fail, each target asks for its own.
+    const after = await storedPaths([...new Set(fresh.flatMap((t) => t.outputs))]).catch(
+      () => undefined,
+    );
+    const outcome = (
+      t: Target,
+      output: string,
+      stored: StoredPath | null | undefined,
+    ): BuildOutcome => {
       if (stored == null)
         return {
           status: 'failed',
@@ -402,39 +430,54 @@ export async function rebuildBatch(
         };
       return builtOutcome(output, stored.claim, false);
     };
-    for (const t of fresh) await settle(t, () => new Map(t.outputs.map((o) => [o, outcome(t, o)])));
+    for (const t of fresh)
+      await settle(t, async () => {
+        const stored = after ?? (await storedPaths(t.outputs));
+        return new Map(t.outputs.map((o) => [o, outcome(t, o, stored.get(o))]));
+      });
   }
   const checks = new Map<string, Target[]>();
   for (const t of ready)
     if (!freshDrvs.has(t.drv)) checks.set(t.drv, [...(checks.get(t.drv) ?? []), t]);
   await eachLimited(options.jobs, [...checks], async ([drv, same]) => {
-    let run: NixRun;
-    try {
-      run = await realise(
-        ['--check', '--keep-failed', '--option', 'substitute', 'false', drv],
-        [drv],
-        options,
-      );
-    } catch (error) {
-      for (const t of same) await settle(t, () => failAll(t.outputs, (error as Error).message));
-      return;
-    }
+    // Only the outputs asked for: Nix refuses to check a derivation some other output of which
+    // is not valid (one output substituted alone).
+    const byPath = new Map(
+      [...(same[0] as Target).derivation.outputs].map(([name, o]) => [o.path, name]),
+    );
+    const names = [...new Set(same.flatMap((t) => t.outputs.map((o) => byPath.get(o) ?? o)))];
+    const run = await realise(
+      ['--check', '--keep-failed', '--option', 'substitute', 'false', `${drv}!${names.join(',')}`],
+      [drv],
+      options,
+    );
     // One derivation a call: every message is about it.
     const said = [...run.log.of(drv).errors, ...run.log.other()];
     const differs = !run.ok && said.some((e) => /may not be deterministic/.test(e));
-    // Nix stops at the first output that differs: it names it; the outputs after it go
+    // Nix stops at the first output that differs and names it: the outputs after it go
     // unchecked.
-    const named = said.map((e) => /output '([^']+)' differs from/.exec(e)?.[1]).find(Boolean);
+    const named =
+      said.map((e) => /output '([^']+)' differs from/.exec(e)?.[1]).find(Boolean) ??
+      (names.length === 1 ? [...byPath].find(([, n]) => n === names[0])?.[0] : undefined);
     let copy: Promise<{ claim: ClaimJson; nar: Buffer }> | undefined;
-    const outcome = async (t: Target, output: string): Promise<BuildOutcome> => {
+    const outcome = async (output: string): Promise<BuildOutcome> => {
       // --check leaves the store's record as it was.
       const claim = (before.get(output) as StoredPath).claim;
       if (!differs) return builtOutcome(output, claim, true);
-      const differing = named ?? (t.derivation.outputs.size === 1 ? output : undefined);
-      if (output !== differing || !existsSync(`${output}.check`))
+      if (named === undefined)
         return {
           status: 'failed',
-          reason: `not compared: Nix stopped at the output that differs (${differing ?? 'unnamed'})`,
+          reason: `Nix found the build of ${drv} differs, naming no output`,
+        };
+      if (output !== named)
+        return {
+          status: 'unchecked',
+          reason: `not compared: Nix stopped at ${named}, which differs`,
+        };
+      if (!existsSync(`${output}.check`))
+        return {
+          status: 'failed',
+          reason: `Nix found ${output} differs but left no .check copy of it`,
         };
       copy ??= claimOfCopy(drv, output, `${output}.check`, claim);
       const built = await copy;
@@ -450,9 +493,7 @@ export async function rebuildBatch(
       await settle(t, async () =>
         !run.ok && !differs
           ? failAll(t.outputs, run.broken ?? run.log.failure(drv))
-          : new Map(
-              await Promise.all(t.outputs.map(async (o) => [o, await outcome(t, o)] as const)),
-            ),
+          : new Map(await Promise.all(t.outputs.map(async (o) => [o, await outcome(o)] as const))),
       );
   });
 }

@@ -134,7 +134,13 @@ function finishItem(
     options.state.recordFailure(key, reason, failed);
     return { item, status: 'failed', claims: [], reason };
   }
-  const built = [...outcomes.values()] as Exclude<BuildOutcome, { status: 'failed' }>[];
+  const built = [...outcomes.values()].flatMap((o) =>
+    o.status === 'built' || o.status === 'differs' ? [o] : [],
+  );
+  // Outputs a check did not compare (it stopped at one that differs): neither claimed nor failed.
+  const unchecked = [...outcomes].flatMap(([output, o]) =>
+    o.status === 'unchecked' ? [output] : [],
+  );
   if (options.cacheDir !== undefined)
     writeFileCache(
       options.cacheDir,
@@ -151,7 +157,7 @@ function finishItem(
   options.spool.addOnce(options.log, key, claims);
   const reason =
     status === 'differs'
-      ? `the store's copy is other bytes: ${built.flatMap((o) => (o.status === 'differs' ? [`${o.stored.storePath} is ${o.stored.narHash}, built ${o.claim.narHash}`] : [])).join('; ')}`
+      ? `the store's copy is other bytes: ${built.flatMap((o) => (o.status === 'differs' ? [`${o.stored.storePath} is ${o.stored.narHash}, built ${o.claim.narHash}`] : [])).join('; ')}${unchecked.length === 0 ? '' : `; not compared (Nix stops at the first output that differs): ${unchecked.join(', ')}`}`
       : undefined;
   options.state.record(key, status, reason ?? '');
   return { item, status, claims, ...(reason === undefined ? {} : { reason }) };
@@ -224,10 +230,15 @@ export async function rebuild(options: RebuildOptions): Promise<RebuildSummary> 
           try {
             report = finishItem(item, outcomes, options);
           } catch (error) {
-            // Keeping what was built failed (the cache directory, the spool): this item's fault.
+            // Keeping what was built failed (the cache directory, the spool): this item's fault
+            // — unless its claims made it into the spool, when it is done.
             const reason = (error as Error).message;
-            options.state.record(itemKey(item), 'failed', reason);
-            report = { item, status: 'failed', claims: [], reason };
+            const spooled = options.spool.once(itemKey(item));
+            if (spooled !== undefined) report = { item, status: 'built', claims: spooled, reason };
+            else {
+              options.state.record(itemKey(item), 'failed', reason);
+              report = { item, status: 'failed', claims: [], reason };
+            }
           }
           end(i, report);
         },

@@ -345,6 +345,42 @@ ${drvOf('next', 'echo $dep > $out', 'dep = uses;')}
     expect(lines(join(counts, 'swapped.done'))).toBe(2);
   }, 120_000);
 
+  test('multi-output derivations: one output checked while another is not in the store; one that differs is claimed', async () => {
+    const salt = `${Date.now()}`;
+    const file = join(dir, 'multi.nix');
+    const multi = (name: string, script: string) =>
+      `  ${name} = derivation { name = "multi-${name}"; salt = "${salt}"; outputs = [ "out" "dev" ]; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "${script}" ]; };`;
+    writeFileSync(
+      file,
+      `{\n${multi('half', 'echo out > $out; echo dev > $dev')}\n${multi('moving', 'echo $$ > $out; echo dev > $dev')}\n}\n`,
+    );
+    const half = await instantiate(file, 'half');
+    const moving = await instantiate(file, 'moving');
+    const outputs = (drv: string) =>
+      Object.fromEntries(
+        [...readDerivation(drv).outputs].map(([name, o]) => [name, o.path]),
+      ) as Record<string, string>;
+    const h = outputs(half);
+    const m = outputs(moving);
+    await exec('nix-store', ['--realise', half, moving], { env: nixEnv });
+    // Only `out` of half stays in the store, as when one output alone was substituted.
+    await exec('nix-store', ['--delete', h.dev ?? ''], { env: nixEnv });
+    const work = join(dir, 'work-multi');
+    writeFileSync(work, `${h.out} ${half}\n${moving}\n`);
+    const state = mkdtempSync(join(tmpdir(), 'accord-rebuild-state-'));
+    const run = await runAccord(args(work, state), { env: { NIX_CONFIG } });
+    const summary = JSON.parse(run.stdout) as {
+      items: { status: string; reason?: string; claims: { storePath: string }[] }[];
+    };
+    expect(summary.items[0], run.stdout).toMatchObject({ status: 'built' });
+    // moving's out differs: claimed as built; dev is claimed only when Nix compared it.
+    expect(summary.items[1]?.status, run.stdout).toBe('differs');
+    const claimed = (summary.items[1]?.claims ?? []).map((c) => c.storePath);
+    expect(claimed).toContain(m.out);
+    if (!claimed.includes(m.dev ?? '')) expect(summary.items[1]?.reason).toContain('not compared');
+    expect(run.code, run.stderr).toBe(0);
+  }, 120_000);
+
   test('readDerivation() reads the outputs and input derivations Nix reads, escapes and all', async () => {
     const salt = `${Date.now()}`;
     const file = join(dir, 'aterm.nix');
