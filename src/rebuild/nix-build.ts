@@ -75,6 +75,12 @@ export interface Target {
 
 type BuildMode = 'fresh' | 'check';
 
+/**
+ * The options of the builds under test: no substitution, and on this machine — what a remote
+ * builder made is copied in, not built here.
+ */
+const HERE = ['--option', 'substitute', 'false', '--option', 'builders', ''];
+
 const nixStore = (args: readonly string[], timeoutMs: number) =>
   runNix('nix-store', args, timeoutMs);
 
@@ -105,19 +111,9 @@ function realise(
   return new Promise((resolve) => {
     let child: ReturnType<typeof spawn>;
     try {
-      // Built here, not by a remote builder: what Nix copies in is not built here.
       child = spawn(
         'nix-store',
-        [
-          '--realise',
-          '--log-format',
-          'internal-json',
-          '--option',
-          'builders',
-          '',
-          ...timeout,
-          ...args,
-        ],
+        ['--realise', '--log-format', 'internal-json', ...timeout, ...args],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
     } catch (error) {
@@ -391,15 +387,7 @@ export async function rebuildBatch(
   const fresh = ready.filter((t) => freshDrvs.has(t.drv));
   if (fresh.length > 0) {
     const run = await realise(
-      [
-        '--keep-going',
-        '--max-jobs',
-        String(options.jobs),
-        '--option',
-        'substitute',
-        'false',
-        ...freshDrvs,
-      ],
+      ['--keep-going', '--max-jobs', String(options.jobs), ...HERE, ...freshDrvs],
       freshDrvs,
       options,
       (p) => options.onProgress?.(p.ended),
@@ -447,7 +435,7 @@ export async function rebuildBatch(
     );
     const names = [...new Set(same.flatMap((t) => t.outputs.map((o) => byPath.get(o) ?? o)))];
     const run = await realise(
-      ['--check', '--keep-failed', '--option', 'substitute', 'false', `${drv}!${names.join(',')}`],
+      ['--check', '--keep-failed', ...HERE, `${drv}!${names.join(',')}`],
       [drv],
       options,
     );
