@@ -103,16 +103,16 @@ export function lockStore(store: StoreUrl): () => void {
  * schema, so several logs or test runs can share one database.
  */
 export function openPostgres(url: string, options: { schema?: string; max?: number } = {}): PgPool {
-  const pool = new (loadPg().Pool)({ connectionString: url, max: options.max ?? 8 });
   const { schema } = options;
-  if (schema !== undefined) {
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
-    // Queued before any other query on the new connection, so it applies to all of them; the
-    // schema itself is created by the store's migration.
-    pool.on('connect', (client) => {
-      client.query(`SET search_path TO ${schema}`).catch(() => undefined);
-    });
-  }
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema))
+    throw new Error(`bad schema name ${schema}`);
+  // The search path in the connection's start-up parameters: every query on it, the first
+  // included, uses the schema (the store's migration creates it).
+  const pool = new (loadPg().Pool)({
+    connectionString: url,
+    max: options.max ?? 8,
+    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+  });
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => undefined);
   return pool;
