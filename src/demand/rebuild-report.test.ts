@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { NIX32_ALPHABET } from '../nix/index.js';
 import { SIG_TYPE_ED25519, newSigner, newVerifier, signNote } from '../tlog/index.js';
 import { DemandError } from './errors.js';
 import {
@@ -15,13 +14,13 @@ import {
   signRebuildReport,
 } from './rebuild-report.js';
 import { MAX_REPORT_BYTES } from './signed.js';
+import { errorCode } from '../../test/support/errors.js';
+import { sortedHashPart as H } from '../../test/support/claims.js';
 
 const seed = new Uint8Array(32).fill(7);
 const origin = 'rebuilder.example/log';
 const signer = newSigner(origin, SIG_TYPE_ED25519, seed);
 const verifier = newVerifier(origin, SIG_TYPE_ED25519, signer.publicKey);
-const H = (i: number) =>
-  Array.from(i.toString(32).padStart(32, '0'), (d) => NIX32_ALPHABET[parseInt(d, 32)]).join('');
 const AT = 1_764_720_000_123;
 const failure = (i: number, extra: Partial<RebuildFailure> = {}): RebuildFailure => ({
   hashPart: H(i),
@@ -36,15 +35,7 @@ const report = (failures: RebuildFailure[], extra: Partial<RebuildReport> = {}):
   failures,
   ...extra,
 });
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof DemandError) return e.code;
-    throw e;
-  }
-  return 'ok';
-};
+const code = (fn: () => unknown) => errorCode(DemandError, fn);
 
 const reason = fc
   .string({ unit: fc.constantFrom(...' !az~'.split('')), minLength: 1, maxLength: 40 })

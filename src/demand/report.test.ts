@@ -14,13 +14,12 @@ import {
   parseDemandReport,
   signDemandReport,
 } from './report.js';
+import { errorCode } from '../../test/support/errors.js';
+import { sortedHashPart as H } from '../../test/support/claims.js';
 
 const key = generateNixSecretKey('cache.example.org-1');
 const signer = demandSigner(key);
 const verifier = demandVerifier(nixPublicKey(key));
-/** The `i`th hash part in sorted order (the nix32 alphabet is in ASCII order). */
-const H = (i: number) =>
-  Array.from(i.toString(32).padStart(32, '0'), (d) => NIX32_ALPHABET[parseInt(d, 32)]).join('');
 
 const report = (paths: DemandPath[], extra: Partial<DemandReport> = {}): DemandReport => ({
   reporter: key.name,
@@ -30,15 +29,7 @@ const report = (paths: DemandPath[], extra: Partial<DemandReport> = {}): DemandR
   ...extra,
 });
 
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof DemandError) return e.code;
-    throw e;
-  }
-  return 'ok';
-};
+const code = (fn: () => unknown) => errorCode(DemandError, fn);
 
 const hashPart = fc
   .array(fc.constantFrom(...NIX32_ALPHABET.split('')), { minLength: 32, maxLength: 32 })

@@ -18,6 +18,7 @@ import {
 } from './demand.js';
 import { MonitorError } from './errors.js';
 import { MonitorStore } from './store.js';
+import { errorCode } from '../../test/support/errors.js';
 
 const HOUR = 3600;
 const NOW = 1_764_720_000_000; // ms, an hour boundary
@@ -36,15 +37,7 @@ function report(key: (typeof keys)[number], periodStart: number, paths: DemandPa
 const [keyA, keyB] = keys as [(typeof keys)[0], (typeof keys)[0]];
 const lastHour = NOW / 1000 - HOUR;
 
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MonitorError) return e.code;
-    throw e;
-  }
-  return 'ok';
-};
+const code = (fn: () => unknown) => errorCode(MonitorError, fn);
 
 describe('acceptDemand() and demandTop()', () => {
   it('sums requests and refusals per path across reporters and periods, counting reporters once', () => {

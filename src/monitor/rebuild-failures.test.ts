@@ -9,6 +9,7 @@ import { REPORT_CLOCK_SKEW_MS } from './replay.js';
 import { MonitorStore } from './store.js';
 import { demandSigner, demandVerifier, signDemandReport } from '../demand/index.js';
 import { generateNixSecretKey, nixPublicKey } from '../nix/index.js';
+import { errorCode } from '../../test/support/errors.js';
 
 const NOW = 1_764_720_000_000;
 const signerOf = (origin: string, fill: number) =>
@@ -34,15 +35,7 @@ const report = (signer: typeof r1, at: number, failures: RebuildFailure[]) =>
     },
     signer,
   );
-const code = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MonitorError) return e.code;
-    throw e;
-  }
-  return 'ok';
-};
+const code = (fn: () => unknown) => errorCode(MonitorError, fn);
 
 describe('acceptRebuildReport() and pathFailures()', () => {
   it('keeps each (path, rebuilder, attempt) once, newest first, across reports and rebuilders', () => {

@@ -29,6 +29,18 @@ describe('accord identity', () => {
   afterAll(async () => {
     await log.close();
   });
+  /** `accord identity publish` of a statement file to the test log. */
+  const publish = (file: string, ...flags: string[]) =>
+    runAccord([
+      'identity',
+      'publish',
+      '--log',
+      log.url,
+      '--token-file',
+      at('token'),
+      ...flags,
+      file,
+    ]);
 
   test('init writes a root key (mode 0600) and refuses to overwrite it or a bad name', async () => {
     expect(vkey.startsWith(`${NAME}+`)).toBe(true);
@@ -58,16 +70,7 @@ describe('accord identity', () => {
     ]);
     expect(s0.stderr).toBe('');
     expect(s0.code).toBe(0);
-    const p0 = await runAccord([
-      'identity',
-      'publish',
-      '--log',
-      log.url,
-      '--token-file',
-      at('token'),
-      '--json',
-      at('s0'),
-    ]);
+    const p0 = await publish(at('s0'), '--json');
     expect(p0.stderr).toBe('');
     expect(JSON.parse(p0.stdout)).toEqual({ index: 0 });
     const s1 = await runAccord([
@@ -95,25 +98,9 @@ describe('accord identity', () => {
       /^accord\/keys\/v1\nidentity cli-builder\.example\.org\nsequence 1\nprevious /,
     );
     expect(text).toContain(`revoke log ${logKey(0, 'cli-builder.example.org/log')} 1767225600\n`);
-    const p1 = await runAccord([
-      'identity',
-      'publish',
-      '--log',
-      log.url,
-      '--token-file',
-      at('token'),
-      at('s1'),
-    ]);
+    const p1 = await publish(at('s1'));
     expect(p1.stdout).toBe('1\n');
-    const again = await runAccord([
-      'identity',
-      'publish',
-      '--log',
-      log.url,
-      '--token-file',
-      at('token'),
-      at('s1'),
-    ]);
+    const again = await publish(at('s1'));
     expect(again.stdout).toBe('1\n');
 
     const show = await runAccord([
@@ -186,15 +173,7 @@ describe('accord identity', () => {
       at('forged'),
     ]);
     expect(forged.code).toBe(0);
-    const refused = await runAccord([
-      'identity',
-      'publish',
-      '--log',
-      log.url,
-      '--token-file',
-      at('token'),
-      at('forged'),
-    ]);
+    const refused = await publish(at('forged'));
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/400 statement 0: not signed by the root key/);
     const show = await runAccord([

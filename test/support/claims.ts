@@ -1,7 +1,7 @@
 /** Test support: deterministic, valid claims in the JSON form `accord submit` sends. */
 import { createHash } from 'node:crypto';
 import type { ClaimJson } from '../../src/claim/index.js';
-import { type NarSource, encodeNix32, writeNar } from '../../src/nix/index.js';
+import { NIX32_ALPHABET, type NarSource, encodeNix32, writeNar } from '../../src/nix/index.js';
 
 /** The 32-character hash part of test path `i`. */
 export function hashPartOf(i: number, salt = ''): string {
@@ -48,4 +48,12 @@ export function claimWithNar(i: number, salt: string, text: string, name = `p${i
     references: [],
   };
   return { hashPart, claim, nar };
+}
+
+/** The `i`th hash part in sorted order (the nix32 alphabet is in ASCII order). */
+export function sortedHashPart(i: number): string {
+  return Array.from(
+    i.toString(32).padStart(32, '0'),
+    (d) => NIX32_ALPHABET[parseInt(d, 32)] ?? '',
+  ).join('');
 }
